@@ -1,0 +1,28 @@
+# Quick start on a fresh Debian 12 machine, as root: `make run`, then `make test`.
+VENV := .venv
+PY := $(VENV)/bin/python
+
+.PHONY: run test deps lint unit integration conformance bench clean
+
+deps:
+	@scripts/ensure-deps.sh
+
+run: deps
+	@scripts/run-demo.sh
+
+lint: deps
+	$(VENV)/bin/ruff check src tests bench
+	$(VENV)/bin/mypy
+	$(VENV)/bin/lint-imports
+
+test: deps lint
+	$(PY) -m pytest -q tests
+
+unit: deps
+	$(PY) -m pytest -q tests/unit
+
+bench: deps
+	$(PY) bench/run_latency.py
+
+clean:
+	rm -rf $(VENV) build *.egg-info

@@ -1,0 +1,1 @@
+"""Adapter: the Docker Engine HTTP API over a UNIX socket. No logic of its own."""

@@ -1,0 +1,78 @@
+"""The aiohttp application: version negotiation, error mapping, and every resource's routes."""
+
+from __future__ import annotations
+
+import logging
+import re
+
+from aiohttp import web
+
+from dockyard import API_VERSION, MIN_API_VERSION
+from dockyard.api.errors import error_middleware
+from dockyard.api.routing import ENGINE_KEY, RouteTable
+from dockyard.core.engine import Engine
+from dockyard.errors import InvalidArgument
+
+log = logging.getLogger(__name__)
+
+_VERSION_PREFIX = r"/v{api_version:[0-9]+(?:\.[0-9]+)?}"
+_VERSION_RE = re.compile(r"^(\d+)(?:\.(\d+))?$")
+
+
+def _version_tuple(version: str) -> tuple[int, int]:
+    match = _VERSION_RE.match(version)
+    if not match:
+        raise InvalidArgument(f"invalid API version {version!r}")
+    return int(match.group(1)), int(match.group(2) or 0)
+
+
+@web.middleware
+async def version_middleware(request: web.Request, handler: web.RequestHandler) -> web.StreamResponse:
+    requested = request.match_info.get("api_version")
+    if requested is not None:
+        wanted = _version_tuple(requested)
+        if wanted > _version_tuple(API_VERSION):
+            raise InvalidArgument(
+                f"client version {requested} is too new. "
+                f"Maximum supported API version is {API_VERSION}"
+            )
+        if wanted < _version_tuple(MIN_API_VERSION):
+            raise InvalidArgument(
+                f"client version {requested} is too old. Minimum supported API version is "
+                f"{MIN_API_VERSION}, please upgrade your client to a newer version"
+            )
+    request["api_version"] = requested or API_VERSION
+    response = await handler(request)
+    if not response.prepared:
+        _stamp(response)
+    return response
+
+
+def _stamp(response: web.StreamResponse) -> None:
+    response.headers.setdefault("Api-Version", API_VERSION)
+    response.headers.setdefault("Docker-Experimental", "false")
+    response.headers.setdefault("Ostype", "linux")
+    response.headers.setdefault("Server", "Dockyard (linux)")
+
+
+async def _on_prepare(request: web.Request, response: web.StreamResponse) -> None:
+    _stamp(response)
+
+
+def _tables() -> list[RouteTable]:
+    from dockyard.api.routes import containers, execs, images, system
+
+    return [system.table, containers.table, execs.table, images.table]
+
+
+def build_app(engine: Engine) -> web.Application:
+    # The error middleware is outermost so version errors are mapped too.
+    app = web.Application(middlewares=[error_middleware, version_middleware],
+                          client_max_size=0)
+    app[ENGINE_KEY] = engine
+    app.on_response_prepare.append(_on_prepare)
+    for table in _tables():
+        for method, path, handler in table.routes:
+            app.router.add_route(method, path, handler)
+            app.router.add_route(method, _VERSION_PREFIX + path, handler)
+    return app

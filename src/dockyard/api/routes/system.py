@@ -1,0 +1,89 @@
+"""``/_ping``, ``/version``, ``/info``."""
+
+from __future__ import annotations
+
+import datetime as dt
+import platform
+
+from aiohttp import web
+
+from dockyard import API_VERSION, MIN_API_VERSION, __version__
+from dockyard.api.params import json_response
+from dockyard.api.routing import RouteTable, engine
+
+table = RouteTable()
+
+
+def _ping_headers() -> dict[str, str]:
+    return {"Api-Version": API_VERSION, "Builder-Version": "1", "Cache-Control": "no-cache, no-store, must-revalidate",
+            "Pragma": "no-cache", "Docker-Experimental": "false", "Ostype": "linux"}
+
+
+@table.get("/_ping")
+async def ping(request: web.Request) -> web.StreamResponse:
+    return web.Response(text="OK", headers=_ping_headers(), content_type="text/plain")
+
+
+@table.head("/_ping")
+async def ping_head(request: web.Request) -> web.StreamResponse:
+    return web.Response(headers=_ping_headers(), content_type="text/plain")
+
+
+@table.get("/version")
+async def version(request: web.Request) -> web.StreamResponse:
+    facts = engine(request).system.facts
+    return json_response({
+        "Platform": {"Name": "Dockyard Engine"},
+        "Components": [{"Name": "Engine", "Version": __version__,
+                        "Details": {"ApiVersion": API_VERSION, "MinAPIVersion": MIN_API_VERSION,
+                                    "Os": "linux", "Arch": facts.architecture,
+                                    "KernelVersion": facts.kernel_version,
+                                    "GoVersion": "python" + platform.python_version()}}],
+        "Version": __version__,
+        "ApiVersion": API_VERSION,
+        "MinAPIVersion": MIN_API_VERSION,
+        "GitCommit": "",
+        "GoVersion": "python" + platform.python_version(),
+        "Os": "linux",
+        "Arch": facts.architecture,
+        "KernelVersion": facts.kernel_version,
+        "BuildTime": "",
+    })
+
+
+@table.get("/info")
+async def info(request: web.Request) -> web.StreamResponse:
+    eng = engine(request)
+    facts = eng.system.facts
+    running, paused, stopped = await eng.containers.counts()
+    images = await eng.images.count()
+    runtimes = eng.system.runtimes()
+    cfg = eng.config
+    return json_response({
+        "ID": "", "Name": facts.hostname,
+        "Containers": running + paused + stopped, "ContainersRunning": running,
+        "ContainersPaused": paused, "ContainersStopped": stopped, "Images": images,
+        "Driver": cfg.snapshotter if cfg.snapshotter != "overlay" else "overlay2",
+        "DriverStatus": [["Backing Filesystem", "extfs"], ["Supports d_type", "true"]],
+        "DockerRootDir": str(cfg.data_root),
+        "Plugins": {"Volume": ["local"], "Network": ["host", "null"], "Authorization": None,
+                    "Log": ["k8s-file"]},
+        "MemoryLimit": True, "SwapLimit": False, "CpuCfsPeriod": True, "CpuCfsQuota": True,
+        "CPUShares": True, "CPUSet": True, "PidsLimit": True, "IPv4Forwarding": True,
+        "Debug": cfg.log_level == "debug", "NFd": 0, "OomKillDisable": False, "NGoroutines": 0,
+        "SystemTime": dt.datetime.now(dt.timezone.utc).isoformat().replace("+00:00", "Z"),
+        "LoggingDriver": "k8s-file", "CgroupDriver": "cgroupfs",
+        "CgroupVersion": facts.cgroup_version, "NEventsListener": 0,
+        "KernelVersion": facts.kernel_version, "OperatingSystem": facts.operating_system,
+        "OSVersion": facts.os_version, "OSType": "linux", "Architecture": platform.machine(),
+        "IndexServerAddress": "https://index.docker.io/v1/", "RegistryConfig": {
+            "InsecureRegistryCIDRs": ["127.0.0.0/8", "::1/128"], "IndexConfigs": {},
+            "Mirrors": []},
+        "NCPU": facts.cpus, "MemTotal": facts.memory, "GenericResources": None,
+        "HttpProxy": "", "HttpsProxy": "", "NoProxy": "", "Labels": [], "ExperimentalBuild": False,
+        "ServerVersion": __version__,
+        "Runtimes": {name: {"path": path} for name, path in runtimes.items()},
+        "DefaultRuntime": cfg.default_runtime, "LiveRestoreEnabled": True,
+        "Isolation": "", "InitBinary": "catatonit", "SecurityOptions": ["name=seccomp,profile=builtin"],
+        "Warnings": [],
+    })

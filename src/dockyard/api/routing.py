@@ -1,0 +1,51 @@
+"""Route tables: each resource module declares its routes once; app.py mounts them with and
+without Docker's ``/vX.Y`` prefix."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+
+from aiohttp import web
+
+from dockyard.core.engine import Engine
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+ENGINE_KEY = web.AppKey("engine", Engine)
+
+
+def engine(request: web.Request) -> Engine:
+    return request.app[ENGINE_KEY]
+
+
+def api_version(request: web.Request) -> str:
+    """The API version the client asked for (the path prefix), else the newest we speak."""
+    version = request.get("api_version")
+    return str(version)
+
+
+@dataclass
+class RouteTable:
+    routes: list[tuple[str, str, Handler]] = field(default_factory=list)
+
+    def _add(self, method: str, path: str) -> Callable[[Handler], Handler]:
+        def register(handler: Handler) -> Handler:
+            self.routes.append((method, path, handler))
+            return handler
+
+        return register
+
+    def get(self, path: str) -> Callable[[Handler], Handler]:
+        return self._add("GET", path)
+
+    def head(self, path: str) -> Callable[[Handler], Handler]:
+        return self._add("HEAD", path)
+
+    def post(self, path: str) -> Callable[[Handler], Handler]:
+        return self._add("POST", path)
+
+    def put(self, path: str) -> Callable[[Handler], Handler]:
+        return self._add("PUT", path)
+
+    def delete(self, path: str) -> Callable[[Handler], Handler]:
+        return self._add("DELETE", path)

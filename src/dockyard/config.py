@@ -1,0 +1,103 @@
+"""Daemon configuration: dockerd's flag and daemon.json names where Docker has them."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+from dockyard.errors import InvalidArgument
+
+DEFAULT_HOST = "unix:///run/dockyard/dockyard.sock"
+DEFAULT_DATA_ROOT = Path("/var/lib/dockyard")
+DEFAULT_EXEC_ROOT = Path("/run/dockyard")
+
+
+@dataclass(frozen=True, slots=True)
+class DaemonConfig:
+    """Everything the composition root needs to build an engine; passed explicitly, never global."""
+
+    hosts: tuple[str, ...] = (DEFAULT_HOST,)
+    data_root: Path = DEFAULT_DATA_ROOT
+    exec_root: Path = DEFAULT_EXEC_ROOT
+    pidfile: Path | None = None
+    log_level: str = "info"
+    default_runtime: str = "runc"
+    # name -> binary path; "runc" and "crun" are looked up on PATH when not given.
+    runtimes: dict[str, str] = field(default_factory=dict)
+    conmon_path: str = "conmon"
+    # Set by tests to a copy-based snapshotter; production always uses overlay.
+    snapshotter: str = "overlay"
+
+    # ---- derived paths (storage layout from ARCHITECTURE.md) ----
+    @property
+    def content_dir(self) -> Path:
+        return self.data_root / "content"
+
+    @property
+    def snapshots_dir(self) -> Path:
+        return self.data_root / "snapshots"
+
+    @property
+    def containers_dir(self) -> Path:
+        return self.data_root / "containers"
+
+    @property
+    def volumes_dir(self) -> Path:
+        return self.data_root / "volumes"
+
+    @property
+    def tmp_dir(self) -> Path:
+        return self.data_root / "tmp"
+
+    @property
+    def db_path(self) -> Path:
+        return self.data_root / "dockyard.db"
+
+    @property
+    def socket_paths(self) -> tuple[Path, ...]:
+        return tuple(Path(socket_path(h)) for h in self.hosts)
+
+
+def socket_path(host: str) -> str:
+    """Return the filesystem path of a ``unix://`` host; only UNIX sockets are served."""
+    if host.startswith("unix://"):
+        path = host[len("unix://"):]
+        if path:
+            return path
+    raise InvalidArgument(f"invalid host {host!r}: only unix:///path sockets are supported")
+
+
+_JSON_KEYS: dict[str, str] = {
+    "hosts": "hosts",
+    "data-root": "data_root",
+    "exec-root": "exec_root",
+    "pidfile": "pidfile",
+    "log-level": "log_level",
+    "default-runtime": "default_runtime",
+}
+
+
+def load_daemon_json(path: Path, base: DaemonConfig) -> DaemonConfig:
+    """Overlay a daemon.json file onto ``base``, as dockerd reads ``--config-file``."""
+    try:
+        raw: Any = json.loads(path.read_text())
+    except FileNotFoundError as exc:
+        raise InvalidArgument(f"unable to configure the daemon: open {path}: no such file") from exc
+    except json.JSONDecodeError as exc:
+        raise InvalidArgument(f"unable to configure the daemon: {path}: {exc}") from exc
+    if not isinstance(raw, dict):
+        raise InvalidArgument(f"unable to configure the daemon: {path}: not a JSON object")
+    changes: dict[str, Any] = {}
+    for key, value in raw.items():
+        if key == "runtimes":
+            changes["runtimes"] = {n: str(v.get("path", n)) for n, v in dict(value).items()}
+        elif key in _JSON_KEYS:
+            attr = _JSON_KEYS[key]
+            if attr in ("data_root", "exec_root", "pidfile"):
+                value = Path(value)
+            elif attr == "hosts":
+                value = tuple(value)
+            changes[attr] = value
+    return replace(base, **changes)

@@ -1,0 +1,1 @@
+"""Images: references, OCI configs and manifests, the tag store and the image service."""

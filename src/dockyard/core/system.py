@@ -1,0 +1,97 @@
+"""Facts about the host and the engine, behind ``/version`` and ``/info``."""
+
+from __future__ import annotations
+
+import os
+import platform
+import shutil
+import socket
+from dataclasses import dataclass
+from pathlib import Path
+
+from dockyard.config import DaemonConfig
+
+
+@dataclass(frozen=True, slots=True)
+class HostFacts:
+    kernel_version: str
+    operating_system: str
+    os_version: str
+    architecture: str  # Go's GOARCH spelling, as Docker reports it
+    cpus: int
+    memory: int
+    hostname: str
+    cgroup_version: str  # "1" or "2"
+
+
+_GOARCH = {"x86_64": "amd64", "aarch64": "arm64", "armv7l": "arm", "i686": "386",
+           "ppc64le": "ppc64le", "s390x": "s390x", "riscv64": "riscv64"}
+
+
+def go_arch() -> str:
+    machine = platform.machine()
+    return _GOARCH.get(machine, machine)
+
+
+def cgroup_version() -> str:
+    """"2" only on a unified hierarchy; hybrid hosts (v1 controllers plus a v2 mount) report "1"."""
+    return "2" if Path("/sys/fs/cgroup/cgroup.controllers").exists() else "1"
+
+
+def _os_release() -> tuple[str, str]:
+    fields: dict[str, str] = {}
+    try:
+        for line in Path("/etc/os-release").read_text().splitlines():
+            if "=" in line:
+                key, value = line.split("=", 1)
+                fields[key] = value.strip().strip('"')
+    except OSError:
+        pass
+    return fields.get("PRETTY_NAME", "Linux"), fields.get("VERSION_ID", "")
+
+
+def _memory() -> int:
+    try:
+        for line in Path("/proc/meminfo").read_text().splitlines():
+            if line.startswith("MemTotal:"):
+                return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    return 0
+
+
+def host_facts() -> HostFacts:
+    name, version = _os_release()
+    return HostFacts(
+        kernel_version=platform.release(),
+        operating_system=name,
+        os_version=version,
+        architecture=go_arch(),
+        cpus=os.cpu_count() or 1,
+        memory=_memory(),
+        hostname=socket.gethostname(),
+        cgroup_version=cgroup_version(),
+    )
+
+
+class SystemService:
+    """Answers what the engine is and what the host offers."""
+
+    def __init__(self, config: DaemonConfig) -> None:
+        self._config = config
+        self._facts = host_facts()
+
+    @property
+    def facts(self) -> HostFacts:
+        return self._facts
+
+    def runtimes(self) -> dict[str, str]:
+        """Runtime name -> binary path, for every runtime found on this host."""
+        found: dict[str, str] = {}
+        for name in ("runc", "crun"):
+            path = self._config.runtimes.get(name) or shutil.which(name)
+            if path:
+                found[name] = path
+        for name, path in self._config.runtimes.items():
+            found.setdefault(name, path)
+        return found

@@ -1,0 +1,159 @@
+"""The composition root and the ``dockyardd`` entry point.
+
+Builds the services from a :class:`DaemonConfig`, plugs the backends into the core, and serves the
+API on each ``-H unix://`` socket. SIGTERM stops serving and leaves containers running: conmon keeps
+them, and the next daemon reconnects to them.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import os
+import signal
+import sys
+from dataclasses import replace
+from pathlib import Path
+
+from aiohttp import web
+
+from dockyard.config import DEFAULT_DATA_ROOT, DEFAULT_EXEC_ROOT, DEFAULT_HOST, DaemonConfig, load_daemon_json
+from dockyard.core.engine import Engine
+from dockyard.core.metadata import Metadata
+from dockyard.core.system import SystemService
+from dockyard.errors import DockyardError, InvalidArgument
+
+log = logging.getLogger("dockyard.daemon")
+
+
+def build_engine(config: DaemonConfig) -> Engine:
+    """Wire every service from the config; tests call this with a temporary root."""
+    from dockyard.backends.conmon import ConmonMonitor
+    from dockyard.backends.oci_cli import CliRuntime
+    from dockyard.backends.overlay import CopySnapshotter, OverlaySnapshotter
+    from dockyard.core.containers.service import ContainerService
+    from dockyard.core.content import ContentStore
+    from dockyard.core.images.service import ImageService
+
+    for directory in (config.data_root, config.exec_root, config.tmp_dir):
+        directory.mkdir(parents=True, exist_ok=True)
+    db = Metadata(config.db_path)
+    content = ContentStore(config.content_dir)
+    snapshotter = (CopySnapshotter(config.snapshots_dir) if config.snapshotter == "copy"
+                   else OverlaySnapshotter(config.snapshots_dir))
+    images = ImageService(config=config, db=db, content=content, snapshotter=snapshotter)
+    system = SystemService(config)
+    runtimes = {name: CliRuntime(name, path, root=config.exec_root / "runtime" / name)
+                for name, path in system.runtimes().items()}
+    monitor = ConmonMonitor(config.conmon_path, exec_root=config.exec_root)
+    containers = ContainerService(config=config, db=db, images=images, snapshotter=snapshotter,
+                                  runtimes=runtimes, monitor=monitor)
+    return Engine(config=config, images=images, containers=containers, system=system)
+
+
+def _parse_args(argv: list[str]) -> tuple[DaemonConfig, Path | None]:
+    parser = argparse.ArgumentParser(prog="dockyardd", description="The Dockyard container engine daemon")
+    parser.add_argument("-H", "--host", action="append", dest="hosts",
+                        help=f"daemon socket to listen on (default {DEFAULT_HOST})")
+    parser.add_argument("--data-root", type=Path, help=f"root of persistent state (default {DEFAULT_DATA_ROOT})")
+    parser.add_argument("--exec-root", type=Path, help=f"root of execution state (default {DEFAULT_EXEC_ROOT})")
+    parser.add_argument("-p", "--pidfile", type=Path, help="path of the daemon's PID file")
+    parser.add_argument("--config-file", type=Path, help="daemon.json to read")
+    parser.add_argument("-l", "--log-level", choices=["debug", "info", "warn", "error", "fatal"])
+    parser.add_argument("--default-runtime", help="OCI runtime for containers (runc or crun)")
+    parser.add_argument("--storage-driver", choices=["overlay2", "overlay", "copy"], help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    config = DaemonConfig()
+    config_file = args.config_file
+    if config_file is None and Path("/etc/dockyard/daemon.json").exists():
+        config_file = Path("/etc/dockyard/daemon.json")
+    if config_file is not None:
+        config = load_daemon_json(config_file, config)
+    changes: dict[str, object] = {}
+    if args.hosts:
+        changes["hosts"] = tuple(args.hosts)
+    if args.data_root:
+        changes["data_root"] = args.data_root.absolute()
+    if args.exec_root:
+        changes["exec_root"] = args.exec_root.absolute()
+    if args.pidfile:
+        changes["pidfile"] = args.pidfile.absolute()
+    if args.log_level:
+        changes["log_level"] = args.log_level
+    if args.default_runtime:
+        changes["default_runtime"] = args.default_runtime
+    if args.storage_driver:
+        changes["snapshotter"] = "copy" if args.storage_driver == "copy" else "overlay"
+    config = replace(config, **changes)  # type: ignore[arg-type]
+    if config.pidfile is None:
+        config = replace(config, pidfile=config.exec_root / "dockyardd.pid")
+    return config, config_file
+
+
+def _claim_pidfile(path: Path) -> None:
+    try:
+        pid = int(path.read_text().strip())
+    except (OSError, ValueError):
+        pid = 0
+    if pid and pid != os.getpid():
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            pass
+        else:
+            raise InvalidArgument(f"pid file found, ensure dockyardd is not running or delete {path}")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(f"{os.getpid()}\n")
+
+
+async def serve(config: DaemonConfig) -> None:
+    from dockyard.api.app import build_app
+
+    engine = build_engine(config)
+    await engine.images.start()
+    await engine.containers.start()
+    app = build_app(engine)
+    runner = web.AppRunner(app, handle_signals=False, access_log=None, shutdown_timeout=1.0)
+    await runner.setup()
+    for sock in config.socket_paths:
+        sock.parent.mkdir(parents=True, exist_ok=True)
+        if sock.exists() or sock.is_symlink():
+            sock.unlink()
+        site = web.UnixSite(runner, str(sock))
+        await site.start()
+        os.chmod(sock, 0o660)
+        log.info("API listening on %s", sock)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(signum, stop.set)
+    log.info("dockyardd ready (data-root %s, default runtime %s)", config.data_root, config.default_runtime)
+    await stop.wait()
+    log.info("shutting down; running containers keep running")
+    await runner.cleanup()
+    await engine.containers.close()
+    await engine.images.close()
+    for sock in config.socket_paths:
+        sock.unlink(missing_ok=True)
+
+
+def main(argv: list[str] | None = None) -> None:
+    config, _ = _parse_args(sys.argv[1:] if argv is None else argv)
+    level = {"warn": "WARNING", "fatal": "CRITICAL"}.get(config.log_level, config.log_level.upper())
+    logging.basicConfig(level=level, stream=sys.stderr,
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    try:
+        assert config.pidfile is not None
+        _claim_pidfile(config.pidfile)
+        try:
+            asyncio.run(serve(config))
+        finally:
+            config.pidfile.unlink(missing_ok=True)
+    except DockyardError as exc:
+        print(f"dockyardd: {exc}", file=sys.stderr)
+        sys.exit(1)
+
+
+if __name__ == "__main__":
+    main()
