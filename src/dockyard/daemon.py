@@ -111,8 +111,8 @@ async def serve(config: DaemonConfig) -> None:
     from dockyard.api.app import build_app
 
     engine = build_engine(config)
-    await engine.images.start()
-    await engine.containers.start()
+    await engine.images.open()
+    await engine.containers.open()
     app = build_app(engine)
     runner = web.AppRunner(app, handle_signals=False, access_log=None, shutdown_timeout=1.0)
     await runner.setup()

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from collections.abc import Sequence
 from typing import Protocol
 
 
@@ -49,4 +50,16 @@ class Snapshotter(Protocol):
 
     def parent_dirs(self, key: str) -> list[Path]:
         """The read-only directories under ``key``, topmost first (for diffs and copy-up)."""
+        ...
+
+
+class Mounter(Protocol):
+    """Performs the mounts a snapshotter describes (mount(2) in production)."""
+
+    def mount(self, mounts: Sequence[Mount], target: Path) -> None:
+        """Mount ``mounts`` at ``target`` (which exists); an error leaves nothing mounted."""
+        ...
+
+    def unmount(self, target: Path) -> None:
+        """Unmount ``target``; unmounting what is not mounted is not an error."""
         ...
