@@ -31,7 +31,7 @@ def build_engine(config: DaemonConfig) -> Engine:
     """Wire every service from the config; tests call this with a temporary root."""
     from dockyard.backends.conmon import ConmonMonitor
     from dockyard.backends.oci_cli import CliRuntime
-    from dockyard.backends.overlay import CopySnapshotter, OverlaySnapshotter
+    from dockyard.backends.overlay import CopySnapshotter, OverlaySnapshotter, SyscallMounter
     from dockyard.core.containers.service import ContainerService
     from dockyard.core.content import ContentStore
     from dockyard.core.images.service import ImageService
@@ -48,7 +48,8 @@ def build_engine(config: DaemonConfig) -> Engine:
                 for name, path in system.runtimes().items()}
     monitor = ConmonMonitor(config.conmon_path, exec_root=config.exec_root)
     containers = ContainerService(config=config, db=db, images=images, snapshotter=snapshotter,
-                                  runtimes=runtimes, monitor=monitor)
+                                  mounter=SyscallMounter(), runtimes=runtimes, monitor=monitor)
+    images.set_image_users(containers.image_users)
     return Engine(config=config, images=images, containers=containers, system=system)
 
 
