@@ -1,0 +1,187 @@
+"""The runtime boundary: what the core asks of an OCI runtime and of the per-container monitor.
+
+The OCI runtime (runc, crun) creates and signals containers from a bundle; the monitor (conmon)
+holds each container's stdio, writes its log, keeps the attach socket and records the exit status,
+so containers outlive the daemon. ``build_spec`` turns a :class:`SpecInput` into the bundle's
+``config.json`` (valid against the OCI runtime-spec schema).
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Protocol
+
+
+class RuntimeStatus(enum.Enum):
+    """The OCI runtime's view of a container (``runc state``)."""
+
+    CREATING = "creating"
+    CREATED = "created"
+    RUNNING = "running"
+    PAUSED = "paused"
+    STOPPED = "stopped"
+
+
+@dataclass(frozen=True, slots=True)
+class RuntimeState:
+    status: RuntimeStatus
+    pid: int
+
+
+@dataclass(frozen=True, slots=True)
+class ProcessUser:
+    uid: int
+    gid: int
+    additional_gids: tuple[int, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class BindMount:
+    """A mount inside the container: bind of a daemon-made file (hosts, resolv.conf, init) or a
+    tmpfs; later issues add volumes."""
+
+    destination: str
+    source: str
+    type: str = "bind"
+    options: tuple[str, ...] = ("rbind", "rprivate")
+
+
+@dataclass(frozen=True, slots=True)
+class SpecInput:
+    """Everything ``build_spec`` needs; the container service fills it from the container record."""
+
+    container_id: str
+    rootfs: Path
+    args: tuple[str, ...]
+    env: tuple[str, ...]
+    cwd: str
+    user: ProcessUser
+    terminal: bool
+    hostname: str
+    domainname: str = ""
+    mounts: tuple[BindMount, ...] = ()
+    # "private" (new netns, loopback only), "host", "none", or "ns:/path" to join.
+    network: str = "private"
+    cgroups_path: str = ""
+    readonly_rootfs: bool = False
+    privileged: bool = False
+    cap_add: tuple[str, ...] = ()
+    cap_drop: tuple[str, ...] = ()
+    annotations: dict[str, str] = field(default_factory=dict)
+    # rlimit name (RLIMIT_NOFILE) -> (soft, hard); must not exceed the daemon's own hard limit.
+    rlimits: dict[str, tuple[int, int]] = field(default_factory=dict)
+
+
+class StdioStream(Protocol):
+    """A running process's stdio as the API streams it."""
+
+    async def read(self) -> tuple[int, bytes] | None:
+        """Next chunk as (1 for stdout | 2 for stderr, bytes); None once output has ended."""
+        ...
+
+    async def write(self, data: bytes) -> None:
+        """Send bytes to the process's stdin."""
+        ...
+
+    async def close_stdin(self) -> None:
+        """Signal end of input (the client's half-close)."""
+        ...
+
+    async def close(self) -> None:
+        """Detach: stop streaming; the process keeps running."""
+        ...
+
+
+class ExecProcess(StdioStream, Protocol):
+    """A process started inside a running container (``docker exec``)."""
+
+    @property
+    def pid(self) -> int: ...
+
+    async def wait(self) -> int:
+        """The exit code, once the process has ended."""
+        ...
+
+    async def resize(self, height: int, width: int) -> None: ...
+
+
+class RuntimeBackend(Protocol):
+    """An OCI runtime driven through its CLI (``runc``, ``crun``)."""
+
+    @property
+    def name(self) -> str: ...
+
+    @property
+    def path(self) -> str: ...
+
+    @property
+    def root(self) -> Path:
+        """The runtime's state directory (``--root``); one per daemon so daemons stay apart."""
+        ...
+
+    async def start(self, container_id: str) -> None: ...
+
+    async def state(self, container_id: str) -> RuntimeState | None:
+        """None when the runtime does not know the container."""
+        ...
+
+    async def kill(self, container_id: str, signal: int, *, all_processes: bool = False) -> None: ...
+
+    async def pause(self, container_id: str) -> None: ...
+
+    async def resume(self, container_id: str) -> None: ...
+
+    async def delete(self, container_id: str, *, force: bool = False) -> None: ...
+
+    async def pids(self, container_id: str) -> list[int]: ...
+
+    async def exec(self, container_id: str, process: dict[str, Any], *, detach: bool) -> ExecProcess:
+        """Start ``process`` (an OCI process object) in the container; tty follows
+        ``process["terminal"]``."""
+        ...
+
+
+@dataclass(frozen=True, slots=True)
+class MonitorStart:
+    """What the monitor needs to create a container through a runtime."""
+
+    container_id: str
+    bundle: Path  # holds config.json
+    runtime: RuntimeBackend
+    log_path: Path  # k8s-file format: "<RFC3339Nano> stdout|stderr F|P <text>"
+    terminal: bool
+    stdin: bool  # keep stdin open for attach (docker -i)
+    stdin_once: bool  # close the container's stdin when the first attached client detaches
+
+
+class Monitor(Protocol):
+    """The per-container supervisor (conmon)."""
+
+    async def create(self, start: MonitorStart) -> int:
+        """Create the container (runtime create under the monitor); returns the container's pid.
+        The caller then calls ``runtime.start``."""
+        ...
+
+    def is_alive(self, container_id: str) -> bool:
+        """True while the monitor of this container still runs (after a daemon restart too)."""
+        ...
+
+    async def wait(self, container_id: str) -> int:
+        """Wait for the container to exit and return its exit status (128+signal when killed)."""
+        ...
+
+    def exit_code(self, container_id: str) -> int | None:
+        """The recorded exit status, or None while the container has not exited."""
+        ...
+
+    async def attach(self, container_id: str) -> StdioStream:
+        """Connect to the container's stdio through the monitor's attach socket."""
+        ...
+
+    async def resize(self, container_id: str, height: int, width: int) -> None: ...
+
+    async def cleanup(self, container_id: str) -> None:
+        """Remove the monitor's files for this container."""
+        ...
