@@ -21,6 +21,7 @@ from aiohttp import web
 from dockyard.config import DEFAULT_DATA_ROOT, DEFAULT_EXEC_ROOT, DEFAULT_HOST, DaemonConfig, load_daemon_json
 from dockyard.core.engine import Engine
 from dockyard.core.metadata import Metadata
+from dockyard.core.runtime import RuntimeBackend
 from dockyard.core.system import SystemService
 from dockyard.errors import DockyardError, InvalidArgument
 
@@ -44,7 +45,7 @@ def build_engine(config: DaemonConfig) -> Engine:
                    else OverlaySnapshotter(config.snapshots_dir))
     images = ImageService(config=config, db=db, content=content, snapshotter=snapshotter)
     system = SystemService(config)
-    runtimes = {name: CliRuntime(name, path, root=config.exec_root / "runtime" / name)
+    runtimes: dict[str, RuntimeBackend] = {name: CliRuntime(name, path, root=config.exec_root / "runtime" / name)
                 for name, path in system.runtimes().items()}
     monitor = ConmonMonitor(config.conmon_path, exec_root=config.exec_root)
     containers = ContainerService(config=config, db=db, images=images, snapshotter=snapshotter,

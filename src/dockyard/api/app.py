@@ -9,7 +9,7 @@ from aiohttp import web
 
 from dockyard import API_VERSION, MIN_API_VERSION
 from dockyard.api.errors import error_middleware
-from dockyard.api.routing import ENGINE_KEY, RouteTable
+from dockyard.api.routing import ENGINE_KEY, Handler, RouteTable
 from dockyard.core.engine import Engine
 from dockyard.errors import InvalidArgument
 
@@ -27,7 +27,7 @@ def _version_tuple(version: str) -> tuple[int, int]:
 
 
 @web.middleware
-async def version_middleware(request: web.Request, handler: web.RequestHandler) -> web.StreamResponse:
+async def version_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
     requested = request.match_info.get("api_version")
     if requested is not None:
         wanted = _version_tuple(requested)

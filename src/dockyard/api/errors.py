@@ -8,6 +8,7 @@ import logging
 from aiohttp import web
 
 from dockyard import errors
+from dockyard.api.routing import Handler
 
 log = logging.getLogger(__name__)
 
@@ -42,7 +43,7 @@ def error_response(exc: BaseException) -> web.Response:
 
 
 @web.middleware
-async def error_middleware(request: web.Request, handler: web.RequestHandler) -> web.StreamResponse:
+async def error_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
     try:
         return await handler(request)
     except web.HTTPException as exc:

@@ -71,7 +71,7 @@ async def info(request: web.Request) -> web.StreamResponse:
         "MemoryLimit": True, "SwapLimit": False, "CpuCfsPeriod": True, "CpuCfsQuota": True,
         "CPUShares": True, "CPUSet": True, "PidsLimit": True, "IPv4Forwarding": True,
         "Debug": cfg.log_level == "debug", "NFd": 0, "OomKillDisable": False, "NGoroutines": 0,
-        "SystemTime": dt.datetime.now(dt.timezone.utc).isoformat().replace("+00:00", "Z"),
+        "SystemTime": dt.datetime.now(dt.UTC).isoformat().replace("+00:00", "Z"),
         "LoggingDriver": "k8s-file", "CgroupDriver": "cgroupfs",
         "CgroupVersion": facts.cgroup_version, "NEventsListener": 0,
         "KernelVersion": facts.kernel_version, "OperatingSystem": facts.operating_system,

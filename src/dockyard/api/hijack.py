@@ -1,0 +1,169 @@
+"""Hijacked connections for attach and exec: ``101 UPGRADED``, then raw bytes both ways.
+
+Docker's clients send ``Upgrade: tcp`` and expect ``HTTP/1.1 101 UPGRADED``; stdin's end arrives
+as a TCP half-close while output keeps flowing. aiohttp would lose bytes after a 101 sent through
+it, so the transport is taken over first by a raw protocol (whose ``eof_received`` keeps the write
+side open), the 101 head is written by hand, and the handler returns a response that writes
+nothing. Clients without ``Upgrade`` (old docker-py) get ``200 OK`` and the same stream.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import struct
+from collections.abc import Awaitable, Callable
+
+from aiohttp import web
+
+from dockyard import API_VERSION
+from dockyard.core.runtime import StdioStream
+
+log = logging.getLogger(__name__)
+
+RAW_STREAM = "application/vnd.docker.raw-stream"
+MULTIPLEXED_STREAM = "application/vnd.docker.multiplexed-stream"
+
+
+def frame(stream: int, data: bytes) -> bytes:
+    """Docker's stdcopy frame: [stream, 0, 0, 0, big-endian uint32 length] + data."""
+    return struct.pack(">BxxxI", stream, len(data)) + data
+
+
+def stream_content_type(tty: bool, api_version: str) -> str:
+    # moby sends the multiplexed media type from API 1.42 on, and raw for TTYs.
+    if tty:
+        return RAW_STREAM
+    major, _, minor = api_version.partition(".")
+    try:
+        newer = (int(major), int(minor or 0)) >= (1, 42)
+    except ValueError:
+        newer = True
+    return MULTIPLEXED_STREAM if newer else RAW_STREAM
+
+
+class _RawProtocol(asyncio.Protocol):
+    def __init__(self) -> None:
+        self.incoming: asyncio.Queue[bytes | None] = asyncio.Queue()
+        self.closed = asyncio.Event()
+        self._can_write = asyncio.Event()
+        self._can_write.set()
+
+    def data_received(self, data: bytes) -> None:
+        self.incoming.put_nowait(data)
+
+    def eof_received(self) -> bool:
+        self.incoming.put_nowait(None)
+        return True  # half-close: keep our side open so output keeps flowing
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.incoming.put_nowait(None)
+        self.closed.set()
+        self._can_write.set()
+
+    def pause_writing(self) -> None:
+        self._can_write.clear()
+
+    def resume_writing(self) -> None:
+        self._can_write.set()
+
+    async def drain(self) -> None:
+        await self._can_write.wait()
+
+
+class Hijacked:
+    """The raw connection after the 101: read the client's bytes, write ours, close."""
+
+    def __init__(self, transport: asyncio.Transport, protocol: _RawProtocol) -> None:
+        self._transport = transport
+        self._protocol = protocol
+
+    @property
+    def closed(self) -> asyncio.Event:
+        return self._protocol.closed
+
+    async def read(self) -> bytes | None:
+        """The client's next bytes; None at its half-close or disconnect."""
+        return await self._protocol.incoming.get()
+
+    async def write(self, data: bytes) -> None:
+        if self._transport.is_closing():
+            raise ConnectionResetError("client went away")
+        self._transport.write(data)
+        await self._protocol.drain()
+
+    def close(self) -> None:
+        if not self._transport.is_closing():
+            self._transport.close()
+
+
+class HijackedResponse(web.StreamResponse):
+    """What the handler returns after hijacking: aiohttp must not write to the connection."""
+
+    async def prepare(self, request: web.BaseRequest) -> None:
+        return None
+
+    async def write_eof(self, data: bytes = b"") -> None:
+        return None
+
+
+def hijack(request: web.Request, content_type: str) -> Hijacked:
+    """Take the connection over and answer 101 UPGRADED (or 200 without an Upgrade header)."""
+    transport = request.transport
+    if not isinstance(transport, asyncio.Transport):
+        raise ConnectionResetError("client went away")
+    raw = _RawProtocol()
+    transport.set_protocol(raw)
+    # Bytes the client sent right after the request head were kept by aiohttp's protocol.
+    tail = getattr(request.protocol, "_message_tail", b"")
+    if tail:
+        raw.data_received(tail)
+        request.protocol._message_tail = b""
+    upgrade = "upgrade" in request.headers.get("Connection", "").lower() or "Upgrade" in request.headers
+    if upgrade:
+        head = ("HTTP/1.1 101 UPGRADED\r\n"
+                f"Content-Type: {content_type}\r\nConnection: Upgrade\r\nUpgrade: tcp\r\n")
+    else:
+        head = f"HTTP/1.1 200 OK\r\nContent-Type: {content_type}\r\nConnection: close\r\n"
+    head += f"Api-Version: {API_VERSION}\r\nOstype: linux\r\nServer: Dockyard (linux)\r\n\r\n"
+    transport.write(head.encode())
+    transport.resume_reading()
+    return Hijacked(transport, raw)
+
+
+async def pump(conn: Hijacked, stream: StdioStream, *, tty: bool, stdin: bool,
+               stdout: bool = True, stderr: bool = True,
+               before_close: Callable[[], Awaitable[object]] | None = None) -> None:
+    """Copy the process's output to the client and the client's input to the process until the
+    output ends (the process exited) or the client goes away; then close the connection."""
+
+    async def copy_out() -> None:
+        while (item := await stream.read()) is not None:
+            fd, data = item
+            if (fd == 1 and not stdout) or (fd == 2 and not stderr):
+                continue
+            await conn.write(data if tty else frame(fd, data))
+
+    async def copy_in() -> None:
+        while (data := await conn.read()) is not None:
+            await stream.write(data)
+        await stream.close_stdin()
+
+    out_task = asyncio.ensure_future(copy_out())
+    in_task = asyncio.ensure_future(copy_in()) if stdin else None
+    gone = asyncio.ensure_future(conn.closed.wait())
+    try:
+        await asyncio.wait({out_task, gone}, return_when=asyncio.FIRST_COMPLETED)
+        if out_task.done() and not out_task.cancelled() and out_task.exception():
+            log.debug("attach output ended: %s", out_task.exception())
+    finally:
+        for task in (out_task, in_task, gone):
+            if task is not None and not task.done():
+                task.cancel()
+        with contextlib.suppress(Exception):
+            await stream.close()
+        if before_close is not None:
+            with contextlib.suppress(Exception):
+                await before_close()
+        conn.close()

@@ -1,0 +1,69 @@
+"""``/containers/{id}/exec`` and ``/exec/...``: exec sessions, started on a hijacked stream."""
+
+from __future__ import annotations
+
+import logging
+
+from aiohttp import web
+
+from dockyard.api import wire
+from dockyard.api.hijack import HijackedResponse, hijack, pump, stream_content_type
+from dockyard.api.params import json_body, json_response, query_int
+from dockyard.api.routing import RouteTable, api_version, engine
+from dockyard.errors import InvalidArgument
+
+log = logging.getLogger(__name__)
+table = RouteTable()
+
+
+@table.post("/containers/{id}/exec")
+async def exec_create(request: web.Request) -> web.StreamResponse:
+    body = await json_body(request, allow_empty=False)
+    config = wire.exec_config(body)
+    session = await engine(request).containers.exec_create(request.match_info["id"], config)
+    return json_response({"Id": session.id}, status=201)
+
+
+@table.post("/exec/{id}/start")
+async def exec_start(request: web.Request) -> web.StreamResponse:
+    service = engine(request).containers
+    exec_id = request.match_info["id"]
+    body = await json_body(request)
+    size = body.get("ConsoleSize")
+    console_size = (int(size[0]), int(size[1])) if isinstance(size, list) and len(size) == 2 else None
+    detach = bool(body.get("Detach"))
+    tty = bool(body["Tty"]) if "Tty" in body else None
+    process = await service.exec_start(exec_id, detach=detach, tty=tty, console_size=console_size)
+    if process is None:
+        return web.Response(status=200)
+    session = service.exec_inspect(exec_id)
+    config = session.config
+    conn = hijack(request, stream_content_type(config.tty, api_version(request)))
+    try:
+        # Wait for the exit code before hanging up: the CLI inspects the exec right after.
+        await pump(conn, process, tty=config.tty, stdin=config.attach_stdin,
+                   stdout=config.attach_stdout or not config.attach_stdin,
+                   stderr=config.attach_stderr or not config.attach_stdin,
+                   before_close=lambda: service.exec_wait(exec_id))
+    except ConnectionError:
+        log.debug("exec %s: client went away", exec_id[:12])
+    except Exception:  # noqa: BLE001 - the 101 is out: log and hang up
+        log.exception("exec %s failed", exec_id[:12])
+    finally:
+        conn.close()
+    return HijackedResponse()
+
+
+@table.post("/exec/{id}/resize")
+async def exec_resize(request: web.Request) -> web.StreamResponse:
+    height, width = query_int(request, "h"), query_int(request, "w")
+    if height is None or width is None:
+        raise InvalidArgument("h and w are required")
+    await engine(request).containers.exec_resize(request.match_info["id"], height=height, width=width)
+    return web.Response(status=201)
+
+
+@table.get("/exec/{id}/json")
+async def exec_inspect(request: web.Request) -> web.StreamResponse:
+    session = engine(request).containers.exec_inspect(request.match_info["id"])
+    return json_response(wire.exec_json(session))

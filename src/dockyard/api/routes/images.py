@@ -1,0 +1,245 @@
+"""``/images/…``: list, inspect, history, tag, remove, prune, import, load, save (get).
+
+Image names in paths may hold slashes (``/images/localhost:5000/foo/bar/json``), so the name pattern
+is ``{name:.+}``; fixed paths (``/images/json``, ``/images/get``, ``/images/load`` …) are registered
+first so they win. Request bodies (import, load) are streamed to a temp file, never held in memory.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import os
+import tempfile
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Any
+
+from aiohttp import web
+
+from dockyard.api.params import json_response, query_bool, query_filters
+from dockyard.api.routing import RouteTable, engine
+from dockyard.core.ids import hex_of
+from dockyard.core.images.model import Image
+from dockyard.core.images.reference import familiar
+from dockyard.core.images.service import ImageService
+from dockyard.errors import InvalidArgument, Unimplemented
+
+log = logging.getLogger(__name__)
+
+table = RouteTable()
+
+_CHUNK = 1 << 20
+_JSON_STREAM = "application/json"
+
+
+def _images(request: web.Request) -> ImageService:
+    return engine(request).images
+
+
+def _unix(created: str) -> int:
+    import datetime as dt
+    import re
+
+    text = re.sub(r"(\.\d{6})\d+", r"\1", created.replace("Z", "+00:00"))
+    try:
+        return int(dt.datetime.fromisoformat(text).timestamp())
+    except ValueError:
+        return 0
+
+
+def summary(image: Image) -> dict[str, Any]:
+    """Docker's ImageSummary: familiar tags, dangling images have none."""
+    return {
+        "Id": image.id,
+        "ParentId": "",
+        "RepoTags": [familiar(t) for t in image.repo_tags],
+        "RepoDigests": [familiar(d) for d in image.repo_digests],
+        "Created": _unix(image.created),
+        "Size": image.size,
+        "SharedSize": -1,
+        "Labels": image.container_config.get("Labels") or {},
+        "Containers": -1,
+    }
+
+
+_CONFIG_FIELDS = ("User", "ExposedPorts", "Env", "Cmd", "Healthcheck", "ArgsEscaped", "Volumes",
+                  "WorkingDir", "Entrypoint", "OnBuild", "Labels", "StopSignal", "Shell")
+
+
+def image_config(image: Image) -> dict[str, Any]:
+    """The ``Config`` of ImageInspect: Docker's ImageConfig shape, defaults filled in."""
+    cfg = image.container_config
+    out: dict[str, Any] = {"User": "", "Env": None, "Cmd": None, "Volumes": None, "WorkingDir": "",
+                           "Entrypoint": None, "OnBuild": None, "Labels": None}
+    out.update({k: cfg[k] for k in _CONFIG_FIELDS if k in cfg})
+    return out
+
+
+def inspect_body(image: Image, snapshots_dir: Path, last_tag_time: str | None) -> dict[str, Any]:
+    cfg = image.config
+    dirs = [snapshots_dir / hex_of(c) for c in reversed(image.chain_ids)]
+    graph: dict[str, str] = {}
+    if dirs:
+        graph = {"MergedDir": str(dirs[0] / "merged"), "UpperDir": str(dirs[0] / "fs"),
+                 "WorkDir": str(dirs[0] / "work")}
+        if len(dirs) > 1:
+            graph["LowerDir"] = ":".join(str(d / "fs") for d in dirs[1:])
+    body: dict[str, Any] = {
+        "Id": image.id,
+        "RepoTags": [familiar(t) for t in image.repo_tags],
+        "RepoDigests": [familiar(d) for d in image.repo_digests],
+        "Parent": "",
+        "Comment": cfg.get("comment", ""),
+        "Created": image.created,
+        "DockerVersion": cfg.get("docker_version", ""),
+        "Author": cfg.get("author", ""),
+        "Config": image_config(image),
+        "Architecture": cfg.get("architecture", ""),
+        "Os": cfg.get("os", ""),
+        "Size": image.size,
+        "GraphDriver": {"Name": "overlay2", "Data": graph},
+        "RootFS": {"Type": "layers", "Layers": list(cfg.get("rootfs", {}).get("diff_ids") or [])},
+        "Metadata": {"LastTagTime": last_tag_time} if last_tag_time else {},
+    }
+    if cfg.get("variant"):
+        body["Variant"] = cfg["variant"]
+    return body
+
+
+def _message_line(payload: dict[str, Any]) -> bytes:
+    return json.dumps(payload).encode() + b"\r\n"
+
+
+@asynccontextmanager
+async def _body_file(request: web.Request) -> AsyncIterator[Path]:
+    """Stream the request body into a temporary file under the daemon's tmp dir."""
+    tmp_dir = engine(request).config.tmp_dir
+    tmp_dir.mkdir(parents=True, exist_ok=True)
+    fd, name = tempfile.mkstemp(prefix="upload-", suffix=".tar", dir=tmp_dir)
+    path = Path(name)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            async for chunk in request.content.iter_chunked(_CHUNK):
+                await asyncio.to_thread(f.write, chunk)
+        yield path
+    finally:
+        path.unlink(missing_ok=True)
+
+
+async def _json_lines(request: web.Request, lines: list[dict[str, Any]]) -> web.StreamResponse:
+    response = web.StreamResponse(status=200, headers={"Content-Type": _JSON_STREAM})
+    await response.prepare(request)
+    for line in lines:
+        await response.write(_message_line(line))
+    await response.write_eof()
+    return response
+
+
+# ---- fixed paths first ----
+
+@table.get("/images/json")
+async def list_images(request: web.Request) -> web.StreamResponse:
+    images = await _images(request).list(all=query_bool(request, "all"), filters=query_filters(request))
+    return json_response([summary(i) for i in images])
+
+
+@table.post("/images/create")
+async def create_image(request: web.Request) -> web.StreamResponse:
+    query = request.query
+    if query.get("fromImage"):
+        raise Unimplemented(f"pulling images is not supported yet (fromImage={query['fromImage']}):"
+                            " use docker load or docker import")
+    source = query.get("fromSrc")
+    if source is None:
+        raise InvalidArgument("either fromImage or fromSrc must be given")
+    if source != "-":
+        raise Unimplemented(f"importing from a URL is not supported yet ({source}): pipe the tar with -")
+    service = _images(request)
+    async with _body_file(request) as path:
+        image = await service.import_(path, repo=query.get("repo") or None, tag=query.get("tag") or None,
+                                      changes=query.getall("changes", []), message=query.get("message", ""),
+                                      platform=query.get("platform") or None)
+    return await _json_lines(request, [{"status": image.id}])
+
+
+@table.post("/images/load")
+async def load_images(request: web.Request) -> web.StreamResponse:
+    service = _images(request)
+    async with _body_file(request) as path:
+        lines = await service.load(path)
+    return await _json_lines(request, [{"stream": line + "\n"} for line in lines])
+
+
+@table.post("/images/prune")
+async def prune_images(request: web.Request) -> web.StreamResponse:
+    filters = query_filters(request)
+    dangling = filters.get("dangling", ["true"])[-1].lower() in ("true", "1")
+    records, reclaimed = await _images(request).prune(dangling_only=dangling, filters=filters)
+    return json_response({"ImagesDeleted": records or None, "SpaceReclaimed": reclaimed})
+
+
+async def _send_archive(request: web.Request, names: list[str]) -> web.StreamResponse:
+    service = _images(request)
+    tmp_dir = engine(request).config.tmp_dir
+    tmp_dir.mkdir(parents=True, exist_ok=True)
+    fd, name = tempfile.mkstemp(prefix="save-", suffix=".tar", dir=tmp_dir)
+    os.close(fd)
+    path = Path(name)
+    try:
+        await service.save(names, path)  # errors (404) before any byte is sent
+        response = web.StreamResponse(status=200, headers={"Content-Type": "application/x-tar"})
+        await response.prepare(request)
+        with path.open("rb") as f:
+            while chunk := await asyncio.to_thread(f.read, _CHUNK):
+                await response.write(chunk)
+        await response.write_eof()
+        return response
+    finally:
+        path.unlink(missing_ok=True)
+
+
+@table.get("/images/get")
+async def save_images(request: web.Request) -> web.StreamResponse:
+    names = request.query.getall("names", [])
+    if not names:
+        raise InvalidArgument("no images given: use names=")
+    return await _send_archive(request, names)
+
+
+# ---- /images/{name} ----
+
+@table.get("/images/{name:.+}/json")
+async def inspect_image(request: web.Request) -> web.StreamResponse:
+    service = _images(request)
+    image = await service.inspect(request.match_info["name"])
+    body = inspect_body(image, engine(request).config.snapshots_dir, service.last_tag_time(image))
+    return json_response(body)
+
+
+@table.get("/images/{name:.+}/history")
+async def image_history(request: web.Request) -> web.StreamResponse:
+    return json_response(await _images(request).history(request.match_info["name"]))
+
+
+@table.post("/images/{name:.+}/tag")
+async def tag_image(request: web.Request) -> web.StreamResponse:
+    repo = request.query.get("repo")
+    if not repo:
+        raise InvalidArgument("repository name (repo) is required")
+    await _images(request).tag(request.match_info["name"], repo, request.query.get("tag") or None)
+    return web.Response(status=201)
+
+
+@table.get("/images/{name:.+}/get")
+async def save_image(request: web.Request) -> web.StreamResponse:
+    return await _send_archive(request, [request.match_info["name"]])
+
+
+@table.delete("/images/{name:.+}")
+async def remove_image(request: web.Request) -> web.StreamResponse:
+    records = await _images(request).remove(request.match_info["name"], force=query_bool(request, "force"),
+                                            prune=not query_bool(request, "noprune"))
+    return json_response(records)

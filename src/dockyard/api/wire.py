@@ -1,0 +1,312 @@
+"""Docker JSON <-> container models: the create body, inspect and list output, exec records.
+
+Docker's ``Running``/``Paused``/``Restarting``/``Dead`` booleans are derived here from the State
+enum; nothing in the core stores them.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from dockyard.core.containers.execs import ExecConfig, ExecSession
+from dockyard.core.containers.logs import parse_time_ns
+from dockyard.core.containers.model import (
+    Container,
+    ContainerConfig,
+    ContainerPaths,
+    CreateRequest,
+    HostOptions,
+    State,
+)
+from dockyard.errors import InvalidArgument
+
+_NULL_DEFAULTS: dict[str, Any] = {
+    "Binds": None, "ContainerIDFile": "", "LogConfig": {"Type": "k8s-file", "Config": {}},
+    "NetworkMode": "bridge", "PortBindings": {}, "RestartPolicy": {"Name": "no", "MaximumRetryCount": 0},
+    "AutoRemove": False, "VolumeDriver": "", "VolumesFrom": None, "ConsoleSize": [0, 0],
+    "CapAdd": None, "CapDrop": None, "CgroupnsMode": "host", "Dns": [], "DnsOptions": [],
+    "DnsSearch": [], "ExtraHosts": None, "GroupAdd": None, "IpcMode": "private", "Cgroup": "",
+    "Links": None, "OomScoreAdj": 0, "PidMode": "", "Privileged": False, "PublishAllPorts": False,
+    "ReadonlyRootfs": False, "SecurityOpt": None, "UTSMode": "", "UsernsMode": "",
+    "ShmSize": 67108864, "Runtime": "runc", "Isolation": "", "CpuShares": 0, "Memory": 0,
+    "NanoCpus": 0, "CgroupParent": "", "BlkioWeight": 0, "BlkioWeightDevice": [],
+    "BlkioDeviceReadBps": [], "BlkioDeviceWriteBps": [], "BlkioDeviceReadIOps": [],
+    "BlkioDeviceWriteIOps": [], "CpuPeriod": 0, "CpuQuota": 0, "CpuRealtimePeriod": 0,
+    "CpuRealtimeRuntime": 0, "CpusetCpus": "", "CpusetMems": "", "Devices": [],
+    "DeviceCgroupRules": None, "DeviceRequests": None, "MemoryReservation": 0, "MemorySwap": 0,
+    "MemorySwappiness": None, "OomKillDisable": None, "PidsLimit": None, "Ulimits": None,
+    "CpuCount": 0, "CpuPercent": 0, "IOMaximumIOps": 0, "IOMaximumBandwidth": 0,
+    "Init": None, "Mounts": None,
+}
+
+
+def _strings(value: Any, field: str) -> list[str] | None:
+    if value is None:
+        return None
+    if isinstance(value, str):
+        return [value]
+    if isinstance(value, list):
+        return [str(v) for v in value]
+    raise InvalidArgument(f"json: cannot unmarshal {type(value).__name__} into {field} of type []string")
+
+
+def _dict(value: Any, field: str) -> dict[str, Any]:
+    if value is None:
+        return {}
+    if not isinstance(value, dict):
+        raise InvalidArgument(f"json: cannot unmarshal {type(value).__name__} into {field}")
+    return dict(value)
+
+
+_CONFIG_KEYS = {"Hostname", "Domainname", "User", "AttachStdin", "AttachStdout", "AttachStderr",
+                "ExposedPorts", "Tty", "OpenStdin", "StdinOnce", "Env", "Cmd", "Image", "Volumes",
+                "WorkingDir", "Entrypoint", "Labels", "StopSignal", "StopTimeout", "HostConfig",
+                "NetworkingConfig"}
+
+
+def container_config(body: dict[str, Any]) -> ContainerConfig:
+    stop_timeout = body.get("StopTimeout")
+    return ContainerConfig(
+        image=str(body.get("Image") or ""),
+        cmd=_strings(body.get("Cmd"), "Config.Cmd"),
+        entrypoint=_strings(body.get("Entrypoint"), "Config.Entrypoint"),
+        env=_strings(body.get("Env"), "Config.Env") or [],
+        working_dir=str(body.get("WorkingDir") or ""),
+        user=str(body.get("User") or ""),
+        labels={str(k): str(v) for k, v in _dict(body.get("Labels"), "Config.Labels").items()},
+        hostname=str(body.get("Hostname") or ""),
+        domainname=str(body.get("Domainname") or ""),
+        tty=bool(body.get("Tty")),
+        open_stdin=bool(body.get("OpenStdin")),
+        stdin_once=bool(body.get("StdinOnce")),
+        attach_stdin=bool(body.get("AttachStdin")),
+        attach_stdout=bool(body.get("AttachStdout")),
+        attach_stderr=bool(body.get("AttachStderr")),
+        stop_signal=str(body["StopSignal"]) if body.get("StopSignal") else None,
+        stop_timeout=int(stop_timeout) if stop_timeout is not None else None,
+        exposed_ports=_dict(body.get("ExposedPorts"), "Config.ExposedPorts"),
+        volumes=_dict(body.get("Volumes"), "Config.Volumes"),
+        extra={k: v for k, v in body.items() if k not in _CONFIG_KEYS},
+    )
+
+
+def host_options(raw: dict[str, Any], *, default_runtime: str) -> HostOptions:
+    filled = {**_NULL_DEFAULTS, **{k: v for k, v in raw.items()}}
+    filled["Runtime"] = raw.get("Runtime") or default_runtime
+    # The CLI sends "default"; Docker records and shows the driver it means.
+    mode = str(raw.get("NetworkMode") or "bridge")
+    filled["NetworkMode"] = "bridge" if mode == "default" else mode
+    size = raw.get("ConsoleSize") or [0, 0]
+    return HostOptions(
+        network_mode=filled["NetworkMode"],
+        auto_remove=bool(raw.get("AutoRemove")),
+        init=bool(raw.get("Init")),
+        privileged=bool(raw.get("Privileged")),
+        readonly_rootfs=bool(raw.get("ReadonlyRootfs")),
+        cap_add=_strings(raw.get("CapAdd"), "HostConfig.CapAdd") or [],
+        cap_drop=_strings(raw.get("CapDrop"), "HostConfig.CapDrop") or [],
+        runtime=str(raw.get("Runtime") or ""),
+        console_size=(int(size[0]), int(size[1])) if len(size) == 2 and size[0] and size[1] else None,
+        raw=filled,
+    )
+
+
+def create_request(body: dict[str, Any], *, name: str = "", platform: str = "",
+                   default_runtime: str = "runc") -> CreateRequest:
+    """``POST /containers/create``: the body is a Config with HostConfig and NetworkingConfig."""
+    config = container_config(body)
+    if not config.image:
+        raise InvalidArgument("config cannot be empty in order to create a container")
+    return CreateRequest(
+        image=config.image,
+        name=name,
+        config=config,
+        host=host_options(_dict(body.get("HostConfig"), "HostConfig"), default_runtime=default_runtime),
+        platform=platform,
+        entrypoint_given=body.get("Entrypoint") is not None,
+        networking=_dict(body.get("NetworkingConfig"), "NetworkingConfig"),
+    )
+
+
+def config_json(config: ContainerConfig) -> dict[str, Any]:
+    data: dict[str, Any] = {
+        "Hostname": config.hostname, "Domainname": config.domainname, "User": config.user,
+        "AttachStdin": config.attach_stdin, "AttachStdout": config.attach_stdout,
+        "AttachStderr": config.attach_stderr,
+    }
+    if config.exposed_ports:
+        data["ExposedPorts"] = config.exposed_ports
+    data.update({
+        "Tty": config.tty, "OpenStdin": config.open_stdin, "StdinOnce": config.stdin_once,
+        "Env": config.env or None, "Cmd": config.cmd, "Image": config.image,
+        "Volumes": config.volumes or None, "WorkingDir": config.working_dir,
+        "Entrypoint": config.entrypoint, "OnBuild": None, "Labels": config.labels,
+    })
+    if config.stop_signal:
+        data["StopSignal"] = config.stop_signal
+    if config.stop_timeout is not None:
+        data["StopTimeout"] = config.stop_timeout
+    data.update(config.extra)
+    return data
+
+
+def state_json(container: Container) -> dict[str, Any]:
+    state = container.state
+    return {
+        "Status": state.value,
+        "Running": state in (State.RUNNING, State.PAUSED, State.RESTARTING),
+        "Paused": state == State.PAUSED,
+        "Restarting": state == State.RESTARTING,
+        "OOMKilled": container.oom_killed,
+        "Dead": state == State.DEAD,
+        "Pid": container.pid,
+        "ExitCode": container.exit_code,
+        "Error": container.error,
+        "StartedAt": container.started_at,
+        "FinishedAt": container.finished_at,
+    }
+
+
+def network_settings(container: Container) -> dict[str, Any]:
+    mode = container.host.network_mode
+    mode = "bridge" if mode in ("", "default") else mode
+    return {
+        "Bridge": "", "SandboxID": "", "SandboxKey": "", "Ports": {}, "HairpinMode": False,
+        "LinkLocalIPv6Address": "", "LinkLocalIPv6PrefixLen": 0, "SecondaryIPAddresses": None,
+        "SecondaryIPv6Addresses": None, "EndpointID": "", "Gateway": "", "GlobalIPv6Address": "",
+        "GlobalIPv6PrefixLen": 0, "IPAddress": "", "IPPrefixLen": 0, "IPv6Gateway": "",
+        "MacAddress": "",
+        "Networks": {} if mode.startswith("container:") else {mode: _endpoint()},
+    }
+
+
+def _endpoint() -> dict[str, Any]:
+    return {"IPAMConfig": None, "Links": None, "Aliases": None, "MacAddress": "", "DriverOpts": None,
+            "GwPriority": 0, "NetworkID": "", "EndpointID": "", "Gateway": "", "IPAddress": "",
+            "IPPrefixLen": 0, "IPv6Gateway": "", "GlobalIPv6Address": "", "GlobalIPv6PrefixLen": 0,
+            "DNSNames": None}
+
+
+def inspect_json(container: Container, *, paths: ContainerPaths, exec_ids: list[str],
+                 graph_data: dict[str, str]) -> dict[str, Any]:
+    """``GET /containers/{id}/json`` (ContainerInspectResponse)."""
+    return {
+        "Id": container.id, "Created": container.created, "Path": container.path,
+        "Args": container.args, "State": state_json(container), "Image": container.image_id,
+        "ResolvConfPath": str(paths.resolv_conf), "HostnamePath": str(paths.hostname),
+        "HostsPath": str(paths.hosts), "LogPath": str(paths.log), "Name": container.name,
+        "RestartCount": container.restart_count, "Driver": "overlay2", "Platform": "linux",
+        "MountLabel": "", "ProcessLabel": "", "AppArmorProfile": "",
+        "ExecIDs": exec_ids or None, "HostConfig": container.host.raw,
+        "GraphDriver": {"Name": "overlay2", "Data": graph_data},
+        "Mounts": [], "Config": config_json(container.config),
+        "NetworkSettings": network_settings(container),
+    }
+
+
+def human_duration(seconds: float) -> str:
+    """Docker's ``units.HumanDuration``."""
+    if seconds < 1:
+        return "Less than a second"
+    if seconds < 2:
+        return "1 second"
+    if seconds < 60:
+        return f"{int(seconds)} seconds"
+    minutes = seconds / 60
+    if minutes < 2:
+        return "About a minute"
+    if minutes < 60:
+        return f"{int(minutes)} minutes"
+    hours = minutes / 60
+    if hours < 2:
+        return "About an hour"
+    if hours < 48:
+        return f"{int(hours)} hours"
+    if hours < 24 * 14:
+        return f"{int(hours / 24)} days"
+    if hours < 24 * 7 * 8:
+        return f"{int(hours / 24 / 7)} weeks"
+    if hours < 24 * 365 * 2:
+        return f"{int(hours / 24 / 30)} months"
+    return f"{int(hours / 24 / 365)} years"
+
+
+def _age(stamp: str, now: float) -> str:
+    try:
+        return human_duration(max(0.0, now - parse_time_ns(stamp) / 1e9))
+    except ValueError:
+        return "Less than a second"
+
+
+def status_text(container: Container, now: float | None = None) -> str:
+    now = time.time() if now is None else now
+    state = container.state
+    if state == State.RUNNING:
+        return f"Up {_age(container.started_at, now)}"
+    if state == State.PAUSED:
+        return f"Up {_age(container.started_at, now)} (Paused)"
+    if state == State.RESTARTING:
+        return f"Restarting ({container.exit_code}) {_age(container.finished_at, now)} ago"
+    if state == State.EXITED:
+        return f"Exited ({container.exit_code}) {_age(container.finished_at, now)} ago"
+    if state == State.REMOVING:
+        return "Removal In Progress"
+    if state == State.DEAD:
+        return "Dead"
+    return "Created"
+
+
+def created_unix(stamp: str) -> int:
+    try:
+        return parse_time_ns(stamp) // 1_000_000_000
+    except ValueError:
+        return 0
+
+
+def summary_json(container: Container, size: tuple[int, int] | None = None) -> dict[str, Any]:
+    """One entry of ``GET /containers/json`` (ContainerSummary)."""
+    command = " ".join([container.path, *container.args])
+    mode = container.host.network_mode
+    data: dict[str, Any] = {
+        "Id": container.id, "Names": [container.name], "Image": container.config.image,
+        "ImageID": container.image_id, "Command": command,
+        "Created": created_unix(container.created), "Ports": [],
+        "Labels": container.config.labels, "State": container.state.value,
+        "Status": status_text(container), "HostConfig": {"NetworkMode": mode},
+        "NetworkSettings": {"Networks": network_settings(container)["Networks"]},
+        "Mounts": [],
+    }
+    if size is not None:
+        data["SizeRw"], data["SizeRootFs"] = size
+    return data
+
+
+def exec_config(body: dict[str, Any]) -> ExecConfig:
+    size = body.get("ConsoleSize") or None
+    return ExecConfig(
+        cmd=_strings(body.get("Cmd"), "Cmd") or [],
+        env=_strings(body.get("Env"), "Env") or [],
+        working_dir=str(body.get("WorkingDir") or ""),
+        user=str(body.get("User") or ""),
+        tty=bool(body.get("Tty")),
+        privileged=bool(body.get("Privileged")),
+        attach_stdin=bool(body.get("AttachStdin")),
+        attach_stdout=bool(body.get("AttachStdout")),
+        attach_stderr=bool(body.get("AttachStderr")),
+        detach_keys=str(body.get("DetachKeys") or ""),
+        console_size=(int(size[0]), int(size[1])) if size and len(size) == 2 else None,
+    )
+
+
+def exec_json(session: ExecSession) -> dict[str, Any]:
+    config = session.config
+    return {
+        "ID": session.id, "Running": session.running, "ExitCode": session.exit_code,
+        "ProcessConfig": {"privileged": config.privileged, "user": config.user, "tty": config.tty,
+                          "entrypoint": config.cmd[0] if config.cmd else "",
+                          "arguments": config.cmd[1:]},
+        "OpenStdin": config.attach_stdin, "OpenStderr": config.attach_stderr,
+        "OpenStdout": config.attach_stdout, "CanRemove": False,
+        "ContainerID": session.container_id, "DetachKeys": config.detach_keys, "Pid": session.pid,
+    }

@@ -1,0 +1,1 @@
+"""Implementations of the core Protocols: overlayfs, runc/crun, conmon, networking."""

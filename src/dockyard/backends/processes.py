@@ -1,0 +1,92 @@
+"""Waiting for processes the daemon did not spawn directly, without polling.
+
+``runc exec --detach`` (TTY and detached exec) leaves the exec'd process behind when runc exits. It
+was runc's child (runc's init uses CLONE_PARENT), so the kernel reparents it to the nearest *child
+subreaper* among runc's ancestors: the daemon, once it has called PR_SET_CHILD_SUBREAPER. That is the
+only way to learn its exit status, the same reason containerd's shim and conmon are subreapers.
+
+A side effect: conmon's daemonised main process (its parent exits at once) is reparented to us too,
+so whoever waits on a conmon must reap it (:func:`reap`) or it lingers as a zombie.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import ctypes
+import logging
+import os
+from pathlib import Path
+
+from dockyard.errors import Internal
+
+log = logging.getLogger(__name__)
+
+_PR_SET_CHILD_SUBREAPER = 36
+
+
+def become_subreaper() -> None:
+    """Make this process inherit orphaned descendants (idempotent)."""
+    libc = ctypes.CDLL(None, use_errno=True)
+    if libc.prctl(_PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) != 0:
+        errno = ctypes.get_errno()
+        raise Internal(f"prctl(PR_SET_CHILD_SUBREAPER): {os.strerror(errno)}")
+
+
+def exit_code_of(status: int) -> int:
+    """A wait status as Docker reports it: the exit code, or 128+signal when killed."""
+    code = os.waitstatus_to_exitcode(status)
+    return 128 - code if code < 0 else code
+
+
+def reap(pid: int) -> int | None:
+    """Collect ``pid`` if it is our exited child; its exit code, or None if not ours or still running."""
+    try:
+        done, status = os.waitpid(pid, os.WNOHANG)
+    except ChildProcessError:
+        return None
+    return exit_code_of(status) if done == pid else None
+
+
+async def until_exit(pid: int) -> None:
+    """Return once ``pid`` has exited (or no longer exists), through a pidfd: no polling."""
+    try:
+        pidfd = os.pidfd_open(pid)
+    except ProcessLookupError:
+        return
+    loop = asyncio.get_running_loop()
+    exited: asyncio.Future[None] = loop.create_future()
+
+    def ready() -> None:
+        if not exited.done():
+            exited.set_result(None)
+
+    loop.add_reader(pidfd, ready)
+    try:
+        await exited
+    finally:
+        loop.remove_reader(pidfd)
+        os.close(pidfd)
+
+
+async def wait_child(pid: int) -> int:
+    """The exit code of ``pid``, a child (or adopted orphan) of this process."""
+    await until_exit(pid)
+    code = reap(pid)
+    if code is None:
+        raise Internal(f"exit status of process {pid} is not available: not a child of the daemon")
+    return code
+
+
+def alive(pid: int, *, comm: str | None = None) -> bool:
+    """True while ``pid`` runs (zombies count as dead); ``comm`` guards against a reused pid."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return False
+    # The state letter follows the parenthesised command name, which may itself hold spaces.
+    name = stat[stat.find("(") + 1: stat.rfind(")")]
+    state = stat[stat.rfind(")") + 2:][:1]
+    if state in ("Z", "X"):
+        reap(pid)
+        return False
+    return comm is None or name == comm

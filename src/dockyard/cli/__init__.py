@@ -1,0 +1,1 @@
+"""The ``dockyard`` command line: a pure client of the Docker Engine API."""

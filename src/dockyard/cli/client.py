@@ -1,0 +1,193 @@
+"""The CLI's connection to the daemon: httpx over the UNIX socket, with API version negotiation.
+
+The CLI is a pure client of the Docker Engine API; nothing here imports the daemon's code. Errors are
+:class:`DaemonError` (the daemon answered with a status >= 400) or :class:`CannotConnect`; the command
+layer turns them into docker's one-line messages and exit codes.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from typing import Any
+
+import httpx
+
+DEFAULT_HOST = "unix:///run/dockyard/dockyard.sock"
+# The newest API version this client speaks; the daemon may lower it at /_ping.
+CLIENT_API_VERSION = "1.50"
+_VERSION_RE = re.compile(r"^(\d+)\.(\d+)$")
+
+Params = list[tuple[str, str]] | dict[str, str]
+
+
+class CliError(Exception):
+    """An error the CLI reports on one line and turns into an exit status."""
+
+    def __init__(self, message: str, status: int = 1) -> None:
+        super().__init__(message)
+        self.message = message
+        self.status = status
+        # Set by run/create: docker then prints "docker: <error>" and a pointer to --help.
+        self.help_command: str | None = None
+
+
+class DaemonError(CliError):
+    """The daemon answered with an error status; ``str()`` is docker's ``Error response from daemon``."""
+
+    def __init__(self, http_status: int, message: str) -> None:
+        super().__init__(f"Error response from daemon: {message}")
+        self.http_status = http_status
+        self.daemon_message = message
+
+
+class CannotConnect(CliError):
+    def __init__(self, host: str) -> None:
+        super().__init__(f"Cannot connect to the Docker daemon at {host}. Is the docker daemon running?")
+
+
+def resolve_host(host: str | None) -> str:
+    """``-H`` wins over ``DOCKER_HOST``, which wins over our default socket."""
+    return host or os.environ.get("DOCKER_HOST") or DEFAULT_HOST
+
+
+def socket_path(host: str) -> str:
+    if host.startswith("unix://") and len(host) > len("unix://"):
+        return host[len("unix://"):]
+    if host.startswith("/"):
+        return host
+    raise CliError(f"unsupported host {host!r}: only unix:///path sockets are supported", 125)
+
+
+def _version_key(version: str) -> tuple[int, int]:
+    match = _VERSION_RE.match(version)
+    return (int(match.group(1)), int(match.group(2))) if match else (0, 0)
+
+
+def negotiated_version(server_version: str | None) -> str:
+    """The lower of ours and the daemon's, as docker's client negotiates."""
+    if not server_version or _version_key(server_version) == (0, 0):
+        return CLIENT_API_VERSION
+    return min(CLIENT_API_VERSION, server_version, key=_version_key)
+
+
+def error_message(response: httpx.Response) -> str:
+    """The daemon's ``{"message": …}``, or its raw body when it is not JSON."""
+    body = response.read()
+    try:
+        payload = json.loads(body)
+    except ValueError:
+        payload = None
+    if isinstance(payload, dict) and isinstance(payload.get("message"), str):
+        return str(payload["message"])
+    text = body.decode(errors="replace").strip()
+    return text or f"{response.status_code} {response.reason_phrase}"
+
+
+class Client:
+    """One daemon connection; the API version is negotiated on first use."""
+
+    def __init__(self, host: str | None = None, *, timeout: float | None = None) -> None:
+        self.host = resolve_host(host)
+        self.socket = socket_path(self.host)
+        self._http = httpx.Client(transport=httpx.HTTPTransport(uds=self.socket),
+                                  base_url="http://docker", timeout=timeout)
+        self._version: str | None = None
+
+    def close(self) -> None:
+        self._http.close()
+
+    def clone(self) -> Client:
+        """A second connection for a concurrent request (``wait`` beside ``start``), same version."""
+        other = Client(self.host)
+        other._version = self._version
+        return other
+
+    @property
+    def version(self) -> str:
+        if self._version is None:
+            try:
+                response = self._http.get("/_ping")
+            except httpx.TransportError as exc:
+                raise CannotConnect(self.host) from exc
+            self._version = negotiated_version(response.headers.get("Api-Version"))
+        return self._version
+
+    def url(self, path: str) -> str:
+        return f"/v{self.version}{path}"
+
+    def _build(self, method: str, path: str, *, params: Params | None = None, body: Any = None,
+               content: bytes | Iterator[bytes] | None = None,
+               headers: Mapping[str, str] | None = None) -> httpx.Request:
+        hdrs = dict(headers or {})
+        if body is not None:
+            content = json.dumps(body).encode()
+            hdrs.setdefault("Content-Type", "application/json")
+        query: Any = params  # httpx's param types are invariant lists; ours are a subset
+        return self._http.build_request(method, self.url(path), params=query, content=content,
+                                        headers=hdrs)
+
+    @contextmanager
+    def stream(self, method: str, path: str, *, params: Params | None = None, body: Any = None,
+               content: bytes | Iterator[bytes] | None = None,
+               headers: Mapping[str, str] | None = None) -> Iterator[httpx.Response]:
+        """Send a request and yield the response with its body unread; raise on error statuses."""
+        request = self._build(method, path, params=params, body=body, content=content, headers=headers)
+        try:
+            response = self._http.send(request, stream=True)
+        except httpx.TransportError as exc:
+            raise CannotConnect(self.host) from exc
+        try:
+            if response.status_code >= 400:
+                raise DaemonError(response.status_code, error_message(response))
+            yield response
+        finally:
+            response.close()
+
+    def request(self, method: str, path: str, *, params: Params | None = None, body: Any = None,
+                content: bytes | Iterator[bytes] | None = None,
+                headers: Mapping[str, str] | None = None) -> httpx.Response:
+        with self.stream(method, path, params=params, body=body, content=content,
+                         headers=headers) as response:
+            response.read()
+            return response
+
+    def get_json(self, path: str, params: Params | None = None) -> Any:
+        return self.request("GET", path, params=params).json()
+
+    def post_json(self, path: str, params: Params | None = None, body: Any = None) -> Any:
+        response = self.request("POST", path, params=params, body=body)
+        return response.json() if response.content else None
+
+
+def filters_param(filters: Sequence[str]) -> str:
+    """``--filter k=v`` flags → the API's JSON ``{"k": ["v", …]}`` form."""
+    grouped: dict[str, list[str]] = {}
+    for item in filters:
+        key, sep, value = item.partition("=")
+        if not sep:
+            raise CliError(f"bad format of filter (expected name=value): {item}", 125)
+        grouped.setdefault(key.strip().lower(), []).append(value)
+    return json.dumps(grouped)
+
+
+def iter_json_stream(response: httpx.Response) -> Iterator[dict[str, Any]]:
+    """Decode a stream of concatenated JSON objects (progress messages, events)."""
+    decoder = json.JSONDecoder()
+    buffer = ""
+    for chunk in response.iter_text():
+        buffer += chunk
+        while True:
+            buffer = buffer.lstrip()
+            if not buffer:
+                break
+            try:
+                obj, end = decoder.raw_decode(buffer)
+            except ValueError:
+                break
+            buffer = buffer[end:]
+            if isinstance(obj, dict):
+                yield obj

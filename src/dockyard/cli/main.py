@@ -1,0 +1,141 @@
+"""``dockyard``: a docker-compatible command line that talks to the daemon only through its API.
+
+Exit statuses follow docker: 125 for usage and daemon errors of ``run``/``create``, 126/127 when the
+container's command cannot be invoked or is not found, otherwise the container's own status; other
+commands exit 1 on error. Errors are one line on stderr.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Sequence
+
+import click
+
+from dockyard.cli import bootstrap, execs, images, lifecycle, ps, run, system
+from dockyard.cli.client import CliError
+from dockyard.cli.session import Session
+
+USAGE_STATUS = 125
+CONTEXT = {"help_option_names": ["--help"], "max_content_width": 100}
+
+
+class DockerGroup(click.Group):
+    """Lists commands in registration order, like docker's help."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return list(self.commands)
+
+
+@click.group(cls=DockerGroup, context_settings=CONTEXT)
+@click.option("-H", "--host", help="Daemon socket to connect to (default: $DOCKER_HOST or "
+                                   "unix:///run/dockyard/dockyard.sock)")
+@click.option("-D", "--debug", is_flag=True, help="Enable debug mode")
+@click.option("-l", "--log-level", help="Set the logging level (accepted for compatibility)")
+@click.version_option(package_name="dockyard", message="Dockyard version %(version)s")
+@click.pass_context
+def cli(ctx: click.Context, host: str | None, debug: bool, log_level: str | None) -> None:
+    """A self-sufficient runtime for containers"""
+    ctx.obj = Session(host)
+    ctx.call_on_close(ctx.obj.close)
+
+
+@cli.group("container", cls=DockerGroup)
+def container_group() -> None:
+    """Manage containers"""
+
+
+@cli.group("image", cls=DockerGroup)
+def image_group() -> None:
+    """Manage images"""
+
+
+_TOP_LEVEL = [run.run_command, execs.exec_command, ps.ps_command, images.images_command,
+              system.info_command, system.version_command, run.create_command, run.start_command,
+              lifecycle.stop_command, lifecycle.restart_command, lifecycle.kill_command, lifecycle.rm_command,
+              lifecycle.pause_command, lifecycle.unpause_command, lifecycle.wait_command,
+              lifecycle.rename_command, lifecycle.top_command,
+              lifecycle.logs_command, run.attach_command,
+              system.inspect_command, images.rmi_command, images.tag_command, images.history_command,
+              images.import_command, images.load_command, images.save_command]
+
+_CONTAINER = {"attach": run.attach_command, "create": run.create_command, "exec": execs.exec_command,
+              "inspect": system.container_inspect_command, "kill": lifecycle.kill_command,
+              "logs": lifecycle.logs_command, "ls": ps.ps_command, "list": ps.ps_command,
+              "ps": ps.ps_command, "pause": lifecycle.pause_command, "rename": lifecycle.rename_command,
+              "restart": lifecycle.restart_command, "rm": lifecycle.rm_command,
+              "remove": lifecycle.rm_command,
+              "run": run.run_command, "start": run.start_command, "stop": lifecycle.stop_command,
+              "top": lifecycle.top_command, "unpause": lifecycle.unpause_command,
+              "wait": lifecycle.wait_command}
+
+_IMAGE = {"history": images.history_command, "import": images.import_command,
+          "inspect": system.image_inspect_command, "load": images.load_command, "ls": images.images_command,
+          "list": images.images_command, "rm": images.rmi_command, "remove": images.rmi_command,
+          "save": images.save_command, "tag": images.tag_command, "bootstrap": bootstrap.bootstrap_group}
+
+for _command in _TOP_LEVEL:
+    cli.add_command(_command)
+for _name, _command in _CONTAINER.items():
+    container_group.add_command(_command, _name)
+for _name, _command in _IMAGE.items():
+    image_group.add_command(_command, _name)
+
+
+def _rewrite_bool_flags(argv: list[str]) -> list[str]:
+    """Go-style ``--sig-proxy=false`` → click's ``--no-sig-proxy``; other flags pass through."""
+    out: list[str] = []
+    for arg in argv:
+        if arg == "--":
+            out.extend(argv[len(out):])
+            break
+        name, sep, value = arg.partition("=")
+        if sep and name == "--sig-proxy" and value.lower() in ("false", "0"):
+            out.append("--no-sig-proxy")
+        elif sep and name == "--sig-proxy" and value.lower() in ("true", "1"):
+            out.append("--sig-proxy")
+        else:
+            out.append(arg)
+    return out
+
+
+def _usage_message(exc: click.UsageError) -> str:
+    """docker's form: the problem, the usage line, and where to find help."""
+    if isinstance(exc, click.NoSuchOption):
+        name = exc.option_name
+        detail = (f"unknown flag: {name}" if name.startswith("--")
+                  else f"unknown shorthand flag: '{name.lstrip('-')[:1]}' in {name}")
+    else:
+        detail = exc.format_message()
+    if exc.ctx is None:
+        return f"{detail}\n\nRun 'dockyard --help' for more information"
+    path = exc.ctx.command_path
+    usage = " ".join(exc.ctx.command.collect_usage_pieces(exc.ctx))
+    return f"{detail}\n\nUsage:  {path} {usage}\n\nRun '{path} --help' for more information"
+
+
+def _error_message(exc: CliError) -> str:
+    if exc.help_command:
+        return f"dockyard: {exc.message}\n\nRun '{exc.help_command} --help' for more information"
+    return exc.message
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    args = _rewrite_bool_flags(list(sys.argv[1:] if argv is None else argv))
+    try:
+        status = cli.main(args=args, prog_name="dockyard", standalone_mode=False)
+    except click.UsageError as exc:
+        click.echo(_usage_message(exc), err=True)
+        sys.exit(USAGE_STATUS)
+    except click.Abort:
+        sys.exit(130)
+    except CliError as exc:
+        click.echo(_error_message(exc), err=True)
+        sys.exit(exc.status)
+    except BrokenPipeError:
+        sys.exit(1)
+    sys.exit(status if isinstance(status, int) else 0)
+
+
+if __name__ == "__main__":
+    main()

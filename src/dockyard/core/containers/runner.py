@@ -1,0 +1,327 @@
+"""Running containers: start through the monitor and runtime, signals, pause, and exit watching.
+
+The container service decides *whether* a verb applies (state checks, Docker's messages); the
+runner does the work and records the outcome. One exit watcher task per running container waits
+on the monitor, then unmounts the rootfs, deletes the runtime state and records the exit.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import os
+import shutil
+import signal as signals
+from collections.abc import Awaitable, Callable
+from contextlib import AsyncExitStack
+
+from dockyard.config import DaemonConfig
+from dockyard.core.containers.bundle import find_init, spec_input
+from dockyard.core.containers.execs import ExecSession, exec_process, read_bundle_process
+from dockyard.core.containers.model import Container, ContainerPaths, State, now_rfc3339
+from dockyard.core.containers.store import LiveContainers
+from dockyard.core.ids import ContainerId
+from dockyard.core.runtime import ExecProcess, Monitor, MonitorStart, RuntimeBackend, StdioStream
+from dockyard.core.snapshots import Mounter, Snapshotter
+from dockyard.errors import DockyardError, InvalidArgument
+
+log = logging.getLogger(__name__)
+
+_KILL_GRACE_SECONDS = 10.0
+
+
+def parse_signal(value: str | int) -> int:
+    """``SIGTERM``, ``TERM``, ``term`` or ``15`` -> 15; Docker's 400 for anything else."""
+    text = str(value).strip()
+    if text.isdigit():
+        number = int(text)
+        if 0 < number < 65:
+            return number
+    else:
+        name = text.upper()
+        name = name if name.startswith("SIG") else "SIG" + name
+        with contextlib.suppress(KeyError):
+            return int(signals.Signals[name])
+    raise InvalidArgument(f"Invalid signal: {value}")
+
+
+def _exit_code_of(message: str) -> int:
+    # moby's setExitCodeFromError: the CLI shows these codes for a command that cannot run.
+    if "executable file not found" in message or "no such file or directory" in message:
+        return 127
+    if "permission denied" in message:
+        return 126
+    return 128
+
+
+def start_error(exc: DockyardError) -> DockyardError:
+    message = str(exc)
+    if not message.startswith("failed to create task"):
+        message = f"failed to create task for container: {message}"
+    if _exit_code_of(message) in (126, 127):
+        return InvalidArgument(message)
+    return type(exc)(message)
+
+
+class Runner:
+    """Does the running part of Docker's verbs for the container service."""
+
+    def __init__(self, *, config: DaemonConfig, live: LiveContainers, snapshotter: Snapshotter,
+                 mounter: Mounter, runtimes: dict[str, RuntimeBackend], monitor: Monitor) -> None:
+        self._config = config
+        self._live = live
+        self._snapshotter = snapshotter
+        self._mounter = mounter
+        self._runtimes = runtimes
+        self._monitor = monitor
+        self._watchers: dict[ContainerId, asyncio.Task[None]] = {}
+        self._attachers: dict[ContainerId, list[asyncio.Future[StdioStream]]] = {}
+        self._exec_watchers: set[asyncio.Task[None]] = set()
+        # Set by the service: called after an exit is recorded (AutoRemove).
+        self.on_exit: Callable[[Container], Awaitable[None]] | None = None
+
+    def paths(self, container: Container) -> ContainerPaths:
+        return ContainerPaths.of(self._config.containers_dir, container.id)
+
+    def runtime_of(self, container: Container) -> RuntimeBackend:
+        runtime = self._runtimes.get(container.runtime)
+        if runtime is None:
+            raise InvalidArgument(f"unknown or invalid runtime name: {container.runtime}")
+        return runtime
+
+    # ---- start ----
+    async def start(self, container: Container, network: str) -> None:
+        paths = self.paths(container)
+        runtime = self.runtime_of(container)
+        async with AsyncExitStack() as stack:
+            stack.push_async_callback(self._fail_attachers, container.id)
+            await asyncio.to_thread(self._mount, container, paths)
+            stack.push_async_callback(asyncio.to_thread, self._mounter.unmount, paths.rootfs)
+            await asyncio.to_thread(self._write_bundle, container, paths, network)
+            stack.push_async_callback(self._forget, container, runtime)
+            try:
+                pid = await self._monitor.create(MonitorStart(
+                    container_id=container.id, bundle=paths.bundle, runtime=runtime,
+                    log_path=paths.log, terminal=container.config.tty,
+                    stdin=container.config.open_stdin, stdin_once=container.config.stdin_once))
+                await self._hand_attachers(container.id)
+                await runtime.start(container.id)
+            except DockyardError as exc:
+                error = start_error(exc)
+                container.exit_code = _exit_code_of(str(error))
+                container.error = str(error)
+                self._live.save(container)
+                raise error from exc
+            container.move(State.RUNNING)
+            container.pid, container.exit_code, container.error = pid, 0, ""
+            container.started_at = now_rfc3339()
+            self._live.save(container)
+            self.watch(container)
+            stack.pop_all()
+        log.info("started container %s (pid %d)", container.id[:12], container.pid)
+
+    def _mount(self, container: Container, paths: ContainerPaths) -> None:
+        paths.rootfs.mkdir(parents=True, exist_ok=True)
+        self._mounter.unmount(paths.rootfs)  # a leftover from a crash would hide the fresh mount
+        self._mounter.mount(self._snapshotter.mounts(container.id), paths.rootfs)
+
+    def _write_bundle(self, container: Container, paths: ContainerPaths, network: str) -> None:
+        from dockyard.core.spec import build_spec
+        from dockyard.core.users import home_of, resolve_user
+
+        user = resolve_user(paths.rootfs, container.config.user)
+        home = home_of(paths.rootfs, user.uid)
+        spec = build_spec(spec_input(container, paths, user=user, home=home or "/",
+                                     network=network, init_path=find_init()))
+        tmp = paths.bundle / "config.json.tmp"
+        tmp.write_text(json.dumps(spec, indent=1))
+        tmp.replace(paths.bundle / "config.json")
+
+    async def _forget(self, container: Container, runtime: RuntimeBackend) -> None:
+        """Remove the runtime's and the monitor's state of a container that is not running."""
+        try:
+            await runtime.delete(container.id, force=True)
+        except DockyardError as exc:
+            log.debug("runtime delete %s: %s", container.id[:12], exc)
+        try:
+            await self._monitor.cleanup(container.id)
+        except DockyardError as exc:
+            log.debug("monitor cleanup %s: %s", container.id[:12], exc)
+
+    # ---- attach before start ----
+    def attach_after_start(self, container_id: ContainerId) -> asyncio.Future[StdioStream]:
+        """A stream connected once the container starts, before its process runs, so no output
+        is lost (``docker run -i`` attaches before it starts)."""
+        future: asyncio.Future[StdioStream] = asyncio.get_running_loop().create_future()
+        self._attachers.setdefault(container_id, []).append(future)
+        return future
+
+    async def _hand_attachers(self, container_id: ContainerId) -> None:
+        for future in self._attachers.pop(container_id, []):
+            if future.done():
+                continue
+            try:
+                stream = await self._monitor.attach(container_id)
+            except DockyardError as exc:
+                future.set_exception(exc)
+                continue
+            if future.done():  # the client went away meanwhile
+                await stream.close()
+            else:
+                future.set_result(stream)
+
+    async def _fail_attachers(self, container_id: ContainerId) -> None:
+        for future in self._attachers.pop(container_id, []):
+            if not future.done():
+                future.cancel()
+
+    # ---- signals ----
+    async def kill(self, container: Container, signum: int) -> None:
+        runtime = self.runtime_of(container)
+        try:
+            await runtime.kill(container.id, signum, all_processes=signum == signals.SIGKILL)
+        except DockyardError:
+            if container.state.is_active and self._monitor.is_alive(container.id):
+                raise
+            return  # it exited meanwhile
+        if container.state == State.PAUSED:
+            # A frozen process only acts on the signal once thawed (moby does the same).
+            with contextlib.suppress(DockyardError):
+                await runtime.resume(container.id)
+
+    async def stop(self, container: Container, signum: int, timeout: int) -> None:
+        await self.kill(container, signum)
+        if timeout < 0:
+            await self.wait_stopped(container, None)
+            return
+        if await self.wait_stopped(container, float(timeout)):
+            return
+        log.info("container %s did not stop after %ds: killing it", container.id[:12], timeout)
+        await self.kill(container, signals.SIGKILL)
+        await self.wait_stopped(container, _KILL_GRACE_SECONDS)
+
+    async def wait_stopped(self, container: Container, timeout: float | None) -> bool:
+        try:
+            await asyncio.wait_for(
+                self._live.wait_until(lambda: not container.state.is_active), timeout)
+        except TimeoutError:
+            return False
+        return True
+
+    async def pause(self, container: Container) -> None:
+        await self.runtime_of(container).pause(container.id)
+        container.move(State.PAUSED)
+        self._live.save(container)
+
+    async def resume(self, container: Container) -> None:
+        await self.runtime_of(container).resume(container.id)
+        container.move(State.RUNNING)
+        self._live.save(container)
+
+    async def resize(self, container: Container, height: int, width: int) -> None:
+        await self._monitor.resize(container.id, height, width)
+
+    async def attach(self, container: Container) -> StdioStream:
+        return await self._monitor.attach(container.id)
+
+    # ---- exits ----
+    def watch(self, container: Container) -> None:
+        task = asyncio.get_running_loop().create_task(self._watch(container))
+        self._watchers[container.id] = task
+        task.add_done_callback(lambda _t: self._watchers.pop(container.id, None))
+
+    async def _watch(self, container: Container) -> None:
+        try:
+            code = await self._monitor.wait(container.id)
+        except DockyardError as exc:
+            log.warning("lost the monitor of %s: %s", container.id[:12], exc)
+            recorded = self._monitor.exit_code(container.id)
+            code = 255 if recorded is None else recorded
+        await self.finish(container, code)
+
+    async def finish(self, container: Container, code: int) -> None:
+        """Record an exit: clean up the mount and runtime state first, so a waiter that then
+        removes the container finds nothing busy."""
+        paths = self.paths(container)
+        with contextlib.suppress(InvalidArgument):
+            await self._forget(container, self.runtime_of(container))
+        try:
+            await asyncio.to_thread(self._mounter.unmount, paths.rootfs)
+        except (DockyardError, OSError) as exc:
+            log.warning("unmount %s: %s", paths.rootfs, exc)
+        container.exit_code, container.pid = code, 0
+        container.finished_at = now_rfc3339()
+        if container.state.is_active:
+            container.move(State.EXITED)
+        self._live.record_exit(container)
+        log.info("container %s exited with %d", container.id[:12], code)
+        if self.on_exit is not None:
+            await self.on_exit(container)
+
+    async def reconnect(self, container: Container) -> None:
+        """After a daemon restart: keep a live container, or record the exit of a dead one."""
+        if not container.state.is_active:
+            return
+        if self._monitor.is_alive(container.id):
+            paths = self.paths(container)
+            if not await asyncio.to_thread(os.path.ismount, paths.rootfs):
+                await asyncio.to_thread(self._mount, container, paths)
+            self.watch(container)
+            return
+        recorded = self._monitor.exit_code(container.id)
+        await self.finish(container, 255 if recorded is None else recorded)
+
+    async def close(self) -> None:
+        tasks = list(self._watchers.values())
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        for futures in self._attachers.values():
+            for future in futures:
+                future.cancel()
+        self._attachers.clear()
+
+    # ---- removal and exec ----
+    async def finish_removal(self, container: Container) -> None:
+        """Delete everything a stopped container holds: runtime state, mount, snapshot, files."""
+        paths = self.paths(container)
+        with contextlib.suppress(InvalidArgument):
+            await self._forget(container, self.runtime_of(container))
+        await asyncio.to_thread(self._mounter.unmount, paths.rootfs)
+        await asyncio.to_thread(self._snapshotter.remove, container.id)
+        await asyncio.to_thread(shutil.rmtree, paths.root, True)
+
+    async def exec(self, container: Container, session: ExecSession, *, detach: bool) -> ExecProcess:
+        from dockyard.core.users import resolve_user
+
+        paths = self.paths(container)
+        base = await asyncio.to_thread(read_bundle_process, paths.bundle)
+        user = None
+        if session.config.user:
+            user = await asyncio.to_thread(resolve_user, paths.rootfs, session.config.user)
+        env = [str(e) for e in base.get("env") or []]
+        process = exec_process(base, session.config, env=env, cwd=str(base.get("cwd") or "/"),
+                               user=user)
+        try:
+            proc = await self.runtime_of(container).exec(container.id, process, detach=detach)
+        except DockyardError as exc:
+            session.exit_code = _exit_code_of(str(exc)) - 1 if "not found" not in str(exc) else 127
+            session.done.set()
+            raise
+        session.process, session.pid, session.running = proc, proc.pid, True
+        task = asyncio.get_running_loop().create_task(self._watch_exec(session, proc))
+        self._exec_watchers.add(task)
+        task.add_done_callback(self._exec_watchers.discard)
+        return proc
+
+    async def _watch_exec(self, session: ExecSession, proc: ExecProcess) -> None:
+        try:
+            session.exit_code = await proc.wait()
+        except DockyardError as exc:
+            log.warning("exec %s: %s", session.id[:12], exc)
+            session.exit_code = 126
+        finally:
+            session.running = False
+            session.done.set()

@@ -1,0 +1,480 @@
+"""ContainerService: Docker's container verbs over the store, the snapshotter and the runner."""
+
+from __future__ import annotations
+
+import asyncio
+import builtins
+import contextlib
+import logging
+import shutil
+from collections.abc import AsyncIterator
+from contextlib import ExitStack
+from typing import Protocol
+
+from dockyard.config import DaemonConfig
+from dockyard.core.containers import filters as container_filters
+from dockyard.core.containers.configs import command_of, merge_config, network_of
+from dockyard.core.containers.execs import ExecConfig, ExecSession, ExecSessions
+from dockyard.core.containers.hostfiles import write_host_files
+from dockyard.core.containers.logs import LogEntry, LogOptions, follow_entries
+from dockyard.core.containers.model import (
+    Container,
+    ContainerPaths,
+    CreateRequest,
+    ProcessTable,
+    PruneReport,
+    State,
+    WaitResult,
+    now_rfc3339,
+)
+from dockyard.core.containers.names import generate_name, validate_name
+from dockyard.core.containers.processes import parse_ps, run_ps
+from dockyard.core.containers.runner import Runner, parse_signal
+from dockyard.core.containers.store import ContainerStore, LiveContainers, name_conflict
+from dockyard.core.ids import ContainerId, new_container_id
+from dockyard.core.images.model import Image
+from dockyard.core.metadata import Metadata
+from dockyard.core.runtime import ExecProcess, Monitor, RuntimeBackend, StdioStream
+from dockyard.core.snapshots import Mounter, Snapshotter
+from dockyard.errors import (
+    AlreadyExists,
+    Conflict,
+    DockyardError,
+    InvalidArgument,
+    NotFound,
+    NotModified,
+    WrongState,
+)
+
+log = logging.getLogger(__name__)
+
+WAIT_CONDITIONS = ("not-running", "next-exit", "removed")
+
+
+class ImageLookup(Protocol):
+    """What the container service needs of the image service."""
+
+    async def inspect(self, ref: str) -> Image: ...
+
+
+class ContainerService:
+    """Creates, runs and removes containers; the API and CLI adapters call only these verbs."""
+
+    def __init__(self, *, config: DaemonConfig, db: Metadata, images: ImageLookup,
+                 snapshotter: Snapshotter, mounter: Mounter, runtimes: dict[str, RuntimeBackend],
+                 monitor: Monitor) -> None:
+        self._config = config
+        self._images = images
+        self._snapshotter = snapshotter
+        self._live = LiveContainers(ContainerStore(db))
+        self._runner = Runner(config=config, live=self._live, snapshotter=snapshotter,
+                              mounter=mounter, runtimes=runtimes, monitor=monitor)
+        self._runner.on_exit = self._after_exit
+        self._runtimes = runtimes
+        self._execs = ExecSessions()
+        self._locks: dict[ContainerId, asyncio.Lock] = {}
+
+    # ---- lifecycle of the service ----
+    async def open(self) -> None:
+        self._config.containers_dir.mkdir(parents=True, exist_ok=True)
+        self._live.load()
+        for container in list(self._live.by_id.values()):
+            try:
+                await self._runner.reconnect(container)
+            except DockyardError as exc:
+                log.error("could not reconnect to container %s: %s", container.id[:12], exc)
+
+    async def close(self) -> None:
+        await self._runner.close()
+
+    async def counts(self) -> tuple[int, int, int]:
+        states = [c.state for c in self._live.by_id.values()]
+        running = sum(s in (State.RUNNING, State.RESTARTING) for s in states)
+        paused = sum(s == State.PAUSED for s in states)
+        return running, paused, len(states) - running - paused
+
+    async def image_users(self, image_id: str) -> list[str]:
+        return [c.id for c in self._live.by_id.values() if c.image_id == image_id]
+
+    def _lock(self, container: Container) -> asyncio.Lock:
+        return self._locks.setdefault(container.id, asyncio.Lock())
+
+    def paths(self, container: Container) -> ContainerPaths:
+        return self._runner.paths(container)
+
+    # ---- reading ----
+    async def inspect(self, ref: str) -> Container:
+        return self._live.get(ref)
+
+    async def graph_data(self, container: Container) -> dict[str, str]:
+        """Where the container's filesystem lives, for inspect's GraphDriver.Data."""
+        merged = str(self.paths(container).rootfs)
+        try:
+            mounts = await asyncio.to_thread(self._snapshotter.mounts, container.id)
+        except DockyardError:
+            return {"MergedDir": merged}
+        options = next((m.options for m in mounts if m.type == "overlay"), ())
+        data = overlay_dirs(options, merged)
+        if "UpperDir" not in data:
+            data["UpperDir"] = str(self._snapshotter.upper_dir(container.id))
+        return data
+
+    def exec_ids(self, container: Container) -> builtins.list[str]:
+        return [s.id for s in self._execs.of_container(container.id)]
+
+    async def list(self, *, all: bool = False, limit: int | None = None,
+                   filters: container_filters.Filters | None = None) -> list[Container]:
+        filters = filters or {}
+        container_filters.validate(filters)
+        ctx = await self._filter_context(filters)
+        newest_first = sorted(self._live.by_id.values(), key=lambda c: c.created, reverse=True)
+        show_all = all or bool(limit and limit > 0) or bool({"status", "exited"} & filters.keys())
+        result = [c for c in newest_first
+                  if (show_all or c.state.is_active) and container_filters.matches(c, filters, ctx)]
+        return result[:limit] if limit and limit > 0 else result
+
+    async def _filter_context(self, filters: container_filters.Filters) -> container_filters.FilterContext:
+        ctx = container_filters.FilterContext()
+        for ref in filters.get("ancestor", []):
+            ctx.ancestor_refs.add(ref)
+            with contextlib.suppress(NotFound):
+                ctx.ancestor_ids.add((await self._images.inspect(ref)).id)
+        if filters.get("before"):
+            ctx.before = self._live.get(filters["before"][0]).created
+        if filters.get("since"):
+            ctx.since = self._live.get(filters["since"][0]).created
+        return ctx
+
+    async def size(self, container: Container) -> tuple[int, int]:
+        """(SizeRw, SizeRootFs): bytes in the writable layer, and with the image's layers."""
+        upper = self._snapshotter.upper_dir(container.id)
+        rw = await asyncio.to_thread(_tree_size, upper)
+        image_size = 0
+        with contextlib.suppress(NotFound):
+            image_size = (await self._images.inspect(container.image_id)).size
+        return rw, rw + image_size
+
+    # ---- create ----
+    async def create(self, request: CreateRequest) -> Container:
+        try:
+            image = await self._images.inspect(request.image)
+        except NotFound as exc:
+            raise NotFound(f"No such image: {request.image}") from exc
+        config = merge_config(request, image.container_config)
+        network = network_of(request.host.network_mode)
+        runtime = request.host.runtime or self._config.default_runtime
+        if runtime not in self._runtimes:
+            raise InvalidArgument(f"unknown or invalid runtime name: {runtime}")
+        container_id = new_container_id()
+        name = self._pick_name(request.name)
+        config.hostname = config.hostname or (
+            _host_hostname() if network == "host" else container_id[:12])
+        path, args = command_of(config)
+        container = Container(
+            id=container_id, name=name, created=now_rfc3339(), image_id=image.id, config=config,
+            host=request.host, path=path, args=args, runtime=runtime,
+            networking=request.networking)
+        paths = self.paths(container)
+        with ExitStack() as stack:
+            await asyncio.to_thread(self._snapshotter.prepare, container_id, image.top_layer)
+            stack.callback(self._snapshotter.remove, container_id)
+            stack.callback(shutil.rmtree, paths.root, True)
+            await asyncio.to_thread(write_host_files, paths, config.hostname, config.domainname,
+                                    network)
+            self._live.add(container)
+            stack.pop_all()
+        log.info("created container %s %s from %s", container_id[:12], name, image.id)
+        return container
+
+    def _pick_name(self, wanted: str) -> str:
+        if wanted:
+            name = validate_name(wanted)
+            owner = self._live.store.owner_of(name)
+            if owner is not None:
+                raise name_conflict(name, owner)
+            return name
+        for attempt in range(10):
+            name = generate_name(attempt)
+            if self._live.store.owner_of(name) is None:
+                return name
+        raise AlreadyExists("could not generate a unique container name")
+
+    # ---- start/stop/kill/restart/pause ----
+    async def start(self, ref: str) -> None:
+        container = self._live.get(ref)
+        async with self._lock(container):
+            if container.state in (State.RUNNING, State.RESTARTING):
+                raise NotModified()
+            if container.state == State.PAUSED:
+                raise WrongState("cannot start a paused container, try unpause instead")
+            if container.state in (State.REMOVING, State.DEAD):
+                raise WrongState("container is marked for removal and cannot be started")
+            network = self._network_of(container)
+            try:
+                await self._runner.start(container, network)
+            except DockyardError:
+                if container.host.auto_remove:
+                    asyncio.get_running_loop().create_task(self._auto_remove(container))
+                raise
+
+    def _network_of(self, container: Container) -> str:
+        network = network_of(container.host.network_mode)
+        if network.startswith("container:"):
+            other = self._live.get(network.split(":", 1)[1])
+            if other.state != State.RUNNING or not other.pid:
+                raise WrongState(f"cannot join network of a non running container: {other.id}")
+            return f"ns:/proc/{other.pid}/ns/net"
+        return network
+
+    async def stop(self, ref: str, *, timeout: int | None = None, signal: str | None = None) -> None:
+        container = self._live.get(ref)
+        async with self._lock(container):
+            if not container.state.is_active:
+                raise NotModified()
+            signum = parse_signal(signal or container.config.stop_signal or "SIGTERM")
+            if timeout is None:
+                timeout = container.config.stop_timeout
+            await self._runner.stop(container, signum, 10 if timeout is None else timeout)
+
+    async def restart(self, ref: str, *, timeout: int | None = None, signal: str | None = None) -> None:
+        with contextlib.suppress(NotModified):
+            await self.stop(ref, timeout=timeout, signal=signal)
+        await self.start(ref)
+
+    async def kill(self, ref: str, *, signal: str | None = None) -> None:
+        container = self._live.get(ref)
+        signum = parse_signal(signal or "SIGKILL")
+        if not container.state.is_active:
+            raise WrongState(f"Cannot kill container: {ref}: container {container.id} is not running")
+        await self._runner.kill(container, signum)
+        if signum == 9:
+            await self._runner.wait_stopped(container, 10.0)
+
+    async def pause(self, ref: str) -> None:
+        container = self._live.get(ref)
+        async with self._lock(container):
+            if container.state == State.PAUSED:
+                raise WrongState(f"container {container.id} is already paused")
+            if container.state != State.RUNNING:
+                raise WrongState(f"container {container.id} is not running")
+            await self._runner.pause(container)
+
+    async def unpause(self, ref: str) -> None:
+        container = self._live.get(ref)
+        async with self._lock(container):
+            if container.state != State.PAUSED:
+                raise WrongState(f"container {container.id} is not paused")
+            await self._runner.resume(container)
+
+    async def resize(self, ref: str, *, height: int, width: int) -> None:
+        container = self._live.get(ref)
+        if not container.state.is_active:
+            raise WrongState(f"container {container.id} is not running")
+        await self._runner.resize(container, height, width)
+
+    # ---- wait ----
+    def wait(self, ref: str, condition: str = "not-running") -> asyncio.Task[WaitResult]:
+        """Register a waiter now (so a start that follows cannot be missed) and return the task
+        that resolves when the condition holds."""
+        if condition in ("", None):
+            condition = "not-running"
+        if condition not in WAIT_CONDITIONS:
+            raise InvalidArgument(f"invalid condition: {condition!r}")
+        container = self._live.get(ref)
+        seen_exits = self._live.exits.get(container.id, 0)
+        live = self._live
+
+        def done() -> bool:
+            if condition == "removed":
+                return container.id not in live.by_id
+            if condition == "next-exit":
+                return live.exits.get(container.id, 0) > seen_exits
+            return not container.state.is_active or container.id not in live.by_id
+
+        async def waiter() -> WaitResult:
+            await live.wait_until(done)
+            code, error = live.results.get(container.id, (container.exit_code, ""))
+            return WaitResult(status_code=code, error=error)
+
+        return asyncio.get_running_loop().create_task(waiter())
+
+    # ---- remove/rename/prune ----
+    async def remove(self, ref: str, *, force: bool = False, volumes: bool = False) -> None:
+        container = self._live.get(ref)
+        if container.state.is_active:
+            if not force:
+                raise WrongState(
+                    f'cannot remove container "{container.name}": container is running: '
+                    "stop the container before removing or force remove")
+            await self.kill(container.id, signal="SIGKILL")
+        async with self._lock(container):
+            if container.id not in self._live.by_id:
+                return
+            await self._delete(container)
+
+    async def _delete(self, container: Container) -> None:
+        if container.state == State.REMOVING:
+            raise WrongState(f"removal of container {container.id} is already in progress")
+        previous = container.state
+        container.move(State.REMOVING)
+        try:
+            await self._runner.finish_removal(container)
+        except (DockyardError, OSError) as exc:
+            container.state = previous
+            raise WrongState(f"unable to remove container {container.id}: {exc}") from exc
+        self._execs.drop_container(container.id)
+        self._locks.pop(container.id, None)
+        self._live.discard(container)
+        log.info("removed container %s", container.id[:12])
+
+    async def _after_exit(self, container: Container) -> None:
+        if container.host.auto_remove:
+            await self._auto_remove(container)
+
+    async def _auto_remove(self, container: Container) -> None:
+        try:
+            await self.remove(container.id, force=True)
+        except NotFound:
+            pass
+        except DockyardError as exc:
+            log.warning("auto-remove of %s failed: %s", container.id[:12], exc)
+
+    async def rename(self, ref: str, new_name: str) -> None:
+        container = self._live.get(ref)
+        name = validate_name(new_name)
+        if name == container.name:
+            raise InvalidArgument("Renaming a container with the same name as its current name")
+        owner = self._live.store.owner_of(name)
+        if owner is not None:
+            raise name_conflict(name, owner)
+        old = container.name
+        container.name = name
+        try:
+            self._live.save(container)
+        except Conflict:
+            container.name = old
+            raise
+
+    async def prune(self, filters: container_filters.Filters | None = None) -> PruneReport:
+        labels = (filters or {}).get("label", [])
+        until = (filters or {}).get("until", [])
+        deleted: list[str] = []
+        reclaimed = 0
+        for container in list(self._live.by_id.values()):
+            if container.state.is_active or container.state == State.REMOVING:
+                continue
+            if labels and not container_filters.matches(container, {"label": labels},
+                                                        container_filters.FilterContext()):
+                continue
+            if until and container.created >= until[0]:
+                continue
+            rw, _ = await self.size(container)
+            with contextlib.suppress(NotFound):
+                await self.remove(container.id)
+                deleted.append(container.id)
+                reclaimed += rw
+        return PruneReport(deleted=deleted, space_reclaimed=reclaimed)
+
+    # ---- top/changes/logs/attach ----
+    async def top(self, ref: str, ps_args: str = "") -> ProcessTable:
+        container = self._live.get(ref)
+        if not container.state.is_active:
+            raise WrongState(f"container {container.id} is not running")
+        pids = await self._runner.runtime_of(container).pids(container.id)
+        return parse_ps(await run_ps(ps_args), pids)
+
+    async def changes(self, ref: str) -> builtins.list[tuple[int, str]]:
+        from dockyard.core.layers import changes
+
+        container = self._live.get(ref)
+        upper = self._snapshotter.upper_dir(container.id)
+        lowers = self._snapshotter.parent_dirs(container.id)
+        return await asyncio.to_thread(changes, upper, lowers)
+
+    def logs(self, container: Container, options: LogOptions) -> AsyncIterator[LogEntry]:
+        path = self.paths(container).log
+        return follow_entries(path, options, lambda: container.state.is_active)
+
+    def attach(self, container: Container) -> asyncio.Future[StdioStream]:
+        """The container's stdio: now if it runs, else once it starts (``docker run -i``
+        attaches first). State errors raise here, before the caller answers 101."""
+        if container.state == State.PAUSED:
+            raise WrongState(f"container {container.id} is paused, unpause the container before attach")
+        if container.state == State.RESTARTING:
+            raise WrongState(f"container {container.id} is restarting, wait until the container is running")
+        if container.state == State.RUNNING:
+            return asyncio.ensure_future(self._runner.attach(container))
+        return self._runner.attach_after_start(container.id)
+
+    # ---- exec ----
+    async def exec_create(self, ref: str, config: ExecConfig) -> ExecSession:
+        container = self._live.get(ref)
+        if container.state == State.PAUSED:
+            raise WrongState(f"Container {container.id} is paused, unpause the container before exec")
+        if container.state != State.RUNNING:
+            raise WrongState(f"Container {container.id} is not running")
+        if not config.cmd:
+            raise InvalidArgument("No exec command specified")
+        return self._execs.add(container.id, config)
+
+    def exec_inspect(self, exec_id: str) -> ExecSession:
+        return self._execs.get(exec_id)
+
+    async def exec_start(self, exec_id: str, *, detach: bool = False, tty: bool | None = None,
+                         console_size: tuple[int, int] | None = None) -> ExecProcess | None:
+        session = self._execs.get(exec_id)
+        if session.started:
+            raise WrongState(f"Error: Exec command {exec_id} is already running")
+        container = self._live.get(session.container_id)
+        if container.state != State.RUNNING:
+            raise WrongState(f"Container {container.id} is not running")
+        if tty is not None:
+            session.config.tty = tty
+        if console_size is not None:
+            session.config.console_size = console_size
+        session.started = True
+        process = await self._runner.exec(container, session, detach=detach)
+        return None if detach else process
+
+    async def exec_resize(self, exec_id: str, *, height: int, width: int) -> None:
+        session = self._execs.get(exec_id)
+        if session.process is None or not session.running:
+            raise WrongState(f"Exec {exec_id} is not running")
+        await session.process.resize(height, width)
+
+    async def exec_wait(self, exec_id: str, timeout: float = 5.0) -> int | None:
+        session = self._execs.get(exec_id)
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(session.done.wait(), timeout)
+        return session.exit_code
+
+
+def _tree_size(root: object) -> int:
+    from pathlib import Path
+
+    total = 0
+    base = Path(str(root))
+    if not base.exists():
+        return 0
+    for path in base.rglob("*"):
+        with contextlib.suppress(OSError):
+            if path.is_file() and not path.is_symlink():
+                total += path.stat().st_size
+    return total
+
+
+def _host_hostname() -> str:
+    import socket
+
+    return socket.gethostname()
+
+
+def overlay_dirs(options: tuple[str, ...], merged: str) -> dict[str, str]:
+    """GraphDriver.Data from an overlay mount's options (lowerdir/upperdir/workdir)."""
+    keys = {"lowerdir": "LowerDir", "upperdir": "UpperDir", "workdir": "WorkDir"}
+    data = {"MergedDir": merged}
+    for option in options:
+        key, _, value = option.partition("=")
+        if key in keys:
+            data[keys[key]] = value
+    return data

@@ -1,0 +1,335 @@
+"""The image service: Docker's image verbs over the content store, snapshots and metadata.
+
+Resolution follows Docker: a name (``busybox``, ``busybox:latest``, ``docker.io/library/busybox``),
+a repo digest (``busybox@sha256:…``), a full ID (with or without ``sha256:``) or a unique ID prefix.
+Changes are serialised by one lock; blocking work (tar, hashing, copies) runs in worker threads.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import builtins
+import datetime as dt
+import fnmatch
+import json
+import logging
+import re
+import shutil
+import tempfile
+from collections.abc import Awaitable, Callable
+from contextlib import ExitStack
+from pathlib import Path
+from typing import Any
+
+from dockyard.config import DaemonConfig
+from dockyard.core.content import ContentStore
+from dockyard.core.ids import Digest, ImageId, digest_of, is_full_hex_id
+from dockyard.core.images import archive
+from dockyard.core.images.importer import import_config
+from dockyard.core.images.model import Image
+from dockyard.core.images.reference import Reference, familiar, parse, parse_repository
+from dockyard.core.images.remove import Remover
+from dockyard.core.images.store import ImageStore
+from dockyard.core.images.unpack import Unpacker
+from dockyard.core.metadata import Metadata
+from dockyard.core.snapshots import Snapshotter
+from dockyard.errors import InvalidArgument, NotFound
+
+log = logging.getLogger(__name__)
+
+ImageUsers = Callable[[ImageId], Awaitable[list[str]]]
+Filters = dict[str, list[str]]
+Records = list[dict[str, str]]
+Images = list[Image]
+_HEX_PREFIX = re.compile(r"^(?:sha256:)?([0-9a-f]{1,64})$")
+
+
+async def _no_users(image_id: ImageId) -> list[str]:
+    return []
+
+
+class ImageService:
+    def __init__(self, *, config: DaemonConfig, db: Metadata, content: ContentStore,
+                 snapshotter: Snapshotter) -> None:
+        self._config = config
+        self._content = content
+        self._snapshotter = snapshotter
+        self._store = ImageStore(db)
+        self._unpacker = Unpacker(content=content, snapshotter=snapshotter, store=self._store)
+        self._users: ImageUsers = _no_users
+        self._lock = asyncio.Lock()
+        self._remover = Remover(store=self._store, content=content, snapshotter=snapshotter,
+                                users=lambda image_id: self._users(image_id))
+
+    # ---- lifecycle ----
+    async def open(self) -> None:
+        self._store.ensure_schema()
+        await asyncio.to_thread(self._recover)
+
+    async def close(self) -> None:
+        return None
+
+    def _recover(self) -> None:
+        """Undo what a crash left half done: ingests, unpacks, unreferenced blobs."""
+        self._content.cleanup_ingest()
+        used_chains = self._store.referenced_chain_ids()
+        for key, chain_id in self._store.unpacks():
+            log.info("removing unpack %s left by a crash", key)
+            self._snapshotter.remove(key)
+            if chain_id not in used_chains:
+                self._snapshotter.remove(chain_id)
+            self._store.end_unpack(key)
+        used_blobs = self._store.referenced_blobs()
+        for digest in self._content.list():
+            if digest not in used_blobs:
+                log.info("removing unreferenced blob %s", digest)
+                self._content.delete(digest)
+        self._config.tmp_dir.mkdir(parents=True, exist_ok=True)
+        for leftover in self._config.tmp_dir.glob("images-*"):
+            shutil.rmtree(leftover, ignore_errors=True)
+
+    def set_image_users(self, fn: ImageUsers) -> None:
+        """The container service tells which containers use an image; removal consults it."""
+        self._users = fn
+
+    # ---- reading ----
+    async def inspect(self, ref: str) -> Image:
+        return self.resolve(ref)
+
+    def resolve(self, ref: str) -> Image:
+        image_id = self._resolve_id(ref)
+        image = self._store.get(image_id)
+        if image is None:
+            raise NotFound(f"No such image: {ref}")
+        return image
+
+    def _resolve_id(self, ref: str) -> ImageId:
+        if ref.startswith("sha256:") and is_full_hex_id(ref[7:]) and self._store.get(ref):
+            return ImageId(ref)
+        if is_full_hex_id(ref) and self._store.get("sha256:" + ref):
+            return ImageId("sha256:" + ref)
+        parsed: Reference | None = None
+        try:
+            parsed = parse(ref) if not ref.startswith("sha256:") else None
+        except InvalidArgument:
+            parsed = None
+        if parsed is not None:
+            found = self._store.image_of_ref(str(parsed.with_default_tag()))
+            if found is not None:
+                return found
+        match = _HEX_PREFIX.match(ref)
+        if match:
+            ids = self._store.ids_with_prefix(match.group(1))
+            if len(ids) == 1:
+                return ids[0]
+            if len(ids) > 1:
+                raise InvalidArgument(f"multiple IDs found with provided prefix: {match.group(1)}")
+        shown = parsed.with_default_tag().familiar() if parsed is not None else ref
+        raise NotFound(f"No such image: {shown}")
+
+    async def count(self) -> int:
+        return self._store.count()
+
+    async def list(self, *, all: bool = False, filters: Filters | None = None) -> Images:
+        images = self._store.all()
+        for key, values in (filters or {}).items():
+            images = self._filter(images, key, values)
+        return images
+
+    def _filter(self, images: Images, key: str, values: builtins.list[str]) -> Images:
+        if key == "dangling":
+            want = values[-1].lower() in ("true", "1")
+            return [i for i in images if (not i.repo_tags) == want]
+        if key == "reference":
+            return [i for i in images if any(_ref_matches(v, t) for v in values for t in i.repo_tags)]
+        if key == "label":
+            return [i for i in images if all(_label_matches(i, v) for v in values)]
+        if key in ("before", "since"):
+            pivot = self.resolve(values[-1])
+            if key == "before":
+                return [i for i in images if i.created < pivot.created]
+            return [i for i in images if i.created > pivot.created]
+        if key == "until":
+            return images  # handled by prune; listing accepts and ignores it as Docker 28 does
+        raise InvalidArgument(f"invalid filter '{key}'")
+
+    async def history(self, ref: str) -> builtins.list[dict[str, Any]]:
+        image = self.resolve(ref)
+        layer_sizes = [self._layer_size(c) for c in image.chain_ids]
+        items: builtins.list[dict[str, Any]] = []
+        for entry in image.config.get("history") or []:
+            size = 0 if entry.get("empty_layer") or not layer_sizes else layer_sizes.pop(0)
+            items.append({"Id": "<missing>", "Created": _unix(entry.get("created") or image.created),
+                          "CreatedBy": entry.get("created_by", ""), "Tags": None, "Size": size,
+                          "Comment": entry.get("comment", "")})
+        if not items:
+            items.append({"Id": "<missing>", "Created": _unix(image.created), "CreatedBy": "",
+                          "Tags": None, "Size": image.size, "Comment": ""})
+        items.reverse()
+        items[0]["Id"] = image.id
+        items[0]["Tags"] = [familiar(t) for t in image.repo_tags] or None
+        return items
+
+    def _layer_size(self, chain_id: str) -> int:
+        layer = self._store.layer(chain_id)
+        return layer.size if layer is not None else 0
+
+    def last_tag_time(self, image: Image) -> str | None:
+        return self._store.last_tag_time(image.id)
+
+    # ---- changing ----
+    async def tag(self, ref: str, repo: str, tag: str | None) -> None:
+        async with self._lock:
+            image = self.resolve(ref)
+            target = parse_repository(repo, tag)
+            self._store.set_ref(str(target), image.id)
+            log.info("tagged %s as %s", image.id, target)
+
+    async def remove(self, ref: str, *, force: bool = False, prune: bool = True) -> Records:
+        async with self._lock:
+            image = self.resolve(ref)
+            return await self._remover.remove(image, ref, force=force, prune=prune)
+
+    async def prune(self, *, dangling_only: bool = True,
+                    filters: Filters | None = None) -> tuple[Records, int]:
+        async with self._lock:
+            return await self._remover.prune(dangling_only=dangling_only, filters=filters or {})
+
+    async def import_(self, tar_path: Path, *, repo: str | None, tag: str | None, changes: builtins.list[str],
+                      message: str, platform: str | None) -> Image:
+        target = parse_repository(repo, tag) if repo else None
+        async with self._lock:
+            image_id = await asyncio.to_thread(self._import_sync, tar_path, target, changes, message,
+                                               platform)
+        log.info("imported %s%s", image_id, f" as {target}" if target else "")
+        return self.resolve(image_id)
+
+    def _import_sync(self, tar_path: Path, target: Reference | None, changes: builtins.list[str],
+                     message: str, platform: str | None) -> ImageId:
+        with ExitStack() as undo:
+            diff_id = self._unpacker.ingest(tar_path, undo)
+            keys: builtins.list[str] = []
+            layers = self._unpacker.unpack([diff_id], undo, keys)
+            config = import_config(diff_id, changes=changes, message=message, platform_spec=platform)
+            image_id = self._write_config(config, undo)
+            refs = [str(target)] if target else []
+            self._store.add_image(image_id, config, layers, refs, unpack_keys=keys)
+            undo.pop_all()
+        return image_id
+
+    def _write_config(self, config: bytes, undo: ExitStack) -> ImageId:
+        existed = self._content.exists(digest_of(config))
+        image_id = ImageId(self._content.write(config))
+        if not existed:
+            undo.callback(self._content.delete, image_id)
+        return image_id
+
+    async def load(self, tar_path: Path) -> builtins.list[str]:
+        async with self._lock:
+            return await asyncio.to_thread(self._load_sync, tar_path)
+
+    def _load_sync(self, tar_path: Path) -> builtins.list[str]:
+        workdir = Path(tempfile.mkdtemp(prefix="images-load-", dir=self._config.tmp_dir))
+        try:
+            archive.extract(tar_path, workdir)
+            found = archive.read(workdir)
+            with ExitStack() as undo:
+                lines: builtins.list[str] = []
+                for item in found:
+                    lines += self._load_one(item, undo)
+                undo.pop_all()
+            return lines
+        finally:
+            shutil.rmtree(workdir, ignore_errors=True)
+
+    def _load_one(self, item: archive.ArchivedImage, undo: ExitStack) -> builtins.list[str]:
+        try:
+            config = json.loads(item.config_bytes)
+            diff_ids = [Digest(str(d)) for d in config["rootfs"]["diff_ids"]]
+        except (ValueError, KeyError, TypeError) as exc:
+            raise InvalidArgument(f"invalid image config: {exc}") from exc
+        if len(diff_ids) != len(item.layers):
+            raise InvalidArgument(f"invalid manifest, layers length mismatch: expected {len(diff_ids)},"
+                                  f" got {len(item.layers)}")
+        for path, diff_id in zip(item.layers, diff_ids, strict=True):
+            self._unpacker.ingest(path, undo, expected=diff_id)
+        keys: builtins.list[str] = []
+        layers = self._unpacker.unpack(diff_ids, undo, keys)
+        image_id = self._write_config(item.config_bytes, undo)
+        refs = [str(parse(name).with_default_tag()) for name in item.names]
+        previous = {ref: self._store.image_of_ref(ref) for ref in refs}
+        existed = self._store.get(image_id) is not None
+        self._store.add_image(image_id, item.config_bytes, layers, refs, unpack_keys=keys)
+        undo.callback(self._undo_add, image_id, previous, existed)
+        lines: builtins.list[str] = []
+        for ref, old in previous.items():
+            if old is not None and old != image_id:
+                lines.append(f"The image {familiar(ref)} already exists, renaming the old one with ID"
+                             f" {old} to empty string")
+        lines += [f"Loaded image: {familiar(ref)}" for ref in refs] or [f"Loaded image ID: {image_id}"]
+        return lines
+
+    def _undo_add(self, image_id: str, previous: dict[str, ImageId | None], existed: bool) -> None:
+        for ref, old in previous.items():
+            if old is None:
+                self._store.delete_ref(ref)
+            else:
+                self._store.set_ref(ref, old)
+        if not existed:
+            self._store.delete_image(image_id)
+
+    async def save(self, refs: builtins.list[str], out_path: Path) -> None:
+        images: dict[str, archive.SavedImage] = {}
+        for ref in refs:
+            image = self.resolve(ref)
+            tags = self._tags_named_by(ref, image)
+            prev = images.get(image.id)
+            if prev is not None:
+                tags = tuple(dict.fromkeys(prev.tags + tags))
+            images[image.id] = self._saved(image, tags)
+        await asyncio.to_thread(archive.write, list(images.values()), out_path)
+
+    def _tags_named_by(self, ref: str, image: Image) -> tuple[str, ...]:
+        """The tags to write for ``ref``: the one named, none when ``ref`` is an ID."""
+        if _HEX_PREFIX.match(ref) and not any(familiar(t).split(":")[0] == ref for t in image.repo_tags):
+            return ()
+        try:
+            wanted = str(parse(ref).with_default_tag())
+        except InvalidArgument:
+            return ()
+        return (wanted,) if wanted in image.repo_tags else ()
+
+    def _saved(self, image: Image, tags: tuple[str, ...]) -> archive.SavedImage:
+        layers: builtins.list[archive.SavedLayer] = []
+        for chain_id in image.chain_ids:
+            layer = self._store.layer(chain_id)
+            if layer is None:
+                raise NotFound(f"layer {chain_id} of image {image.id} is missing")
+            path = self._content.path(layer.blob)
+            layers.append(archive.SavedLayer(layer.diff_id, path, path.stat().st_size))
+        config = self._content.read(image.id)
+        return archive.SavedImage(image.id, config, tuple(layers), tags,
+                                  tuple(familiar(t) for t in tags))
+
+
+def _ref_matches(pattern: str, ref: str) -> bool:
+    """Docker's ``reference`` filter: a glob on the familiar name, with or without the tag."""
+    shown = familiar(ref)
+    name = shown.rsplit(":", 1)[0] if "@" not in shown else shown.split("@", 1)[0]
+    return fnmatch.fnmatchcase(shown, pattern) or fnmatch.fnmatchcase(name, pattern)
+
+
+def _label_matches(image: Image, wanted: str) -> bool:
+    labels = image.container_config.get("Labels") or {}
+    key, eq, value = wanted.partition("=")
+    if not eq:
+        return key in labels
+    return labels.get(key) == value
+
+
+def _unix(created: str) -> int:
+    text = re.sub(r"(\.\d{6})\d+", r"\1", created.replace("Z", "+00:00"))
+    try:
+        return int(dt.datetime.fromisoformat(text).timestamp())
+    except ValueError:
+        return 0

@@ -1,0 +1,98 @@
+"""Bringing layers in: tar -> content blob (its DiffID) -> committed snapshot (its ChainID).
+
+Every step registers its undo on the caller's :class:`contextlib.ExitStack`; the caller pops them
+all once the image record is committed, so a failed import or load leaves the store as it was.
+Blocking: called from a worker thread.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import secrets
+import tempfile
+from contextlib import ExitStack
+from pathlib import Path
+
+from dockyard.core.content import ContentStore
+from dockyard.core.ids import ChainId, Digest, chain_ids
+from dockyard.core.images.store import ImageStore, LayerRecord
+from dockyard.core.layers import Whiteouts, apply_layer, normalize_layer
+from dockyard.core.snapshots import Snapshotter
+from dockyard.errors import InvalidArgument
+
+log = logging.getLogger(__name__)
+
+
+class Unpacker:
+    def __init__(self, *, content: ContentStore, snapshotter: Snapshotter, store: ImageStore) -> None:
+        self._content = content
+        self._snapshotter = snapshotter
+        self._store = store
+
+    def ingest(self, src: Path, undo: ExitStack, expected: str | None = None) -> Digest:
+        """Store the uncompressed tar of ``src`` as a blob; its digest is the layer's DiffID."""
+        fd, tmp_name = tempfile.mkstemp(dir=self._content.ingest_dir, prefix="layer-")
+        tmp = Path(tmp_name)
+        os.close(fd)
+        try:
+            diff_id = normalize_layer(src, tmp)
+            if expected is not None and diff_id != expected:
+                raise InvalidArgument(
+                    f"invalid diffID for layer: expected {expected!r}, got {diff_id!r}")
+            existed = self._content.exists(diff_id)
+            self._content.ingest_file(tmp, diff_id)
+        finally:
+            tmp.unlink(missing_ok=True)
+        if not existed:
+            undo.callback(self._delete_blob_if_unused, diff_id)
+        return diff_id
+
+    def _delete_blob_if_unused(self, digest: Digest) -> None:
+        if digest not in self._store.referenced_blobs():
+            self._content.delete(digest)
+
+    def unpack(self, diff_ids: list[Digest], undo: ExitStack, keys: list[str]) -> list[LayerRecord]:
+        """Make sure a committed snapshot exists for every layer prefix; return the layer records.
+
+        The keys of the ``unpacks`` rows written are appended to ``keys``: the caller deletes them
+        in the transaction that records the image.
+        """
+        records: list[LayerRecord] = []
+        parent: ChainId | None = None
+        for diff_id, chain_id in zip(diff_ids, chain_ids(list(diff_ids)), strict=True):
+            known = self._store.layer(chain_id)
+            if known is not None and self._snapshotter.exists(chain_id):
+                records.append(known)
+            else:
+                size = self._unpack_one(diff_id, chain_id, parent, undo, keys)
+                records.append(LayerRecord(chain_id, diff_id, diff_id, size))
+            parent = chain_id
+        return records
+
+    def _unpack_one(self, diff_id: Digest, chain_id: ChainId, parent: ChainId | None,
+                    undo: ExitStack, keys: list[str]) -> int:
+        key = f"unpack-{secrets.token_hex(8)}"
+        # Recorded first: after a crash, open() finds the row and removes what it names.
+        self._store.begin_unpack(key, chain_id)
+        undo.callback(self._store.end_unpack, key)
+        keys.append(key)
+        existed = self._snapshotter.exists(chain_id)
+        try:
+            mounts = self._snapshotter.prepare(key, parent)
+            # An overlay upper holds only this layer's files: deletions become overlay
+            # whiteouts. Any other snapshotter hands out a full tree: deletions delete.
+            mode = Whiteouts.OVERLAY if mounts and mounts[0].type == "overlay" else Whiteouts.DELETE
+            size = apply_layer(self._content.path(diff_id), self._snapshotter.upper_dir(key), whiteouts=mode)
+            self._snapshotter.commit(chain_id, key)
+        except BaseException:
+            self._snapshotter.remove(key)
+            raise
+        if not existed:
+            undo.callback(self._remove_snapshot_if_unused, chain_id)
+        log.debug("unpacked layer %s as %s (%d bytes)", diff_id, chain_id, size)
+        return size
+
+    def _remove_snapshot_if_unused(self, chain_id: ChainId) -> None:
+        if chain_id not in self._store.referenced_chain_ids():
+            self._snapshotter.remove(chain_id)

@@ -1,0 +1,243 @@
+"""``build_spec``: a :class:`SpecInput` becomes the bundle's ``config.json``, as Docker writes it.
+
+The defaults follow moby's ``oci/defaults.go`` and ``daemon/oci_linux.go``: Docker's 14 default
+capabilities in the bounding, effective and permitted sets (never inheritable or ambient), its
+default mounts, masked and read-only paths and device cgroup rules. The output validates against the
+OCI runtime-spec schema (``config-schema.json``).
+
+Not yet here: a seccomp profile (Docker applies its default profile; a later issue adds it), AppArmor
+and SELinux labels, and the host devices a privileged container gets.
+"""
+
+from __future__ import annotations
+
+import logging
+import resource
+from pathlib import Path
+from typing import Any
+
+from dockyard.core.runtime import BindMount, SpecInput
+from dockyard.errors import InvalidArgument
+
+log = logging.getLogger(__name__)
+
+OCI_VERSION = "1.0.2"
+
+DEFAULT_CAPABILITIES: tuple[str, ...] = (
+    "CAP_CHOWN", "CAP_DAC_OVERRIDE", "CAP_FSETID", "CAP_FOWNER", "CAP_MKNOD", "CAP_NET_RAW",
+    "CAP_SETGID", "CAP_SETUID", "CAP_SETFCAP", "CAP_SETPCAP", "CAP_NET_BIND_SERVICE",
+    "CAP_SYS_CHROOT", "CAP_KILL", "CAP_AUDIT_WRITE",
+)
+
+# Every capability by number (linux/capability.h); a privileged container gets those the running
+# kernel knows (up to /proc/sys/kernel/cap_last_cap), as moby's caps.GetAllCapabilities does.
+ALL_CAPABILITIES: tuple[str, ...] = (
+    "CAP_CHOWN", "CAP_DAC_OVERRIDE", "CAP_DAC_READ_SEARCH", "CAP_FOWNER", "CAP_FSETID", "CAP_KILL",
+    "CAP_SETGID", "CAP_SETUID", "CAP_SETPCAP", "CAP_LINUX_IMMUTABLE", "CAP_NET_BIND_SERVICE",
+    "CAP_NET_BROADCAST", "CAP_NET_ADMIN", "CAP_NET_RAW", "CAP_IPC_LOCK", "CAP_IPC_OWNER",
+    "CAP_SYS_MODULE", "CAP_SYS_RAWIO", "CAP_SYS_CHROOT", "CAP_SYS_PTRACE", "CAP_SYS_PACCT",
+    "CAP_SYS_ADMIN", "CAP_SYS_BOOT", "CAP_SYS_NICE", "CAP_SYS_RESOURCE", "CAP_SYS_TIME",
+    "CAP_SYS_TTY_CONFIG", "CAP_MKNOD", "CAP_LEASE", "CAP_AUDIT_WRITE", "CAP_AUDIT_CONTROL",
+    "CAP_SETFCAP", "CAP_MAC_OVERRIDE", "CAP_MAC_ADMIN", "CAP_SYSLOG", "CAP_WAKE_ALARM",
+    "CAP_BLOCK_SUSPEND", "CAP_AUDIT_READ", "CAP_PERFMON", "CAP_BPF", "CAP_CHECKPOINT_RESTORE",
+)
+
+MASKED_PATHS: tuple[str, ...] = (
+    "/proc/asound", "/proc/acpi", "/proc/interrupts", "/proc/kcore", "/proc/keys",
+    "/proc/latency_stats", "/proc/timer_list", "/proc/timer_stats", "/proc/sched_debug",
+    "/proc/scsi", "/sys/firmware", "/sys/devices/virtual/powercap",
+)
+
+READONLY_PATHS: tuple[str, ...] = (
+    "/proc/bus", "/proc/fs", "/proc/irq", "/proc/sys", "/proc/sysrq-trigger",
+)
+
+
+def _device_rule(allow: bool, major: int, minor: int) -> dict[str, Any]:
+    return {"allow": allow, "type": "c", "major": major, "minor": minor, "access": "rwm"}
+
+
+# Deny everything, then allow zero, null, urandom, random, /dev/console-as-tty and tty; fuse stays
+# denied explicitly (moby's default list). runc adds its own always-allowed devices on top.
+DEFAULT_DEVICE_RULES: tuple[dict[str, Any], ...] = (
+    {"allow": False, "access": "rwm"},
+    _device_rule(True, 1, 5),
+    _device_rule(True, 1, 3),
+    _device_rule(True, 1, 9),
+    _device_rule(True, 1, 8),
+    _device_rule(True, 5, 0),
+    _device_rule(True, 5, 1),
+    _device_rule(False, 10, 229),
+)
+
+
+def _mount(destination: str, type_: str, source: str, options: list[str]) -> dict[str, Any]:
+    return {"destination": destination, "type": type_, "source": source, "options": options}
+
+
+def default_mounts(*, privileged: bool = False) -> list[dict[str, Any]]:
+    """Docker's default mounts; a privileged container gets /sys and its cgroups read-write."""
+    sys_mode = "rw" if privileged else "ro"
+    return [
+        _mount("/proc", "proc", "proc", ["nosuid", "noexec", "nodev"]),
+        _mount("/dev", "tmpfs", "tmpfs", ["nosuid", "strictatime", "mode=755", "size=65536k"]),
+        _mount("/dev/pts", "devpts", "devpts",
+               ["nosuid", "noexec", "newinstance", "ptmxmode=0666", "mode=0620", "gid=5"]),
+        _mount("/sys", "sysfs", "sysfs", ["nosuid", "noexec", "nodev", sys_mode]),
+        _mount("/sys/fs/cgroup", "cgroup", "cgroup", [sys_mode, "nosuid", "noexec", "nodev"]),
+        _mount("/dev/mqueue", "mqueue", "mqueue", ["nosuid", "noexec", "nodev"]),
+        # Docker's default ShmSize is 64 MiB.
+        _mount("/dev/shm", "tmpfs", "shm", ["nosuid", "noexec", "nodev", "mode=1777", "size=65536k"]),
+    ]
+
+
+def host_cgroup_v2() -> bool:
+    """True on a unified (v2-only) hierarchy; hybrid hosts have v1 controllers and answer False."""
+    return Path("/sys/fs/cgroup/cgroup.controllers").exists()
+
+
+def _host_capabilities() -> tuple[str, ...]:
+    try:
+        last = int(Path("/proc/sys/kernel/cap_last_cap").read_text().strip())
+    except (OSError, ValueError):
+        return ALL_CAPABILITIES
+    return ALL_CAPABILITIES[: last + 1]
+
+
+def _normalise_cap(name: str) -> str:
+    upper = name.strip().upper()
+    if upper == "ALL":
+        return upper
+    full = upper if upper.startswith("CAP_") else f"CAP_{upper}"
+    if full not in ALL_CAPABILITIES:
+        raise InvalidArgument(f'unknown capability: "{full}"')
+    return full
+
+
+def capabilities(*, privileged: bool, cap_add: tuple[str, ...], cap_drop: tuple[str, ...]) -> list[str]:
+    """The capability set after Docker's rules: ALL in drop empties the base, ALL in add fills it."""
+    available = _host_capabilities()
+    if privileged:
+        return list(available)
+    add = [_normalise_cap(c) for c in cap_add]
+    drop = [_normalise_cap(c) for c in cap_drop]
+    if "ALL" in add:
+        base = list(available)
+    elif "ALL" in drop:
+        base = []
+    else:
+        base = list(DEFAULT_CAPABILITIES)
+    base = [c for c in base if c not in drop]
+    for cap in add:
+        if cap != "ALL" and cap not in base:
+            base.append(cap)
+    return base
+
+
+def rlimits(requested: dict[str, tuple[int, int]]) -> list[dict[str, Any]]:
+    """Rlimits clamped to the daemon's own hard limits: a runtime cannot raise a hard limit above
+    its parent's (EPERM), so asking for more would only make the container fail to start."""
+    result: list[dict[str, Any]] = []
+    for name, (soft, hard) in sorted(requested.items()):
+        type_ = name.upper() if name.upper().startswith("RLIMIT_") else f"RLIMIT_{name.upper()}"
+        number = getattr(resource, type_, None)
+        if not isinstance(number, int):
+            raise InvalidArgument(f"invalid ulimit type: {name}")
+        _, own_hard = resource.getrlimit(number)
+        if own_hard != resource.RLIM_INFINITY and hard > own_hard:
+            log.warning("clamping %s hard limit %d to the daemon's own %d", type_, hard, own_hard)
+            hard = own_hard
+        result.append({"type": type_, "soft": min(soft, hard), "hard": hard})
+    return result
+
+
+def _namespaces(inp: SpecInput, *, cgroup_v2: bool) -> list[dict[str, str]]:
+    namespaces = [{"type": "pid"}, {"type": "ipc"}, {"type": "mount"}]
+    if inp.network != "host":
+        # Sharing the host's network means sharing its hostname too (Docker drops the UTS
+        # namespace for --network host), and runc refuses a hostname without one.
+        namespaces.append({"type": "uts"})
+    if inp.network.startswith("ns:"):
+        namespaces.append({"type": "network", "path": inp.network[3:]})
+    elif inp.network in ("private", "none"):
+        namespaces.append({"type": "network"})
+    elif inp.network != "host":
+        raise InvalidArgument(f"invalid network mode: {inp.network}")
+    if cgroup_v2:
+        namespaces.append({"type": "cgroup"})
+    return namespaces
+
+
+def _mounts(inp: SpecInput) -> list[dict[str, Any]]:
+    """Docker's defaults, except those the input replaces at the same destination, then the input's."""
+    overridden = {m.destination.rstrip("/") or "/" for m in inp.mounts}
+    mounts = [m for m in default_mounts(privileged=inp.privileged) if m["destination"] not in overridden]
+    mounts.extend(_bind(m) for m in inp.mounts)
+    return mounts
+
+
+def _bind(mount: BindMount) -> dict[str, Any]:
+    return _mount(mount.destination, mount.type, mount.source, list(mount.options))
+
+
+def _process(inp: SpecInput) -> dict[str, Any]:
+    if not inp.args:
+        raise InvalidArgument("no command specified")
+    user: dict[str, Any] = {"uid": inp.user.uid, "gid": inp.user.gid}
+    if inp.user.additional_gids:
+        user["additionalGids"] = list(inp.user.additional_gids)
+    caps = capabilities(privileged=inp.privileged, cap_add=inp.cap_add, cap_drop=inp.cap_drop)
+    process: dict[str, Any] = {
+        "terminal": inp.terminal,
+        "user": user,
+        "args": list(inp.args),
+        "env": list(inp.env),
+        "cwd": inp.cwd or "/",
+        "capabilities": {"bounding": caps, "effective": list(caps), "permitted": list(caps)},
+        "noNewPrivileges": False,
+        "oomScoreAdj": 0,
+    }
+    limits = rlimits(inp.rlimits)
+    if limits:
+        process["rlimits"] = limits
+    return process
+
+
+def _linux(inp: SpecInput, *, cgroup_v2: bool) -> dict[str, Any]:
+    linux: dict[str, Any] = {
+        "namespaces": _namespaces(inp, cgroup_v2=cgroup_v2),
+        "resources": {
+            "devices": ([{"allow": True, "access": "rwm"}] if inp.privileged
+                        else [dict(rule) for rule in DEFAULT_DEVICE_RULES]),
+        },
+    }
+    if inp.network != "host":
+        # Docker lets unprivileged users bind low ports and ping inside their own netns.
+        linux["sysctl"] = {"net.ipv4.ip_unprivileged_port_start": "0",
+                           "net.ipv4.ping_group_range": "0 2147483647"}
+    if inp.cgroups_path:
+        linux["cgroupsPath"] = inp.cgroups_path
+    if not inp.privileged:
+        linux["maskedPaths"] = list(MASKED_PATHS)
+        linux["readonlyPaths"] = list(READONLY_PATHS)
+    return linux
+
+
+def build_spec(inp: SpecInput, *, cgroup_v2: bool | None = None) -> dict[str, Any]:
+    """The OCI runtime config for ``inp``; ``cgroup_v2`` defaults to what the host has."""
+    if cgroup_v2 is None:
+        cgroup_v2 = host_cgroup_v2()
+    spec: dict[str, Any] = {
+        "ociVersion": OCI_VERSION,
+        "process": _process(inp),
+        "root": {"path": str(inp.rootfs), "readonly": inp.readonly_rootfs},
+        "mounts": _mounts(inp),
+        "linux": _linux(inp, cgroup_v2=cgroup_v2),
+    }
+    if inp.network != "host":
+        spec["hostname"] = inp.hostname
+        if inp.domainname:
+            spec["domainname"] = inp.domainname
+    if inp.annotations:
+        spec["annotations"] = dict(inp.annotations)
+    return spec

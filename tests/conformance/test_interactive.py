@@ -1,0 +1,98 @@
+"""Terminals and attached stdin: ``run -it``, ``exec -it``, resize, ``attach``, driven through a pty."""
+
+from __future__ import annotations
+
+import time
+
+import pexpect
+
+from .daemon import DOCKER, Daemon
+
+PROMPT = r"[#$] $"
+
+
+def _spawn(daemon: Daemon, *args: str, rows: int = 24, cols: int = 80) -> pexpect.spawn:
+    return pexpect.spawn(DOCKER, list(args), env=daemon.env(), timeout=20, encoding="utf-8",
+                         dimensions=(rows, cols))
+
+
+def _shell_answers(child: pexpect.spawn) -> None:
+    child.expect(PROMPT)
+    child.sendline("echo $((6*7))")
+    child.expect("42")
+    child.expect(PROMPT)
+    child.sendline("exit")
+    child.expect(pexpect.EOF)
+    child.close()
+
+
+def test_run_it_shell(daemon: Daemon) -> None:
+    child = _spawn(daemon, "run", "-it", "--rm", "busybox", "sh")
+    _shell_answers(child)
+    assert child.exitstatus == 0
+
+
+def test_run_it_exit_status_is_the_shell_s(daemon: Daemon) -> None:
+    child = _spawn(daemon, "run", "-it", "--rm", "busybox", "sh")
+    child.expect(PROMPT)
+    child.sendline("exit 6")
+    child.expect(pexpect.EOF)
+    child.close()
+    assert child.exitstatus == 6
+
+
+def test_exec_it_shell(daemon: Daemon, container) -> None:
+    cid = container("busybox", "sleep", "100")
+    child = _spawn(daemon, "exec", "-it", cid, "sh")
+    _shell_answers(child)
+    assert child.exitstatus == 0
+
+
+def test_tty_size_follows_resize(daemon: Daemon) -> None:
+    child = _spawn(daemon, "run", "-it", "--rm", "busybox", "sh", rows=24, cols=80)
+    child.expect(PROMPT)
+    child.sendline("stty size")
+    child.expect("24 80")
+    child.setwinsize(30, 100)  # the CLI gets SIGWINCH and posts /containers/{id}/resize
+    deadline = time.monotonic() + 10
+    seen = False
+    while time.monotonic() < deadline and not seen:
+        child.sendline("stty size")
+        seen = child.expect(["30 100", "24 80"], timeout=5) == 0
+        if not seen:
+            time.sleep(0.2)
+    assert seen, "the container's tty kept 24x80 after the client's terminal was resized"
+    child.sendline("exit")
+    child.expect(pexpect.EOF)
+
+
+def test_exec_tty_size_is_the_client_s(daemon: Daemon, container) -> None:
+    cid = container("busybox", "sleep", "100")
+    child = _spawn(daemon, "exec", "-it", cid, "stty", "size", rows=33, cols=120)
+    child.expect("33 120")
+    child.expect(pexpect.EOF)
+
+
+def test_attach_with_stdin(daemon: Daemon, container) -> None:
+    cid = container("-i", "busybox", "sh", "-c", "echo ready; read line; echo got $line")
+    code, out, err = daemon.docker("attach", cid, input="hello\n", timeout=30)
+    assert code == 0, err
+    assert "got hello\n" in out
+    assert daemon.docker_ok("wait", cid).strip() == "0"
+
+
+def test_attach_sees_later_output_and_exit_code(daemon: Daemon, container) -> None:
+    cid = container("busybox", "sh", "-c", "sleep 1; echo later; exit 3")
+    code, out, err = daemon.docker("attach", "--no-stdin", cid, timeout=30)
+    assert (code, out) == (3, "later\n"), err
+
+
+def test_run_interactive_tty_attach_and_detach_keys(daemon: Daemon, container) -> None:
+    cid = container("-it", "busybox", "sh")
+    child = _spawn(daemon, "attach", cid)
+    child.sendline("echo attached-$((1+1))")
+    child.expect("attached-2")
+    child.sendcontrol("p")
+    child.sendcontrol("q")  # Docker's default detach keys leave the container running
+    child.expect(pexpect.EOF)
+    assert daemon.docker_ok("inspect", "-f", "{{.State.Running}}", cid).strip() == "true"
