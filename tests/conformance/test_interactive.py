@@ -8,7 +8,7 @@ import pexpect
 
 from .daemon import DOCKER, Daemon
 
-PROMPT = r"[#$] $"
+PROMPT = r"[#$] "
 
 
 def _spawn(daemon: Daemon, *args: str, rows: int = 24, cols: int = 80) -> pexpect.spawn:

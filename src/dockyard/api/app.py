@@ -9,7 +9,7 @@ from aiohttp import web
 
 from dockyard import API_VERSION, MIN_API_VERSION
 from dockyard.api.errors import error_middleware
-from dockyard.api.routing import ENGINE_KEY, Handler, RouteTable
+from dockyard.api.routing import API_VERSION_KEY, ENGINE_KEY, Handler, RouteTable
 from dockyard.core.engine import Engine
 from dockyard.errors import InvalidArgument
 
@@ -41,7 +41,7 @@ async def version_middleware(request: web.Request, handler: Handler) -> web.Stre
                 f"client version {requested} is too old. Minimum supported API version is "
                 f"{MIN_API_VERSION}, please upgrade your client to a newer version"
             )
-    request["api_version"] = requested or API_VERSION
+    request[API_VERSION_KEY] = requested or API_VERSION
     response = await handler(request)
     if not response.prepared:
         _stamp(response)

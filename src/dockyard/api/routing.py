@@ -12,6 +12,7 @@ from dockyard.core.engine import Engine
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 ENGINE_KEY = web.AppKey("engine", Engine)
+API_VERSION_KEY = web.RequestKey("api_version", str)
 
 
 def engine(request: web.Request) -> Engine:
@@ -20,8 +21,7 @@ def engine(request: web.Request) -> Engine:
 
 def api_version(request: web.Request) -> str:
     """The API version the client asked for (the path prefix), else the newest we speak."""
-    version = request.get("api_version")
-    return str(version)
+    return request[API_VERSION_KEY]
 
 
 @dataclass
