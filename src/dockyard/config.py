@@ -29,6 +29,9 @@ class DaemonConfig:
     conmon_path: str = "conmon"
     # Set by tests to a copy-based snapshotter; production always uses overlay.
     snapshotter: str = "overlay"
+    # Opt-in host change: bind cgroup controllers that sit on the cgroup2 mount of a hybrid host to
+    # v1 hierarchies, so that crun runs (crun refuses hybrid hosts otherwise).
+    bind_hybrid_controllers: bool = False
 
     # ---- derived paths (storage layout from ARCHITECTURE.md) ----
     @property
@@ -76,6 +79,7 @@ _JSON_KEYS: dict[str, str] = {
     "pidfile": "pidfile",
     "log-level": "log_level",
     "default-runtime": "default_runtime",
+    "bind-hybrid-controllers": "bind_hybrid_controllers",
 }
 
 

@@ -64,6 +64,8 @@ def _parse_args(argv: list[str]) -> tuple[DaemonConfig, Path | None]:
     parser.add_argument("--config-file", type=Path, help="daemon.json to read")
     parser.add_argument("-l", "--log-level", choices=["debug", "info", "warn", "error", "fatal"])
     parser.add_argument("--default-runtime", help="OCI runtime for containers (runc or crun)")
+    parser.add_argument("--bind-hybrid-controllers", action="store_true", default=None,
+                        help="bind cgroup2 controllers of a hybrid host to cgroup v1 so crun can run")
     parser.add_argument("--storage-driver", choices=["overlay2", "overlay", "copy"], help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     config = DaemonConfig()
@@ -85,6 +87,8 @@ def _parse_args(argv: list[str]) -> tuple[DaemonConfig, Path | None]:
         changes["log_level"] = args.log_level
     if args.default_runtime:
         changes["default_runtime"] = args.default_runtime
+    if args.bind_hybrid_controllers:
+        changes["bind_hybrid_controllers"] = True
     if args.storage_driver:
         changes["snapshotter"] = "copy" if args.storage_driver == "copy" else "overlay"
     config = replace(config, **changes)  # type: ignore[arg-type]
@@ -112,7 +116,16 @@ def _claim_pidfile(path: Path) -> None:
 async def serve(config: DaemonConfig) -> None:
     from dockyard.api.app import build_app
 
+    if config.bind_hybrid_controllers:
+        from dockyard.backends.cgroups import bind_v1_controllers
+        from dockyard.core.system import hybrid_v2_controllers
+
+        bind_v1_controllers(hybrid_v2_controllers())
     engine = build_engine(config)
+    for name, reason in engine.system.unusable_runtimes().items():
+        log.warning("runtime %s disabled: %s", name, reason)
+    if config.default_runtime not in engine.system.runtimes():
+        raise InvalidArgument(f"default runtime {config.default_runtime!r} is not usable on this host")
     await engine.images.open()
     await engine.containers.open()
     app = build_app(engine)

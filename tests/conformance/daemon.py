@@ -19,6 +19,7 @@ import socket
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -135,6 +136,26 @@ class Daemon:
         code, out, err = self.docker(*args, input=input, timeout=timeout)
         assert code == 0, f"docker {' '.join(args)} exited {code}: {err.strip() or out.strip()}"
         return out
+
+    def attach_and_send(self, ref: str, line: str, timeout: float = 30.0) -> tuple[int, str]:
+        """``docker attach`` with ``line`` typed on stdin, stdin kept open until the container ends.
+
+        Docker ends an attach as soon as its stdin reaches EOF (for containers not created with
+        StdinOnce), dropping later output; a user typing keeps stdin open, and so does this.
+        """
+        proc = subprocess.Popen([DOCKER, "attach", ref], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                stderr=subprocess.STDOUT, env=self.env())
+        timer = threading.Timer(timeout, proc.kill)
+        timer.start()
+        try:
+            assert proc.stdin is not None and proc.stdout is not None
+            proc.stdin.write(line.encode())
+            proc.stdin.flush()
+            out = proc.stdout.read()
+            proc.stdin.close()
+            return proc.wait(), out.decode(errors="replace")
+        finally:
+            timer.cancel()
 
     def request(self, method: str, path: str, body: bytes | None = None,
                 headers: dict[str, str] | None = None,

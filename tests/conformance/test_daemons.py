@@ -37,8 +37,7 @@ def test_containers_survive_a_daemon_restart(daemon_factory: Callable[..., Daemo
     assert any(line.startswith("reader Up") for line in up), up
     assert _state(d, "sleeper")["Pid"] == pid
     assert d.docker_ok("logs", "sleeper") == "before-restart\n"
-    code, out, err = d.docker("attach", "reader", input="after\n", timeout=30)
-    assert (code, out) == (0, "got after\n"), err
+    assert d.attach_and_send("reader", "after\n") == (0, "got after\n")
     assert d.docker("stop", "-t", "1", "sleeper", timeout=30)[0] == 0
     state = _state(d, "sleeper")
     assert (state["Status"], state["ExitCode"]) == ("exited", 137)

@@ -75,10 +75,16 @@ def test_exec_tty_size_is_the_client_s(daemon: Daemon, container) -> None:
 
 def test_attach_with_stdin(daemon: Daemon, container) -> None:
     cid = container("-i", "busybox", "sh", "-c", "echo ready; read line; echo got $line")
-    code, out, err = daemon.docker("attach", cid, input="hello\n", timeout=30)
-    assert code == 0, err
-    assert "got hello\n" in out
+    code, out = daemon.attach_and_send(cid, "hello\n")
+    assert (code, out) == (0, "got hello\n")
     assert daemon.docker_ok("wait", cid).strip() == "0"
+
+
+def test_run_i_stdin_eof_reaches_the_container(daemon: Daemon) -> None:
+    # docker run -i sets StdinOnce: the end of the client's stdin closes the container's.
+    code, out, err = daemon.docker("run", "-i", "--rm", "busybox", "sh", "-c", "cat; echo after-eof",
+                                   input="piped\n", timeout=30)
+    assert (code, out) == (0, "piped\nafter-eof\n"), err
 
 
 def test_attach_sees_later_output_and_exit_code(daemon: Daemon, container) -> None:

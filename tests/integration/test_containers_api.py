@@ -111,7 +111,8 @@ def test_detached_logs_exec_stop_rm(dy: Dockyard) -> None:
     top = dy.docker("top", "ticker").stdout
     assert "PID" in top and "sleep" in top
     dy.docker("pause", "ticker")
-    assert dy.docker("inspect", "-f", "{{.State.Status}} {{.State.Paused}}", "ticker").stdout == "paused true\n"
+    paused = dy.docker("inspect", "-f", "{{.State.Status}} {{.State.Paused}}", "ticker").stdout
+    assert paused == "paused true\n"
     dy.docker("unpause", "ticker")
     dy.docker("rename", "ticker", "ticker2")
     dy.docker("stop", "-t", "5", "ticker2")

@@ -35,7 +35,8 @@ def test_create_body_to_request() -> None:
     assert request.config is not None and request.config.cmd == ["cat"]
     assert request.config.open_stdin and request.config.stdin_once and request.config.stop_timeout == 3
     host = request.host
-    assert (host.network_mode, host.auto_remove, host.init, host.console_size) == ("none", True, True, (24, 80))
+    assert (host.network_mode, host.auto_remove, host.init) == ("none", True, True)
+    assert host.console_size == (24, 80)
     assert host.raw["Memory"] == 1024 and host.raw["RestartPolicy"] == {"Name": "no", "MaximumRetryCount": 0}
     assert wire.create_request({**CLI_BODY, "Entrypoint": [""]}).entrypoint_given
     assert wire.create_request({**CLI_BODY, "Cmd": "ls -l"}).config.cmd == ["ls -l"]  # type: ignore[union-attr]
@@ -50,7 +51,8 @@ def test_record_round_trip_and_inspect_shape(tmp_path: Path) -> None:
                              graph_data={"MergedDir": "/m"})
     assert data["Name"] == "/web" and data["Driver"] == "overlay2" and data["Platform"] == "linux"
     state = data["State"]
-    assert (state["Status"], state["Running"], state["Paused"], state["Restarting"]) == ("paused", True, True, False)
+    flags = (state["Running"], state["Paused"], state["Restarting"], state["Dead"])
+    assert state["Status"] == "paused" and flags == (True, True, False, False)
     assert data["Config"]["Env"] == ["A=1", "PATH=/bin"] and data["Config"]["Cmd"] == ["cat"]
     assert data["Config"]["Labels"] == {"k": "v"} and data["Config"]["StopTimeout"] == 3
     assert data["HostConfig"]["NetworkMode"] == "none" and data["HostConfig"]["AutoRemove"] is True

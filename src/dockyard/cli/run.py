@@ -119,7 +119,8 @@ def _start(s: Session, container: str) -> None:
 def run_command(image: str, command: tuple[str, ...], **opts: Any) -> None:
     """Create and run a new container from an image"""
     s = session()
-    check_input_tty(opts["tty"], opts["interactive"])
+    # As docker, a detached -it needs no local terminal.
+    check_input_tty(opts["tty"], opts["interactive"] and not opts["detach"])
     container = create_container(s, image, command, opts)
     if opts["detach"]:
         try:

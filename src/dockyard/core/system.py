@@ -86,7 +86,7 @@ class SystemService:
         return self._facts
 
     def runtimes(self) -> dict[str, str]:
-        """Runtime name -> binary path, for every runtime found on this host."""
+        """Runtime name -> binary path, for every runtime that can run containers on this host."""
         found: dict[str, str] = {}
         for name in ("runc", "crun"):
             path = self._config.runtimes.get(name) or shutil.which(name)
@@ -94,4 +94,46 @@ class SystemService:
                 found[name] = path
         for name, path in self._config.runtimes.items():
             found.setdefault(name, path)
-        return found
+        return {name: path for name, path in found.items() if name not in self.unusable_runtimes()}
+
+    def unusable_runtimes(self) -> dict[str, str]:
+        """Runtime name -> why it cannot run here (shown in ``info`` warnings and the log)."""
+        problems: dict[str, str] = {}
+        controllers = hybrid_v2_controllers()
+        crun = self._config.runtimes.get("crun") or shutil.which("crun")
+        if crun and controllers:
+            problems["crun"] = (
+                "crun refuses hybrid cgroup hosts while controllers are on the cgroup2 hierarchy "
+                f"({', '.join(controllers)}); start dockyardd with --bind-hybrid-controllers to bind "
+                "them to cgroup v1 (a host change) and enable crun")
+        return problems
+
+
+def _cgroup2_mounts() -> list[Path]:
+    mounts: list[Path] = []
+    try:
+        for line in Path("/proc/self/mountinfo").read_text().splitlines():
+            pre, _, post = line.partition(" - ")
+            if post.split(" ", 1)[0] == "cgroup2":
+                mounts.append(Path(pre.split()[4]))
+    except OSError:
+        pass
+    return mounts
+
+
+def hybrid_v2_controllers() -> list[str]:
+    """Controllers enabled on the cgroup2 mount of a hybrid host; empty on pure v1 or v2 hosts.
+
+    crun (1.8) refuses to run when this list is not empty; runc does not care."""
+    if cgroup_version() == "2":
+        return []
+    for mount in _cgroup2_mounts():
+        try:
+            return (mount / "cgroup.controllers").read_text().split()
+        except OSError:
+            continue
+    return []
+
+
+def v1_cgroup_root() -> Path:
+    return Path("/sys/fs/cgroup")

@@ -85,5 +85,6 @@ async def info(request: web.Request) -> web.StreamResponse:
         "Runtimes": {name: {"path": path} for name, path in runtimes.items()},
         "DefaultRuntime": cfg.default_runtime, "LiveRestoreEnabled": True,
         "Isolation": "", "InitBinary": "catatonit", "SecurityOptions": ["name=seccomp,profile=builtin"],
-        "Warnings": [],
+        "Warnings": [f"WARNING: runtime {name} disabled: {why}"
+                     for name, why in eng.system.unusable_runtimes().items()],
     })

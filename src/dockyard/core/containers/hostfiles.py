@@ -7,6 +7,7 @@ from pathlib import Path
 from dockyard.core.containers.model import ContainerPaths
 
 HOST_RESOLV_CONF = Path("/etc/resolv.conf")
+HOST_HOSTS = Path("/etc/hosts")
 
 
 def hosts_text(hostname: str, domainname: str = "") -> str:
@@ -40,5 +41,9 @@ def write_host_files(paths: ContainerPaths, hostname: str, domainname: str, netw
     paths.root.mkdir(parents=True, exist_ok=True)
     paths.rootfs.mkdir(exist_ok=True)
     paths.hostname.write_text(hostname + "\n")
-    paths.hosts.write_text(hosts_text(hostname, domainname))
+    if network == "host" and HOST_HOSTS.is_file():
+        # Sharing the host's network means sharing its names too, as Docker does.
+        paths.hosts.write_text(HOST_HOSTS.read_text())
+    else:
+        paths.hosts.write_text(hosts_text(hostname, domainname))
     paths.resolv_conf.write_text(resolv_conf_text(network))

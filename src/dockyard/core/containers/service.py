@@ -156,10 +156,8 @@ class ContainerService:
 
     # ---- create ----
     async def create(self, request: CreateRequest) -> Container:
-        try:
-            image = await self._images.inspect(request.image)
-        except NotFound as exc:
-            raise NotFound(f"No such image: {request.image}") from exc
+        # The image service answers Docker's "No such image: busybox:latest" itself.
+        image = await self._images.inspect(request.image)
         config = merge_config(request, image.container_config)
         network = network_of(request.host.network_mode)
         runtime = request.host.runtime or self._config.default_runtime
