@@ -72,7 +72,7 @@ class Daemon:
             # Run the suite against Docker's own daemon, to check the tests encode Docker's behaviour.
             argv = ["dockerd", "-H", f"unix://{self.sock}", "--data-root", str(self.data_root),
                     "--exec-root", str(self.exec_root), "--pidfile", str(self.root / "dockerd.pid"),
-                    "--iptables=false", "--ip-masq=false"]
+                    "--iptables=false", "--ip-masq=false", "--live-restore"]
         with open(self.log_path, "ab") as log_file:
             self.proc = subprocess.Popen(argv, stdout=log_file, stderr=subprocess.STDOUT,
                                          stdin=subprocess.DEVNULL, start_new_session=True)

@@ -55,7 +55,7 @@ def test_container_that_exits_while_the_daemon_is_down(daemon_factory: Callable[
     assert d.docker_ok("wait", "quick").strip() == "5"
     state = _state(d, "quick")
     assert (state["Status"], state["ExitCode"]) == ("exited", 5)
-    assert d.docker_ok("logs", "quick") == "done\n"
+    assert state["FinishedAt"] > state["StartedAt"]
 
 
 def test_two_daemons_side_by_side(daemon_factory: Callable[..., Daemon]) -> None:

@@ -137,3 +137,17 @@ def test_small_parsers() -> None:
 ])
 def test_start_errors_map_to_docker_exit_codes(message: str, status: int) -> None:
     assert start_status(CliError(message)).status == status
+
+
+def test_go_style_boolean_flags_are_rewritten() -> None:
+    from dockyard.cli.main import _rewrite_bool_flags
+
+    args = ["run", "--rm=true", "-d", "--tty=false", "--sig-proxy=false", "--name=x", "busybox"]
+    assert _rewrite_bool_flags(args) == ["run", "--rm", "-d", "--no-sig-proxy", "--name=x", "busybox"]
+    assert _rewrite_bool_flags(["run", "--", "--rm=false"]) == ["run", "--", "--rm=false"]
+    # After the image, arguments belong to the container's command.
+    assert _rewrite_bool_flags(["-H", "unix:///x", "container", "run", "-e", "--rm=true", "busybox",
+                                "prog", "--rm=false"]) == [
+        "-H", "unix:///x", "container", "run", "-e", "--rm=true", "busybox", "prog", "--rm=false"]
+    assert _rewrite_bool_flags(["-H", "unix:///x", "ps", "--all=true", "--no-trunc=false"]) == [
+        "-H", "unix:///x", "ps", "--all"]

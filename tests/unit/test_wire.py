@@ -78,3 +78,14 @@ def test_frames_and_exec_config() -> None:
     assert frame(2, b"hi") == b"\x02\x00\x00\x00\x00\x00\x00\x02hi"
     config = wire.exec_config({"Cmd": ["ls"], "Tty": True, "AttachStdin": True, "ConsoleSize": [10, 20]})
     assert config.cmd == ["ls"] and config.tty and config.console_size == (10, 20)
+
+
+def test_detach_keys() -> None:
+    from dockyard.api.hijack import DetachScanner, parse_detach_keys
+
+    assert parse_detach_keys("") == b"\x10\x11"
+    assert parse_detach_keys("ctrl-a,x,ctrl-[") == b"\x01x\x1b"
+    scanner = DetachScanner(b"\x10\x11")
+    assert scanner.feed(b"ab\x10") == (b"ab", False)
+    assert scanner.feed(b"c") == (b"\x10c", False)
+    assert scanner.feed(b"\x10\x11rest") == (b"", True)

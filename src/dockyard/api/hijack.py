@@ -14,11 +14,13 @@ import contextlib
 import logging
 import struct
 from collections.abc import Awaitable, Callable
+from typing import Any
 
 from aiohttp import web
 
 from dockyard import API_VERSION
 from dockyard.core.runtime import StdioStream
+from dockyard.errors import InvalidArgument
 
 log = logging.getLogger(__name__)
 
@@ -41,6 +43,52 @@ def stream_content_type(tty: bool, api_version: str) -> str:
     except ValueError:
         newer = True
     return MULTIPLEXED_STREAM if newer else RAW_STREAM
+
+
+DEFAULT_DETACH_KEYS = "ctrl-p,ctrl-q"
+_CTRL_SYMBOLS = {"@": 0, "[": 27, "\\": 28, "]": 29, "^": 30, "_": 31}
+
+
+def parse_detach_keys(spec: str) -> bytes:
+    """Docker's ``--detach-keys``: comma-separated ``ctrl-<x>`` or single characters."""
+    keys = bytearray()
+    for part in (spec or DEFAULT_DETACH_KEYS).split(","):
+        part = part.strip()
+        if part.lower().startswith("ctrl-") and len(part) == 6:
+            char = part[5].lower()
+            if "a" <= char <= "z":
+                keys.append(ord(char) - ord("a") + 1)
+            elif char in _CTRL_SYMBOLS:
+                keys.append(_CTRL_SYMBOLS[char])
+            else:
+                raise InvalidArgument(f"Unknown character: '{part}'")
+        elif len(part) == 1:
+            keys.append(ord(part))
+        else:
+            raise InvalidArgument(f"Unknown character: '{part}'")
+    return bytes(keys)
+
+
+class DetachScanner:
+    """Finds the detach sequence in stdin; bytes of a partial match are held back."""
+
+    def __init__(self, keys: bytes) -> None:
+        self._keys = keys
+        self._held = b""
+
+    def feed(self, data: bytes) -> tuple[bytes, bool]:
+        """(bytes to pass on, True when the client asked to detach)."""
+        out = bytearray()
+        for byte in data:
+            candidate = self._held + bytes([byte])
+            if self._keys.startswith(candidate):
+                self._held = candidate
+                if candidate == self._keys:
+                    return bytes(out), True
+                continue
+            out += candidate
+            self._held = b""
+        return bytes(out), False
 
 
 class _RawProtocol(asyncio.Protocol):
@@ -134,7 +182,8 @@ def hijack(request: web.Request, content_type: str) -> Hijacked:
 
 async def pump(conn: Hijacked, stream: StdioStream, *, tty: bool, stdin: bool,
                stdout: bool = True, stderr: bool = True,
-               before_close: Callable[[], Awaitable[object]] | None = None) -> None:
+               before_close: Callable[[], Awaitable[object]] | None = None,
+               detach_keys: bytes = b"") -> None:
     """Copy the process's output to the client and the client's input to the process until the
     output ends (the process exited) or the client goes away; then close the connection."""
 
@@ -145,16 +194,35 @@ async def pump(conn: Hijacked, stream: StdioStream, *, tty: bool, stdin: bool,
                 continue
             await conn.write(data if tty else frame(fd, data))
 
-    async def copy_in() -> None:
+    async def copy_in() -> bool:
+        """True when the client detached with its keys (the process keeps its stdin)."""
+        scanner = DetachScanner(detach_keys) if detach_keys else None
         while (data := await conn.read()) is not None:
-            await stream.write(data)
+            detached = False
+            if scanner is not None:
+                data, detached = scanner.feed(data)
+            if data:
+                await stream.write(data)
+            if detached:
+                return True
         await stream.close_stdin()
+        return False
 
     out_task = asyncio.ensure_future(copy_out())
     in_task = asyncio.ensure_future(copy_in()) if stdin else None
     gone = asyncio.ensure_future(conn.closed.wait())
+    waiting: set[asyncio.Future[Any]] = {out_task, gone}
+    if in_task is not None:
+        waiting.add(in_task)
     try:
-        await asyncio.wait({out_task, gone}, return_when=asyncio.FIRST_COMPLETED)
+        while True:
+            await asyncio.wait(waiting, return_when=asyncio.FIRST_COMPLETED)
+            if out_task.done() or gone.done():
+                break
+            if in_task is not None and in_task.done():
+                waiting.discard(in_task)
+                if not in_task.cancelled() and in_task.exception() is None and in_task.result():
+                    break  # detached: stop streaming, leave the process running
         if out_task.done() and not out_task.cancelled() and out_task.exception():
             log.debug("attach output ended: %s", out_task.exception())
     finally:

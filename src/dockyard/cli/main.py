@@ -82,21 +82,58 @@ for _name, _command in _IMAGE.items():
     image_group.add_command(_command, _name)
 
 
-def _rewrite_bool_flags(argv: list[str]) -> list[str]:
-    """Go-style ``--sig-proxy=false`` → click's ``--no-sig-proxy``; other flags pass through."""
-    out: list[str] = []
-    for arg in argv:
-        if arg == "--":
-            out.extend(argv[len(out):])
+# docker's boolean flags also accept Go's ``--flag=true|false``; click flags take no value.
+_BOOL_FLAGS = frozenset({"--rm", "--detach", "--interactive", "--tty", "--init", "--privileged",
+                         "--read-only", "--no-trunc", "--all", "--quiet", "--force", "--digests",
+                         "--follow", "--timestamps", "--size", "--latest", "--no-stdin", "--no-prune",
+                         "--volumes", "--sig-proxy"})
+
+
+def _value_options(argv: list[str]) -> tuple[int, set[str]]:
+    """Where the subcommand's own arguments start, and which of its options take a value."""
+    group: click.Group = cli
+    skip = False
+    for index, arg in enumerate(argv):
+        if skip or arg in ("-H", "--host", "-l", "--log-level"):
+            skip = not skip
+            continue
+        command = group.commands.get(arg)
+        if isinstance(command, click.Group):
+            group = command
+        elif command is not None:
+            names = {name for param in command.params if isinstance(param, click.Option)
+                     and not param.is_flag for name in param.opts}
+            return index + 1, names
+        elif not arg.startswith("-"):
             break
+    return 0, set()
+
+
+def _rewrite_bool_flags(argv: list[str]) -> list[str]:
+    """``--rm=true`` → ``--rm``, ``--rm=false`` → nothing, ``--sig-proxy=false`` → ``--no-sig-proxy``.
+
+    Only the subcommand's own flags are rewritten: everything from its first positional argument on
+    (``run IMAGE COMMAND…``) is the container's and passes untouched.
+    """
+    start, value_options = _value_options(argv)
+    out = argv[:start]
+    index = start
+    while index < len(argv):
+        arg = argv[index]
+        if arg == "--" or not arg.startswith("-"):
+            break
+        index += 1
         name, sep, value = arg.partition("=")
-        if sep and name == "--sig-proxy" and value.lower() in ("false", "0"):
-            out.append("--no-sig-proxy")
-        elif sep and name == "--sig-proxy" and value.lower() in ("true", "1"):
-            out.append("--sig-proxy")
+        if not sep and arg in value_options and index < len(argv):
+            out += [arg, argv[index]]
+            index += 1
+        elif sep and value.lower() in ("true", "false", "1", "0") and name in _BOOL_FLAGS:
+            truth = value.lower() in ("true", "1")
+            out += ([name] if truth else []) if name != "--sig-proxy" else [
+                "--sig-proxy" if truth else "--no-sig-proxy"]
         else:
             out.append(arg)
-    return out
+    return out + argv[index:]
 
 
 def _usage_message(exc: click.UsageError) -> str:

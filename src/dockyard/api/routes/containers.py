@@ -11,7 +11,15 @@ from typing import Any
 from aiohttp import web
 
 from dockyard.api import wire
-from dockyard.api.hijack import Hijacked, HijackedResponse, frame, hijack, pump, stream_content_type
+from dockyard.api.hijack import (
+    Hijacked,
+    HijackedResponse,
+    frame,
+    hijack,
+    parse_detach_keys,
+    pump,
+    stream_content_type,
+)
 from dockyard.api.params import json_body, json_response, query_bool, query_filters, query_int
 from dockyard.api.routing import RouteTable, api_version, engine
 from dockyard.core.containers.logs import LogEntry, LogOptions, parse_unix_ns
@@ -215,6 +223,8 @@ async def attach(request: web.Request) -> web.StreamResponse:
     want_stream = query_bool(request, "stream")
     pending = service.attach(container) if want_stream else None
     tty = container.config.tty
+    # Docker scans for detach keys on TTY attaches only.
+    keys = parse_detach_keys(request.query.get("detachKeys", "")) if tty else b""
     conn = hijack(request, stream_content_type(tty, api_version(request)))
     try:
         if query_bool(request, "logs"):
@@ -223,7 +233,8 @@ async def attach(request: web.Request) -> web.StreamResponse:
             stream = await _await_or_gone(pending, conn)
             if stream is not None:
                 await pump(conn, stream, tty=tty, stdin=query_bool(request, "stdin"),
-                           stdout=query_bool(request, "stdout"), stderr=query_bool(request, "stderr"))
+                           stdout=query_bool(request, "stdout"), stderr=query_bool(request, "stderr"),
+                           detach_keys=keys)
     except (ConnectionError, asyncio.CancelledError):
         log.debug("attach to %s ended by the client", container.id[:12])
     except Exception:  # noqa: BLE001 - the 101 is out: all we can do is log and hang up

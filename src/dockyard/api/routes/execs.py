@@ -7,7 +7,7 @@ import logging
 from aiohttp import web
 
 from dockyard.api import wire
-from dockyard.api.hijack import HijackedResponse, hijack, pump, stream_content_type
+from dockyard.api.hijack import HijackedResponse, hijack, parse_detach_keys, pump, stream_content_type
 from dockyard.api.params import json_body, json_response, query_int
 from dockyard.api.routing import RouteTable, api_version, engine
 from dockyard.errors import InvalidArgument
@@ -38,13 +38,14 @@ async def exec_start(request: web.Request) -> web.StreamResponse:
         return web.Response(status=200)
     session = service.exec_inspect(exec_id)
     config = session.config
+    keys = parse_detach_keys(config.detach_keys) if config.tty and config.attach_stdin else b""
     conn = hijack(request, stream_content_type(config.tty, api_version(request)))
     try:
         # Wait for the exit code before hanging up: the CLI inspects the exec right after.
         await pump(conn, process, tty=config.tty, stdin=config.attach_stdin,
                    stdout=config.attach_stdout or not config.attach_stdin,
                    stderr=config.attach_stderr or not config.attach_stdin,
-                   before_close=lambda: service.exec_wait(exec_id))
+                   before_close=lambda: service.exec_wait(exec_id), detach_keys=keys)
     except ConnectionError:
         log.debug("exec %s: client went away", exec_id[:12])
     except Exception:  # noqa: BLE001 - the 101 is out: log and hang up
