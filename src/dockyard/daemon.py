@@ -45,8 +45,9 @@ def build_engine(config: DaemonConfig) -> Engine:
                    else OverlaySnapshotter(config.snapshots_dir))
     images = ImageService(config=config, db=db, content=content, snapshotter=snapshotter)
     system = SystemService(config)
-    runtimes: dict[str, RuntimeBackend] = {name: CliRuntime(name, path, root=config.exec_root / "runtime" / name)
-                for name, path in system.runtimes().items()}
+    runtimes: dict[str, RuntimeBackend] = {
+        name: CliRuntime(name, path, root=config.exec_root / "runtime" / name)
+        for name, path in system.runtimes().items()}
     monitor = ConmonMonitor(config.conmon_path, exec_root=config.exec_root)
     containers = ContainerService(config=config, db=db, images=images, snapshotter=snapshotter,
                                   mounter=SyscallMounter(), runtimes=runtimes, monitor=monitor)
@@ -58,8 +59,10 @@ def _parse_args(argv: list[str]) -> tuple[DaemonConfig, Path | None]:
     parser = argparse.ArgumentParser(prog="dockyardd", description="The Dockyard container engine daemon")
     parser.add_argument("-H", "--host", action="append", dest="hosts",
                         help=f"daemon socket to listen on (default {DEFAULT_HOST})")
-    parser.add_argument("--data-root", type=Path, help=f"root of persistent state (default {DEFAULT_DATA_ROOT})")
-    parser.add_argument("--exec-root", type=Path, help=f"root of execution state (default {DEFAULT_EXEC_ROOT})")
+    parser.add_argument("--data-root", type=Path,
+                        help=f"root of persistent state (default {DEFAULT_DATA_ROOT})")
+    parser.add_argument("--exec-root", type=Path,
+                        help=f"root of execution state (default {DEFAULT_EXEC_ROOT})")
     parser.add_argument("-p", "--pidfile", type=Path, help="path of the daemon's PID file")
     parser.add_argument("--config-file", type=Path, help="daemon.json to read")
     parser.add_argument("-l", "--log-level", choices=["debug", "info", "warn", "error", "fatal"])
