@@ -16,7 +16,8 @@ table = RouteTable()
 
 def _ping_headers() -> dict[str, str]:
     return {"Api-Version": API_VERSION, "Builder-Version": "1",
-            "Cache-Control": "no-cache, no-store, must-revalidate", "Pragma": "no-cache", "Docker-Experimental": "false", "Ostype": "linux"}
+            "Cache-Control": "no-cache, no-store, must-revalidate", "Pragma": "no-cache",
+            "Docker-Experimental": "false", "Ostype": "linux"}
 
 
 @table.get("/_ping")
