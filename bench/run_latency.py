@@ -41,6 +41,7 @@ class Engine:
     cli: list[str]
     env: dict[str, str]
     daemon_pids: Callable[[], list[int]] = field(default=lambda: [])
+    run_flags: list[str] = field(default_factory=list)  # extra `run` flags this engine needs here
 
 
 @dataclass
@@ -115,17 +116,36 @@ def _dockerd_answers(env: dict[str, str]) -> bool:
         return False
 
 
+def _iptables_save() -> str | None:
+    if shutil.which("iptables-save") is None:
+        return None
+    proc = subprocess.run(["iptables-save"], capture_output=True, text=True, timeout=30)
+    return proc.stdout if proc.returncode == 0 else None
+
+
+def _restore_host(firewall: str | None) -> None:
+    if firewall is not None:
+        subprocess.run(["iptables-restore"], input=firewall, text=True, capture_output=True, timeout=30)
+    if not Path("/sys/class/net/docker0").exists():
+        return
+    subprocess.run(["ip", "link", "del", "docker0"], capture_output=True, timeout=30)
+
+
 @contextmanager
 def dockerd_engine(rootfs: Path, workdir: Path) -> Iterator[Engine | None]:
     """dockerd if installed: reuse a running one, else start it and stop it (and its containerd) after."""
     env = _dockerd_env()
     started: subprocess.Popen[bytes] | None = None
+    firewall: str | None = None
     if not _dockerd_answers(env):
-        if not Path("/usr/bin/dockerd").exists():
+        dockerd = shutil.which("dockerd")
+        if dockerd is None:
             yield None
             return
+        # dockerd sets the FORWARD policy to DROP and adds its chains; put the host back after.
+        firewall = _iptables_save()
         with open(workdir / "dockerd.log", "wb") as log:
-            started = subprocess.Popen(["/usr/bin/dockerd"], stdout=log, stderr=subprocess.STDOUT,
+            started = subprocess.Popen([dockerd], stdout=log, stderr=subprocess.STDOUT,
                                        start_new_session=True)
         deadline = time.monotonic() + 60
         while not _dockerd_answers(env) and time.monotonic() < deadline and started.poll() is None:
@@ -146,6 +166,7 @@ def dockerd_engine(rootfs: Path, workdir: Path) -> Iterator[Engine | None]:
                 started.wait(30)
             except subprocess.TimeoutExpired:
                 started.kill()
+            _restore_host(firewall)
 
 
 @contextmanager
@@ -160,12 +181,14 @@ def podman_engine(rootfs: Path) -> Iterator[Engine | None]:
     exists = subprocess.run([*cli, "image", "exists", "busybox:latest"], capture_output=True, timeout=30)
     if exists.returncode != 0:
         _run([*cli, "import", "-c", 'CMD ["sh"]', str(rootfs), "busybox:latest"], env)
-    yield Engine("podman", cli, env)
+    # Podman's default rlimits (nofile 1048576, nproc) exceed what runc may set on this host (EPERM).
+    flags = ["--ulimit", "nofile=1024:1024", "--ulimit", "nproc=4096:4096"]
+    yield Engine("podman", cli, env, run_flags=flags)
 
 
 # ---- measurements ----
 def time_runs(engine: Engine, runs: int, warmup: int = 2) -> list[float]:
-    argv = [*engine.cli, "run", "--rm", "busybox", "true"]
+    argv = [*engine.cli, "run", *engine.run_flags, "--rm", "busybox", "true"]
     for _ in range(warmup):
         _run(argv, engine.env)
     samples = []
@@ -183,7 +206,7 @@ def measure_memory(engine: Engine, result: Result, containers: int) -> None:
     ids: list[str] = []
     try:
         for _ in range(containers):
-            out = _run([*engine.cli, "run", "-d", "busybox", "sleep", "3600"], engine.env)
+            out = _run([*engine.cli, "run", *engine.run_flags, "-d", "busybox", "sleep", "3600"], engine.env)
             ids.append(out.strip().splitlines()[-1])
         time.sleep(2)  # let the daemon settle after the burst before reading RSS
         result.containers = len(ids)
@@ -231,6 +254,7 @@ def main() -> int:
     parser.add_argument("--containers", type=int, default=50, help="running containers for RSS (0: skip)")
     parser.add_argument("--engines", default="dockyard,dockerd,podman", help="comma-separated subset")
     parser.add_argument("--json", type=Path, help="also write the results as JSON here")
+    parser.add_argument("--network", help="pass --network to every run (e.g. none: no bridge setup)")
     args = parser.parse_args()
     if os.geteuid() != 0:
         print("run_latency.py needs root (it starts daemons and containers)", file=sys.stderr)
@@ -251,7 +275,12 @@ def main() -> int:
                 if engine is None:
                     print(f"[{name}] not installed; skipped", file=sys.stderr)
                     continue
-                results.append(bench(engine, args.runs, args.containers))
+                if args.network:
+                    engine.run_flags += ["--network", args.network]
+                try:
+                    results.append(bench(engine, args.runs, args.containers))
+                except (RuntimeError, subprocess.TimeoutExpired) as exc:
+                    print(f"[{name}] failed: {exc}", file=sys.stderr)
     print(table(results))
     if args.json:
         args.json.write_text(json.dumps([asdict(r) for r in results], indent=2) + "\n")

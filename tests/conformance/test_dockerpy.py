@@ -39,7 +39,9 @@ def test_run_detached_logs_exec_wait_remove(client: docker.DockerClient) -> None
         result = c.exec_run(["sh", "-c", "echo from-exec; exit 3"])
         assert (result.exit_code, result.output) == (3, b"from-exec\n")
         c.kill()
-        assert c.wait(timeout=30) == {"StatusCode": 137, "Error": None}
+        waited = c.wait(timeout=30)
+        assert waited["StatusCode"] == 137
+        assert waited.get("Error") is None
     finally:
         c.remove(force=True)
     with pytest.raises(docker.errors.NotFound):

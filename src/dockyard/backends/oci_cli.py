@@ -19,7 +19,7 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from dockyard.backends.processes import become_subreaper
+from dockyard.backends.processes import become_subreaper, reap_adopted_zombies
 from dockyard.backends.stdio import DetachedExec, PipeExec, PtyExec
 from dockyard.core.runtime import ExecProcess, RuntimeState, RuntimeStatus
 from dockyard.errors import DockyardError, Internal, InvalidArgument, NotFound, Unavailable, WrongState
@@ -65,7 +65,9 @@ def _error_for(verb: str, container_id: str, message: str) -> DockyardError:
         return NotFound(f"No such container: {container_id}")
     if "is paused" in lowered or "paused container" in lowered:
         return WrongState(f"Container {container_id} is paused, unpause the container first")
-    if "not running" in lowered or "stopped container" in lowered or "not paused" in lowered:
+    # crun's kill of an exited container fails to open its pidfd: "No such process".
+    if ("not running" in lowered or "stopped container" in lowered or "not paused" in lowered
+            or "no such process" in lowered):
         return WrongState(f"Container {container_id} is not running")
     if is_user_error(message):
         return InvalidArgument(f"OCI runtime {verb} failed: {message}: unknown")
@@ -183,6 +185,7 @@ class CliRuntime:
             await proc.wait()
             raise Internal(f"OCI runtime exec in {container_id} timed out") from exc
         if proc.returncode != 0:
+            await _reap_failed_exec()
             err = log_file.read_bytes() if log_file.exists() else b""
             raise _error_for("exec", container_id, runtime_message(err))
 
@@ -225,6 +228,16 @@ class CliRuntime:
             raise Unavailable(f"OCI runtime {self._name} is not available at {self._path}: {exc}") from exc
         pid = await _pid_from_file(pid_file, proc)
         return PipeExec(proc, pid)
+
+
+async def _reap_failed_exec() -> None:
+    """An exec whose execve fails dies at once inside the container's pid namespace and, as an
+    orphan, becomes our zombie; it must be reaped or the container's init can never finish exiting.
+    runc collects it itself; crun leaves it to us."""
+    for delay in (0.0, 0.01, 0.05):
+        await asyncio.sleep(delay)
+        if reap_adopted_zombies():
+            return
 
 
 async def _receive_master(listener: socket.socket) -> int:

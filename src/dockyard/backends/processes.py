@@ -90,3 +90,38 @@ def alive(pid: int, *, comm: str | None = None) -> bool:
         reap(pid)
         return False
     return comm is None or name == comm
+
+
+def _children() -> list[int]:
+    pids: list[int] = []
+    for task in Path("/proc/self/task").iterdir():
+        try:
+            pids.extend(int(p) for p in (task / "children").read_text().split())
+        except (OSError, ValueError):
+            continue
+    return pids
+
+
+def _adopted_zombie(pid: int) -> bool:
+    """A zombie that lived in a nested pid namespace: a container process we adopted as subreaper.
+
+    The runtime CLIs and conmon run in our own pid namespace (one NSpid entry), so their exit
+    statuses, which asyncio's child watcher collects, are never taken here."""
+    try:
+        status = Path(f"/proc/{pid}/status").read_text()
+    except OSError:
+        return False
+    fields = dict(line.split(":", 1) for line in status.splitlines() if ":" in line)
+    return fields.get("State", "").strip().startswith("Z") and len(fields.get("NSpid", "").split()) > 1
+
+
+def reap_adopted_zombies() -> int:
+    """Reap exited container processes nobody waits for (a failed exec's child, for one).
+
+    A zombie left in a container's pid namespace keeps the namespace's init from finishing its
+    exit, so the container would never stop. Returns how many were reaped."""
+    reaped = 0
+    for pid in _children():
+        if _adopted_zombie(pid) and reap(pid) is not None:
+            reaped += 1
+    return reaped
