@@ -227,6 +227,11 @@ class CliRuntime:
         except OSError as exc:
             raise Unavailable(f"OCI runtime {self._name} is not available at {self._path}: {exc}") from exc
         pid = await _pid_from_file(pid_file, proc)
+        if pid == 0:
+            # runc exited before starting the process: its stderr holds runc's error, not output.
+            _, err = await proc.communicate()
+            if proc.returncode != 0:
+                raise _error_for("exec", container_id, runtime_message(err))
         return PipeExec(proc, pid)
 
 

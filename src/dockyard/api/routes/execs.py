@@ -2,15 +2,23 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 
 from aiohttp import web
 
 from dockyard.api import wire
-from dockyard.api.hijack import HijackedResponse, hijack, parse_detach_keys, pump, stream_content_type
+from dockyard.api.hijack import (
+    HijackedResponse,
+    frame,
+    hijack,
+    parse_detach_keys,
+    pump,
+    stream_content_type,
+)
 from dockyard.api.params import json_body, json_response, query_int
 from dockyard.api.routing import RouteTable, api_version, engine
-from dockyard.errors import InvalidArgument
+from dockyard.errors import DockyardError, InvalidArgument
 
 log = logging.getLogger(__name__)
 table = RouteTable()
@@ -33,13 +41,24 @@ async def exec_start(request: web.Request) -> web.StreamResponse:
     console_size = (int(size[0]), int(size[1])) if isinstance(size, list) and len(size) == 2 else None
     detach = bool(body.get("Detach"))
     tty = bool(body["Tty"]) if "Tty" in body else None
-    process = await service.exec_start(exec_id, detach=detach, tty=tty, console_size=console_size)
-    if process is None:
+    if detach:
+        await service.exec_start(exec_id, detach=True, tty=tty, console_size=console_size)
         return web.Response(status=200)
-    session = service.exec_inspect(exec_id)
-    config = session.config
+    config = service.exec_inspect(exec_id).config  # 404 before the upgrade
+    use_tty = config.tty if tty is None else tty
+    conn = hijack(request, stream_content_type(use_tty, api_version(request)))
+    try:
+        process = await service.exec_start(exec_id, detach=False, tty=tty, console_size=console_size)
+    except DockyardError as exc:
+        # As dockerd: once upgraded, a start failure is text on the stream; the exit code (126 or
+        # 127) is in the exec's inspect, where the CLI reads it.
+        message = f"{exc}\r\n".encode()
+        with contextlib.suppress(ConnectionError):
+            await conn.write(message if use_tty else frame(1, message))
+        conn.close()
+        return HijackedResponse()
+    assert process is not None
     keys = parse_detach_keys(config.detach_keys) if config.tty and config.attach_stdin else b""
-    conn = hijack(request, stream_content_type(config.tty, api_version(request)))
     try:
         # Wait for the exit code before hanging up: the CLI inspects the exec right after.
         await pump(conn, process, tty=config.tty, stdin=config.attach_stdin,

@@ -307,7 +307,8 @@ class Runner:
         try:
             proc = await self.runtime_of(container).exec(container.id, process, detach=detach)
         except DockyardError as exc:
-            session.exit_code = _exit_code_of(str(exc)) - 1 if "not found" not in str(exc) else 127
+            # moby: 127 when the command does not exist, 126 when it cannot be run.
+            session.exit_code = 127 if _exit_code_of(str(exc)) == 127 else 126
             session.done.set()
             raise
         session.process, session.pid, session.running = proc, proc.pid, True
