@@ -109,10 +109,11 @@ class ImageService:
         if is_full_hex_id(ref) and self._store.get("sha256:" + ref):
             return ImageId("sha256:" + ref)
         parsed: Reference | None = None
+        parse_error: InvalidArgument | None = None
         try:
             parsed = parse(ref) if not ref.startswith("sha256:") else None
-        except InvalidArgument:
-            parsed = None
+        except InvalidArgument as exc:
+            parse_error = exc
         if parsed is not None:
             found = self._store.image_of_ref(str(parsed.with_default_tag()))
             if found is not None:
@@ -124,6 +125,9 @@ class ImageService:
                 return ids[0]
             if len(ids) > 1:
                 raise InvalidArgument(f"multiple IDs found with provided prefix: {match.group(1)}")
+        if parse_error is not None:
+            # As moby's GetImage: a reference that does not parse is the caller's error (400).
+            raise parse_error
         shown = parsed.with_default_tag().familiar() if parsed is not None else ref
         raise NotFound(f"No such image: {shown}")
 
