@@ -148,12 +148,17 @@ def test_detached_exec_returns_at_once_with_a_pid(h: Harness) -> None:
 
 
 def test_exec_of_missing_executable_fails_visibly(h: Harness) -> None:
+    """The runtime's error is raised, not mixed into the process's stderr: the daemon turns it
+    into the exec's exit code (127) and Docker's message on the stream."""
     async def scenario() -> None:
         cid = await h.run(("sleep", "100"))
-        proc = await h.runtime.exec(cid, _process(["nosuchcmd"]), detach=False)
-        chunks = await read_all(proc)
-        assert b"nosuchcmd" in joined(chunks, 2)
-        assert await asyncio.wait_for(proc.wait(), 20) != 0
+        with pytest.raises(InvalidArgument, match="nosuchcmd") as info:
+            await h.runtime.exec(cid, _process(["nosuchcmd"]), detach=False)
+        assert "level=error" not in str(info.value)
+        # The container is unharmed and still runs commands.
+        proc = await h.runtime.exec(cid, _process(["echo", "still here"]), detach=False)
+        assert joined(await read_all(proc), 1) == b"still here\n"
+        assert await asyncio.wait_for(proc.wait(), 20) == 0
     asyncio.run(scenario())
 
 
