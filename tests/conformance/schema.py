@@ -17,9 +17,8 @@ import docker
 import jsonschema
 import yaml
 
-SPEC_PATH = Path("/work/shared/reference/docker-engine-api-v1.50.yaml")
-if not SPEC_PATH.exists():  # the spec lives beside the work tree in ../shared
-    SPEC_PATH = Path(__file__).resolve().parents[3] / "shared/reference/docker-engine-api-v1.50.yaml"
+# The spec lives in ../shared beside the clone (where CI puts it too).
+SPEC_PATH = Path(__file__).resolve().parents[3] / "shared/reference/docker-engine-api-v1.50.yaml"
 
 _NULLABLE_TYPES = {"array", "object", "integer", "boolean", "number"}
 

@@ -16,7 +16,8 @@ from dockyard.core.runtime import BindMount, ProcessUser, SpecInput
 from dockyard.core.spec import DEFAULT_CAPABILITIES, MASKED_PATHS, READONLY_PATHS, build_spec
 from dockyard.errors import InvalidArgument
 
-SCHEMA_DIR = Path("/work/shared/reference/oci-runtime-spec-schema")
+# ../shared beside the clone, where CI puts it too.
+SCHEMA_DIR = Path(__file__).resolve().parents[3] / "shared/reference/oci-runtime-spec-schema"
 BASE = "https://schemas.invalid/oci-runtime/"
 
 
