@@ -232,3 +232,18 @@ async def test_exec_session(h: Harness) -> None:
         await h.service.exec_start(session.id)
     with pytest.raises(NotFound):
         h.service.exec_inspect("nope")
+
+
+async def test_open_removes_what_a_crash_in_create_left(h: Harness) -> None:
+    kept = await h.service.create(request("kept"))
+    await h.service.close()
+    # A create that crashed after its directory and snapshot were made, before its record.
+    orphan = "ab" * 32
+    (h.config.containers_dir / orphan).mkdir()
+    h.snapshotter.prepare(orphan, None)
+    fresh = h.new_service()
+    await fresh.open()
+    assert not (h.config.containers_dir / orphan).exists()
+    assert not h.snapshotter.exists(orphan)
+    assert (h.config.containers_dir / kept.id).exists() and h.snapshotter.exists(kept.id)
+    assert [c.id for c in await fresh.list(all=True)] == [kept.id]

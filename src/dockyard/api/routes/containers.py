@@ -109,14 +109,22 @@ async def wait(request: web.Request) -> web.StreamResponse:
     response = web.StreamResponse(status=200, headers={"Content-Type": "application/json"})
     try:
         await response.prepare(request)
-        result = await task
+        while not task.done():
+            # aiohttp does not cancel a handler whose client left: look now and then, so a
+            # waiter whose client went away (docker run killed with ^C) does not linger.
+            await asyncio.wait({task}, timeout=1.0)
+            if request.transport is None or request.transport.is_closing():
+                log.debug("wait %s: client went away", request.match_info["id"])
+                return response
+        result = task.result()
     finally:
         task.cancel()
     body: dict[str, object] = {"StatusCode": result.status_code}
     if result.error:
         body["Error"] = {"Message": result.error}
-    await response.write(json.dumps(body).encode() + b"\n")
-    await response.write_eof()
+    with contextlib.suppress(ConnectionError):
+        await response.write(json.dumps(body).encode() + b"\n")
+        await response.write_eof()
     return response
 
 

@@ -66,6 +66,7 @@ class ContainerService:
         self._config = config
         self._images = images
         self._snapshotter = snapshotter
+        self._mounter = mounter
         self._live = LiveContainers(ContainerStore(db))
         self._runner = Runner(config=config, live=self._live, snapshotter=snapshotter,
                               mounter=mounter, runtimes=runtimes, monitor=monitor)
@@ -78,6 +79,7 @@ class ContainerService:
     async def open(self) -> None:
         self._config.containers_dir.mkdir(parents=True, exist_ok=True)
         self._live.load()
+        await asyncio.to_thread(self._remove_orphans)
         for container in list(self._live.by_id.values()):
             try:
                 await self._runner.reconnect(container)
@@ -86,6 +88,19 @@ class ContainerService:
 
     async def close(self) -> None:
         await self._runner.close()
+
+    def _remove_orphans(self) -> None:
+        """Remove what a crash in the middle of create or remove left: a container directory (and
+        its snapshot and mount) that no record owns."""
+        for entry in self._config.containers_dir.iterdir():
+            if not entry.is_dir() or entry.name in self._live.by_id:
+                continue
+            log.warning("removing container files left by a crash: %s", entry.name[:12])
+            with contextlib.suppress(DockyardError, OSError):
+                self._mounter.unmount(entry / "rootfs")
+            with contextlib.suppress(DockyardError, OSError):
+                self._snapshotter.remove(entry.name)
+            shutil.rmtree(entry, ignore_errors=True)
 
     async def counts(self) -> tuple[int, int, int]:
         states = [c.state for c in self._live.by_id.values()]
@@ -174,9 +189,12 @@ class ContainerService:
             networking=request.networking)
         paths = self.paths(container)
         with ExitStack() as stack:
+            # The directory comes first: after a crash, a directory without a record is how
+            # open() finds what a half-done create left (see _remove_orphans).
+            paths.root.mkdir(parents=True)
+            stack.callback(shutil.rmtree, paths.root, True)
             await asyncio.to_thread(self._snapshotter.prepare, container_id, image.top_layer)
             stack.callback(self._snapshotter.remove, container_id)
-            stack.callback(shutil.rmtree, paths.root, True)
             await asyncio.to_thread(write_host_files, paths, config.hostname, config.domainname,
                                     network)
             self._live.add(container)
