@@ -46,7 +46,7 @@ async def test_create_writes_files_and_record(h: Harness) -> None:
     assert h.snapshotter.exists(c.id)
     assert (await h.service.inspect("web")).id == c.id
     assert (await h.service.inspect(c.id[:5])).id == c.id
-    assert await h.service.image_users(c.image_id) == [c.id]
+    assert [u.container_id for u in await h.service.image_users(c.image_id)] == [c.id]
 
 
 async def test_name_conflict_uses_dockers_text(h: Harness) -> None:

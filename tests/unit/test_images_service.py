@@ -16,6 +16,7 @@ from dockyard.config import DaemonConfig
 from dockyard.core.content import ContentStore
 from dockyard.core.ids import ImageId
 from dockyard.core.images.bootstrap import busybox_rootfs_tar
+from dockyard.core.images.model import ImageUser
 from dockyard.core.images.service import ImageService
 from dockyard.core.metadata import Metadata
 from dockyard.errors import Conflict, InvalidArgument, NotFound
@@ -125,9 +126,10 @@ def store_state_empty(tmp_path: Path) -> list[str]:
 
 def test_remove_refuses_images_used_by_containers(svc: ImageService, rootfs_tar: Path) -> None:
     image = run(svc.import_(rootfs_tar, repo="busybox", tag="latest", changes=[], message="", platform=None))
+    running = {"yes": False}
 
-    async def users(image_id: ImageId) -> list[str]:
-        return ["0123456789ab" + "0" * 52] if image_id == image.id else []
+    async def users(image_id: ImageId) -> list[ImageUser]:
+        return [ImageUser("0123456789ab" + "0" * 52, running["yes"])] if image_id == image.id else []
 
     svc.set_image_users(users)
     with pytest.raises(Conflict, match='unable to remove repository reference "busybox" \\(must force\\) - '
@@ -137,7 +139,12 @@ def test_remove_refuses_images_used_by_containers(svc: ImageService, rootfs_tar:
     with pytest.raises(Conflict, match="unable to delete .* \\(must be forced\\) - image is being used by "
                                        "stopped container 0123456789ab"):
         run(svc.remove(image.id))
-    # Forcing untags only: the container's snapshot parent stays.
+    running["yes"] = True
+    with pytest.raises(Conflict, match="unable to delete .* \\(cannot be forced\\) - image is being used by "
+                                       "running container 0123456789ab"):
+        run(svc.remove(image.id, force=True))
+    assert run(svc.inspect(image.id)).repo_tags == ("docker.io/library/busybox:latest",)
+    # Forcing by name untags only: the container's snapshot parent stays.
     assert run(svc.remove("busybox", force=True)) == [{"Untagged": "busybox:latest"}]
     assert run(svc.inspect(image.id)).repo_tags == ()
     assert run(svc.prune()) == ([], 0)

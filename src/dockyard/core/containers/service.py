@@ -32,7 +32,7 @@ from dockyard.core.containers.processes import parse_ps, run_ps
 from dockyard.core.containers.runner import Runner, parse_signal
 from dockyard.core.containers.store import ContainerStore, LiveContainers, name_conflict
 from dockyard.core.ids import ContainerId, new_container_id
-from dockyard.core.images.model import Image
+from dockyard.core.images.model import Image, ImageUser
 from dockyard.core.metadata import Metadata
 from dockyard.core.runtime import ExecProcess, Monitor, RuntimeBackend, StdioStream
 from dockyard.core.snapshots import Mounter, Snapshotter
@@ -108,8 +108,9 @@ class ContainerService:
         paused = sum(s == State.PAUSED for s in states)
         return running, paused, len(states) - running - paused
 
-    async def image_users(self, image_id: str) -> list[str]:
-        return [c.id for c in self._live.by_id.values() if c.image_id == image_id]
+    async def image_users(self, image_id: str) -> list[ImageUser]:
+        return [ImageUser(c.id, c.state in (State.RUNNING, State.PAUSED, State.RESTARTING))
+                for c in self._live.by_id.values() if c.image_id == image_id]
 
     def _lock(self, container: Container) -> asyncio.Lock:
         return self._locks.setdefault(container.id, asyncio.Lock())

@@ -33,3 +33,11 @@ class Image:
         """The ``config`` object of the image config (Env, Cmd, Entrypoint, WorkingDir, User…)."""
         cfg = self.config.get("config") or {}
         return dict(cfg)
+
+
+@dataclass(frozen=True, slots=True)
+class ImageUser:
+    """A container that uses an image; a running one makes the image impossible to delete."""
+
+    container_id: str
+    running: bool

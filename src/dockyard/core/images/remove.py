@@ -18,7 +18,7 @@ from collections.abc import Awaitable, Callable
 
 from dockyard.core.content import ContentStore
 from dockyard.core.ids import ImageId, hex_of
-from dockyard.core.images.model import Image
+from dockyard.core.images.model import Image, ImageUser
 from dockyard.core.images.reference import familiar, parse
 from dockyard.core.images.store import ImageStore, LayerRecord
 from dockyard.core.snapshots import Snapshotter
@@ -53,7 +53,7 @@ def _single_reference(refs: list[str]) -> bool:
 
 class Remover:
     def __init__(self, *, store: ImageStore, content: ContentStore, snapshotter: Snapshotter,
-                 users: Callable[[ImageId], Awaitable[list[str]]]) -> None:
+                 users: Callable[[ImageId], Awaitable[list[ImageUser]]]) -> None:
         self._store = store
         self._content = content
         self._snapshotter = snapshotter
@@ -67,7 +67,8 @@ class Remover:
             parsed = parse(ref).with_default_tag()
             if not force and users and _single_reference(refs):
                 raise Conflict(f'conflict: unable to remove repository reference "{ref}" (must force) -'
-                               f" container {users[0][:12]} is using its referenced image {_short(image.id)}")
+                               f" container {users[0].container_id[:12]} is using its referenced image"
+                               f" {_short(image.id)}")
             self._untag(str(parsed), records)
             refs = self._store.refs_of(image.id)
             if "@" not in str(parsed) and not any(
@@ -81,26 +82,32 @@ class Remover:
             if users:
                 return records
         elif _single_reference(refs):
-            if users and not force:
+            if users and (not force or any(u.running for u in users)):
                 raise self._conflict(image.id, users)
             for r in refs:
                 self._untag(r, records)
         await self._delete(image.id, records, force=force, users=users)
         return records
 
-    def _conflict(self, image_id: str, users: list[str]) -> Conflict:
+    def _conflict(self, image_id: str, users: list[ImageUser]) -> Conflict:
+        running = [u for u in users if u.running]
+        if running:
+            # moby's hard conflict: not even force removes an image a running container uses.
+            return Conflict(f"conflict: unable to delete {_short(image_id)} (cannot be forced) - image is"
+                            f" being used by running container {running[0].container_id[:12]}")
         return Conflict(f"conflict: unable to delete {_short(image_id)} (must be forced) - image is being"
-                        f" used by stopped container {users[0][:12]}")
+                        f" used by stopped container {users[0].container_id[:12]}")
 
     def _untag(self, ref: str, records: Records) -> None:
         self._store.delete_ref(ref)
         records.append({"Untagged": familiar(ref)})
         log.info("untagged %s", ref)
 
-    async def _delete(self, image_id: ImageId, records: Records, *, force: bool, users: list[str]) -> int:
+    async def _delete(self, image_id: ImageId, records: Records, *, force: bool,
+                      users: list[ImageUser]) -> int:
         refs = self._store.refs_of(image_id)
         if users:
-            if not force:
+            if not force or any(u.running for u in users):
                 raise self._conflict(image_id, users)
             for r in refs:  # forced: untag only, the container keeps the image
                 self._untag(r, records)

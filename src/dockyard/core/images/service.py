@@ -26,7 +26,7 @@ from dockyard.core.content import ContentStore
 from dockyard.core.ids import Digest, ImageId, digest_of, is_full_hex_id
 from dockyard.core.images import archive
 from dockyard.core.images.importer import import_config
-from dockyard.core.images.model import Image
+from dockyard.core.images.model import Image, ImageUser
 from dockyard.core.images.reference import Reference, familiar, parse, parse_repository
 from dockyard.core.images.remove import Remover
 from dockyard.core.images.store import ImageStore
@@ -37,14 +37,14 @@ from dockyard.errors import InvalidArgument, NotFound
 
 log = logging.getLogger(__name__)
 
-ImageUsers = Callable[[ImageId], Awaitable[list[str]]]
+ImageUsers = Callable[[ImageId], Awaitable[list[ImageUser]]]
 Filters = dict[str, list[str]]
 Records = list[dict[str, str]]
 Images = list[Image]
 _HEX_PREFIX = re.compile(r"^(?:sha256:)?([0-9a-f]{1,64})$")
 
 
-async def _no_users(image_id: ImageId) -> list[str]:
+async def _no_users(image_id: ImageId) -> list[ImageUser]:
     return []
 
 
