@@ -11,10 +11,10 @@ from dockyard.core.containers.logs import (
     LogEntry,
     LogOptions,
     follow_entries,
-    parse_time_ns,
     parse_unix_ns,
     read_entries,
 )
+from dockyard.core.timestamps import parse_ns
 
 T0 = "2024-05-01T10:00:00.000000001Z"
 LOG = (
@@ -40,8 +40,8 @@ def data(entries: list[LogEntry]) -> list[bytes]:
 
 
 def test_parse_times() -> None:
-    assert parse_time_ns(T0) == 1714557600 * 10**9 + 1
-    assert parse_time_ns("2024-05-01T12:00:00.5+02:00") == 1714557600 * 10**9 + 500_000_000
+    assert parse_ns(T0) == 1714557600 * 10**9 + 1
+    assert parse_ns("2024-05-01T12:00:00.5+02:00") == 1714557600 * 10**9 + 500_000_000
     assert parse_unix_ns("1714557600.000000002") == 1714557600 * 10**9 + 2
     assert parse_unix_ns("1714557600") == 1714557600 * 10**9
 
@@ -55,7 +55,7 @@ def test_partial_lines_are_joined_and_streams_split(log_file: Path) -> None:
 
 
 def test_since_until_tail(log_file: Path) -> None:
-    start = parse_time_ns(T0)
+    start = parse_ns(T0)
     entries, _ = read_entries(log_file, LogOptions(since_ns=start + 10**9))
     assert data(entries)[0] == b"oops\n"
     entries, _ = read_entries(log_file, LogOptions(until_ns=start + 19 * 10**8))

@@ -10,7 +10,6 @@ import time
 from typing import Any
 
 from dockyard.core.containers.execs import ExecConfig, ExecSession
-from dockyard.core.containers.logs import parse_time_ns
 from dockyard.core.containers.model import (
     Container,
     ContainerConfig,
@@ -19,6 +18,7 @@ from dockyard.core.containers.model import (
     HostOptions,
     State,
 )
+from dockyard.core.timestamps import parse_ns, unix_seconds
 from dockyard.errors import InvalidArgument
 
 _NULL_DEFAULTS: dict[str, Any] = {
@@ -239,7 +239,7 @@ def human_duration(seconds: float) -> str:
 
 def _age(stamp: str, now: float) -> str:
     try:
-        return human_duration(max(0.0, now - parse_time_ns(stamp) / 1e9))
+        return human_duration(max(0.0, now - parse_ns(stamp) / 1e9))
     except ValueError:
         return "Less than a second"
 
@@ -262,13 +262,6 @@ def status_text(container: Container, now: float | None = None) -> str:
     return "Created"
 
 
-def created_unix(stamp: str) -> int:
-    try:
-        return parse_time_ns(stamp) // 1_000_000_000
-    except ValueError:
-        return 0
-
-
 def summary_json(container: Container, size: tuple[int, int] | None = None) -> dict[str, Any]:
     """One entry of ``GET /containers/json`` (ContainerSummary)."""
     command = " ".join([container.path, *container.args])
@@ -276,7 +269,7 @@ def summary_json(container: Container, size: tuple[int, int] | None = None) -> d
     data: dict[str, Any] = {
         "Id": container.id, "Names": [container.name], "Image": container.config.image,
         "ImageID": container.image_id, "Command": command,
-        "Created": created_unix(container.created), "Ports": [],
+        "Created": unix_seconds(container.created), "Ports": [],
         "Labels": container.config.labels, "State": container.state.value,
         "Status": status_text(container), "HostConfig": {"NetworkMode": mode},
         "NetworkSettings": {"Networks": network_settings(container)["Networks"]},

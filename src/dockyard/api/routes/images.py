@@ -25,6 +25,7 @@ from dockyard.core.ids import hex_of
 from dockyard.core.images.model import Image
 from dockyard.core.images.reference import familiar
 from dockyard.core.images.service import ImageService
+from dockyard.core.timestamps import unix_seconds
 from dockyard.errors import InvalidArgument, Unimplemented
 
 log = logging.getLogger(__name__)
@@ -39,17 +40,6 @@ def _images(request: web.Request) -> ImageService:
     return engine(request).images
 
 
-def _unix(created: str) -> int:
-    import datetime as dt
-    import re
-
-    text = re.sub(r"(\.\d{6})\d+", r"\1", created.replace("Z", "+00:00"))
-    try:
-        return int(dt.datetime.fromisoformat(text).timestamp())
-    except ValueError:
-        return 0
-
-
 def summary(image: Image) -> dict[str, Any]:
     """Docker's ImageSummary: familiar tags, dangling images have none."""
     return {
@@ -57,7 +47,7 @@ def summary(image: Image) -> dict[str, Any]:
         "ParentId": "",
         "RepoTags": [familiar(t) for t in image.repo_tags],
         "RepoDigests": [familiar(d) for d in image.repo_digests],
-        "Created": _unix(image.created),
+        "Created": unix_seconds(image.created),
         "Size": image.size,
         "SharedSize": -1,
         "Labels": image.container_config.get("Labels") or {},

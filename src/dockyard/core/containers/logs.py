@@ -7,15 +7,14 @@ partial piece (conmon splits long lines and lines without a newline) continued b
 from __future__ import annotations
 
 import asyncio
-import datetime as dt
-import re
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+from dockyard.core.timestamps import format_ns, parse_ns
+
 STDOUT, STDERR = 1, 2
 _POLL_SECONDS = 0.1
-_TIME_RE = re.compile(r"^(\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2})(?:\.(\d{1,9}))?(Z|[+-]\d{2}:\d{2})$")
 
 
 @dataclass(frozen=True, slots=True)
@@ -38,21 +37,7 @@ class LogEntry:
     @property
     def timestamp(self) -> str:
         """RFC3339 with 9 fraction digits in UTC, Docker's ``RFC3339NanoFixed``."""
-        seconds, nanos = divmod(self.time_ns, 1_000_000_000)
-        base = dt.datetime.fromtimestamp(seconds, dt.UTC).strftime("%Y-%m-%dT%H:%M:%S")
-        return f"{base}.{nanos:09d}Z"
-
-
-def parse_time_ns(text: str) -> int:
-    """Nanoseconds since the epoch of an RFC3339(Nano) time with Z or an offset."""
-    match = _TIME_RE.match(text)
-    if not match:
-        raise ValueError(f"bad log timestamp {text!r}")
-    base, fraction, zone = match.groups()
-    zone = "+00:00" if zone == "Z" else zone
-    stamp = dt.datetime.fromisoformat(base + zone)
-    nanos = int((fraction or "0").ljust(9, "0"))
-    return int(stamp.timestamp()) * 1_000_000_000 + nanos
+        return format_ns(self.time_ns)
 
 
 def parse_unix_ns(value: str) -> int:
@@ -74,7 +59,7 @@ class LogParser:
         if len(parts) < 3:
             return None
         try:
-            time_ns = parse_time_ns(parts[0].decode())
+            time_ns = parse_ns(parts[0].decode())
         except ValueError:
             return None
         stream = STDERR if parts[1] == b"stderr" else STDOUT

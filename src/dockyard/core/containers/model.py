@@ -8,22 +8,14 @@ acts on, next to the raw ``HostConfig`` echoed back to clients. Docker's ``Runni
 
 from __future__ import annotations
 
-import datetime as dt
 import enum
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
 from dockyard.core.ids import ContainerId, ImageId
+from dockyard.core.timestamps import ZERO_TIME
 from dockyard.errors import WrongState
-
-ZERO_TIME = "0001-01-01T00:00:00Z"  # Go's zero time, as Docker shows never-set timestamps
-
-
-def now_rfc3339() -> str:
-    """UTC now with nanosecond-width fraction, as Docker formats timestamps."""
-    now = dt.datetime.now(dt.UTC)
-    return now.strftime("%Y-%m-%dT%H:%M:%S.") + f"{now.microsecond:06d}000Z"
 
 
 class State(enum.Enum):

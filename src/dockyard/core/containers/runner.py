@@ -20,11 +20,12 @@ from contextlib import AsyncExitStack
 from dockyard.config import DaemonConfig
 from dockyard.core.containers.bundle import find_init, spec_input
 from dockyard.core.containers.execs import ExecSession, exec_process, read_bundle_process
-from dockyard.core.containers.model import Container, ContainerPaths, State, now_rfc3339
+from dockyard.core.containers.model import Container, ContainerPaths, State
 from dockyard.core.containers.store import LiveContainers
 from dockyard.core.ids import ContainerId
 from dockyard.core.runtime import ExecProcess, Monitor, MonitorStart, RuntimeBackend, StdioStream
 from dockyard.core.snapshots import Mounter, Snapshotter
+from dockyard.core.timestamps import now_rfc3339
 from dockyard.errors import DockyardError, InvalidArgument
 
 log = logging.getLogger(__name__)

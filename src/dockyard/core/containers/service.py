@@ -25,7 +25,6 @@ from dockyard.core.containers.model import (
     PruneReport,
     State,
     WaitResult,
-    now_rfc3339,
 )
 from dockyard.core.containers.names import generate_name, validate_name
 from dockyard.core.containers.processes import parse_ps, run_ps
@@ -36,6 +35,7 @@ from dockyard.core.images.model import Image, ImageUser
 from dockyard.core.metadata import Metadata
 from dockyard.core.runtime import ExecProcess, Monitor, RuntimeBackend, StdioStream
 from dockyard.core.snapshots import Mounter, Snapshotter
+from dockyard.core.timestamps import filter_time, now_rfc3339, unix_seconds
 from dockyard.errors import (
     AlreadyExists,
     Conflict,
@@ -374,7 +374,8 @@ class ContainerService:
 
     async def prune(self, filters: container_filters.Filters | None = None) -> PruneReport:
         labels = (filters or {}).get("label", [])
-        until = (filters or {}).get("until", [])
+        # Unix time, RFC 3339 or a Go duration ("24h"), as Docker's prune accepts.
+        until = [filter_time(value) for value in (filters or {}).get("until", [])]
         deleted: list[str] = []
         reclaimed = 0
         for container in list(self._live.by_id.values()):
@@ -383,7 +384,7 @@ class ContainerService:
             if labels and not container_filters.matches(container, {"label": labels},
                                                         container_filters.FilterContext()):
                 continue
-            if until and container.created >= until[0]:
+            if until and unix_seconds(container.created) >= min(until):
                 continue
             rw, _ = await self.size(container)
             with contextlib.suppress(NotFound):

@@ -7,7 +7,6 @@ an empty container config, as Docker's ``BuildFromConfig`` does for ``docker imp
 
 from __future__ import annotations
 
-import datetime as dt
 import json
 import platform
 import posixpath
@@ -15,6 +14,7 @@ import shlex
 from collections.abc import Callable
 from typing import Any
 
+from dockyard.core.timestamps import now_rfc3339
 from dockyard.errors import InvalidArgument
 
 Config = dict[str, Any]
@@ -134,17 +134,11 @@ def apply_changes(changes: list[str], base: Config | None = None) -> Config:
     return cfg
 
 
-def now_created() -> str:
-    """RFC 3339 with nanoseconds, as Docker writes ``created``."""
-    now = dt.datetime.now(dt.UTC)
-    return now.strftime("%Y-%m-%dT%H:%M:%S.") + f"{now.microsecond * 1000:09d}Z"
-
-
 def import_config(diff_id: str, *, changes: list[str], message: str,
                   platform_spec: str | None) -> bytes:
     """The image config JSON bytes of an imported rootfs (its digest is the image ID)."""
     os_name, arch, variant = _platform(platform_spec)
-    created = now_created()
+    created = now_rfc3339()
     comment = message or "Imported from -"
     config: dict[str, Any] = {
         "architecture": arch,

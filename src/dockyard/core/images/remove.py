@@ -10,10 +10,8 @@ snapshots. Docker keeps the layers alive by reference counting; we keep the imag
 from __future__ import annotations
 
 import asyncio
-import datetime as dt
 import logging
 import re
-import time
 from collections.abc import Awaitable, Callable
 
 from dockyard.core.content import ContentStore
@@ -22,12 +20,12 @@ from dockyard.core.images.model import Image, ImageUser
 from dockyard.core.images.reference import familiar, parse
 from dockyard.core.images.store import ImageStore, LayerRecord
 from dockyard.core.snapshots import Snapshotter
+from dockyard.core.timestamps import filter_time, unix_seconds
 from dockyard.errors import Conflict, InvalidArgument
 
 log = logging.getLogger(__name__)
 
 Records = list[dict[str, str]]
-_DURATION = re.compile(r"(\d+(?:\.\d+)?)(h|m|s|ms)")
 
 
 def _short(image_id: str) -> str:
@@ -169,30 +167,6 @@ def _prune_filters_match(image: Image, filters: dict[str, list[str]]) -> bool:
     if any(has(v) for v in filters.get("label!", [])):
         return False
     for until in filters.get("until", []):
-        if _created_unix(image.created) >= _until_unix(until):
+        if unix_seconds(image.created) >= filter_time(until):
             return False
     return True
-
-
-def _created_unix(created: str) -> float:
-    text = re.sub(r"(\.\d{6})\d+", r"\1", created.replace("Z", "+00:00"))
-    try:
-        return dt.datetime.fromisoformat(text).timestamp()
-    except ValueError:
-        return 0.0
-
-
-def _until_unix(value: str) -> float:
-    """A Unix timestamp, an RFC 3339 date, or a Go duration before now (``24h``, ``10m``)."""
-    try:
-        return float(value)
-    except ValueError:
-        pass
-    parts = _DURATION.findall(value)
-    if parts and "".join(n + u for n, u in parts) == value:
-        scale = {"h": 3600.0, "m": 60.0, "s": 1.0, "ms": 0.001}
-        return time.time() - sum(float(n) * scale[u] for n, u in parts)
-    created = _created_unix(value)
-    if created == 0.0:
-        raise InvalidArgument(f"invalid until filter value {value!r}")
-    return created

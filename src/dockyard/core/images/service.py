@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import builtins
-import datetime as dt
 import fnmatch
 import json
 import logging
@@ -33,6 +32,7 @@ from dockyard.core.images.store import ImageStore
 from dockyard.core.images.unpack import Unpacker
 from dockyard.core.metadata import Metadata
 from dockyard.core.snapshots import Snapshotter
+from dockyard.core.timestamps import unix_seconds
 from dockyard.errors import InvalidArgument, NotFound
 
 log = logging.getLogger(__name__)
@@ -163,11 +163,11 @@ class ImageService:
         items: builtins.list[dict[str, Any]] = []
         for entry in image.config.get("history") or []:
             size = 0 if entry.get("empty_layer") or not layer_sizes else layer_sizes.pop(0)
-            items.append({"Id": "<missing>", "Created": _unix(entry.get("created") or image.created),
+            items.append({"Id": "<missing>", "Created": unix_seconds(entry.get("created") or image.created),
                           "CreatedBy": entry.get("created_by", ""), "Tags": None, "Size": size,
                           "Comment": entry.get("comment", "")})
         if not items:
-            items.append({"Id": "<missing>", "Created": _unix(image.created), "CreatedBy": "",
+            items.append({"Id": "<missing>", "Created": unix_seconds(image.created), "CreatedBy": "",
                           "Tags": None, "Size": image.size, "Comment": ""})
         items.reverse()
         items[0]["Id"] = image.id
@@ -329,11 +329,3 @@ def _label_matches(image: Image, wanted: str) -> bool:
     if not eq:
         return key in labels
     return labels.get(key) == value
-
-
-def _unix(created: str) -> int:
-    text = re.sub(r"(\.\d{6})\d+", r"\1", created.replace("Z", "+00:00"))
-    try:
-        return int(dt.datetime.fromisoformat(text).timestamp())
-    except ValueError:
-        return 0

@@ -13,7 +13,6 @@ Tables (owned by the image service):
 
 from __future__ import annotations
 
-import datetime as dt
 import json
 import sqlite3
 from collections.abc import Iterable
@@ -22,6 +21,7 @@ from dataclasses import dataclass
 from dockyard.core.ids import ChainId, Digest, ImageId
 from dockyard.core.images.model import Image
 from dockyard.core.metadata import Metadata
+from dockyard.core.timestamps import now_rfc3339
 
 SCHEMA = (
     """CREATE TABLE IF NOT EXISTS images (
@@ -48,10 +48,6 @@ class LayerRecord:
     blob: Digest
     size: int
     media_type: str = LAYER_MEDIA_TYPE
-
-
-def now_rfc3339() -> str:
-    return dt.datetime.now(dt.UTC).isoformat().replace("+00:00", "Z")
 
 
 class ImageStore:
