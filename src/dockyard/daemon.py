@@ -31,6 +31,7 @@ log = logging.getLogger("dockyard.daemon")
 def build_engine(config: DaemonConfig) -> Engine:
     """Wire every service from the config; tests call this with a temporary root."""
     from dockyard.backends.conmon import ConmonMonitor
+    from dockyard.backends.http_fetch import HttpxFetcher
     from dockyard.backends.oci_cli import CliRuntime
     from dockyard.backends.overlay import CopySnapshotter, OverlaySnapshotter, SyscallMounter
     from dockyard.core.containers.service import ContainerService
@@ -43,7 +44,8 @@ def build_engine(config: DaemonConfig) -> Engine:
     content = ContentStore(config.content_dir)
     snapshotter = (CopySnapshotter(config.snapshots_dir) if config.snapshotter == "copy"
                    else OverlaySnapshotter(config.snapshots_dir))
-    images = ImageService(config=config, db=db, content=content, snapshotter=snapshotter)
+    images = ImageService(config=config, db=db, content=content, snapshotter=snapshotter,
+                          fetcher=HttpxFetcher())
     system = SystemService(config)
     runtimes: dict[str, RuntimeBackend] = {
         name: CliRuntime(name, path, root=config.exec_root / "runtime" / name)

@@ -145,9 +145,14 @@ async def create_image(request: web.Request) -> web.StreamResponse:
     source = query.get("fromSrc")
     if source is None:
         raise InvalidArgument("either fromImage or fromSrc must be given")
-    if source != "-":
-        raise Unimplemented(f"importing from a URL is not supported yet ({source}): pipe the tar with -")
     service = _images(request)
+    if source != "-":
+        image = await service.import_url(source, repo=query.get("repo") or None,
+                                         tag=query.get("tag") or None,
+                                         changes=query.getall("changes", []),
+                                         message=query.get("message", ""),
+                                         platform=query.get("platform") or None)
+        return await _json_lines(request, [{"status": image.id}])
     async with _body_file(request) as path:
         image = await service.import_(path, repo=query.get("repo") or None, tag=query.get("tag") or None,
                                       changes=query.getall("changes", []), message=query.get("message", ""),

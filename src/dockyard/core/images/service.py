@@ -22,6 +22,7 @@ from typing import Any
 
 from dockyard.config import DaemonConfig
 from dockyard.core.content import ContentStore
+from dockyard.core.downloads import Fetcher, normalise_url
 from dockyard.core.ids import Digest, ImageId, digest_of, is_full_hex_id
 from dockyard.core.images import archive
 from dockyard.core.images.importer import import_config
@@ -33,7 +34,7 @@ from dockyard.core.images.unpack import Unpacker
 from dockyard.core.metadata import Metadata
 from dockyard.core.snapshots import Snapshotter
 from dockyard.core.timestamps import unix_seconds
-from dockyard.errors import InvalidArgument, NotFound
+from dockyard.errors import InvalidArgument, NotFound, Unimplemented
 
 log = logging.getLogger(__name__)
 
@@ -50,8 +51,9 @@ async def _no_users(image_id: ImageId) -> list[ImageUser]:
 
 class ImageService:
     def __init__(self, *, config: DaemonConfig, db: Metadata, content: ContentStore,
-                 snapshotter: Snapshotter) -> None:
+                 snapshotter: Snapshotter, fetcher: Fetcher | None = None) -> None:
         self._config = config
+        self._fetcher = fetcher
         self._content = content
         self._snapshotter = snapshotter
         self._store = ImageStore(db)
@@ -207,6 +209,20 @@ class ImageService:
                                                platform)
         log.info("imported %s%s", image_id, f" as {target}" if target else "")
         return self.resolve(image_id)
+
+    async def import_url(self, url: str, *, repo: str | None, tag: str | None,
+                         changes: builtins.list[str], message: str, platform: str | None) -> Image:
+        """``docker import <url>``: the daemon fetches the tar, then imports it as from a file."""
+        if self._fetcher is None:
+            raise Unimplemented("this engine was built without a URL fetcher")
+        url = normalise_url(url)
+        parse_repository(repo, tag) if repo else None  # a bad name fails before the download
+        self._config.tmp_dir.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryDirectory(prefix="images-fetch-", dir=self._config.tmp_dir) as tmp:
+            path = Path(tmp) / "rootfs.tar"
+            await self._fetcher.fetch(url, path)
+            return await self.import_(path, repo=repo, tag=tag, changes=changes,
+                                      message=message or f"Imported from {url}", platform=platform)
 
     def _import_sync(self, tar_path: Path, target: Reference | None, changes: builtins.list[str],
                      message: str, platform: str | None) -> ImageId:
