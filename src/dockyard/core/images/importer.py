@@ -8,18 +8,17 @@ an empty container config, as Docker's ``BuildFromConfig`` does for ``docker imp
 from __future__ import annotations
 
 import json
-import platform
 import posixpath
 import shlex
 from collections.abc import Callable
 from typing import Any
 
+from dockyard.core.system import go_arch
 from dockyard.core.timestamps import now_rfc3339
 from dockyard.errors import InvalidArgument
 
 Config = dict[str, Any]
 
-_GOARCH = {"x86_64": "amd64", "aarch64": "arm64", "armv7l": "arm", "i686": "386"}
 
 
 def _parse_json_or_shell(rest: str, *, shell: bool) -> list[str]:
@@ -156,7 +155,7 @@ def import_config(diff_id: str, *, changes: list[str], message: str,
 
 
 def _platform(spec: str | None) -> tuple[str, str, str | None]:
-    host_arch = _GOARCH.get(platform.machine(), platform.machine())
+    host_arch = go_arch()
     if not spec:
         return "linux", host_arch, None
     parts = spec.lower().split("/")

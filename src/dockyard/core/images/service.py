@@ -25,6 +25,7 @@ from dockyard.core.content import ContentStore
 from dockyard.core.downloads import Fetcher, normalise_url
 from dockyard.core.ids import Digest, ImageId, digest_of, is_full_hex_id
 from dockyard.core.images import archive
+from dockyard.core.images.commit import CommitOptions, child_config
 from dockyard.core.images.importer import import_config
 from dockyard.core.images.model import Image, ImageUser
 from dockyard.core.images.reference import Reference, familiar, parse, parse_repository
@@ -234,6 +235,30 @@ class ImageService:
             image_id = self._write_config(config, undo)
             refs = [str(target)] if target else []
             self._store.add_image(image_id, config, layers, refs, unpack_keys=keys)
+            undo.pop_all()
+        return image_id
+
+    async def commit(self, parent: Image | None, layer_tar: Path | None, options: CommitOptions, *,
+                     repo: str | None = None, tag: str | None = None) -> Image:
+        """A new image: ``parent``'s layers plus ``layer_tar`` (None for a config-only step),
+        with ``options.config`` as its container config. All or nothing, as import."""
+        target = parse_repository(repo, tag) if repo else None
+        async with self._lock:
+            image_id = await asyncio.to_thread(self._commit_sync, parent, layer_tar, options, target)
+        log.info("committed %s%s", image_id, f" as {target}" if target else "")
+        return self.resolve(image_id)
+
+    def _commit_sync(self, parent: Image | None, layer_tar: Path | None, options: CommitOptions,
+                     target: Reference | None) -> ImageId:
+        with ExitStack() as undo:
+            diff_id = self._unpacker.ingest(layer_tar, undo) if layer_tar is not None else None
+            config = child_config(parent.config if parent else None, options, diff_id)
+            diff_ids = json.loads(config)["rootfs"]["diff_ids"]
+            keys: builtins.list[str] = []
+            layers = self._unpacker.unpack(diff_ids, undo, keys)
+            image_id = self._write_config(config, undo)
+            self._store.add_image(image_id, config, layers, [str(target)] if target else [],
+                                  unpack_keys=keys)
             undo.pop_all()
         return image_id
 
