@@ -2,7 +2,7 @@
 # Install what Dockyard needs on Debian 12 and is missing: apt packages, then a venv with the package.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-APT_PACKAGES=(runc crun conmon busybox-static catatonit tini iproute2 libarchive13 python3-venv ca-certificates)
+APT_PACKAGES=(runc crun conmon busybox-static catatonit tini iproute2 nftables libarchive13 python3-venv ca-certificates docker-registry skopeo)
 missing=()
 for pkg in "${APT_PACKAGES[@]}"; do
   dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || missing+=("$pkg")

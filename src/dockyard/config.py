@@ -32,6 +32,12 @@ class DaemonConfig:
     # Opt-in host change: bind cgroup controllers that sit on the cgroup2 mount of a hybrid host to
     # v1 hierarchies, so that crun runs (crun refuses hybrid hosts otherwise).
     bind_hybrid_controllers: bool = False
+    # Registries that may answer plain HTTP (loopback ones always may, as Docker's); mirrors of
+    # docker.io are accepted for daemon.json compatibility.
+    insecure_registries: tuple[str, ...] = ()
+    registry_mirrors: tuple[str, ...] = ()
+    max_concurrent_downloads: int = 3
+    max_concurrent_uploads: int = 5
 
     # ---- derived paths (storage layout from ARCHITECTURE.md) ----
     @property
@@ -80,6 +86,10 @@ _JSON_KEYS: dict[str, str] = {
     "log-level": "log_level",
     "default-runtime": "default_runtime",
     "bind-hybrid-controllers": "bind_hybrid_controllers",
+    "insecure-registries": "insecure_registries",
+    "registry-mirrors": "registry_mirrors",
+    "max-concurrent-downloads": "max_concurrent_downloads",
+    "max-concurrent-uploads": "max_concurrent_uploads",
 }
 
 
@@ -101,7 +111,7 @@ def load_daemon_json(path: Path, base: DaemonConfig) -> DaemonConfig:
             attr = _JSON_KEYS[key]
             if attr in ("data_root", "exec_root", "pidfile"):
                 value = Path(value)
-            elif attr == "hosts":
+            elif attr in ("hosts", "insecure_registries", "registry_mirrors"):
                 value = tuple(value)
             changes[attr] = value
     return replace(base, **changes)

@@ -21,6 +21,7 @@ from aiohttp import web
 from dockyard.config import DEFAULT_DATA_ROOT, DEFAULT_EXEC_ROOT, DEFAULT_HOST, DaemonConfig, load_daemon_json
 from dockyard.core.engine import Engine
 from dockyard.core.metadata import Metadata
+from dockyard.core.networks.service import NetworkService
 from dockyard.core.runtime import RuntimeBackend
 from dockyard.core.system import SystemService
 from dockyard.errors import DockyardError, InvalidArgument
@@ -34,9 +35,13 @@ def build_engine(config: DaemonConfig) -> Engine:
     from dockyard.backends.http_fetch import HttpxFetcher
     from dockyard.backends.oci_cli import CliRuntime
     from dockyard.backends.overlay import CopySnapshotter, OverlaySnapshotter, SyscallMounter
+    from dockyard.backends.registry import HttpxRegistry
+    from dockyard.core.build.service import BuilderService
     from dockyard.core.containers.service import ContainerService
     from dockyard.core.content import ContentStore
+    from dockyard.core.distribution.service import DistributionService
     from dockyard.core.images.service import ImageService
+    from dockyard.core.volumes.service import VolumeService
 
     for directory in (config.data_root, config.exec_root, config.tmp_dir):
         directory.mkdir(parents=True, exist_ok=True)
@@ -51,10 +56,43 @@ def build_engine(config: DaemonConfig) -> Engine:
         name: CliRuntime(name, path, root=config.exec_root / "runtime" / name)
         for name, path in system.runtimes().items()}
     monitor = ConmonMonitor(config.conmon_path, exec_root=config.exec_root)
+    volumes = VolumeService(config=config, db=db, mounter=SyscallMounter())
+    networks = build_networks(config, db)
     containers = ContainerService(config=config, db=db, images=images, snapshotter=snapshotter,
-                                  mounter=SyscallMounter(), runtimes=runtimes, monitor=monitor)
+                                  mounter=SyscallMounter(), runtimes=runtimes, monitor=monitor,
+                                  volumes=volumes, networks=networks)
     images.set_image_users(containers.image_users)
-    return Engine(config=config, images=images, containers=containers, system=system)
+    volumes.set_users(containers.volume_users)
+    distribution = DistributionService(
+        registry=HttpxRegistry(insecure_registries=config.insecure_registries), images=images,
+        content=content, db=db, snapshotter=snapshotter, tmp_dir=config.tmp_dir,
+        max_concurrent_downloads=config.max_concurrent_downloads,
+        max_concurrent_uploads=config.max_concurrent_uploads)
+    builder = BuilderService(config=config, db=db, images=images, containers=containers,
+                             snapshotter=snapshotter, mounter=SyscallMounter(), fetcher=HttpxFetcher())
+    return Engine(config=config, images=images, containers=containers, system=system,
+                  volumes=volumes, distribution=distribution, builder=builder, networks=networks)
+
+
+def build_networks(config: DaemonConfig, db: Metadata) -> NetworkService:
+    """The bridge driver. Names of host-wide objects (the default bridge, our nftables table) are
+    derived from the data root, so several daemons on one host never touch each other's."""
+    import hashlib
+
+    from dockyard.backends.bridge import BridgeBackend
+    from dockyard.backends.dns import EmbeddedDns
+    from dockyard.backends.netlink import NetlinkLinks
+    from dockyard.backends.nftables import NftFirewall
+    from dockyard.core.containers.hostfiles import host_nameservers
+
+    if config.data_root == DEFAULT_DATA_ROOT:
+        bridge, table = "dockyard0", "dockyard"
+    else:
+        tag = hashlib.sha256(str(config.data_root).encode()).hexdigest()[:8]
+        bridge, table = f"dy0-{tag}", f"dockyard_{tag}"
+    backend = BridgeBackend(NetlinkLinks(config.exec_root / "netns"), NftFirewall(table))
+    return NetworkService(db=db, backend=backend, resolver=EmbeddedDns(), default_bridge=bridge,
+                          upstreams=host_nameservers())
 
 
 def _parse_args(argv: list[str]) -> tuple[DaemonConfig, Path | None]:
@@ -132,6 +170,9 @@ async def serve(config: DaemonConfig) -> None:
     if config.default_runtime not in engine.system.runtimes():
         raise InvalidArgument(f"default runtime {config.default_runtime!r} is not usable on this host")
     await engine.images.open()
+    await engine.volumes.open()
+    if engine.networks is not None:
+        await engine.networks.open()  # before containers: their reconnect may leave networks
     await engine.containers.open()
     app = build_app(engine)
     runner = web.AppRunner(app, handle_signals=False, access_log=None, shutdown_timeout=1.0)
@@ -153,6 +194,8 @@ async def serve(config: DaemonConfig) -> None:
     log.info("shutting down; running containers keep running")
     await runner.cleanup()
     await engine.containers.close()
+    if engine.networks is not None:
+        await engine.networks.close()
     await engine.images.close()
     for sock in config.socket_paths:
         sock.unlink(missing_ok=True)

@@ -30,7 +30,9 @@ def _engine(tmp_path: Path) -> Engine:
     config = DaemonConfig(data_root=tmp_path / "root", exec_root=tmp_path / "run")
     images: Any = _Images()
     containers: Any = _Containers()
-    return Engine(config=config, images=images, containers=containers, system=SystemService(config))
+    volumes: Any = None
+    return Engine(config=config, images=images, containers=containers, system=SystemService(config),
+                  volumes=volumes)
 
 
 @pytest.fixture

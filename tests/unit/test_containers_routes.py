@@ -23,7 +23,9 @@ async def env(tmp_path: Path) -> Any:
     h = Harness(tmp_path)
     await h.service.open()
     images: Any = h.images
-    engine = Engine(config=h.config, images=images, containers=h.service, system=SystemService(h.config))
+    volumes: Any = None
+    engine = Engine(config=h.config, images=images, containers=h.service, system=SystemService(h.config),
+                    volumes=volumes)
     async with TestClient(TestServer(build_app(engine))) as client:
         yield h, client
 

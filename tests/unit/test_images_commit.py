@@ -74,3 +74,18 @@ def test_failed_commit_leaves_the_store_as_it_was(tmp_path: Path) -> None:
     with pytest.raises(InvalidArgument):
         run(svc.commit(base, evil, CommitOptions(config={})))
     assert store_state(tmp_path / "store") == before
+
+
+def test_untagged_parents_are_listed_only_with_all(tmp_path: Path) -> None:
+    svc = make_service(tmp_path / "store")
+    run(svc.open())
+    base = run(svc.import_(small_tar(tmp_path / "b.tar", {"f": "x"}), repo=None, tag=None, changes=[],
+                           message="", platform=None))
+    step = run(svc.commit(base, None, CommitOptions(config={"Env": ["A=1"]}, created_by="ENV A=1")))
+    final = run(svc.commit(step, None, CommitOptions(config={"Cmd": ["sh"]}, created_by="CMD sh"),
+                           repo="app", tag="v1"))
+    assert [i.id for i in run(svc.list())] == [final.id]
+    assert {i.id for i in run(svc.list(all=True))} == {base.id, step.id, final.id}
+    # Once the child is gone, the untagged parent is a plain dangling image again.
+    run(svc.remove("app:v1"))
+    assert step.id in [i.id for i in run(svc.list(filters={"dangling": ["true"]}))]

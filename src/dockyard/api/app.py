@@ -60,9 +60,12 @@ async def _on_prepare(request: web.Request, response: web.StreamResponse) -> Non
 
 
 def _tables() -> list[RouteTable]:
-    from dockyard.api.routes import containers, execs, images, system
+    from dockyard.api.routes import archive, containers, distribution, execs, images, system, volumes
+    from dockyard.api.routes import build as build_routes
+    from dockyard.api.routes import networks as network_routes
 
-    return [system.table, containers.table, execs.table, images.table]
+    return [system.table, containers.table, execs.table, images.table, volumes.table, archive.table,
+            distribution.table, build_routes.table, network_routes.table]
 
 
 def build_app(engine: Engine) -> web.Application:

@@ -18,6 +18,8 @@ from dockyard.core.containers.model import (
     HostOptions,
     State,
 )
+from dockyard.core.networks.model import PortBinding
+from dockyard.core.networks.ports import parse_port_key, ports_json
 from dockyard.core.timestamps import parse_ns, unix_seconds
 from dockyard.errors import InvalidArgument
 
@@ -174,23 +176,66 @@ def state_json(container: Container) -> dict[str, Any]:
 
 
 def network_settings(container: Container) -> dict[str, Any]:
+    """NetworkSettings: the endpoints of a running container, the networks it asked for otherwise."""
     mode = container.host.network_mode
     mode = "bridge" if mode in ("", "default") else mode
+    state = container.network_state
+    live: dict[str, Any] = state.get("networks") or {}
+    networks: dict[str, Any] = {}
+    if not mode.startswith("container:"):
+        asked = [mode, *((container.networking.get("EndpointsConfig") or {}).keys())]
+        for name in dict.fromkeys([*asked, *live]):
+            if name != "default":
+                networks[name] = _endpoint(live.get(name), _endpoint_config(container, name))
+    bindings = [PortBinding(**p) for p in state.get("ports") or []]
+    running = bool(state)
+    primary = networks.get("bridge") if mode == "bridge" else None
+    top = primary or _endpoint(None, {})
     return {
-        "Bridge": "", "SandboxID": "", "SandboxKey": "", "Ports": {}, "HairpinMode": False,
-        "LinkLocalIPv6Address": "", "LinkLocalIPv6PrefixLen": 0, "SecondaryIPAddresses": None,
-        "SecondaryIPv6Addresses": None, "EndpointID": "", "Gateway": "", "GlobalIPv6Address": "",
-        "GlobalIPv6PrefixLen": 0, "IPAddress": "", "IPPrefixLen": 0, "IPv6Gateway": "",
-        "MacAddress": "",
-        "Networks": {} if mode.startswith("container:") else {mode: _endpoint()},
+        "Bridge": "", "SandboxID": container.id if running else "",
+        "SandboxKey": str(state.get("sandbox") or ""),
+        "Ports": ports_json(container.config.exposed_ports, bindings) if running else {},
+        "HairpinMode": False, "LinkLocalIPv6Address": "", "LinkLocalIPv6PrefixLen": 0,
+        "SecondaryIPAddresses": None, "SecondaryIPv6Addresses": None,
+        "EndpointID": top["EndpointID"], "Gateway": top["Gateway"], "GlobalIPv6Address": "",
+        "GlobalIPv6PrefixLen": 0, "IPAddress": top["IPAddress"], "IPPrefixLen": top["IPPrefixLen"],
+        "IPv6Gateway": "", "MacAddress": top["MacAddress"],
+        "Networks": networks,
     }
 
 
-def _endpoint() -> dict[str, Any]:
-    return {"IPAMConfig": None, "Links": None, "Aliases": None, "MacAddress": "", "DriverOpts": None,
-            "GwPriority": 0, "NetworkID": "", "EndpointID": "", "Gateway": "", "IPAddress": "",
-            "IPPrefixLen": 0, "IPv6Gateway": "", "GlobalIPv6Address": "", "GlobalIPv6PrefixLen": 0,
-            "DNSNames": None}
+def _endpoint_config(container: Container, name: str) -> dict[str, Any]:
+    configs = container.networking.get("EndpointsConfig") or {}
+    return dict(configs.get(name) or configs.get("default") or {})
+
+
+def _endpoint(live: dict[str, Any] | None, config: dict[str, Any]) -> dict[str, Any]:
+    """EndpointSettings: what the endpoint has while it runs, what was asked for otherwise."""
+    live = live or {}
+    ipam = config.get("IPAMConfig") or None
+    aliases = live.get("aliases") or config.get("Aliases") or None
+    return {"IPAMConfig": ipam, "Links": live.get("links") or None, "Aliases": aliases,
+            "MacAddress": live.get("mac", ""), "DriverOpts": None, "GwPriority": 0,
+            "NetworkID": live.get("network_id", ""), "EndpointID": live.get("endpoint_id", ""),
+            "Gateway": live.get("gateway", ""), "IPAddress": live.get("ip", ""),
+            "IPPrefixLen": live.get("prefixlen", 0), "IPv6Gateway": "", "GlobalIPv6Address": "",
+            "GlobalIPv6PrefixLen": 0, "DNSNames": live.get("dns_names") or None}
+
+
+def summary_ports(container: Container) -> list[dict[str, Any]]:
+    """ContainerSummary.Ports: published bindings, and exposed ports without one."""
+    result: list[dict[str, Any]] = []
+    bindings = [PortBinding(**p) for p in container.network_state.get("ports") or []]
+    published = {b.key for b in bindings}
+    for binding in bindings:
+        result.append({"IP": binding.host_ip or "0.0.0.0", "PrivatePort": binding.container_port,
+                       "PublicPort": binding.host_port, "Type": binding.proto})
+    if container.network_state:
+        for key in container.config.exposed_ports:
+            port, proto = parse_port_key(str(key))
+            if f"{port}/{proto}" not in published:
+                result.append({"PrivatePort": port, "Type": proto})
+    return result
 
 
 def inspect_json(container: Container, *, paths: ContainerPaths, exec_ids: list[str],
@@ -205,9 +250,26 @@ def inspect_json(container: Container, *, paths: ContainerPaths, exec_ids: list[
         "MountLabel": "", "ProcessLabel": "", "AppArmorProfile": "",
         "ExecIDs": exec_ids or None, "HostConfig": container.host.raw,
         "GraphDriver": {"Name": "overlay2", "Data": graph_data},
-        "Mounts": [], "Config": config_json(container.config),
+        "Mounts": mounts_json(container), "Config": config_json(container.config),
         "NetworkSettings": network_settings(container),
     }
+
+
+def mounts_json(container: Container) -> list[dict[str, Any]]:
+    """Inspect's ``Mounts`` (MountPoint): binds, volumes and --mount tmpfs; not --tmpfs."""
+    result = []
+    for point in container.mounts:
+        if point.from_flag == "tmpfs":
+            continue
+        entry: dict[str, Any] = {"Type": point.type}
+        if point.type == "volume":
+            entry["Name"] = point.name
+        entry.update({"Source": point.source, "Destination": point.destination})
+        if point.type == "volume":
+            entry["Driver"] = point.driver
+        entry.update({"Mode": point.mode, "RW": point.rw, "Propagation": point.propagation})
+        result.append(entry)
+    return result
 
 
 def human_duration(seconds: float) -> str:
@@ -269,11 +331,11 @@ def summary_json(container: Container, size: tuple[int, int] | None = None) -> d
     data: dict[str, Any] = {
         "Id": container.id, "Names": [container.name], "Image": container.config.image,
         "ImageID": container.image_id, "Command": command,
-        "Created": unix_seconds(container.created), "Ports": [],
+        "Created": unix_seconds(container.created), "Ports": summary_ports(container),
         "Labels": container.config.labels, "State": container.state.value,
         "Status": status_text(container), "HostConfig": {"NetworkMode": mode},
         "NetworkSettings": {"Networks": network_settings(container)["Networks"]},
-        "Mounts": [],
+        "Mounts": mounts_json(container),
     }
     if size is not None:
         data["SizeRw"], data["SizeRootFs"] = size

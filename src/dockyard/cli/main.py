@@ -12,7 +12,11 @@ from collections.abc import Sequence
 
 import click
 
-from dockyard.cli import bootstrap, execs, images, lifecycle, ps, run, system
+from dockyard.cli import bootstrap, execs, images, lifecycle, ps, registry, run, system
+from dockyard.cli import build as build_cli
+from dockyard.cli import container_files as files_cli
+from dockyard.cli import networks as networks_cli
+from dockyard.cli import volumes as volumes_cli
 from dockyard.cli.client import CliError
 from dockyard.cli.session import Session
 
@@ -57,7 +61,9 @@ _TOP_LEVEL = [run.run_command, execs.exec_command, ps.ps_command, images.images_
               lifecycle.rename_command, lifecycle.top_command,
               lifecycle.logs_command, run.attach_command,
               system.inspect_command, images.rmi_command, images.tag_command, images.history_command,
-              images.import_command, images.load_command, images.save_command]
+              images.import_command, images.load_command, images.save_command,
+              registry.pull_command, registry.push_command, registry.login_command,
+              registry.logout_command]
 
 _CONTAINER = {"attach": run.attach_command, "create": run.create_command, "exec": execs.exec_command,
               "inspect": system.container_inspect_command, "kill": lifecycle.kill_command,
@@ -72,10 +78,22 @@ _CONTAINER = {"attach": run.attach_command, "create": run.create_command, "exec"
 _IMAGE = {"history": images.history_command, "import": images.import_command,
           "inspect": system.image_inspect_command, "load": images.load_command, "ls": images.images_command,
           "list": images.images_command, "rm": images.rmi_command, "remove": images.rmi_command,
-          "save": images.save_command, "tag": images.tag_command, "bootstrap": bootstrap.bootstrap_group}
+          "save": images.save_command, "tag": images.tag_command,
+          "pull": registry.pull_command, "push": registry.push_command,
+          "bootstrap": bootstrap.bootstrap_group}
 
 for _command in _TOP_LEVEL:
     cli.add_command(_command)
+cli.add_command(build_cli.build_command)
+cli.add_command(build_cli.builder_group)
+cli.add_command(volumes_cli.volume_group)
+cli.add_command(networks_cli.network_group)
+cli.add_command(networks_cli.port_command)
+container_group.add_command(networks_cli.port_command)
+for _command in (files_cli.cp_command, files_cli.commit_command, files_cli.export_command,
+                 files_cli.diff_command):
+    cli.add_command(_command)
+    container_group.add_command(_command)
 for _name, _command in _CONTAINER.items():
     container_group.add_command(_command, _name)
 for _name, _command in _IMAGE.items():

@@ -8,9 +8,13 @@ from typing import TYPE_CHECKING
 from dockyard.config import DaemonConfig
 
 if TYPE_CHECKING:
+    from dockyard.core.build.service import BuilderService
     from dockyard.core.containers.service import ContainerService
+    from dockyard.core.distribution.service import DistributionService
     from dockyard.core.images.service import ImageService
+    from dockyard.core.networks.service import NetworkService
     from dockyard.core.system import SystemService
+    from dockyard.core.volumes.service import VolumeService
 
 
 @dataclass(frozen=True, slots=True)
@@ -19,3 +23,8 @@ class Engine:
     images: ImageService
     containers: ContainerService
     system: SystemService
+    volumes: VolumeService
+    # Defaulted so engines built by tests without a registry still construct; keep defaults last.
+    distribution: DistributionService | None = None
+    builder: BuilderService | None = None  # Dockerfile builds (POST /build)
+    networks: NetworkService | None = None  # bridges, endpoints, published ports, DNS

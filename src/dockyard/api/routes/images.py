@@ -20,13 +20,14 @@ from typing import Any
 from aiohttp import web
 
 from dockyard.api.params import json_response, query_bool, query_filters
+from dockyard.api.routes import distribution
 from dockyard.api.routing import RouteTable, engine
 from dockyard.core.ids import hex_of
 from dockyard.core.images.model import Image
 from dockyard.core.images.reference import familiar
 from dockyard.core.images.service import ImageService
 from dockyard.core.timestamps import unix_seconds
-from dockyard.errors import InvalidArgument, Unimplemented
+from dockyard.errors import InvalidArgument
 
 log = logging.getLogger(__name__)
 
@@ -140,8 +141,7 @@ async def list_images(request: web.Request) -> web.StreamResponse:
 async def create_image(request: web.Request) -> web.StreamResponse:
     query = request.query
     if query.get("fromImage"):
-        raise Unimplemented(f"pulling images is not supported yet (fromImage={query['fromImage']}):"
-                            " use docker load or docker import")
+        return await distribution.pull(request)
     source = query.get("fromSrc")
     if source is None:
         raise InvalidArgument("either fromImage or fromSrc must be given")

@@ -7,6 +7,7 @@ from pathlib import Path
 
 from dockyard.core.containers.configs import command_of, process_env
 from dockyard.core.containers.model import Container, ContainerPaths
+from dockyard.core.containers.mounts import bind_mounts
 from dockyard.core.runtime import BindMount, ProcessUser, SpecInput
 from dockyard.errors import InvalidArgument
 
@@ -57,6 +58,7 @@ def spec_input(
             raise InvalidArgument("no init binary found: install catatonit or tini")
         mounts.append(BindMount(destination=INIT_DESTINATION, source=init_path,
                                 options=("rbind", "ro", "rprivate")))
+    mounts.extend(bind_mounts(container.mounts))
     return SpecInput(
         container_id=container.id,
         rootfs=paths.rootfs,

@@ -95,12 +95,13 @@ def process_env(config: ContainerConfig, hostname: str, home: str) -> list[str]:
 def network_of(mode: str) -> str:
     """Map a NetworkMode to a SpecInput network; ``container:<ref>`` is resolved by the service.
 
-    Until the bridge driver lands, the default network is a private netns with loopback only.
+    Bridged modes (the default bridge and user networks) start as a private netns: the network
+    service replaces it with the container's sandbox at start (core/containers/networking.py).
     """
-    if mode in ("", "default", "bridge"):
-        return "private"
     if mode in ("none", "host"):
         return mode
-    if mode.startswith("container:") and len(mode) > len("container:"):
-        return mode
-    raise InvalidArgument(f"network {mode} not found")
+    if mode.startswith("container:"):
+        if len(mode) > len("container:"):
+            return mode
+        raise InvalidArgument(f"invalid network mode: {mode}")
+    return "private"

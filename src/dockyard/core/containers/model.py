@@ -13,6 +13,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from dockyard.core.containers.mounts import MountPoint
 from dockyard.core.ids import ContainerId, ImageId
 from dockyard.core.timestamps import ZERO_TIME
 from dockyard.errors import WrongState
@@ -131,6 +132,10 @@ class Container:
     oom_killed: bool = False
     restart_count: int = 0
     networking: dict[str, Any] = field(default_factory=dict)
+    # Volumes, binds and tmpfs mounts, resolved at create (core/containers/mounts.py).
+    mounts: list[MountPoint] = field(default_factory=list)
+    # While running: the sandbox, endpoints and published ports (core/containers/networking.py).
+    network_state: dict[str, Any] = field(default_factory=dict)
 
     def move(self, target: State) -> None:
         self.state.check(target)
@@ -150,6 +155,7 @@ class Container:
         size = host.get("console_size")
         host["console_size"] = tuple(size) if size else None
         data["host"] = HostOptions(**host)
+        data["mounts"] = [MountPoint.from_record(m) for m in data.get("mounts") or []]
         return cls(**data)
 
 

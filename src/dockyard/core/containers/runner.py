@@ -82,6 +82,11 @@ class Runner:
         self._exec_watchers: set[asyncio.Task[None]] = set()
         # Set by the service: called after an exit is recorded (AutoRemove).
         self.on_exit: Callable[[Container], Awaitable[None]] | None = None
+        # Set by the service: volumes mounted and filled (copy-up) once the rootfs is mounted.
+        self.prepare_mounts: Callable[[Container, ContainerPaths], Awaitable[None]] | None = None
+        # Set by the service: tears the container's endpoints down before its exit is recorded, so
+        # a restart or a waiter that removes it never races the teardown (moby's releaseNetwork).
+        self.release_network: Callable[[Container], Awaitable[None]] | None = None
 
     def paths(self, container: Container) -> ContainerPaths:
         return ContainerPaths.of(self._config.containers_dir, container.id)
@@ -100,6 +105,8 @@ class Runner:
             stack.push_async_callback(self._fail_attachers, container.id)
             await asyncio.to_thread(self._mount, container, paths)
             stack.push_async_callback(asyncio.to_thread, self._mounter.unmount, paths.rootfs)
+            if self.prepare_mounts is not None:
+                await self.prepare_mounts(container, paths)
             await asyncio.to_thread(self._write_bundle, container, paths, network)
             stack.push_async_callback(self._forget, container, runtime)
             try:
@@ -252,6 +259,8 @@ class Runner:
             await asyncio.to_thread(self._mounter.unmount, paths.rootfs)
         except (DockyardError, OSError) as exc:
             log.warning("unmount %s: %s", paths.rootfs, exc)
+        if self.release_network is not None:
+            await self.release_network(container)
         container.exit_code, container.pid = code, 0
         container.finished_at = now_rfc3339()
         if container.state.is_active:

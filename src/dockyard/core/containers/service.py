@@ -6,13 +6,17 @@ import asyncio
 import builtins
 import contextlib
 import logging
+import os
 import shutil
 from collections.abc import AsyncIterator
-from contextlib import ExitStack
-from typing import Protocol
+from contextlib import ExitStack, asynccontextmanager
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Protocol
 
 from dockyard.config import DaemonConfig
 from dockyard.core.containers import filters as container_filters
+from dockyard.core.containers.commit import CommitRequest, ImageCommitter
+from dockyard.core.containers.commit import commit as commit_container
 from dockyard.core.containers.configs import command_of, merge_config, network_of
 from dockyard.core.containers.execs import ExecConfig, ExecSession, ExecSessions
 from dockyard.core.containers.hostfiles import write_host_files
@@ -26,10 +30,13 @@ from dockyard.core.containers.model import (
     State,
     WaitResult,
 )
+from dockyard.core.containers.mounts import MountPoint, parse_volumes_from
 from dockyard.core.containers.names import generate_name, validate_name
+from dockyard.core.containers.networking import ContainerNetworking
 from dockyard.core.containers.processes import parse_ps, run_ps
 from dockyard.core.containers.runner import Runner, parse_signal
 from dockyard.core.containers.store import ContainerStore, LiveContainers, name_conflict
+from dockyard.core.containers.volumes import ContainerVolumes
 from dockyard.core.ids import ContainerId, new_container_id
 from dockyard.core.images.model import Image, ImageUser
 from dockyard.core.metadata import Metadata
@@ -45,6 +52,11 @@ from dockyard.errors import (
     NotModified,
     WrongState,
 )
+
+if TYPE_CHECKING:
+    from dockyard.core.networks.model import EndpointRequest
+    from dockyard.core.networks.service import NetworkService
+    from dockyard.core.volumes.service import VolumeService
 
 log = logging.getLogger(__name__)
 
@@ -62,7 +74,8 @@ class ContainerService:
 
     def __init__(self, *, config: DaemonConfig, db: Metadata, images: ImageLookup,
                  snapshotter: Snapshotter, mounter: Mounter, runtimes: dict[str, RuntimeBackend],
-                 monitor: Monitor) -> None:
+                 monitor: Monitor, volumes: VolumeService | None = None,
+                 networks: NetworkService | None = None) -> None:
         self._config = config
         self._images = images
         self._snapshotter = snapshotter
@@ -74,6 +87,10 @@ class ContainerService:
         self._runtimes = runtimes
         self._execs = ExecSessions()
         self._locks: dict[ContainerId, asyncio.Lock] = {}
+        self._volumes = ContainerVolumes(volumes, lambda: list(self._live.by_id.values()))
+        self._runner.prepare_mounts = self._volumes.prepare
+        self._networking = ContainerNetworking(networks, self._live)
+        self._runner.release_network = self._networking.leave
 
     # ---- lifecycle of the service ----
     async def open(self) -> None:
@@ -111,6 +128,31 @@ class ContainerService:
     async def image_users(self, image_id: str) -> list[ImageUser]:
         return [ImageUser(c.id, c.state in (State.RUNNING, State.PAUSED, State.RESTARTING))
                 for c in self._live.by_id.values() if c.image_id == image_id]
+
+    def volume_users(self, name: str) -> builtins.list[str]:
+        """IDs of the containers that mount volume ``name`` (the volume service's in-use check)."""
+        return self._volumes.users(name)
+
+    @asynccontextmanager
+    async def rootfs(self, container: Container) -> AsyncIterator[Path]:
+        """The container's merged filesystem, mounted for the time of the block when it is not
+        running (``docker cp``, ``export`` and ``commit`` work on stopped containers too)."""
+        root = self.paths(container).rootfs
+        if await asyncio.to_thread(os.path.ismount, root):
+            yield root
+            return
+        await asyncio.to_thread(root.mkdir, parents=True, exist_ok=True)
+        await asyncio.to_thread(self._mounter.mount, self._snapshotter.mounts(container.id), root)
+        try:
+            yield root
+        finally:
+            if not container.state.is_active:
+                await asyncio.to_thread(self._mounter.unmount, root)
+
+    async def commit(self, request: CommitRequest, images: ImageCommitter) -> Image:
+        """``docker commit`` (core/containers/commit.py), with this service's snapshotter."""
+        return await commit_container(request, containers=self, images=images,
+                                      snapshotter=self._snapshotter, config=self._config)
 
     def _lock(self, container: Container) -> asyncio.Lock:
         return self._locks.setdefault(container.id, asyncio.Lock())
@@ -176,6 +218,7 @@ class ContainerService:
         image = await self._images.inspect(request.image)
         config = merge_config(request, image.container_config)
         network = network_of(request.host.network_mode)
+        self._networking.check_create(request)
         runtime = request.host.runtime or self._config.default_runtime
         if runtime not in self._runtimes:
             raise InvalidArgument(f"unknown or invalid runtime name: {runtime}")
@@ -188,20 +231,37 @@ class ContainerService:
             id=container_id, name=name, created=now_rfc3339(), image_id=image.id, config=config,
             host=request.host, path=path, args=args, runtime=runtime,
             networking=request.networking)
+        container.mounts, new_volumes = await self._volumes.resolve(
+            request.host.raw, config.volumes, self._volumes_from(request.host.raw))
+        try:
+            await self._create_files(container, image.top_layer, network)
+        except BaseException:
+            await self._volumes.drop(new_volumes)
+            raise
+        log.info("created container %s %s from %s", container_id[:12], name, image.id)
+        return container
+
+    def _volumes_from(self, host: dict[str, Any]) -> builtins.list[tuple[builtins.list[MountPoint], str]]:
+        inherited = []
+        for spec in host.get("VolumesFrom") or []:
+            ref, mode = parse_volumes_from(str(spec))
+            inherited.append((self._live.get(ref).mounts, mode))
+        return inherited
+
+    async def _create_files(self, container: Container, top_layer: str | None, network: str) -> None:
+        config, container_id = container.config, container.id
         paths = self.paths(container)
         with ExitStack() as stack:
             # The directory comes first: after a crash, a directory without a record is how
             # open() finds what a half-done create left (see _remove_orphans).
             paths.root.mkdir(parents=True)
             stack.callback(shutil.rmtree, paths.root, True)
-            await asyncio.to_thread(self._snapshotter.prepare, container_id, image.top_layer)
+            await asyncio.to_thread(self._snapshotter.prepare, container_id, top_layer)
             stack.callback(self._snapshotter.remove, container_id)
             await asyncio.to_thread(write_host_files, paths, config.hostname, config.domainname,
                                     network)
             self._live.add(container)
             stack.pop_all()
-        log.info("created container %s %s from %s", container_id[:12], name, image.id)
-        return container
 
     def _pick_name(self, wanted: str) -> str:
         if wanted:
@@ -226,11 +286,13 @@ class ContainerService:
                 raise WrongState("cannot start a paused container, try unpause instead")
             if container.state in (State.REMOVING, State.DEAD):
                 raise WrongState("container is marked for removal and cannot be started")
-            network = self._network_of(container)
+            network = await self._networking.join(container, self.paths(container),
+                                                  self._network_of(container))
             try:
                 await self._runner.start(container, network)
-            except DockyardError:
-                if container.host.auto_remove:
+            except BaseException as exc:
+                await self._networking.leave(container)
+                if container.host.auto_remove and isinstance(exc, DockyardError):
                     asyncio.get_running_loop().create_task(self._auto_remove(container))
                 raise
 
@@ -328,6 +390,8 @@ class ContainerService:
             if container.id not in self._live.by_id:
                 return
             await self._delete(container)
+        if volumes:
+            await self._volumes.remove_anonymous(container)
 
     async def _delete(self, container: Container) -> None:
         if container.state == State.REMOVING:
@@ -335,6 +399,7 @@ class ContainerService:
         previous = container.state
         container.move(State.REMOVING)
         try:
+            await self._networking.leave(container)
             await self._runner.finish_removal(container)
         except (DockyardError, OSError) as exc:
             container.state = previous
@@ -350,11 +415,24 @@ class ContainerService:
 
     async def _auto_remove(self, container: Container) -> None:
         try:
-            await self.remove(container.id, force=True)
+            # --rm takes the container's anonymous volumes with it, as Docker's does.
+            await self.remove(container.id, force=True, volumes=True)
         except NotFound:
             pass
         except DockyardError as exc:
             log.warning("auto-remove of %s failed: %s", container.id[:12], exc)
+
+    async def connect_network(self, ref: str, request: EndpointRequest) -> None:
+        """``docker network connect``."""
+        container = self._live.get(ref)
+        async with self._lock(container):
+            await self._networking.connect(container, request)
+
+    async def disconnect_network(self, ref: str, network: str) -> None:
+        """``docker network disconnect``."""
+        container = self._live.get(ref)
+        async with self._lock(container):
+            await self._networking.disconnect(container, network)
 
     async def rename(self, ref: str, new_name: str) -> None:
         container = self._live.get(ref)

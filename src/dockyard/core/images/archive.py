@@ -46,8 +46,14 @@ class ArchivedImage:
 @dataclass(frozen=True, slots=True)
 class SavedLayer:
     diff_id: str
-    path: Path  # uncompressed tar
+    path: Path  # the stored blob: the uncompressed tar, or the compressed blob a pull kept
     size: int
+    blob: str = ""  # the blob's digest when it is not the DiffID (a compressed layer)
+    media_type: str = OCI_LAYER
+
+    @property
+    def digest(self) -> str:
+        return self.blob or self.diff_id
 
 
 @dataclass(frozen=True, slots=True)
@@ -151,7 +157,7 @@ def manifest_bytes(image: SavedImage) -> bytes:
         "schemaVersion": 2,
         "mediaType": OCI_MANIFEST,
         "config": {"mediaType": OCI_CONFIG, "digest": image.image_id, "size": len(image.config_bytes)},
-        "layers": [{"mediaType": OCI_LAYER, "digest": la.diff_id, "size": la.size} for la in image.layers],
+        "layers": [{"mediaType": la.media_type, "digest": la.digest, "size": la.size} for la in image.layers],
     }
     return json.dumps(manifest, separators=(",", ":")).encode()
 
@@ -170,7 +176,7 @@ def write(images: list[SavedImage], out_path: Path) -> None:
         blobs[manifest_digest] = manifest
         blobs[image.image_id] = image.config_bytes
         for layer in image.layers:
-            blobs[layer.diff_id] = layer.path
+            blobs[layer.digest] = layer.path
         descriptor = {"mediaType": OCI_MANIFEST, "digest": manifest_digest, "size": len(manifest)}
         for full, familiar in zip(image.tags, image.familiar_tags, strict=True):
             tag = full.rsplit(":", 1)[1]
@@ -183,7 +189,7 @@ def write(images: list[SavedImage], out_path: Path) -> None:
         docker_manifest.append({
             "Config": f"blobs/sha256/{hex_of(image.image_id)}",
             "RepoTags": list(image.familiar_tags) or None,
-            "Layers": [f"blobs/sha256/{hex_of(la.diff_id)}" for la in image.layers],
+            "Layers": [f"blobs/sha256/{hex_of(la.digest)}" for la in image.layers],
         })
     with tarfile.open(out_path, "w", format=tarfile.PAX_FORMAT) as tar:
         _add_dir(tar, "blobs")

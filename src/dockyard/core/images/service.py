@@ -91,6 +91,11 @@ class ImageService:
         for leftover in self._config.tmp_dir.glob("images-*"):
             shutil.rmtree(leftover, ignore_errors=True)
 
+    @property
+    def lock(self) -> asyncio.Lock:
+        """Serialises changes of the image records; pull takes it to record what it brought in."""
+        return self._lock
+
     def set_image_users(self, fn: ImageUsers) -> None:
         """The container service tells which containers use an image; removal consults it."""
         self._users = fn
@@ -139,6 +144,8 @@ class ImageService:
 
     async def list(self, *, all: bool = False, filters: Filters | None = None) -> Images:
         images = self._store.all()
+        if not all:
+            images = _without_intermediates(images)
         for key, values in (filters or {}).items():
             images = self._filter(images, key, values)
         return images
@@ -351,10 +358,23 @@ class ImageService:
             if layer is None:
                 raise NotFound(f"layer {chain_id} of image {image.id} is missing")
             path = self._content.path(layer.blob)
-            layers.append(archive.SavedLayer(layer.diff_id, path, path.stat().st_size))
+            compressed = layer.blob != layer.diff_id  # a pulled layer keeps the registry's blob
+            layers.append(archive.SavedLayer(layer.diff_id, path, path.stat().st_size,
+                                             layer.blob if compressed else "",
+                                             _oci_layer_type(layer.media_type) if compressed
+                                             else archive.OCI_LAYER))
         config = self._content.read(image.id)
         return archive.SavedImage(image.id, config, tuple(layers), tags,
                                   tuple(familiar(t) for t in tags))
+
+
+def _oci_layer_type(media_type: str) -> str:
+    """The OCI name of a stored layer's media type (Docker's gzip type has an OCI twin)."""
+    if media_type.endswith("zstd"):
+        return archive.OCI_LAYER + "+zstd"
+    if media_type.endswith("gzip"):
+        return archive.OCI_LAYER + "+gzip"
+    return archive.OCI_LAYER
 
 
 def _ref_matches(pattern: str, ref: str) -> bool:
@@ -370,3 +390,20 @@ def _label_matches(image: Image, wanted: str) -> bool:
     if not eq:
         return key in labels
     return labels.get(key) == value
+
+
+def _without_intermediates(images: Images) -> Images:
+    """Docker lists an untagged image that another image was built on only with ``-a``.
+
+    A child extends its parent's layers and history (a build step, a commit), so a parent is
+    an image whose chain IDs and history both are a prefix of another image's."""
+    def history(image: Image) -> builtins.list[Any]:
+        return builtins.list(image.config.get("history") or [])
+
+    def is_parent(image: Image) -> bool:
+        mine, depth = history(image), len(image.chain_ids)
+        return any(other.id != image.id and len(history(other)) > len(mine)
+                   and history(other)[:len(mine)] == mine and other.chain_ids[:depth] == image.chain_ids
+                   for other in images)
+
+    return [i for i in images if i.repo_tags or i.repo_digests or not is_parent(i)]

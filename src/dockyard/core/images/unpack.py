@@ -11,12 +11,13 @@ import logging
 import os
 import secrets
 import tempfile
+from collections.abc import Callable
 from contextlib import ExitStack
 from pathlib import Path
 
 from dockyard.core.content import ContentStore
 from dockyard.core.ids import ChainId, Digest, chain_ids
-from dockyard.core.images.store import ImageStore, LayerRecord
+from dockyard.core.images.store import LAYER_MEDIA_TYPE, ImageStore, LayerRecord
 from dockyard.core.layers import Whiteouts, apply_layer, normalize_layer
 from dockyard.core.snapshots import Snapshotter
 from dockyard.errors import InvalidArgument
@@ -52,11 +53,21 @@ class Unpacker:
         if digest not in self._store.referenced_blobs():
             self._content.delete(digest)
 
-    def unpack(self, diff_ids: list[Digest], undo: ExitStack, keys: list[str]) -> list[LayerRecord]:
+    def has_snapshot(self, chain_id: ChainId) -> bool:
+        return self._snapshotter.exists(chain_id)
+
+    def delete_blob_if_unused(self, digest: Digest) -> None:
+        self._delete_blob_if_unused(digest)
+
+    def unpack(self, diff_ids: list[Digest], undo: ExitStack, keys: list[str], *,
+               blobs: dict[Digest, tuple[Digest, str]] | None = None,
+               done: Callable[[Digest], None] | None = None) -> list[LayerRecord]:
         """Make sure a committed snapshot exists for every layer prefix; return the layer records.
 
         The keys of the ``unpacks`` rows written are appended to ``keys``: the caller deletes them
-        in the transaction that records the image.
+        in the transaction that records the image. ``blobs`` maps a DiffID to the (compressed) blob
+        a pull stored and its media type; other layers are the uncompressed blob named by their
+        DiffID. ``done`` is told of each layer unpacked.
         """
         records: list[LayerRecord] = []
         parent: ChainId | None = None
@@ -65,12 +76,15 @@ class Unpacker:
             if known is not None and self._snapshotter.exists(chain_id):
                 records.append(known)
             else:
-                size = self._unpack_one(diff_id, chain_id, parent, undo, keys)
-                records.append(LayerRecord(chain_id, diff_id, diff_id, size))
+                blob, media_type = (blobs or {}).get(diff_id, (diff_id, LAYER_MEDIA_TYPE))
+                size = self._unpack_one(blob, chain_id, parent, undo, keys)
+                records.append(LayerRecord(chain_id, diff_id, blob, size, media_type))
+            if done is not None:
+                done(diff_id)
             parent = chain_id
         return records
 
-    def _unpack_one(self, diff_id: Digest, chain_id: ChainId, parent: ChainId | None,
+    def _unpack_one(self, blob: Digest, chain_id: ChainId, parent: ChainId | None,
                     undo: ExitStack, keys: list[str]) -> int:
         key = f"unpack-{secrets.token_hex(8)}"
         # Recorded first: after a crash, open() finds the row and removes what it names.
@@ -83,14 +97,14 @@ class Unpacker:
             # An overlay upper holds only this layer's files: deletions become overlay
             # whiteouts. Any other snapshotter hands out a full tree: deletions delete.
             mode = Whiteouts.OVERLAY if mounts and mounts[0].type == "overlay" else Whiteouts.DELETE
-            size = apply_layer(self._content.path(diff_id), self._snapshotter.upper_dir(key), whiteouts=mode)
+            size = apply_layer(self._content.path(blob), self._snapshotter.upper_dir(key), whiteouts=mode)
             self._snapshotter.commit(chain_id, key)
         except BaseException:
             self._snapshotter.remove(key)
             raise
         if not existed:
             undo.callback(self._remove_snapshot_if_unused, chain_id)
-        log.debug("unpacked layer %s as %s (%d bytes)", diff_id, chain_id, size)
+        log.debug("unpacked layer %s as %s (%d bytes)", blob, chain_id, size)
         return size
 
     def _remove_snapshot_if_unused(self, chain_id: ChainId) -> None:

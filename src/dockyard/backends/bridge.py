@@ -1,0 +1,273 @@
+"""The in-process bridge driver: :class:`NetlinkLinks` for the data path, :class:`NftFirewall` for
+NAT, ports and isolation, and bound sockets that reserve published host ports.
+
+Host ports are reserved by binding (not listening on) a socket per published port, as moby 28's
+port mapper does: a port another process holds, or another container, is refused at start with
+Docker's message, and the kernel picks nothing that would collide later. DNAT happens before the
+packet could reach the socket, so the socket never sees traffic.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import ipaddress
+import logging
+import random
+import shutil
+import socket
+from collections.abc import Callable, Sequence
+from dataclasses import replace
+from pathlib import Path
+from typing import Any, TypeVar
+
+from pyroute2.netlink.exceptions import NetlinkError
+
+from dockyard.backends.netlink import NetlinkLinks
+from dockyard.backends.nftables import NftFirewall
+from dockyard.core.networks.model import Endpoint, Network, PortBinding
+from dockyard.errors import Conflict, DockyardError, Unavailable
+
+log = logging.getLogger(__name__)
+
+_IPTABLES_TIMEOUT = 10.0
+T = TypeVar("T")
+
+
+def _port_range() -> tuple[int, int]:
+    try:
+        low, high = Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()
+        return int(low), int(high)
+    except (OSError, ValueError):
+        return 32768, 60999
+
+
+def _bind(binding: PortBinding) -> socket.socket:
+    kind = socket.SOCK_DGRAM if binding.proto == "udp" else socket.SOCK_STREAM
+    sock = socket.socket(socket.AF_INET, kind)
+    try:
+        sock.bind((binding.host_ip or "0.0.0.0", binding.host_port))
+    except OSError:
+        sock.close()
+        raise
+    return sock
+
+
+def reserve_ports(ports: Sequence[PortBinding], owner: str) -> tuple[list[PortBinding], list[socket.socket]]:
+    """Bind each host port (choosing a free one for port 0); all or nothing."""
+    bound: list[PortBinding] = []
+    sockets: list[socket.socket] = []
+    try:
+        for binding in ports:
+            if binding.host_port:
+                try:
+                    sockets.append(_bind(binding))
+                except OSError as exc:
+                    raise Conflict(
+                        f"driver failed programming external connectivity on endpoint {owner}: "
+                        f"Bind for {binding.host_ip or '0.0.0.0'}:{binding.host_port} failed: "
+                        "port is already allocated") from exc
+                bound.append(binding)
+                continue
+            chosen = _bind_any(binding)
+            sockets.append(chosen[1])
+            bound.append(chosen[0])
+    except BaseException:
+        for sock in sockets:
+            sock.close()
+        raise
+    return bound, sockets
+
+
+def _bind_any(binding: PortBinding) -> tuple[PortBinding, socket.socket]:
+    low, high = _port_range()
+    for _ in range(64):
+        candidate = replace(binding, host_port=random.randint(low, high))
+        with contextlib.suppress(OSError):
+            return candidate, _bind(candidate)
+    raise Unavailable(f"no free host port for {binding.key} in {low}-{high}")
+
+
+class BridgeBackend:
+    """NetworkBackend over pyroute2 and nftables."""
+
+    def __init__(self, links: NetlinkLinks, firewall: NftFirewall) -> None:
+        self._links = links
+        self._firewall = firewall
+        self._reserved: dict[str, list[socket.socket]] = {}
+        self._networks: dict[str, Network] = {}
+        self._endpoints: dict[str, Endpoint] = {}
+
+    async def occupied_subnets(self) -> list[ipaddress.IPv4Network]:
+        return await _netlink(self._links.occupied_subnets)
+
+    async def create_network(self, network: Network) -> None:
+        if network.driver != "bridge":
+            return
+        await _netlink(self._links.ensure_bridge, network.bridge, network.gateway,
+                                network.prefixlen)
+        try:
+            await self._firewall.add_network(network)
+            await _iptables_accept(network.bridge, add=True)
+        except BaseException:
+            await self._remove_bridge(network)
+            raise
+        self._networks[network.id] = network
+
+    async def remove_network(self, network: Network) -> None:
+        if network.driver != "bridge":
+            return
+        if self._networks.pop(network.id, None) is not None:
+            try:
+                await self._firewall.remove_network(network)
+            except Unavailable as exc:
+                log.warning("firewall: %s; rebuilding the table", exc)
+                await self._reset()
+        await _iptables_accept(network.bridge, add=False)
+        await self._remove_bridge(network)
+
+    async def _remove_bridge(self, network: Network) -> None:
+        await _netlink(self._links.remove_bridge, network.bridge)
+
+    async def create_sandbox(self, key: str) -> str:
+        return await _netlink(self._links.create_netns, key)
+
+    async def remove_sandbox(self, key: str) -> None:
+        await _netlink(self._links.remove_netns, key)
+
+    async def attach(self, network: Network, endpoint: Endpoint) -> list[PortBinding]:
+        owner = f"{endpoint.container_name} ({endpoint.id[:12]})"
+        bound, sockets = await asyncio.to_thread(reserve_ports, endpoint.ports, owner)
+        try:
+            await _netlink(
+                self._links.add_endpoint, bridge=network.bridge, veth=endpoint.veth,
+                sandbox=endpoint.sandbox, ifname=endpoint.ifname, ip=endpoint.ip,
+                prefixlen=network.prefixlen, mac=endpoint.mac,
+                gateway=network.gateway if endpoint.gateway_endpoint and not network.internal else None)
+            try:
+                await self._firewall.publish(endpoint, bound)
+            except BaseException:
+                await _netlink(self._links.remove_endpoint, endpoint.veth)
+                raise
+        except BaseException:
+            for sock in sockets:
+                sock.close()
+            raise
+        self._reserved[endpoint.id] = sockets
+        self._endpoints[endpoint.id] = replace(endpoint, ports=bound)
+        return bound
+
+    async def detach(self, network: Network, endpoint: Endpoint) -> None:
+        # The nft transaction and the veth deletion (which waits out an RCU grace period, the
+        # slowest step of a teardown) touch different things: run them side by side.
+        known = self._endpoints.pop(endpoint.id, None)
+        await asyncio.gather(self._unpublish(known),
+                             _netlink(self._links.remove_endpoint, endpoint.veth))
+        for sock in self._reserved.pop(endpoint.id, []):
+            sock.close()
+
+    async def _unpublish(self, endpoint: Endpoint | None) -> None:
+        if endpoint is None or not endpoint.ports:
+            return
+        try:
+            await self._firewall.unpublish(endpoint)
+        except Unavailable as exc:
+            log.warning("firewall: %s; rebuilding the table", exc)
+            await self._reset()
+
+    async def _reset(self) -> None:
+        await self._firewall.reset(self._networks.values(), self._endpoints.values())
+
+    async def restore(self, networks: Sequence[Network], endpoints: Sequence[Endpoint]) -> None:
+        await asyncio.to_thread(_enable_forwarding)
+        self._networks = {n.id: n for n in networks if n.driver == "bridge"}
+        for network in self._networks.values():
+            await _netlink(self._links.ensure_bridge, network.bridge, network.gateway,
+                                    network.prefixlen)
+            await _iptables_accept(network.bridge, add=True)
+        live = {e.container_id for e in endpoints}
+        for key in await _netlink(self._links.sandboxes):
+            if key not in live:
+                log.info("removing a sandbox left by a crash: %s", key[:12])
+                await self.remove_sandbox(key)
+        self._endpoints = {e.id: e for e in endpoints}
+        for endpoint in endpoints:
+            owner = f"{endpoint.container_name} ({endpoint.id[:12]})"
+            try:
+                _, self._reserved[endpoint.id] = await asyncio.to_thread(
+                    reserve_ports, endpoint.ports, owner)
+            except DockyardError as exc:
+                log.warning("could not reserve the ports of %s again: %s", owner, exc)
+        await self._reset()
+
+    async def close(self, *, keep: bool) -> None:
+        for sockets in self._reserved.values():
+            for sock in sockets:
+                sock.close()
+        self._reserved.clear()
+        if keep:
+            return
+        # Nothing runs: leave no device or rule behind; the next start recreates them.
+        for network in list(self._networks.values()):
+            await _iptables_accept(network.bridge, add=False)
+            with contextlib.suppress(DockyardError, OSError):
+                await self._remove_bridge(network)
+        with contextlib.suppress(Unavailable):
+            await self._firewall.delete()
+
+
+async def _netlink(function: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+    """Run a blocking netlink call in a thread; its failures become Unavailable with the cause."""
+    try:
+        return await asyncio.to_thread(function, *args, **kwargs)
+    except (NetlinkError, OSError) as exc:
+        raise Unavailable(f"netlink: {exc}") from exc
+
+
+def _enable_forwarding() -> None:
+    path = Path("/proc/sys/net/ipv4/ip_forward")
+    with contextlib.suppress(OSError):
+        if path.read_text().strip() != "1":
+            log.info("enabling IPv4 forwarding")
+            path.write_text("1")
+
+
+async def _iptables_accept(bridge: str, *, add: bool) -> None:
+    """Accept our bridge's traffic in iptables' FORWARD chain when that chain exists.
+
+    In nftables every table's base chain must accept a packet; dockerd sets the iptables FORWARD
+    policy to DROP, which would cut our containers off however our own table decides. Docker
+    itself documents inserting ACCEPT rules for other bridges there. Without an iptables filter
+    table (nothing uses iptables) there is nothing to do and nothing is created.
+    """
+    iptables = shutil.which("iptables")
+    nft = shutil.which("nft")
+    if iptables is None or nft is None:
+        return
+    # Asked of nft: iptables-nft would create its filter table merely by being listed.
+    if not await _run([nft, "list", "chain", "ip", "filter", "FORWARD"], quiet=True):
+        return
+    for direction in ("-i", "-o"):
+        rule = ["FORWARD", direction, bridge, "-m", "comment", "--comment", "dockyard", "-j", "ACCEPT"]
+        present = await _run([iptables, "-w", "-C", *rule], quiet=True)
+        if add and not present:
+            await _run([iptables, "-w", "-I", *rule])
+        elif not add:
+            while present:
+                await _run([iptables, "-w", "-D", *rule])
+                present = await _run([iptables, "-w", "-C", *rule], quiet=True)
+
+
+async def _run(argv: list[str], *, quiet: bool = False) -> bool:
+    proc = await asyncio.create_subprocess_exec(*argv, stdout=asyncio.subprocess.DEVNULL,
+                                                stderr=asyncio.subprocess.PIPE)
+    try:
+        _, err = await asyncio.wait_for(proc.communicate(), _IPTABLES_TIMEOUT)
+    except TimeoutError:
+        proc.kill()
+        await proc.wait()
+        log.warning("%s did not answer in time", argv[0])
+        return False
+    if proc.returncode != 0 and not quiet:
+        log.warning("%s: %s", " ".join(argv), err.decode(errors="replace").strip())
+    return proc.returncode == 0

@@ -1,0 +1,217 @@
+"""Links, addresses and routes through netlink (pyroute2), and per-container network namespaces.
+
+A sandbox is a network namespace kept alive by a bind mount on ``<exec-root>/netns/<key>``, so the
+runtime can join it by path and it outlives a daemon restart. Work inside a namespace runs in a
+short-lived thread that ``setns``-es into it: the namespace is per thread, so the daemon's other
+threads stay where they are, and the thread ends instead of switching back. These calls block:
+callers run them in a worker thread.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import errno
+import ipaddress
+import logging
+import os
+import socket
+import threading
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, TypeVar
+
+from pyroute2 import IPRoute
+from pyroute2.netlink.exceptions import NetlinkError
+
+from dockyard.errors import Unavailable
+
+log = logging.getLogger(__name__)
+# pyroute2 logs every netlink message at DEBUG: far too much for a daemon's debug log.
+logging.getLogger("pyroute2").setLevel(logging.WARNING)
+
+_CLONE_NEWNET = 0x40000000
+_MS_BIND = 4096
+_MNT_DETACH = 2
+_libc = ctypes.CDLL(None, use_errno=True)
+T = TypeVar("T")
+
+
+def _check(result: int, what: str) -> None:
+    if result != 0:
+        code = ctypes.get_errno()
+        raise OSError(code, f"{what}: {os.strerror(code)}")
+
+
+def in_thread(work: Callable[[], T]) -> T:
+    """Run ``work`` in a fresh thread and return its result (or raise its error)."""
+    box: dict[str, Any] = {}
+
+    def run() -> None:
+        try:
+            box["result"] = work()
+        except BaseException as exc:  # noqa: BLE001 - handed back to the caller below
+            box["error"] = exc
+
+    thread = threading.Thread(target=run, name="netns", daemon=True)
+    thread.start()
+    thread.join()
+    if "error" in box:
+        raise box["error"]
+    result: T = box["result"]
+    return result
+
+
+def enter(path: str) -> None:
+    """Move the calling thread into the network namespace at ``path``."""
+    fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+    try:
+        _check(_libc.setns(fd, _CLONE_NEWNET), f"setns {path}")
+    finally:
+        os.close(fd)
+
+
+def in_netns(path: str, work: Callable[[], T]) -> T:
+    def run() -> T:
+        enter(path)
+        return work()
+
+    return in_thread(run)
+
+
+def _sysctl(path: str, value: str) -> None:
+    try:
+        Path(path).write_text(value)
+    except OSError as exc:
+        log.warning("sysctl %s=%s: %s", path, value, exc)
+
+
+class NetlinkLinks:
+    """Bridges, veth pairs, addresses and routes; sandboxes under ``netns_dir``."""
+
+    def __init__(self, netns_dir: Path) -> None:
+        self.netns_dir = netns_dir
+
+    # ---- host ----
+    def occupied_subnets(self) -> list[ipaddress.IPv4Network]:
+        result: list[ipaddress.IPv4Network] = []
+        with IPRoute() as ipr:
+            for route in ipr.get_routes(family=socket.AF_INET):
+                dst = route.get("dst")
+                if dst and route.get("dst_len"):
+                    result.append(ipaddress.IPv4Network(f"{dst}/{route['dst_len']}", strict=False))
+        return result
+
+    def link_names(self) -> set[str]:
+        with IPRoute() as ipr:
+            return {str(link.get("ifname")) for link in ipr.get_links()}
+
+    def ensure_bridge(self, name: str, gateway: str, prefixlen: int) -> None:
+        """Create the bridge with its gateway address (idempotent) and bring it up."""
+        with IPRoute() as ipr:
+            found = ipr.link_lookup(ifname=name)
+            if not found:
+                ipr.link("add", ifname=name, kind="bridge")
+                found = ipr.link_lookup(ifname=name)
+            index = found[0]
+            have = {a.get("address") for a in ipr.get_addr(index=index, family=socket.AF_INET)}
+            if gateway not in have:
+                ipr.addr("add", index=index, address=gateway, prefixlen=prefixlen)
+            ipr.link("set", index=index, state="up")
+        # Published ports answer on 127.0.0.1: DNAT'd loopback traffic must be routable out of
+        # the bridge (Docker sets the same when its userland proxy is off).
+        _sysctl(f"/proc/sys/net/ipv4/conf/{name}/route_localnet", "1")
+
+    def remove_bridge(self, name: str) -> None:
+        with IPRoute() as ipr:
+            found = ipr.link_lookup(ifname=name)
+            if found:
+                ipr.link("del", index=found[0])
+
+    # ---- sandboxes ----
+    def sandbox_path(self, key: str) -> str:
+        return str(self.netns_dir / key)
+
+    def create_netns(self, key: str) -> str:
+        """A new network namespace bind-mounted on its path, with loopback up."""
+        self.netns_dir.mkdir(parents=True, exist_ok=True)
+        path = self.sandbox_path(key)
+        self.remove_netns(key)  # a leftover of a crash would hold the old namespace
+        Path(path).touch()
+
+        def work() -> None:
+            _check(_libc.unshare(_CLONE_NEWNET), "unshare")
+            _check(_libc.mount(b"/proc/thread-self/ns/net", path.encode(), None, _MS_BIND, None),
+                   f"mount {path}")
+            with IPRoute() as ipr:
+                ipr.link("set", index=ipr.link_lookup(ifname="lo")[0], state="up")
+
+        try:
+            in_thread(work)
+        except BaseException:
+            self.remove_netns(key)
+            raise
+        return path
+
+    def remove_netns(self, key: str) -> None:
+        path = self.sandbox_path(key)
+        if not os.path.lexists(path):
+            return
+        if _libc.umount2(path.encode(), _MNT_DETACH) != 0:
+            code = ctypes.get_errno()
+            if code not in (errno.EINVAL, errno.ENOENT):
+                raise Unavailable(f"unmount {path}: {os.strerror(code)}")
+        os.unlink(path)
+
+    def sandboxes(self) -> list[str]:
+        if not self.netns_dir.is_dir():
+            return []
+        return [p.name for p in self.netns_dir.iterdir()]
+
+    # ---- endpoints ----
+    def add_endpoint(self, *, bridge: str, veth: str, sandbox: str, ifname: str, ip: str,
+                     prefixlen: int, mac: str, gateway: str | None) -> None:
+        """A veth pair: ``veth`` on the bridge, its peer ``ifname`` inside the sandbox with the
+        address, and the default route via ``gateway`` when given."""
+        with IPRoute() as ipr:
+            bridge_index = ipr.link_lookup(ifname=bridge)
+            if not bridge_index:
+                raise Unavailable(f"bridge {bridge} does not exist")
+            fd = os.open(sandbox, os.O_RDONLY | os.O_CLOEXEC)
+            try:
+                ipr.link("add", ifname=veth, kind="veth",
+                         peer={"ifname": ifname, "net_ns_fd": fd, "address": mac})
+            finally:
+                os.close(fd)
+            try:
+                index = ipr.link_lookup(ifname=veth)[0]
+                ipr.link("set", index=index, master=bridge_index[0], state="up")
+                in_netns(sandbox, lambda: _configure_inside(ifname, ip, prefixlen, gateway))
+            except BaseException:
+                with _ignore_missing():
+                    ipr.link("del", ifname=veth)
+                raise
+
+    def remove_endpoint(self, veth: str) -> None:
+        with IPRoute() as ipr, _ignore_missing():
+            found = ipr.link_lookup(ifname=veth)
+            if found:
+                ipr.link("del", index=found[0])
+
+
+def _configure_inside(ifname: str, ip: str, prefixlen: int, gateway: str | None) -> None:
+    with IPRoute() as ipr:
+        index = ipr.link_lookup(ifname=ifname)[0]
+        ipr.addr("add", index=index, address=ip, prefixlen=prefixlen)
+        ipr.link("set", index=index, state="up")
+        if gateway:
+            ipr.route("add", dst="default", gateway=gateway)
+
+
+class _ignore_missing:
+    """Suppress netlink's "no such device" (the link is already gone)."""
+
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(self, kind: object, exc: BaseException | None, tb: object) -> bool:
+        return isinstance(exc, NetlinkError) and exc.code in (errno.ENODEV, errno.ENOENT)

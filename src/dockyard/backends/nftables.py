@@ -1,0 +1,154 @@
+"""NAT, published ports and isolation in one nftables table of ours, changed atomically.
+
+The rules are fixed; what changes are set and map elements, so adding or removing a network or an
+endpoint is one ``nft -f`` transaction of ``add``/``delete element`` lines, never a rule handle to
+track. Our table sits beside Docker's, firewalld's or netavark's: in nftables every base chain on a
+hook sees the packet, so we only add verdicts for our own bridges and leave the rest alone.
+
+Published ports are DNAT'd here for traffic from anywhere, including the host's own 127.0.0.1
+(the ``output`` hook). Loopback-sourced packets may then leave through the bridge because the
+bridge has ``route_localnet`` set, and they are masqueraded to the bridge's address. We chose that
+over a userland proxy (Docker's default): no process or thread per port, nothing on the
+start-up path but one transaction, and the container sees real client addresses for outside
+traffic. The ``guard`` chain drops packets from a bridge to 127.0.0.0/8, which ``route_localnet``
+would otherwise let containers reach on the host.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Iterable, Sequence
+
+from dockyard.core.networks.model import Endpoint, Network, PortBinding
+from dockyard.errors import Unavailable
+
+log = logging.getLogger(__name__)
+
+NFT_TIMEOUT = 10.0
+
+_BODY = """\
+  set bridges { type ifname; }
+  set same { type ifname . ifname; }
+  set internal { type ifname; }
+  set masq { type ipv4_addr; flags interval; }
+  map dnat_addr { type ipv4_addr . inet_proto . inet_service : ipv4_addr . inet_service; }
+  map dnat_any { type inet_proto . inet_service : ipv4_addr . inet_service; }
+  chain guard {
+    type filter hook prerouting priority raw; policy accept;
+    iifname @bridges ip daddr 127.0.0.0/8 drop
+  }
+  chain prerouting {
+    type nat hook prerouting priority dstnat; policy accept;
+    fib daddr type local jump published
+  }
+  chain output {
+    type nat hook output priority -100; policy accept;
+    fib daddr type local jump published
+  }
+  chain published {
+    dnat to ip daddr . meta l4proto . th dport map @dnat_addr
+    dnat to meta l4proto . th dport map @dnat_any
+  }
+  chain postrouting {
+    type nat hook postrouting priority srcnat; policy accept;
+    oifname != @bridges ip saddr @masq masquerade
+    oifname @bridges ip saddr 127.0.0.0/8 masquerade
+  }
+  chain forward {
+    type filter hook forward priority filter; policy accept;
+    iifname @bridges oifname @bridges iifname . oifname != @same drop
+    iifname @internal oifname != @internal drop
+    oifname @internal iifname != @internal drop
+  }
+"""
+
+
+def table_script(table: str, networks: Iterable[Network], endpoints: Iterable[Endpoint]) -> str:
+    """The whole table from scratch: ``add`` then ``delete`` makes the delete safe when the table
+    does not exist, and all of it is one transaction."""
+    lines = [f"add table ip {table}", f"delete table ip {table}", f"table ip {table} {{", _BODY, "}"]
+    for network in networks:
+        lines += network_elements(table, network, "add")
+    for endpoint in endpoints:
+        lines += port_elements(table, endpoint.ip, endpoint.ports, "add")
+    return "\n".join(lines) + "\n"
+
+
+def network_elements(table: str, network: Network, verb: str) -> list[str]:
+    if not network.bridge:
+        return []
+    name = _quote(network.bridge)
+    lines = [f"{verb} element ip {table} bridges {{ {name} }}",
+             f"{verb} element ip {table} same {{ {name} . {name} }}"]
+    if network.internal:
+        lines.append(f"{verb} element ip {table} internal {{ {name} }}")
+    else:
+        lines.append(f"{verb} element ip {table} masq {{ {network.subnet} }}")
+    return lines
+
+
+def port_elements(table: str, ip: str, ports: Sequence[PortBinding], verb: str) -> list[str]:
+    lines = []
+    for port in ports:
+        if port.proto not in ("tcp", "udp", "sctp") or not port.host_port:
+            continue
+        target = f" : {ip} . {port.container_port}" if verb == "add" else ""
+        if port.host_ip:
+            key = f"{port.host_ip} . {port.proto} . {port.host_port}"
+            lines.append(f"{verb} element ip {table} dnat_addr {{ {key}{target} }}")
+        else:
+            key = f"{port.proto} . {port.host_port}"
+            lines.append(f"{verb} element ip {table} dnat_any {{ {key}{target} }}")
+    return lines
+
+
+def _quote(name: str) -> str:
+    if not name.replace("-", "").replace("_", "").replace(".", "").isalnum():
+        raise Unavailable(f"invalid interface name {name!r}")
+    return f'"{name}"'
+
+
+class NftFirewall:
+    """Runs transactions against our table with the ``nft`` binary."""
+
+    def __init__(self, table: str, nft: str = "nft") -> None:
+        self.table = table
+        self._nft = nft
+
+    async def apply(self, script: str) -> None:
+        if not script.strip():
+            return
+        log.debug("nft -f -: %s", script)
+        try:
+            proc = await asyncio.create_subprocess_exec(
+                self._nft, "-f", "-", stdin=asyncio.subprocess.PIPE,
+                stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
+        except OSError as exc:
+            raise Unavailable(f"nft: {exc}") from exc
+        try:
+            _, err = await asyncio.wait_for(proc.communicate(script.encode()), NFT_TIMEOUT)
+        except TimeoutError as exc:
+            proc.kill()
+            await proc.wait()
+            raise Unavailable("nft did not answer in time") from exc
+        if proc.returncode != 0:
+            raise Unavailable(f"nft: {err.decode(errors='replace').strip()}")
+
+    async def reset(self, networks: Iterable[Network], endpoints: Iterable[Endpoint]) -> None:
+        await self.apply(table_script(self.table, networks, endpoints))
+
+    async def delete(self) -> None:
+        await self.apply(f"add table ip {self.table}\ndelete table ip {self.table}\n")
+
+    async def add_network(self, network: Network) -> None:
+        await self.apply("\n".join(network_elements(self.table, network, "add")))
+
+    async def remove_network(self, network: Network) -> None:
+        await self.apply("\n".join(network_elements(self.table, network, "delete")))
+
+    async def publish(self, endpoint: Endpoint, ports: Sequence[PortBinding]) -> None:
+        await self.apply("\n".join(port_elements(self.table, endpoint.ip, ports, "add")))
+
+    async def unpublish(self, endpoint: Endpoint) -> None:
+        await self.apply("\n".join(port_elements(self.table, endpoint.ip, endpoint.ports, "delete")))

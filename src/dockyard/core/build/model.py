@@ -1,0 +1,40 @@
+"""Build requests and results as the core sees them (the API maps ``POST /build``'s query)."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+
+from dockyard.errors import InvalidArgument
+
+Emit = Callable[[str], Awaitable[None]]  # one piece of Docker's "stream" text
+
+
+@dataclass(frozen=True, slots=True)
+class BuildOptions:
+    dockerfile: str = "Dockerfile"
+    tags: tuple[str, ...] = ()
+    build_args: dict[str, str | None] = field(default_factory=dict)
+    target: str = ""
+    labels: dict[str, str] = field(default_factory=dict)
+    no_cache: bool = False
+    remove: bool = True  # rm: remove intermediate containers after a successful step
+    force_remove: bool = False  # forcerm: also after a failed one (we always do)
+    quiet: bool = False
+    cache_from: tuple[str, ...] = ()
+    network_mode: str = ""
+    platform: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class BuildResult:
+    image_id: str
+    tags: tuple[str, ...]
+
+
+class StepFailed(InvalidArgument):
+    """A RUN exited non-zero: Docker's message and the exit code (the CLI's exit status)."""
+
+    def __init__(self, message: str, code: int) -> None:
+        super().__init__(message)
+        self.code = code

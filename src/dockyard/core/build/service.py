@@ -1,0 +1,279 @@
+"""The builder service: ``docker build`` (dockerd's classic builder semantics) and ``builder prune``.
+
+context tar → unpack, ``.dockerignore`` → parse the Dockerfile → only the stages the target needs,
+independent ones concurrently → each step through the cache or executed → tag the result.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import itertools
+import logging
+import os
+from pathlib import Path
+from typing import Any, Protocol
+
+from dockyard.config import DaemonConfig
+from dockyard.core.build import context as build_context
+from dockyard.core.build.cache import BuildCache
+from dockyard.core.build.dockerfile import Dockerfile, Instruction, Stage, parse
+from dockyard.core.build.instructions import PROXY_ARGS, StageState, set_env
+from dockyard.core.build.model import BuildOptions, BuildResult, Emit
+from dockyard.core.build.shell import expand
+from dockyard.core.build.solver import Images, Solver, StageRun, cleanup
+from dockyard.core.build.steps import Containers, StepRunner
+from dockyard.core.downloads import Fetcher
+from dockyard.core.images.model import Image
+from dockyard.core.images.reference import parse_repository
+from dockyard.core.metadata import Metadata
+from dockyard.core.snapshots import Mounter, Snapshotter
+from dockyard.core.system import go_arch
+from dockyard.errors import DockyardError, InvalidArgument, NotFound
+
+log = logging.getLogger(__name__)
+
+DEFAULT_PATH = "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+
+
+class Taggable(Images, Protocol):
+    async def tag(self, ref: str, repo: str, tag: str | None) -> None: ...
+    async def remove(self, ref: str, *, force: bool = False, prune: bool = True) -> list[dict[str, str]]: ...
+
+
+class BuilderService:
+    def __init__(self, *, config: DaemonConfig, db: Metadata, images: Taggable, containers: Containers,
+                 snapshotter: Snapshotter, mounter: Mounter, fetcher: Fetcher | None = None) -> None:
+        self._config = config
+        self._images = images
+        self._cache = BuildCache(db)
+        self._fetcher = fetcher
+        self._opened = False
+        self._steps = StepRunner(config=config, containers=containers, snapshotter=snapshotter,
+                                 mounter=mounter)
+
+    async def open(self) -> None:
+        """Create the cache table; also done on first use, so the daemon need not call it."""
+        if not self._opened:
+            self._cache.ensure_schema()
+            self._opened = True
+
+    async def build(self, context_tar: Path, options: BuildOptions, emit: Emit) -> BuildResult:
+        """Build; ``emit`` receives Docker's stream text. Errors raise (nothing half-made is kept:
+        every committed step is a complete image, reused by the next build's cache)."""
+        await self.open()
+        for tag in options.tags:
+            parse_repository(*_split_tag(tag))  # a bad -t fails before any work
+        work = self._steps.scratch_dir()
+        try:
+            root = work / "context"
+            root.mkdir()
+            await asyncio.to_thread(build_context.extract, context_tar, root)
+            text = await asyncio.to_thread(_read_dockerfile, root, options.dockerfile)
+            await asyncio.to_thread(build_context.apply_dockerignore, root, options.dockerfile)
+            dockerfile = parse(text, options.dockerfile)
+            quiet_emit = _quiet if options.quiet else emit
+            image = await self._solve(dockerfile, build_context.Context(root), work, options, quiet_emit)
+        finally:
+            await asyncio.to_thread(cleanup, work)
+        if image is None:
+            raise InvalidArgument("no image was built: the target stage is FROM scratch with no steps")
+        return await self._finish(image, options, emit)
+
+    async def _finish(self, image: Image, options: BuildOptions, emit: Emit) -> BuildResult:
+        if options.quiet:
+            await emit(f"{image.id}\n")
+        else:
+            await emit(f"Successfully built {image.id[7:19]}\n")
+        for tag in options.tags:
+            repo, name = _split_tag(tag)
+            await self._images.tag(image.id, repo, name)
+            if not options.quiet:
+                shown = tag if ":" in tag.rsplit("/", 1)[-1] else tag + ":latest"
+                await emit(f"Successfully tagged {shown}\n")
+        return BuildResult(image.id, options.tags)
+
+    async def _solve(self, dockerfile: Dockerfile, ctx: build_context.Context, work: Path,
+                     options: BuildOptions, emit: Emit) -> Image | None:
+        build_args = {k: v for k, v in options.build_args.items() if v is not None}
+        meta = _meta_args(dockerfile.meta_args, build_args, dockerfile.escape, options.platform)
+        target = _target_index(dockerfile, options.target)
+        needed = _needed(dockerfile, target, meta)
+        total = sum(1 + len(dockerfile.stages[i].instructions) for i in needed)
+        numbers = itertools.count(1)
+        solver = Solver(images=self._images, cache=self._cache, steps=self._steps, context=ctx,
+                        fetcher=self._fetcher, build_args=build_args, meta_args=meta)
+        results: dict[int, asyncio.Future[Image | None]] = {
+            i: asyncio.get_running_loop().create_future() for i in needed}
+        used: set[str] = set()
+
+        async def stage_task(index: int) -> None:
+            stage = dockerfile.stages[index]
+            try:
+                body = list(stage.instructions)
+                if index == target and options.labels:
+                    body.append(_labels_instruction(options.labels))
+                run = await self._from(stage, dockerfile, meta, results, emit, numbers, total, work, options)
+                results[index].set_result(await solver.run_stage(run, body))
+                used.update(run.used_args)
+            except BaseException as exc:
+                results[index].set_exception(exc)
+                raise
+
+        tasks = [asyncio.create_task(stage_task(i)) for i in needed]
+        try:
+            await asyncio.gather(*tasks)
+        except BaseException:
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+            raise
+        finally:
+            for future in results.values():
+                if future.done() and not future.cancelled():
+                    future.exception()  # consumed: a sibling's failure is reported once
+        unused = sorted(set(build_args) - used - set(meta) - PROXY_ARGS)
+        if unused:
+            await emit(f"[Warning] One or more build-args [{' '.join(unused)}] were not consumed\n")
+        return results[target].result()
+
+    async def _from(self, stage: Stage, dockerfile: Dockerfile, meta: dict[str, str],
+                    results: dict[int, asyncio.Future[Image | None]], emit: Emit,
+                    numbers: itertools.count[int], total: int, work: Path, options: BuildOptions) -> StageRun:
+        def counter() -> str:
+            return f"Step {next(numbers)}/{total}"
+
+        base_name = expand(stage.base, meta, dockerfile.escape)
+        await emit(f"{counter()} : FROM {base_name}{' AS ' + stage.name if stage.name else ''}\n")
+        other = _stage_index(dockerfile, base_name, stage.index)
+        image: Image | None
+        if other is not None:
+            image = await results[other]
+        elif base_name.lower() == "scratch":
+            image = None
+        else:
+            image = await self._images.inspect(base_name)
+        if image is not None:
+            await emit(f" ---> {image.id[7:19]}\n")
+        config: dict[str, Any] = dict(image.container_config) if image else {}
+        if not any(e.startswith("PATH=") for e in config.get("Env") or []):
+            set_env(config, "PATH", DEFAULT_PATH[5:])
+
+        async def stage_image(ref: str) -> Image | None:
+            found = _stage_index(dockerfile, ref, stage.index)
+            if found is not None:
+                return await results[found]
+            return await self._images.inspect(ref)
+
+        state = StageState(config=config, escape=dockerfile.escape)
+        run = StageRun(image=image, key=image.id if image else "scratch", state=state, work=work,
+                       no_cache=options.no_cache, network=options.network_mode, emit=emit,
+                       stage_image=stage_image, counter=counter)
+        triggers = list(config.pop("OnBuild", None) or [])
+        if triggers:
+            await emit(f"# Executing {len(triggers)} build trigger{'s' if len(triggers) > 1 else ''}\n")
+            config["OnBuild"] = None
+            run.state.config = config
+            trigger_file = parse("FROM scratch\n" + "\n".join(triggers))
+            stage.instructions[:0] = trigger_file.stages[0].instructions
+        return run
+
+    async def prune(self) -> tuple[list[str], int]:
+        """``docker builder prune``: forget every cache record and delete the untagged images only
+        the cache kept. Returns (cache IDs removed, bytes reclaimed)."""
+        await self.open()
+        ids = self._cache.image_ids()
+        self._cache.clear()
+        removed: list[str] = []
+        reclaimed = 0
+        for image_id in reversed(ids):
+            with contextlib.suppress(DockyardError):
+                image = await self._images.inspect(image_id)
+                if image.repo_tags:
+                    continue
+                await self._images.remove(image_id, prune=False)
+                removed.append(image_id)
+        return removed, reclaimed
+
+
+async def _quiet(text: str) -> None:
+    return None
+
+
+def _split_tag(tag: str) -> tuple[str, str | None]:
+    name, sep, value = tag.rpartition(":")
+    if sep and "/" not in value:
+        return name, value
+    return tag, None
+
+
+def _read_dockerfile(root: Path, name: str) -> str:
+    path = root / name.lstrip("/")
+    if not os.path.realpath(path).startswith(str(root.resolve()) + "/") or not path.is_file():
+        raise NotFound(f"Cannot locate specified Dockerfile: {name}")
+    return path.read_text()
+
+
+def _meta_args(args: list[Instruction], given: dict[str, str], escape: str, platform: str) -> dict[str, str]:
+    arch = go_arch()
+    target = platform or f"linux/{arch}"
+    os_name, _, rest = target.partition("/")
+    values = {"TARGETPLATFORM": target, "TARGETOS": os_name, "TARGETARCH": rest.split("/")[0] or arch,
+              "BUILDPLATFORM": f"linux/{arch}", "BUILDOS": "linux", "BUILDARCH": arch}
+    for ins in args:
+        for item in ins.args:
+            name, eq, default = item.partition("=")
+            if name in given:
+                values[name] = given[name]
+            elif eq:
+                values[name] = expand(default, values, escape)
+    return values
+
+
+def _target_index(dockerfile: Dockerfile, target: str) -> int:
+    if not target:
+        return len(dockerfile.stages) - 1
+    for stage in dockerfile.stages:
+        if stage.name == target.lower():
+            return stage.index
+    raise InvalidArgument(f"failed to reach build target {target} in Dockerfile")
+
+
+def _stage_index(dockerfile: Dockerfile, ref: str, before: int) -> int | None:
+    for stage in dockerfile.stages[:before]:
+        if stage.name and stage.name == ref.lower():
+            return stage.index
+    if ref.isdigit() and int(ref) < before:
+        return int(ref)
+    return None
+
+
+def _needed(dockerfile: Dockerfile, target: int, meta: dict[str, str]) -> list[int]:
+    """The stages ``target`` depends on (FROM a stage, COPY --from), itself included, in order."""
+    seen: set[int] = set()
+    pending = [target]
+    while pending:
+        index = pending.pop()
+        if index in seen:
+            continue
+        seen.add(index)
+        stage = dockerfile.stages[index]
+        refs = [expand(stage.base, meta, dockerfile.escape)]
+        refs += [v for ins in stage.instructions for v in ins.flag_all("from")]
+        for ref in refs:
+            found = _stage_index(dockerfile, ref, index)
+            if found is not None:
+                pending.append(found)
+    return sorted(seen)
+
+
+def _labels_instruction(labels: dict[str, str]) -> Instruction:
+    args: list[str] = []
+    for key, value in labels.items():
+        args += [_quoted(key), _quoted(value)]
+    text = "LABEL " + " ".join(f"{a}={b}" for a, b in zip(args[::2], args[1::2], strict=True))
+    return Instruction("LABEL", tuple(args), (), False, 0, text)
+
+
+def _quoted(text: str) -> str:
+    return "'" + text.replace("'", "'\"'\"'") + "'"

@@ -1,0 +1,307 @@
+"""Running one stage: each instruction becomes an image through a cache lookup or execution.
+
+A step's key is :func:`cache_key` of the previous key (the base image ID for the first step),
+the instruction after substitution and what it reads (file digests, the run environment). A hit
+reuses the recorded image; a miss runs the step and commits its layer (or only the config).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import posixpath
+import shutil
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Protocol
+
+from dockyard.core.build import instructions
+from dockyard.core.build.cache import BuildCache, cache_key
+from dockyard.core.build.context import Context
+from dockyard.core.build.dockerfile import Instruction
+from dockyard.core.build.files import CopyOptions, copy_sources, dest_path, write_file
+from dockyard.core.build.instructions import StageState
+from dockyard.core.build.model import Emit
+from dockyard.core.build.steps import StepRunner
+from dockyard.core.downloads import Fetcher
+from dockyard.core.images.commit import CommitOptions
+from dockyard.core.images.model import Image
+from dockyard.core.users import resolve_user
+from dockyard.errors import DockyardError, InvalidArgument, NotFound, Unimplemented
+
+log = logging.getLogger(__name__)
+
+CONFIG_ONLY = frozenset({"ENV", "LABEL", "CMD", "ENTRYPOINT", "EXPOSE", "VOLUME", "USER", "STOPSIGNAL",
+                         "HEALTHCHECK", "SHELL", "ONBUILD", "MAINTAINER"})
+
+
+class Images(Protocol):
+    async def inspect(self, ref: str) -> Image: ...
+    async def commit(self, parent: Image | None, layer_tar: Path | None, options: CommitOptions, *,
+                     repo: str | None = None, tag: str | None = None) -> Image: ...
+
+
+StageLookup = Callable[[str], Awaitable[Image | None]]  # COPY --from: a stage's result, or raise
+
+
+@dataclass(slots=True)
+class StageRun:
+    """One stage's progress: the image reached so far and the key that leads to it."""
+
+    image: Image | None
+    key: str
+    state: StageState
+    work: Path
+    no_cache: bool
+    network: str
+    emit: Emit
+    stage_image: StageLookup
+    counter: Callable[[], str]  # "Step 3/9"
+    used_args: set[str] = field(default_factory=set)
+
+
+class Solver:
+    def __init__(self, *, images: Images, cache: BuildCache, steps: StepRunner, context: Context,
+                 fetcher: Fetcher | None, build_args: dict[str, str], meta_args: dict[str, str]) -> None:
+        self.build_args = build_args  # --build-arg values given (None values already dropped)
+        self.meta_args = meta_args  # ARGs before the first FROM, with their values
+        self._images = images
+        self._cache = cache
+        self._steps = steps
+        self._context = context
+        self._fetcher = fetcher
+
+    async def run_stage(self, run: StageRun, body: list[Instruction]) -> Image | None:
+        for ins in body:
+            await run.emit(f"{run.counter()} : {ins.original.splitlines()[0]}\n")
+            try:
+                await self._step(run, ins)
+            except DockyardError as exc:
+                if getattr(exc, "code", None) is not None:
+                    raise
+                raise type(exc)(f"Dockerfile:{ins.line}: {ins.cmd}: {exc}") from exc
+        return run.image
+
+    async def _step(self, run: StageRun, ins: Instruction) -> None:
+        if ins.cmd == "ARG":
+            self._arg(run, ins)
+            return
+        if ins.cmd in CONFIG_ONLY:
+            text = instructions.apply(ins, run.state)
+            await self._commit_cached(run, text, None, None)
+            return
+        if ins.cmd == "WORKDIR":
+            text = instructions.apply(ins, run.state)
+            path = run.state.config["WorkingDir"]
+            await self._commit_cached(run, text, None, lambda root: _mkdir(root, path))
+            return
+        if ins.cmd == "RUN":
+            await self._run(run, ins)
+            return
+        await self._copy(run, ins)
+
+    def _arg(self, run: StageRun, ins: Instruction) -> None:
+        for item in ins.args:
+            name, eq, default = item.partition("=")
+            value = run.state.args.get(name) if not eq else None
+            provided = self.build_args.get(name)
+            if provided is not None:
+                run.state.args[name] = provided
+                run.used_args.add(name)
+            elif eq:
+                run.state.args[name] = run.state.word(default)
+            elif name in self.meta_args:
+                run.state.args[name] = self.meta_args[name]
+            elif value is not None:
+                run.state.args[name] = value
+
+    async def _commit_cached(self, run: StageRun, text: str, extra: Any,
+                             work: Callable[[Path], None] | None) -> None:
+        config = dict(run.state.config)
+        key = cache_key(run.key, text, {"config": config, "extra": extra})
+        if await self._hit(run, key):
+            return
+        layer = None
+        if work is not None:
+            dest = run.work / f"{key[7:]}.tar"
+            layer = await asyncio.to_thread(self._steps.fs_step, run.image, work, dest)
+        await self._commit(run, key, layer, instructions.history_text(text) if work is None and
+                           layer is None else text)
+
+    async def _hit(self, run: StageRun, key: str) -> bool:
+        run.key = key
+        if run.no_cache:
+            return False
+        image_id = self._cache.get(key)
+        if image_id is None:
+            log.debug("[BUILDER] Cache miss: %s", key)
+            return False
+        try:
+            image = await self._images.inspect(image_id)
+        except NotFound:
+            self._cache.drop(key)
+            return False
+        run.image = image
+        await run.emit(f" ---> Using cache\n ---> {image.id[7:19]}\n")
+        return True
+
+    async def _commit(self, run: StageRun, key: str, layer: Path | None, created_by: str) -> None:
+        options = CommitOptions(config=dict(run.state.config), created_by=created_by)
+        try:
+            image = await self._images.commit(run.image, layer, options)
+        finally:
+            if layer is not None:
+                layer.unlink(missing_ok=True)
+        self._cache.put(key, image.id)
+        run.image = image
+        await run.emit(f" ---> {image.id[7:19]}\n")
+
+    # ---- RUN ----
+    async def _run(self, run: StageRun, ins: Instruction) -> None:
+        if ins.flag_all("mount"):
+            raise Unimplemented("RUN --mount is not supported by this builder yet")
+        state = run.state
+        if ins.json:
+            argv = list(ins.args)
+        elif ins.heredocs and ins.args == (f"<<{ins.heredocs[0].name}",) or (
+                ins.heredocs and ins.args[0].lstrip("<-").strip("'\"") == ins.heredocs[0].name):
+            argv = [*state.shell, ins.heredocs[0].content]
+        elif ins.heredocs:
+            argv = [*state.shell, ins.args[0] + "\n" + "".join(h.content + h.name + "\n"
+                                                              for h in ins.heredocs)]
+        else:
+            argv = [*state.shell, " ".join(ins.args)]
+        args = {k: v for k, v in state.args.items() if k not in _env_keys(state.config)}
+        env = [*(state.config.get("Env") or []), *(f"{k}={v}" for k, v in sorted(args.items()))]
+        shown = " ".join(argv)
+        created_by = (f"|{len(args)} " + " ".join(f"{k}={v}" for k, v in sorted(args.items())) + " "
+                      if args else "") + shown
+        key = cache_key(run.key, created_by, {"config": state.config, "network": ins.flag("network")})
+        if await self._hit(run, key):
+            return
+        if run.image is None:
+            raise InvalidArgument("no such file or directory: RUN needs a shell in the image (FROM scratch)")
+        network = ins.flag("network") or run.network
+        dest = run.work / f"{key[7:]}.tar"
+        layer = await self._steps.run(run.image, argv, env=env, workdir=state.config.get("WorkingDir") or "",
+                                      user=state.config.get("User") or "", network=network, shown=shown,
+                                      emit=run.emit, layer_dest=dest)
+        await self._commit(run, key, layer, created_by)
+
+    # ---- COPY / ADD ----
+    async def _copy(self, run: StageRun, ins: Instruction) -> None:
+        state = run.state
+        words = [state.word(a) for a in ins.args]
+        dest = dest_path(words[-1], state.config.get("WorkingDir") or "/")
+        chmod = ins.flag("chmod")
+        mode = int(state.word(chmod), 8) if chmod else None
+        chown = state.word(ins.flag("chown") or "")
+        source_from = state.word(ins.flag("from") or "")
+        parents = ins.flag("parents") in ("true", "")
+        heredocs = {h.name: h.content for h in ins.heredocs}
+        names = [w for w in words[:-1]
+                 if not (w.startswith("<<") and w.lstrip("<-").strip("'\"") in heredocs)]
+        urls = [n for n in names if n.startswith(("http://", "https://"))] if ins.cmd == "ADD" else []
+        digests: list[Any] = [["heredoc", n, c] for n, c in heredocs.items()]
+        fetched = await self._fetch(run, urls)
+        digests += [["url", u, d] for u, (d, _) in fetched.items()]
+        local = [n for n in names if n not in urls]
+        from_image: Image | None = None
+        if source_from:
+            from_image = await run.stage_image(source_from)
+            digests.append(["from", from_image.id if from_image else "scratch", local])
+            sources: list[Path] = []
+        else:
+            sources = [p for n in local for p in self._context.glob(n)]
+            digests += await asyncio.to_thread(
+                lambda: [[str(p.relative_to(self._context.root)), self._context.digest(p)] for p in sources])
+        shown = [*names, *(f"<<{n}" for n in heredocs)]
+        text = f"{ins.cmd} {'--chown=' + chown + ' ' if chown else ''}" \
+               f"{'--chmod=' + chmod + ' ' if chmod else ''}" \
+               f"{'--from=' + source_from + ' ' if source_from else ''}{' '.join(shown)} {dest}"
+        count = len(local) + len(urls) + len(heredocs)
+
+        def work(rootfs: Path) -> None:
+            owner = _owner(rootfs, chown) if chown else None
+            options = CopyOptions(owner=owner, mode=mode, extract=ins.cmd == "ADD" and not source_from,
+                                  parents_of=self._context.root if parents and not source_from else None)
+            if count > 1 and not dest.endswith("/"):
+                from dockyard.core.build.files import MULTI_SOURCE_ERROR
+                raise InvalidArgument(MULTI_SOURCE_ERROR)
+            target_dir = dest.endswith("/") or (rootfs / dest.lstrip("/")).is_dir()
+            for name, content in heredocs.items():
+                out = posixpath.join(dest, name) if target_dir else dest
+                write_file(rootfs, content.encode(), rootfs / out.lstrip("/"), options)
+            for url, (_, path) in fetched.items():
+                out = posixpath.join(dest, _url_name(url)) if target_dir else dest
+                write_file(rootfs, path.read_bytes(), rootfs / out.lstrip("/"), options, mode=0o600)
+            if from_image is not None or source_from:
+                with self._steps.mounted_image(from_image) as other:
+                    found = [_in_root(other, n) for n in local]
+                    copy_sources(rootfs, found, dest, options)
+            elif sources:
+                copy_sources(rootfs, sources, dest, options)
+
+        await self._commit_cached(run, text, digests, work)
+
+    async def _fetch(self, run: StageRun, urls: list[str]) -> dict[str, tuple[str, Path]]:
+        fetched: dict[str, tuple[str, Path]] = {}
+        for i, url in enumerate(urls):
+            if self._fetcher is None:
+                raise Unimplemented("this engine was built without a URL fetcher")
+            path = run.work / f"download-{i}"
+            await self._fetcher.fetch(url, path)
+            digest = await asyncio.to_thread(_sha256_file, path)
+            fetched[url] = (digest, path)
+        return fetched
+
+
+def _sha256_file(path: Path) -> str:
+    import hashlib
+
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def _env_keys(config: dict[str, Any]) -> set[str]:
+    return {e.partition("=")[0] for e in config.get("Env") or []}
+
+
+def _mkdir(root: Path, path: str) -> None:
+    from dockyard.core.users import resolve_in_root
+
+    target = resolve_in_root(root, path)
+    if not target.exists():
+        target.mkdir(parents=True, mode=0o755)
+
+
+def _owner(rootfs: Path, chown: str) -> tuple[int, int]:
+    user = resolve_user(rootfs, chown)
+    if ":" not in chown:
+        return user.uid, user.uid  # a user without group: the UID is the GID too (Docker's docs)
+    return user.uid, user.gid
+
+
+def _in_root(root: Path, name: str) -> Path:
+    from dockyard.core.users import resolve_in_root
+
+    path = resolve_in_root(root, name)
+    if not path.exists() and not path.is_symlink():
+        raise NotFound(f"failed to compute cache key: \"{name}\": not found")
+    return path
+
+
+def _url_name(url: str) -> str:
+    name = posixpath.basename(url.split("?", 1)[0].split("#", 1)[0].rstrip("/"))
+    return name or "index.html"
+
+
+def cleanup(work: Path) -> None:
+    with contextlib.suppress(OSError):
+        shutil.rmtree(work)
+
+
+def describe(value: Any) -> str:
+    return json.dumps(value)

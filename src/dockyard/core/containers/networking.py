@@ -1,0 +1,200 @@
+"""A container's side of networking: which networks it asks for, joining them at start, leaving
+them at exit or removal, connect/disconnect, and the state ``docker inspect`` shows.
+
+Endpoints exist only while the container runs, as in Docker; the container record keeps what it
+asked for (``HostConfig.NetworkMode``, ``NetworkingConfig.EndpointsConfig``) and, while it runs, a
+copy of its endpoints in ``network_state`` for inspect and ``ps``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from dataclasses import asdict
+from typing import Any
+
+from dockyard.core.containers.hostfiles import write_network_files
+from dockyard.core.containers.model import Container, ContainerPaths, CreateRequest
+from dockyard.core.containers.store import LiveContainers
+from dockyard.core.networks.model import DEFAULT_BRIDGE, Endpoint, EndpointRequest
+from dockyard.core.networks.ports import port_bindings
+from dockyard.core.networks.service import NetworkService, check_endpoint_request
+from dockyard.errors import InvalidArgument, NotFound
+
+log = logging.getLogger(__name__)
+
+_UNBRIDGED = ("none", "host")
+
+
+def primary_network(mode: str) -> str | None:
+    """The network a NetworkMode names, or None for none/host/container:<id>."""
+    if mode in ("", "default", "bridge"):
+        return DEFAULT_BRIDGE
+    if mode in _UNBRIDGED or mode.startswith("container:"):
+        return None
+    return mode
+
+
+def endpoint_requests(mode: str, networking: dict[str, Any], host: dict[str, Any]) -> list[EndpointRequest]:
+    """Docker's EndpointsConfig: the NetworkMode's network first, then any others asked for."""
+    primary = primary_network(mode)
+    if primary is None:
+        return []
+    configs = dict(networking.get("EndpointsConfig") or {})
+    links = tuple(str(link) for link in host.get("Links") or [])
+    ordered = [primary] + [name for name in configs if name != primary and name != "default"]
+    result = []
+    for name in ordered:
+        cfg = configs.get(name) or (configs.get("default") if name == primary else None) or {}
+        ipam_config = cfg.get("IPAMConfig") or {}
+        result.append(EndpointRequest(
+            network=name, ip=str(ipam_config.get("IPv4Address") or ""),
+            aliases=tuple(str(a) for a in cfg.get("Aliases") or []),
+            links=links if name != DEFAULT_BRIDGE else ()))
+    return result
+
+
+class ContainerNetworking:
+    """Glue between the container service and the network service (absent in unit tests: then a
+    bridged container gets a private namespace with loopback only)."""
+
+    def __init__(self, networks: NetworkService | None, live: LiveContainers) -> None:
+        self._networks = networks
+        self._live = live
+
+    def check_create(self, request: CreateRequest) -> None:
+        mode = request.host.network_mode
+        requests = endpoint_requests(mode, request.networking, request.host.raw)
+        config = request.config
+        port_bindings(request.host.raw, config.exposed_ports if config else {})
+        # A 400, not a 404: the CLI answers a 404 from create by pulling the image (moby too
+        # reports a missing network at create as an invalid parameter).
+        if self._networks is None:
+            if requests and requests[0].network != DEFAULT_BRIDGE:
+                raise InvalidArgument(f"network {requests[0].network} not found")
+            return
+        for endpoint in requests:
+            try:
+                network = self._networks.inspect(endpoint.network)
+            except NotFound as exc:
+                raise InvalidArgument(str(exc)) from exc
+            check_endpoint_request(network, endpoint)
+
+    async def join(self, container: Container, paths: ContainerPaths, network: str) -> str:
+        """Set up the container's endpoints; returns the spec's network (``ns:<sandbox>``)."""
+        requests = endpoint_requests(container.host.network_mode, container.networking,
+                                     container.host.raw)
+        if not requests or self._networks is None:
+            return network
+        ports = port_bindings(container.host.raw, container.config.exposed_ports)
+        name = container.name.lstrip("/")
+        sandbox = await self._networks.join(container.id, name, requests, ports,
+                                            short_id=container.id[:12])
+        try:
+            container.network_state = self.state(container, sandbox)
+            await asyncio.to_thread(self._write_files, container, paths)
+        except BaseException:
+            await self.leave(container)
+            raise
+        return f"ns:{sandbox}"
+
+    def _write_files(self, container: Container, paths: ContainerPaths) -> None:
+        assert self._networks is not None
+        mine = self._networks.endpoints(container_id=container.id)
+        user_network = any(self._networks.inspect(e.network_id).has_dns for e in mine)
+        write_network_files(
+            paths, hostname=container.config.hostname, domainname=container.config.domainname,
+            ip=mine[0].ip if mine else "", host=container.host.raw, embedded_dns=user_network,
+            host_gateway=self._networks.default_gateway(),
+            links=[] if user_network else self._legacy_links(container))
+
+    def _legacy_links(self, container: Container) -> list[tuple[str, str, str]]:
+        """(ip, alias, name) of each --link target on the default bridge, for /etc/hosts."""
+        assert self._networks is not None
+        result = []
+        for spec in container.host.raw.get("Links") or []:
+            target, _, alias = str(spec).partition(":")
+            target_name = target.strip("/").split("/")[-1]
+            alias = (alias or target_name).strip("/").split("/")[-1]
+            try:
+                other = self._live.get(target_name)
+            except NotFound as exc:
+                raise InvalidArgument(f"could not get container for {target_name}") from exc
+            ips = [e.ip for e in self._networks.endpoints(container_id=other.id)]
+            if not ips:
+                raise InvalidArgument(f"cannot link to a non running container: /{target_name} "
+                                      f"AS {container.name}/{alias}")
+            result.append((ips[0], alias, target_name))
+        return result
+
+    async def leave(self, container: Container) -> None:
+        """Tear the endpoints down (idempotent); never raises, so an exit is always recorded."""
+        if self._networks is None:
+            return
+        try:
+            await self._networks.leave(container.id)
+        except Exception:  # noqa: BLE001 - the exit must be recorded whatever the teardown does
+            log.exception("network teardown of %s", container.id[:12])
+        if container.network_state:
+            container.network_state = {}
+            if container.id in self._live.by_id:
+                self._live.save(container)
+
+    async def connect(self, container: Container, request: EndpointRequest) -> None:
+        """``docker network connect``: now for a running container, at its next start otherwise."""
+        assert self._networks is not None
+        network = self._networks.inspect(request.network)
+        check_endpoint_request(network, request)
+        configs = dict(container.networking.get("EndpointsConfig") or {})
+        if network.name in configs or primary_network(container.host.network_mode) == network.name:
+            if not container.state.is_active:
+                raise InvalidArgument(f"endpoint with name {container.name.lstrip('/')} already "
+                                      f"exists in network {network.name}")
+        sandbox = str(container.network_state.get("sandbox") or "")
+        if container.state.is_active:
+            if not sandbox:
+                raise InvalidArgument("container sharing network namespace with another container "
+                                      "or a host network namespace cannot be connected to any other "
+                                      "network")
+            await self._networks.connect(container.id, container.name.lstrip("/"), sandbox, request,
+                                         short_id=container.id[:12])
+            container.network_state = self.state(container, sandbox)
+        configs[network.name] = {"IPAMConfig": {"IPv4Address": request.ip} if request.ip else None,
+                                 "Aliases": list(request.aliases) or None}
+        container.networking = {**container.networking, "EndpointsConfig": configs}
+        self._live.save(container)
+
+    async def disconnect(self, container: Container, network_ref: str) -> None:
+        assert self._networks is not None
+        network = self._networks.inspect(network_ref)
+        configs = dict(container.networking.get("EndpointsConfig") or {})
+        attached = network.name in configs or primary_network(container.host.network_mode) == network.name
+        if container.state.is_active:
+            await self._networks.disconnect(container.id, network.id)
+            container.network_state = self.state(container, str(container.network_state.get("sandbox")))
+        elif not attached:
+            raise NotFound(f"container {container.id} is not connected to network {network.name}")
+        configs.pop(network.name, None)
+        if primary_network(container.host.network_mode) == network.name:
+            container.host.network_mode = "none"
+            container.host.raw["NetworkMode"] = "none"
+        container.networking = {**container.networking, "EndpointsConfig": configs}
+        self._live.save(container)
+
+    def state(self, container: Container, sandbox: str) -> dict[str, Any]:
+        assert self._networks is not None
+        networks: dict[str, Any] = {}
+        ports: list[dict[str, Any]] = []
+        for endpoint in self._networks.endpoints(container_id=container.id):
+            network = self._networks.inspect(endpoint.network_id)
+            networks[network.name] = endpoint_view(endpoint, network.gateway, network.prefixlen)
+            ports += [asdict(p) for p in endpoint.ports]
+        return {"sandbox": sandbox, "networks": networks, "ports": ports}
+
+
+def endpoint_view(endpoint: Endpoint, gateway: str, prefixlen: int) -> dict[str, Any]:
+    """One endpoint as the container record keeps it for inspect (api/wire.py renders it)."""
+    return {"network_id": endpoint.network_id, "endpoint_id": endpoint.id, "ip": endpoint.ip,
+            "prefixlen": prefixlen, "gateway": gateway, "mac": endpoint.mac,
+            "aliases": endpoint.aliases, "dns_names": endpoint.dns_names,
+            "links": [f"{target}:{alias}" for alias, target in endpoint.links.items()]}

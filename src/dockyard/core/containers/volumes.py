@@ -1,0 +1,146 @@
+"""The container side of volumes: making the volumes a new container names, filling an empty
+volume with the image's content on first use (copy-up), and removing anonymous volumes with their
+container (``docker rm -v``, ``--rm``)."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import shutil
+from collections.abc import Callable, Iterable
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+from dockyard.core.containers.model import Container, ContainerPaths
+from dockyard.core.containers.mounts import MountPoint, plan
+from dockyard.core.volumes.service import VolumeService
+from dockyard.errors import DockyardError, InvalidArgument, NotFound
+
+log = logging.getLogger(__name__)
+
+
+class ContainerVolumes:
+    """Resolves and prepares the mounts of containers against the volume service."""
+
+    def __init__(self, volumes: VolumeService | None,
+                 containers: Callable[[], Iterable[Container]]) -> None:
+        self._volumes = volumes
+        self._containers = containers
+
+    def users(self, name: str) -> list[str]:
+        return [c.id for c in self._containers()
+                if any(p.type == "volume" and p.name == name for p in c.mounts)]
+
+    async def resolve(self, host: dict[str, Any], config_volumes: dict[str, Any],
+                      inherited: list[tuple[list[MountPoint], str]]) -> tuple[list[MountPoint], list[str]]:
+        """The container's mount points with volumes made and host paths filled in, and the names
+        of the volumes this call created (to undo if the create fails)."""
+        points = plan(host, config_volumes, inherited)
+        created: list[str] = []
+        try:
+            resolved = [await self._resolve_one(point, created) for point in points]
+        except BaseException:
+            await self.drop(created)
+            raise
+        return resolved, created
+
+    async def _resolve_one(self, point: MountPoint, created: list[str]) -> MountPoint:
+        if point.type == "bind":
+            await asyncio.to_thread(_check_bind_source, point)
+            return point
+        if point.type != "volume":
+            return point
+        if self._volumes is None:
+            raise InvalidArgument("volumes are not available in this engine")
+        if point.name:
+            with contextlib.suppress(NotFound):
+                volume = await self._volumes.inspect(point.name)
+                return replace(point, source=str(volume.mountpoint), driver=volume.driver)
+        volume = await self._volumes.create(point.name, driver=point.driver,
+                                            options=dict(point.volume_options),
+                                            labels=dict(point.volume_labels),
+                                            anonymous=not point.name)
+        created.append(volume.name)
+        return replace(point, name=volume.name, source=str(volume.mountpoint), driver=volume.driver)
+
+    async def drop(self, names: list[str]) -> None:
+        """Remove volumes a failed create made."""
+        if self._volumes is None:
+            return
+        for name in names:
+            try:
+                await self._volumes.remove(name, force=True)
+            except DockyardError as exc:
+                log.warning("could not remove volume %s after a failed create: %s", name, exc)
+
+    async def prepare(self, container: Container, paths: ContainerPaths) -> None:
+        """Before the runtime starts: mount ``-o type=`` volumes, copy the image's content into
+        empty volumes (unless ``nocopy``), make -v bind sources that are missing."""
+        if self._volumes is None:
+            return
+        for point in container.mounts:
+            if point.type != "volume":
+                continue
+            volume = await self._volumes.inspect(point.name)
+            target = await asyncio.to_thread(self._volumes.ensure_mounted, volume)
+            if not point.nocopy:
+                await asyncio.to_thread(copy_up, paths.rootfs, point.destination, target)
+
+    async def remove_anonymous(self, container: Container) -> None:
+        if self._volumes is None:
+            return
+        for point in container.mounts:
+            if point.type != "volume":
+                continue
+            try:
+                volume = await self._volumes.inspect(point.name)
+                if volume.anonymous and not self.users(volume.name):
+                    await self._volumes.remove(volume.name)
+            except DockyardError as exc:
+                log.warning("could not remove volume %s of %s: %s", point.name, container.id[:12], exc)
+
+
+def _check_bind_source(point: MountPoint) -> None:
+    source = Path(point.source)
+    if source.exists():
+        return
+    if point.from_flag != "binds":
+        raise InvalidArgument(f'invalid mount config for type "bind": bind source path does not exist: '
+                              f"{point.source}")
+    # -v /host/dir:/ctr makes the host directory, as Docker always has.
+    source.mkdir(parents=True, exist_ok=True)
+
+
+def _image_dir(rootfs: Path, destination: str) -> Path | None:
+    """The directory at ``destination`` in the image, not following symlinks out of the rootfs."""
+    current = rootfs
+    for part in destination.strip("/").split("/"):
+        current = current / part
+        if current.is_symlink() or not current.is_dir():
+            return None
+    return current
+
+
+def copy_up(rootfs: Path, destination: str, volume_dir: Path) -> None:
+    """Docker's copy-up: an empty volume receives what the image has at its mount point, with
+    owners, modes and times. Blocking."""
+    source = _image_dir(rootfs, destination)
+    if source is None or any(volume_dir.iterdir()):
+        return
+    for entry in source.iterdir():
+        target = volume_dir / entry.name
+        if entry.is_dir() and not entry.is_symlink():
+            shutil.copytree(entry, target, symlinks=True, copy_function=shutil.copy2)
+        else:
+            shutil.copy2(entry, target, follow_symlinks=False)
+    for dirpath, dirnames, filenames in os.walk(source):
+        rel = Path(dirpath).relative_to(source)
+        for name in [*dirnames, *filenames]:
+            st = os.lstat(Path(dirpath) / name)
+            os.chown(volume_dir / rel / name, st.st_uid, st.st_gid, follow_symlinks=False)
+    st = source.stat()
+    os.chown(volume_dir, st.st_uid, st.st_gid)
+    os.chmod(volume_dir, st.st_mode & 0o7777)

@@ -1,0 +1,124 @@
+"""Networks, endpoints and published ports, as libnetwork names them.
+
+A *network* is a bridge with a subnet (or one of the built-in ``host`` and ``none``); an *endpoint*
+is one container's attachment to one network: an address from the network's IPAM, a MAC, a veth
+pair whose inner end lives in the container's *sandbox* (its network namespace, a file the runtime
+joins). A *port binding* publishes a container port on a host address and port.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+BUILTIN_DRIVERS = {"bridge": "bridge", "host": "host", "none": "null"}
+DEFAULT_BRIDGE = "bridge"
+
+
+@dataclass(frozen=True, slots=True)
+class PortBinding:
+    """``-p host_ip:host_port:container_port/proto``; host_port 0 means "any free port"."""
+
+    container_port: int
+    proto: str = "tcp"
+    host_ip: str = ""
+    host_port: int = 0
+
+    @property
+    def key(self) -> str:
+        """Docker's port key, ``8080/tcp``."""
+        return f"{self.container_port}/{self.proto}"
+
+
+@dataclass(slots=True)
+class Network:
+    """One network record; ``bridge`` is the device name (empty for host and none)."""
+
+    id: str
+    name: str
+    driver: str
+    created: str
+    subnet: str = ""
+    gateway: str = ""
+    ip_range: str = ""
+    internal: bool = False
+    ipv6: bool = False
+    labels: dict[str, str] = field(default_factory=dict)
+    options: dict[str, str] = field(default_factory=dict)
+    bridge: str = ""
+    # True when the user gave --subnet: only then may a container ask for a fixed --ip (Docker).
+    user_subnet: bool = False
+
+    @property
+    def builtin(self) -> bool:
+        return self.name in BUILTIN_DRIVERS
+
+    @property
+    def has_dns(self) -> bool:
+        """User-defined bridges get the embedded resolver; the default bridge does not (Docker)."""
+        return self.driver == "bridge" and self.name != DEFAULT_BRIDGE
+
+    @property
+    def prefixlen(self) -> int:
+        return ipaddress.ip_network(self.subnet).prefixlen if self.subnet else 0
+
+    def to_record(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_record(cls, data: dict[str, Any]) -> Network:
+        return cls(**data)
+
+
+@dataclass(slots=True)
+class Endpoint:
+    """A container's attachment to a network (libnetwork's endpoint)."""
+
+    id: str
+    network_id: str
+    container_id: str
+    container_name: str  # without the leading "/"
+    ip: str
+    mac: str
+    ifname: str  # inside the sandbox: eth0, eth1, …
+    veth: str  # the host end
+    sandbox: str  # path of the container's network namespace
+    aliases: list[str] = field(default_factory=list)
+    dns_names: list[str] = field(default_factory=list)
+    links: dict[str, str] = field(default_factory=dict)  # alias -> container name
+    ports: list[PortBinding] = field(default_factory=list)
+    gateway_endpoint: bool = False  # carries the default route and the published ports
+
+    def to_record(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_record(cls, data: dict[str, Any]) -> Endpoint:
+        data = dict(data)
+        data["ports"] = [PortBinding(**p) for p in data.get("ports") or []]
+        return cls(**data)
+
+
+@dataclass(frozen=True, slots=True)
+class EndpointRequest:
+    """What a container asks of one network: Docker's EndpointSettings as create/connect send it."""
+
+    network: str
+    ip: str = ""
+    aliases: tuple[str, ...] = ()
+    links: tuple[str, ...] = ()  # "name:alias"
+
+
+@dataclass(frozen=True, slots=True)
+class NameAnswer:
+    """The embedded resolver's answer to one name: addresses, or where to forward, or refuse."""
+
+    addresses: tuple[str, ...] = ()
+    forward: tuple[str, ...] = ()
+    refuse: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class NetworkPruneReport:
+    deleted: list[str]

@@ -1,0 +1,363 @@
+"""NetworkService: Docker's network verbs, and the endpoints of running containers.
+
+The service decides policy — which networks exist, which address an endpoint gets, which names
+resolve where — and keeps the records; the :class:`NetworkBackend` does the plumbing. Endpoints
+exist only while their container runs (as in Docker): start joins, exit or removal leaves.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import builtins
+import contextlib
+import ipaddress
+import logging
+import secrets
+from collections.abc import Sequence
+from contextlib import AsyncExitStack
+from dataclasses import dataclass, field
+
+from dockyard.core.metadata import Metadata
+from dockyard.core.networks import ipam
+from dockyard.core.networks.backend import NetworkBackend, Resolver
+from dockyard.core.networks.model import (
+    BUILTIN_DRIVERS,
+    DEFAULT_BRIDGE,
+    Endpoint,
+    EndpointRequest,
+    NameAnswer,
+    Network,
+    PortBinding,
+)
+from dockyard.core.networks.store import NetworkStore
+from dockyard.core.timestamps import now_rfc3339
+from dockyard.errors import (
+    AlreadyExists,
+    DockyardError,
+    Forbidden,
+    InUse,
+    InvalidArgument,
+    NotFound,
+)
+
+log = logging.getLogger(__name__)
+
+BRIDGE_NAME_OPTION = "com.docker.network.bridge.name"
+
+
+@dataclass(frozen=True, slots=True)
+class NetworkCreate:
+    """``POST /networks/create`` as the core sees it."""
+
+    name: str
+    driver: str = "bridge"
+    subnet: str = ""
+    gateway: str = ""
+    ip_range: str = ""
+    internal: bool = False
+    ipv6: bool = False
+    labels: dict[str, str] = field(default_factory=dict)
+    options: dict[str, str] = field(default_factory=dict)
+
+
+def _new_id() -> str:
+    return secrets.token_hex(32)
+
+
+class NetworkService:
+    def __init__(self, *, db: Metadata, backend: NetworkBackend, resolver: Resolver,
+                 default_bridge: str, upstreams: Sequence[str] = ()) -> None:
+        self._store = NetworkStore(db)
+        self._backend = backend
+        self._resolver = resolver
+        self._default_bridge = default_bridge
+        self._upstreams = tuple(upstreams)
+        self._networks: dict[str, Network] = {}
+        self._endpoints: dict[str, Endpoint] = {}
+        self._lock = asyncio.Lock()
+
+    # ---- lifecycle ----
+    async def open(self) -> None:
+        self._store.ensure_schema()
+        self._networks = {n.id: n for n in self._store.networks()}
+        self._endpoints = {e.id: e for e in self._store.endpoints()}
+        await self._ensure_builtins()
+        await self._backend.restore(list(self._networks.values()), list(self._endpoints.values()))
+        for key in {e.container_id for e in self._endpoints.values()}:
+            await self._serve_dns(key)
+
+    async def close(self) -> None:
+        await self._resolver.close()
+        await self._backend.close(keep=bool(self._endpoints))
+
+    async def _ensure_builtins(self) -> None:
+        names = {n.name for n in self._networks.values()}
+        for name in ("host", "none"):
+            if name not in names:
+                self._add(Network(id=_new_id(), name=name, driver=BUILTIN_DRIVERS[name],
+                                  created=now_rfc3339()))
+        if DEFAULT_BRIDGE not in names:
+            occupied = await self._occupied()
+            subnet = ipam.pick_subnet(occupied)
+            self._add(Network(id=_new_id(), name=DEFAULT_BRIDGE, driver="bridge",
+                              created=now_rfc3339(), subnet=str(subnet),
+                              gateway=ipam.gateway_of(subnet), bridge=self._default_bridge,
+                              options={BRIDGE_NAME_OPTION: self._default_bridge,
+                                       "com.docker.network.bridge.default_bridge": "true"}))
+
+    def _add(self, network: Network) -> None:
+        self._store.add_network(network)
+        self._networks[network.id] = network
+
+    async def _occupied(self) -> builtins.list[ipaddress.IPv4Network]:
+        mine = [ipaddress.IPv4Network(n.subnet) for n in self._networks.values() if n.subnet]
+        return mine + await self._backend.occupied_subnets()
+
+    # ---- Docker's verbs ----
+    async def create(self, request: NetworkCreate) -> Network:
+        if request.name in BUILTIN_DRIVERS:
+            raise Forbidden(f"{request.name} is a pre-defined network and cannot be created")
+        if request.driver not in ("bridge", ""):
+            raise NotFound(f"plugin \"{request.driver}\" not found")
+        if any(n.name == request.name for n in self._networks.values()):
+            raise AlreadyExists(f"network with name {request.name} already exists")
+        async with self._lock:
+            network = await self._plan(request)
+            self._add(network)
+            try:
+                await self._backend.create_network(network)
+            except BaseException:
+                self._store.delete_network(network.id)
+                self._networks.pop(network.id, None)
+                raise
+        log.info("created network %s (%s, %s)", network.name, network.id[:12], network.subnet)
+        return network
+
+    async def _plan(self, request: NetworkCreate) -> Network:
+        if request.ipv6:
+            raise InvalidArgument("IPv6 networks are not supported on this host")
+        occupied = await self._occupied()
+        if request.subnet:
+            subnet = ipam.parse_subnet(request.subnet)
+            ipam.check_overlap(subnet, occupied)
+        elif request.gateway or request.ip_range:
+            raise InvalidArgument("ip-range and gateway require a subnet")
+        else:
+            subnet = ipam.pick_subnet(occupied)
+        ip_range = ipam.parse_ip_range(subnet, request.ip_range)
+        network_id = _new_id()
+        bridge = request.options.get(BRIDGE_NAME_OPTION) or f"dy-{network_id[:12]}"
+        if len(bridge) > 15:
+            raise InvalidArgument(f"bridge name {bridge} is longer than 15 characters")
+        if any(n.bridge == bridge for n in self._networks.values()):
+            raise AlreadyExists(f"bridge name {bridge} is already in use")
+        return Network(id=network_id, name=request.name, driver="bridge", created=now_rfc3339(),
+                       subnet=str(subnet), gateway=ipam.gateway_of(subnet, request.gateway),
+                       ip_range=str(ip_range) if ip_range else "", internal=request.internal,
+                       labels=dict(request.labels), options=dict(request.options),
+                       bridge=bridge, user_subnet=bool(request.subnet))
+
+    def inspect(self, ref: str) -> Network:
+        """Docker's lookup: full ID, then name, then a unique ID prefix."""
+        if ref in self._networks:
+            return self._networks[ref]
+        for network in self._networks.values():
+            if network.name == ref:
+                return network
+        matches = [n for n in self._networks.values() if n.id.startswith(ref)]
+        if len(matches) == 1:
+            return matches[0]
+        if len(matches) > 1:
+            raise NotFound(f"network {ref} is ambiguous ({len(matches)} matches found based on ID prefix)")
+        raise NotFound(f"network {ref} not found")
+
+    def list(self) -> builtins.list[Network]:
+        return sorted(self._networks.values(), key=lambda n: n.created)
+
+    def endpoints(self, network: Network | None = None,
+                  container_id: str | None = None) -> builtins.list[Endpoint]:
+        return [e for e in self._endpoints.values()
+                if (network is None or e.network_id == network.id)
+                and (container_id is None or e.container_id == container_id)]
+
+    async def remove(self, ref: str) -> None:
+        network = self.inspect(ref)
+        if network.builtin:
+            raise Forbidden(f"{network.name} is a pre-defined network and cannot be removed")
+        users = self.endpoints(network)
+        if users:
+            raise InUse(f"error while removing network: network {network.name} id {network.id} "
+                        "has active endpoints")
+        async with self._lock:
+            await self._backend.remove_network(network)
+            self._store.delete_network(network.id)
+            self._networks.pop(network.id, None)
+        log.info("removed network %s (%s)", network.name, network.id[:12])
+
+    async def prune(self, labels: Sequence[str] = ()) -> builtins.list[str]:
+        deleted: builtins.list[str] = []
+        for network in list(self._networks.values()):
+            if network.builtin or self.endpoints(network) or not _labels_match(network, labels):
+                continue
+            with contextlib.suppress(NotFound, InUse):
+                await self.remove(network.id)
+                deleted.append(network.name)
+        return deleted
+
+    # ---- endpoints of containers ----
+    async def join(self, container_id: str, name: str, requests: Sequence[EndpointRequest],
+                   ports: Sequence[PortBinding], *, short_id: str = "") -> str:
+        """Make the container's sandbox and its endpoints; returns the sandbox path."""
+        networks = [self.inspect(r.network) for r in requests]
+        async with AsyncExitStack() as stack:
+            sandbox = await self._backend.create_sandbox(container_id)
+            stack.push_async_callback(self.leave, container_id)
+            for index, (request, network) in enumerate(zip(requests, networks, strict=True)):
+                await self._attach(network, request, container_id=container_id, name=name,
+                                   sandbox=sandbox, ifname=f"eth{index}",
+                                   ports=ports if index == 0 else (), gateway=index == 0,
+                                   short_id=short_id)
+            await self._serve_dns(container_id)
+            stack.pop_all()
+        return sandbox
+
+    async def connect(self, container_id: str, name: str, sandbox: str, request: EndpointRequest,
+                      *, short_id: str = "") -> Endpoint:
+        """``docker network connect`` of a running container: one more endpoint in its sandbox."""
+        network = self.inspect(request.network)
+        mine = self.endpoints(container_id=container_id)
+        if any(e.network_id == network.id for e in mine):
+            raise AlreadyExists(f"endpoint with name {name} already exists in network {network.name}")
+        used = {e.ifname for e in mine}
+        ifname = next(f"eth{i}" for i in range(len(used) + 1) if f"eth{i}" not in used)
+        endpoint = await self._attach(network, request, container_id=container_id, name=name,
+                                      sandbox=sandbox, ifname=ifname, ports=(),
+                                      gateway=not mine, short_id=short_id)
+        await self._serve_dns(container_id)
+        return endpoint
+
+    async def _attach(self, network: Network, request: EndpointRequest, *, container_id: str,
+                      name: str, sandbox: str, ifname: str, ports: Sequence[PortBinding],
+                      gateway: bool, short_id: str) -> Endpoint:
+        if network.driver != "bridge":
+            raise InvalidArgument(f"container cannot be connected to network {network.name}")
+        check_endpoint_request(network, request)
+        endpoint_id = _new_id()
+        used = [e.ip for e in self.endpoints(network)]
+        ip = ipam.allocate(network.subnet, network.gateway, used, ip_range=network.ip_range,
+                           wanted=request.ip)
+        dns_names = [name, *request.aliases] + ([short_id] if short_id else [])
+        endpoint = Endpoint(
+            id=endpoint_id, network_id=network.id, container_id=container_id, container_name=name,
+            ip=ip, mac=ipam.mac_of(ip), ifname=ifname, veth=f"dyv{endpoint_id[:8]}", sandbox=sandbox,
+            aliases=list(request.aliases), dns_names=dns_names if network.has_dns else [],
+            links=_links(request.links), ports=list(ports), gateway_endpoint=gateway)
+        # Recorded before the first await so a concurrent start cannot take the same address.
+        self._endpoints[endpoint.id] = endpoint
+        try:
+            endpoint.ports = await self._backend.attach(network, endpoint)
+        except BaseException:
+            self._endpoints.pop(endpoint.id, None)
+            raise
+        self._store.save_endpoint(endpoint)
+        return endpoint
+
+    async def disconnect(self, container_id: str, network_ref: str) -> None:
+        network = self.inspect(network_ref)
+        found = [e for e in self.endpoints(network, container_id)]
+        if not found:
+            raise NotFound(f"container {container_id} is not connected to network {network.name}")
+        for endpoint in found:
+            await self._detach(network, endpoint)
+
+    async def leave(self, container_id: str) -> None:
+        """Tear down every endpoint and the sandbox of a container; best effort, never raises for
+        a part that is already gone, so exit, removal and restore can all call it."""
+        await self._resolver.stop(container_id)
+        for endpoint in self.endpoints(container_id=container_id):
+            network = self._networks.get(endpoint.network_id)
+            if network is not None:
+                await self._detach(network, endpoint)
+            else:
+                self._forget(endpoint)
+        try:
+            await self._backend.remove_sandbox(container_id)
+        except DockyardError as exc:
+            log.warning("removing the sandbox of %s: %s", container_id[:12], exc)
+
+    async def _detach(self, network: Network, endpoint: Endpoint) -> None:
+        try:
+            await self._backend.detach(network, endpoint)
+        except DockyardError as exc:
+            log.warning("detaching %s from %s: %s", endpoint.container_id[:12], network.name, exc)
+        self._forget(endpoint)
+
+    def _forget(self, endpoint: Endpoint) -> None:
+        self._endpoints.pop(endpoint.id, None)
+        self._store.delete_endpoint(endpoint.id)
+
+    # ---- names ----
+    async def _serve_dns(self, container_id: str) -> None:
+        mine = self.endpoints(container_id=container_id)
+        if not any(self._networks[e.network_id].has_dns for e in mine if e.network_id in self._networks):
+            return
+        try:
+            await self._resolver.serve(container_id, mine[0].sandbox, self.lookup)
+        except DockyardError as exc:
+            log.warning("embedded DNS for %s: %s", container_id[:12], exc)
+
+    def lookup(self, container_id: str, name: str) -> NameAnswer:
+        """What the embedded resolver of ``container_id`` answers for ``name``: names and aliases
+        of containers on the same user networks, this container's --link aliases, else forward
+        (or refuse when every network of the container is internal)."""
+        wanted = name.rstrip(".").lower()
+        addresses: builtins.list[str] = []
+        mine = self.endpoints(container_id=container_id)
+        for endpoint in mine:
+            network = self._networks.get(endpoint.network_id)
+            if network is None or not network.has_dns:
+                continue
+            peers = self.endpoints(network)
+            target = endpoint.links.get(wanted)
+            for peer in peers:
+                names = {n.lower() for n in peer.dns_names}
+                if wanted in names or (target is not None and peer.container_name == target):
+                    addresses.append(peer.ip)
+        if addresses:
+            return NameAnswer(addresses=tuple(dict.fromkeys(addresses)))
+        networks = [self._networks[e.network_id] for e in mine if e.network_id in self._networks]
+        if not networks or all(n.internal for n in networks) or not self._upstreams:
+            return NameAnswer(refuse=True)
+        return NameAnswer(forward=self._upstreams)
+
+    def default_gateway(self) -> str:
+        """The default bridge's address: what ``--add-host x:host-gateway`` means."""
+        return self.inspect(DEFAULT_BRIDGE).gateway
+
+
+def check_endpoint_request(network: Network, request: EndpointRequest) -> None:
+    """Docker's create-time checks of an endpoint config."""
+    if request.ip and not network.user_subnet:
+        raise InvalidArgument("user specified IP address is supported only when connecting to "
+                              "networks with user configured subnets")
+    if request.aliases and not network.has_dns:
+        raise InvalidArgument("network-scoped alias is supported only for containers in user "
+                              "defined networks")
+
+
+def _links(specs: Sequence[str]) -> dict[str, str]:
+    result: dict[str, str] = {}
+    for spec in specs:
+        target, _, alias = spec.partition(":")
+        target = target.strip("/").split("/")[-1]
+        alias = (alias or target).strip("/").split("/")[-1]
+        result[alias.lower()] = target
+    return result
+
+
+def _labels_match(network: Network, labels: Sequence[str]) -> bool:
+    for label in labels:
+        key, sep, value = label.partition("=")
+        if key not in network.labels or (sep and network.labels[key] != value):
+            return False
+    return True
