@@ -3,13 +3,16 @@ and out of an ImageService on a copy snapshotter."""
 
 from __future__ import annotations
 
+import asyncio
 import gzip
 import hashlib
 import io
 import json
 import tarfile
+import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 import zstandard
@@ -19,6 +22,7 @@ from dockyard.backends.overlay import CopySnapshotter
 from dockyard.backends.registry import HttpxRegistry
 from dockyard.config import DaemonConfig
 from dockyard.core.content import ContentStore
+from dockyard.core.distribution.download import Downloader
 from dockyard.core.distribution.model import AuthConfig
 from dockyard.core.distribution.progress import ProgressEvent, ProgressSink
 from dockyard.core.distribution.service import DistributionService, PullRequest
@@ -239,3 +243,34 @@ def test_layer_hasher_handles_multi_member_gzip() -> None:
         hasher.update(blob[i:i + 7])
     assert hasher.diff_id == "sha256:" + hashlib.sha256(data).hexdigest()
     assert hasher.digest == digest(blob)
+
+
+async def test_a_blob_landing_while_a_sibling_fails_is_removed(engine: Engine, fake: FakeRegistry,
+                                                               monkeypatch: pytest.MonkeyPatch) -> None:
+    """A good layer still being committed (fsync, rename: in a thread that cannot be cancelled)
+    when another layer fails verification must not survive the failed pull."""
+    await engine.open()
+    blobs, _ = publish(fake, "race", "latest", [{"ok.txt": b"fine"}, {"x.txt": b"X" * 10000}])
+    fake.corrupt.add(digest(blobs[1]))
+    good = digest(blobs[0])
+    commit = ContentStore._commit  # noqa: SLF001 - slowing the one step that races
+
+    def slow_commit(self: ContentStore, tmp: Path, actual: str, expected: str | None) -> None:
+        if actual == good:
+            time.sleep(0.3)
+        commit(self, tmp, actual, expected)
+
+    transfer = Downloader._transfer  # noqa: SLF001
+
+    async def late_transfer(self: Downloader, repo: object, desc: Any, *args: Any) -> None:
+        if desc.digest != good:
+            await asyncio.sleep(0.1)  # fail while the good blob is being committed
+        await transfer(self, repo, desc, *args)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(ContentStore, "_commit", slow_commit)
+    monkeypatch.setattr(Downloader, "_transfer", late_transfer)
+    before = engine.state()
+    with pytest.raises(InvalidArgument, match="filesystem layer verification failed"):
+        await engine.dist.pull(PullRequest(f"{HOST}/race"), engine.sink())
+    await asyncio.sleep(0.5)  # past the slow commit: whatever it would leave has landed by now
+    assert engine.state() == before

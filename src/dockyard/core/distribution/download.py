@@ -51,7 +51,14 @@ class Downloader:
             sink(ProgressEvent("Verifying Checksum", short_id(desc.digest)))
             # Leaving the block commits the blob (fsync + rename): blocking, so in a thread.
             closing = stack.pop_all()
-        await asyncio.to_thread(closing.close)
+        commit = asyncio.ensure_future(asyncio.to_thread(closing.close))
+        try:
+            await asyncio.shield(commit)
+        except asyncio.CancelledError:
+            # The thread renames the blob into place whatever happens to this task (a sibling
+            # layer failed): let it finish, so the caller's undo, which runs next, removes it.
+            await commit
+            raise
         return transfer.hasher.diff_id
 
     async def _transfer(self, repo: Repository, desc: Descriptor, transfer: _Transfer,

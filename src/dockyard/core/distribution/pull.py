@@ -144,11 +144,12 @@ class Puller:
             # A blob already here (another image shares it): no second download.
             _, actual = await asyncio.to_thread(hash_layer_file, self._content.path(desc.digest))
         else:
+            # Registered before the download: a cancelled download may still land its blob.
+            undo.callback(self._unpacker.delete_blob_if_unused, Digest(desc.digest))
             if self._pool.locked():
                 sink.status("Waiting", short_id(desc.digest))
             async with self._pool:
                 actual = await self._downloader.download(repo, desc, sink)
-            undo.callback(self._unpacker.delete_blob_if_unused, Digest(desc.digest))
         if actual != diff_id:
             raise InvalidArgument("layers from manifest don't match image configuration")
         sink.status("Download complete", short_id(desc.digest))
