@@ -36,8 +36,13 @@ class DaemonConfig:
     # docker.io are accepted for daemon.json compatibility.
     insecure_registries: tuple[str, ...] = ()
     registry_mirrors: tuple[str, ...] = ()
+    # Per-registry TLS trust: <dir>/<host:port>/ca.crt (and client *.cert/*.key), dockerd's place first.
+    certs_dirs: tuple[Path, ...] = (Path("/etc/docker/certs.d"), Path("/etc/dockyard/certs.d"))
     max_concurrent_downloads: int = 3
     max_concurrent_uploads: int = 5
+    # dockerd's --userns-remap ("default" or "user[:group]") and --no-new-privileges.
+    userns_remap: str = ""
+    no_new_privileges: bool = False
 
     # ---- derived paths (storage layout from ARCHITECTURE.md) ----
     @property
@@ -88,8 +93,11 @@ _JSON_KEYS: dict[str, str] = {
     "bind-hybrid-controllers": "bind_hybrid_controllers",
     "insecure-registries": "insecure_registries",
     "registry-mirrors": "registry_mirrors",
+    "certs-dirs": "certs_dirs",
     "max-concurrent-downloads": "max_concurrent_downloads",
     "max-concurrent-uploads": "max_concurrent_uploads",
+    "userns-remap": "userns_remap",
+    "no-new-privileges": "no_new_privileges",
 }
 
 
@@ -113,5 +121,7 @@ def load_daemon_json(path: Path, base: DaemonConfig) -> DaemonConfig:
                 value = Path(value)
             elif attr in ("hosts", "insecure_registries", "registry_mirrors"):
                 value = tuple(value)
+            elif attr == "certs_dirs":
+                value = tuple(Path(v) for v in value)
             changes[attr] = value
     return replace(base, **changes)

@@ -24,6 +24,7 @@ from dockyard.core.metadata import Metadata
 from dockyard.core.networks.service import NetworkService
 from dockyard.core.runtime import RuntimeBackend
 from dockyard.core.system import SystemService
+from dockyard.core.userns import UsernsRemap
 from dockyard.errors import DockyardError, InvalidArgument
 
 log = logging.getLogger("dockyard.daemon")
@@ -31,6 +32,7 @@ log = logging.getLogger("dockyard.daemon")
 
 def build_engine(config: DaemonConfig) -> Engine:
     """Wire every service from the config; tests call this with a temporary root."""
+    from dockyard.backends.cgroups import FsCgroupReader
     from dockyard.backends.conmon import ConmonMonitor
     from dockyard.backends.http_fetch import HttpxFetcher
     from dockyard.backends.oci_cli import CliRuntime
@@ -40,38 +42,57 @@ def build_engine(config: DaemonConfig) -> Engine:
     from dockyard.core.containers.service import ContainerService
     from dockyard.core.content import ContentStore
     from dockyard.core.distribution.service import DistributionService
+    from dockyard.core.events import EventBus
     from dockyard.core.images.service import ImageService
     from dockyard.core.volumes.service import VolumeService
 
     for directory in (config.data_root, config.exec_root, config.tmp_dir):
         directory.mkdir(parents=True, exist_ok=True)
     db = Metadata(config.db_path)
+    events = EventBus()
     content = ContentStore(config.content_dir)
     snapshotter = (CopySnapshotter(config.snapshots_dir) if config.snapshotter == "copy"
                    else OverlaySnapshotter(config.snapshots_dir))
     images = ImageService(config=config, db=db, content=content, snapshotter=snapshotter,
-                          fetcher=HttpxFetcher())
+                          fetcher=HttpxFetcher(), events=events)
     system = SystemService(config)
     runtimes: dict[str, RuntimeBackend] = {
         name: CliRuntime(name, path, root=config.exec_root / "runtime" / name)
         for name, path in system.runtimes().items()}
     monitor = ConmonMonitor(config.conmon_path, exec_root=config.exec_root)
-    volumes = VolumeService(config=config, db=db, mounter=SyscallMounter())
+    volumes = VolumeService(config=config, db=db, mounter=SyscallMounter(), events=events)
     networks = build_networks(config, db)
     containers = ContainerService(config=config, db=db, images=images, snapshotter=snapshotter,
                                   mounter=SyscallMounter(), runtimes=runtimes, monitor=monitor,
-                                  volumes=volumes, networks=networks)
+                                  volumes=volumes, networks=networks, cgroups=FsCgroupReader(),
+                                  events=events, userns=userns_remap(config))
     images.set_image_users(containers.image_users)
     volumes.set_users(containers.volume_users)
     distribution = DistributionService(
-        registry=HttpxRegistry(insecure_registries=config.insecure_registries), images=images,
+        registry=HttpxRegistry(insecure_registries=config.insecure_registries, certs_dirs=config.certs_dirs,
+                               registry_mirrors=config.registry_mirrors), images=images,
         content=content, db=db, snapshotter=snapshotter, tmp_dir=config.tmp_dir,
         max_concurrent_downloads=config.max_concurrent_downloads,
-        max_concurrent_uploads=config.max_concurrent_uploads)
+        max_concurrent_uploads=config.max_concurrent_uploads, events=events)
     builder = BuilderService(config=config, db=db, images=images, containers=containers,
                              snapshotter=snapshotter, mounter=SyscallMounter(), fetcher=HttpxFetcher())
     return Engine(config=config, images=images, containers=containers, system=system,
-                  volumes=volumes, distribution=distribution, builder=builder, networks=networks)
+                  volumes=volumes, distribution=distribution, builder=builder, networks=networks,
+                  events=events)
+
+
+def userns_remap(config: DaemonConfig) -> UsernsRemap | None:
+    """``--userns-remap``: the subordinate ranges (``dockremap`` made for ``default``), checked as
+    dockerd checks them before anything runs."""
+    from dockyard.core.userns import check_root_access, load_remap
+
+    if not config.userns_remap:
+        return None
+    remap = load_remap(config.userns_remap)
+    check_root_access(config.data_root)
+    log.info("user namespace remapping to %s (uid %d, gid %d)", remap.user, remap.root_uid,
+             remap.root_gid)
+    return remap
 
 
 def build_networks(config: DaemonConfig, db: Metadata) -> NetworkService:
@@ -109,6 +130,10 @@ def _parse_args(argv: list[str]) -> tuple[DaemonConfig, Path | None]:
     parser.add_argument("--default-runtime", help="OCI runtime for containers (runc or crun)")
     parser.add_argument("--bind-hybrid-controllers", action="store_true", default=None,
                         help="bind cgroup2 controllers of a hybrid host to cgroup v1 so crun can run")
+    parser.add_argument("--userns-remap",
+                        help="user/group setting for user namespaces (default or user[:group])")
+    parser.add_argument("--no-new-privileges", action="store_true", default=None,
+                        help="set no-new-privileges by default for new containers")
     parser.add_argument("--storage-driver", choices=["overlay2", "overlay", "copy"], help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     config = DaemonConfig()
@@ -132,6 +157,10 @@ def _parse_args(argv: list[str]) -> tuple[DaemonConfig, Path | None]:
         changes["default_runtime"] = args.default_runtime
     if args.bind_hybrid_controllers:
         changes["bind_hybrid_controllers"] = True
+    if args.userns_remap:
+        changes["userns_remap"] = args.userns_remap
+    if args.no_new_privileges:
+        changes["no_new_privileges"] = True
     if args.storage_driver:
         changes["snapshotter"] = "copy" if args.storage_driver == "copy" else "overlay"
     config = replace(config, **changes)  # type: ignore[arg-type]
@@ -197,6 +226,8 @@ async def serve(config: DaemonConfig) -> None:
     if engine.networks is not None:
         await engine.networks.close()
     await engine.images.close()
+    if engine.distribution is not None:
+        await engine.distribution.close()  # the registry client's pooled connections
     for sock in config.socket_paths:
         sock.unlink(missing_ok=True)
 
@@ -206,6 +237,9 @@ def main(argv: list[str] | None = None) -> None:
     level = {"warn": "WARNING", "fatal": "CRITICAL"}.get(config.log_level, config.log_level.upper())
     logging.basicConfig(level=level, stream=sys.stderr,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    if config.log_level != "debug":
+        # httpx logs every registry request at INFO: a pull would flood the daemon's log.
+        logging.getLogger("httpx").setLevel(logging.WARNING)
     try:
         assert config.pidfile is not None
         _claim_pidfile(config.pidfile)

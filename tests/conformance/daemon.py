@@ -56,6 +56,8 @@ class Daemon:
         self.docker_config = self.root / "cli"
         self.docker_config.mkdir(parents=True, exist_ok=True)
         self.proc: subprocess.Popen[bytes] | None = None
+        # Extra dockyardd arguments, e.g. ["--config-file", path] for a test's own daemon.json.
+        self.extra_args: list[str] = []
         # The API version the daemon must serve (Docker 20.10's when the oracle mode runs dockerd).
         self.api_version = "1.41" if os.environ.get("DYC_ORACLE") == "dockerd" else "1.50"
 
@@ -67,7 +69,7 @@ class Daemon:
     # ---- process ----
     def start(self) -> None:
         argv = [sys.executable, "-m", "dockyard.daemon", "-H", f"unix://{self.sock}",
-                "--data-root", str(self.data_root), "--exec-root", str(self.exec_root)]
+                "--data-root", str(self.data_root), "--exec-root", str(self.exec_root), *self.extra_args]
         if os.environ.get("DYC_ORACLE") == "dockerd":
             # Run the suite against Docker's own daemon, to check the tests encode Docker's behaviour.
             argv = ["dockerd", "-H", f"unix://{self.sock}", "--data-root", str(self.data_root),

@@ -95,6 +95,8 @@ def test_push_rmi_pull_gives_same_image_that_runs(daemon: Daemon, registry: Regi
     assert daemon.docker_ok("run", "--rm", ref, "echo", "pulled-and-ran").strip() == "pulled-and-ran"
     code, out, _ = daemon.docker("pull", ref)
     assert code == 0 and f"Status: Image is up to date for {ref}" in out
+    # httpx's per-request INFO lines stay out of the daemon's log.
+    assert "HTTP Request:" not in daemon.log_path.read_text()
 
 
 def test_pull_by_digest_and_unknown_tag(daemon: Daemon, registry: Registry) -> None:
@@ -175,6 +177,52 @@ def test_token_auth_push_and_pull(daemon: Daemon, token_registry: tuple[Registry
     code, _, err = daemon.docker("pull", ref)
     assert code == 0, err
     assert _image_id(daemon, ref) == image_id
+    _logout(daemon, reg.host)
+
+
+@pytest.fixture(scope="module")
+def oauth_registry(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Registry, TokenServer]]:
+    workdir = tmp_path_factory.mktemp("registry-oauth")
+    token = TokenServer(workdir, USERS, oauth=True)
+    reg = Registry(workdir, token=token)
+    yield reg, token
+    reg.stop()
+    token.stop()
+
+
+def _dockyard(daemon: Daemon, *args: str, stdin: str = "") -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "dockyard.cli.main", *args], input=stdin,
+                          capture_output=True, text=True, env=daemon.env(), timeout=120)
+
+
+def test_identity_token_login_keeps_the_token_not_the_password(
+        daemon: Daemon, oauth_registry: tuple[Registry, TokenServer]) -> None:
+    reg, token = oauth_registry
+    ref = _name(reg.host, "oauth") + ":1"
+    daemon.docker_ok("tag", "busybox:latest", ref)
+    code, out, err = daemon.docker("login", "-u", "alice", "--password-stdin", reg.host,
+                                   input="s3cret-pass\n")
+    assert code == 0 and "Login Succeeded" in out, err
+    entry = json.loads((daemon.docker_config / "config.json").read_text())["auths"][reg.host]
+    assert entry["identitytoken"] in token.refresh_tokens
+    assert "s3cret-pass" not in json.dumps(entry)
+    code, _, err = daemon.docker("push", ref)
+    assert code == 0, err
+    daemon.docker_ok("rmi", ref)
+    code, _, err = daemon.docker("pull", ref)
+    assert code == 0, err
+    pushes = [r for r in token.requests
+              if r["grant"] == "refresh_token" and any("push" in s for s in r["scope"])]
+    assert pushes and all(r["user"] == "alice" for r in pushes)
+    _logout(daemon, reg.host)
+    # Our CLI keeps it the same way.
+    done = _dockyard(daemon, "login", "-u", "alice", "--password-stdin", reg.host, stdin="s3cret-pass\n")
+    assert done.returncode == 0 and "Login Succeeded" in done.stdout, done.stderr
+    entry = json.loads((daemon.docker_config / "config.json").read_text())["auths"][reg.host]
+    assert entry["identitytoken"] in token.refresh_tokens and "s3cret-pass" not in json.dumps(entry)
+    daemon.docker_ok("rmi", ref)
+    done = _dockyard(daemon, "pull", ref)
+    assert done.returncode == 0, done.stderr
     _logout(daemon, reg.host)
 
 
@@ -349,3 +397,37 @@ def test_dockyard_cli_login_push_pull_logout(daemon: Daemon, basic_registry: Reg
     assert done.returncode == 0 and f"Removing login credentials for {host}" in done.stdout
     config = json.loads((daemon.docker_config / "config.json").read_text())
     assert host not in config.get("auths", {})
+
+
+def test_dockyard_run_pulls_a_missing_image_with_the_stored_login(daemon: Daemon,
+                                                                  basic_registry: Registry) -> None:
+    host = basic_registry.host
+    ref = _name(host, "runpull") + ":1"
+    daemon.docker_ok("tag", "busybox:latest", ref)
+    daemon.docker_ok("login", "-u", "alice", "--password-stdin", host, input="s3cret-pass\n")
+    daemon.docker_ok("push", ref)
+    daemon.docker_ok("rmi", ref)
+    _logout(daemon, host)
+    done = _dockyard(daemon, "run", "--rm", ref, "echo", "pulled-privately")
+    assert done.returncode == 125, done.stdout + done.stderr
+    assert "no basic auth credentials" in done.stderr or "denied" in done.stderr
+    daemon.docker_ok("login", "-u", "alice", "--password-stdin", host, input="s3cret-pass\n")
+    done = _dockyard(daemon, "run", "--rm", ref, "echo", "pulled-privately")
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "pulled-privately"
+    assert f"Unable to find image '{ref}' locally" in done.stderr
+    _logout(daemon, host)
+
+
+def test_pull_progress_reports_extraction_bytes(daemon: Daemon, registry: Registry, tmp_path: Path,
+                                                client: docker.DockerClient) -> None:
+    ref, _ = _pushed_data_image(daemon, registry, tmp_path, 2_000_000)
+    name, tag = ref.rsplit(":", 1)
+    messages = list(client.api.pull(name, tag=tag, stream=True, decode=True))
+    extracting = [m for m in messages if m.get("status") == "Extracting"]
+    assert extracting, messages
+    last = extracting[-1]["progressDetail"]
+    assert last["current"] == last["total"] > 1_000_000  # the blob's compressed size, all read
+    assert extracting[-1]["progress"].startswith("[") and "MB" in extracting[-1]["progress"]
+    statuses = [m.get("status") for m in messages if m.get("id") == extracting[-1]["id"]]
+    assert statuses.index("Extracting") < statuses.index("Pull complete")

@@ -178,6 +178,7 @@ class FakeRuntime:
         self.deleted: list[str] = []
         self.signals: list[tuple[str, int]] = []
         self.exec_processes: list[dict[str, Any]] = []
+        self.updates: list[tuple[str, dict[str, Any]]] = []
 
     @property
     def name(self) -> str:
@@ -214,6 +215,9 @@ class FakeRuntime:
 
     async def pids(self, container_id: str) -> list[int]:
         return [1]
+
+    async def update(self, container_id: str, resources: dict[str, Any]) -> None:
+        self.updates.append((container_id, resources))
 
     async def exec(self, container_id: str, process: dict[str, Any], *, detach: bool) -> FakeExec:
         self.exec_processes.append(process)

@@ -274,3 +274,57 @@ async def test_a_blob_landing_while_a_sibling_fails_is_removed(engine: Engine, f
         await engine.dist.pull(PullRequest(f"{HOST}/race"), engine.sink())
     await asyncio.sleep(0.5)  # past the slow commit: whatever it would leave has landed by now
     assert engine.state() == before
+
+
+async def test_identity_token_login_and_pull(tmp_path: Path) -> None:
+    """A token server that gives refresh tokens: login returns it (Docker's IdentityToken), and a
+    pull with only that token (no password) trades it for access tokens with the OAuth2 grant."""
+    fake = FakeRegistry(users={"alice": "pw"}, oauth=True)
+    engine = Engine(tmp_path / "t", fake)
+    await engine.open()
+    publish(fake, "private/app", "latest", [{"f": b"x"}])
+    token = await engine.dist.login(AuthConfig("alice", "pw", server_address=HOST))
+    assert token == "refresh-alice"
+    assert fake.token_grants == ["get-offline"]
+    with pytest.raises(NotFound, match="pull access denied"):
+        await engine.dist.pull(PullRequest(f"{HOST}/private/app", "latest",
+                                           auth=AuthConfig("alice", identity_token="stolen")), engine.sink())
+    await engine.dist.pull(PullRequest(f"{HOST}/private/app", "latest",
+                                       auth=AuthConfig("alice", identity_token=token)), engine.sink())
+    assert "refresh_token" in fake.token_grants
+    assert ["repository:private/app:pull"] in fake.token_scopes
+
+
+async def test_extracting_reports_blob_bytes_per_layer(engine: Engine, fake: FakeRegistry) -> None:
+    await engine.open()
+    blobs, _ = publish(fake, "bars", "latest", [{"a.txt": b"A" * 5000}, {"b.txt": b"B" * 9000}])
+    await engine.dist.pull(PullRequest(f"{HOST}/bars"), engine.sink())
+    for blob in blobs:
+        short = digest(blob).split(":")[1][:12]
+        mine = [e for e in engine.events if e.id == short]
+        extracting = [e for e in mine if e.status == "Extracting"]
+        assert extracting and all(e.total == len(blob) for e in extracting)
+        assert extracting[-1].current == len(blob)
+        statuses = [e.status for e in mine]
+        assert statuses.index("Extracting") < statuses.index("Pull complete")
+
+
+async def test_extraction_watcher_samples_the_open_file_offset(tmp_path: Path) -> None:
+    from dockyard.core.distribution.extract import ExtractionWatcher, LayerBlob, read_offset
+
+    blob = tmp_path / "blob"
+    blob.write_bytes(b"x" * 10_000)
+    assert read_offset(blob) is None
+    events: list[ProgressEvent] = []
+    with blob.open("rb") as reader:
+        reader.read(4096)
+        assert read_offset(blob) == 4096
+        with ExtractionWatcher([LayerBlob(blob, "abc", 10_000)], ProgressSink(events.append),
+                               interval=0.01) as watcher:
+            for _ in range(200):
+                await asyncio.sleep(0.01)
+                if events:
+                    break
+            watcher.finish("abc")
+    assert [(e.status, e.current, e.total) for e in events] == [("Extracting", 4096, 10_000),
+                                                                ("Extracting", 10_000, 10_000)]

@@ -40,6 +40,8 @@ class FakeRegistry:
     token_scopes: list[list[str]] = field(default_factory=list)
     mounts: list[str] = field(default_factory=list)
     uploads: dict[str, bytearray] = field(default_factory=dict)
+    oauth: bool = False  # the token server hands out refresh tokens (identity tokens) on login
+    token_grants: list[str] = field(default_factory=list)  # "get", "get-offline", "refresh_token"
 
     def transport(self) -> httpx.MockTransport:
         return httpx.MockTransport(self.handle)
@@ -77,13 +79,34 @@ class FakeRegistry:
         return self._blob(request, rest)
 
     def _token(self, request: httpx.Request) -> httpx.Response:
+        if request.method == "POST":
+            return self._oauth_token(request)
+        offline = request.url.params.get("offline_token") == "true"
+        self.token_grants.append("get-offline" if offline else "get")
         header = request.headers.get("Authorization", "")
         user, _, password = base64.b64decode(header[6:]).decode().partition(":") if header else ("", "", "")
         assert self.users is not None
         if self.users.get(user) != password:
             return httpx.Response(401)
         self.token_scopes.append(request.url.params.get_list("scope"))
-        return httpx.Response(200, json={"token": "good-token", "expires_in": 60})
+        body = {"token": "good-token", "expires_in": 60}
+        if self.oauth and offline and user:
+            body["refresh_token"] = f"refresh-{user}"
+        return httpx.Response(200, json=body)
+
+    def _oauth_token(self, request: httpx.Request) -> httpx.Response:
+        """OAuth2's refresh-token grant, as Docker's daemon uses an identity token."""
+        from urllib.parse import parse_qs
+
+        form = {k: v[0] for k, v in parse_qs(request.content.decode()).items()}
+        self.token_grants.append(form.get("grant_type", ""))
+        assert self.users is not None
+        valid = {f"refresh-{u}" for u in self.users}
+        if form.get("grant_type") != "refresh_token" or form.get("refresh_token") not in valid \
+                or form.get("client_id") != "docker":
+            return httpx.Response(401, json={"error": "invalid_grant"})
+        self.token_scopes.append(form.get("scope", "").split())
+        return httpx.Response(200, json={"access_token": "good-token", "expires_in": 60})
 
     def _manifest(self, request: httpx.Request, repo: str, ref: str) -> httpx.Response:
         if request.method == "PUT":

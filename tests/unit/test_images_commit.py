@@ -86,6 +86,6 @@ def test_untagged_parents_are_listed_only_with_all(tmp_path: Path) -> None:
                            repo="app", tag="v1"))
     assert [i.id for i in run(svc.list())] == [final.id]
     assert {i.id for i in run(svc.list(all=True))} == {base.id, step.id, final.id}
-    # Once the child is gone, the untagged parent is a plain dangling image again.
-    run(svc.remove("app:v1"))
+    # Once the child is gone (rmi --no-prune), the untagged parent is a plain dangling image again.
+    run(svc.remove("app:v1", prune=False))
     assert step.id in [i.id for i in run(svc.list(filters={"dangling": ["true"]}))]

@@ -276,3 +276,26 @@ def test_endpoint_requests_from_a_create_body() -> None:
     assert endpoint_requests("app", networking, {"Links": ["db:d"]}) == [
         EndpointRequest("app", ip="10.0.0.5", aliases=("web",), links=("db:d",)),
         EndpointRequest("extra", links=("db:d",))]
+
+
+def test_ipv6_pool_skips_routed_prefixes_and_addresses_are_handed_out_in_order() -> None:
+    seed = "ab" * 32
+    first = ipam.pick_subnet6([], seed)
+    assert str(first).startswith("fdab:abab:abab:") and first.prefixlen == 64
+    second = ipam.pick_subnet6([first, ipaddress.IPv4Network("10.0.0.0/8")], seed)
+    assert second != first and not second.overlaps(first)
+    gateway = ipam.gateway_of(first)
+    assert ipam.allocate6(str(first), gateway, []) == str(first.network_address + 2)
+    with pytest.raises(Conflict):
+        ipam.allocate6(str(first), gateway, [], wanted=gateway)
+    with pytest.raises(InvalidArgument):
+        ipam.parse_subnet6("10.0.0.0/8")
+
+
+def test_embedded_dns_answers_aaaa_for_ipv6_peers() -> None:
+    answer = NameAnswer(addresses=("172.18.0.2", "fd00:1::2"))
+    query = DNSRecord.question("db", "AAAA").pack()
+    reply, _ = answer_query(query, "c", lambda key, name: answer)
+    assert reply is not None
+    records = DNSRecord.parse(reply).rr
+    assert [(r.rtype, str(r.rdata)) for r in records] == [(QTYPE.AAAA, "fd00:1::2")]

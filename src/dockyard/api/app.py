@@ -62,10 +62,13 @@ async def _on_prepare(request: web.Request, response: web.StreamResponse) -> Non
 def _tables() -> list[RouteTable]:
     from dockyard.api.routes import archive, containers, distribution, execs, images, system, volumes
     from dockyard.api.routes import build as build_routes
+    from dockyard.api.routes import events as event_routes
     from dockyard.api.routes import networks as network_routes
+    from dockyard.api.routes import resources as resource_routes
 
     return [system.table, containers.table, execs.table, images.table, volumes.table, archive.table,
-            distribution.table, build_routes.table, network_routes.table]
+            distribution.table, build_routes.table, network_routes.table,
+            resource_routes.table, event_routes.table]
 
 
 def build_app(engine: Engine) -> web.Application:

@@ -172,6 +172,7 @@ def state_json(container: Container) -> dict[str, Any]:
         "Error": container.error,
         "StartedAt": container.started_at,
         "FinishedAt": container.finished_at,
+        **({"Health": container.health} if container.health is not None else {}),
     }
 
 
@@ -197,9 +198,10 @@ def network_settings(container: Container) -> dict[str, Any]:
         "Ports": ports_json(container.config.exposed_ports, bindings) if running else {},
         "HairpinMode": False, "LinkLocalIPv6Address": "", "LinkLocalIPv6PrefixLen": 0,
         "SecondaryIPAddresses": None, "SecondaryIPv6Addresses": None,
-        "EndpointID": top["EndpointID"], "Gateway": top["Gateway"], "GlobalIPv6Address": "",
-        "GlobalIPv6PrefixLen": 0, "IPAddress": top["IPAddress"], "IPPrefixLen": top["IPPrefixLen"],
-        "IPv6Gateway": "", "MacAddress": top["MacAddress"],
+        "EndpointID": top["EndpointID"], "Gateway": top["Gateway"],
+        "GlobalIPv6Address": top["GlobalIPv6Address"], "GlobalIPv6PrefixLen": top["GlobalIPv6PrefixLen"],
+        "IPAddress": top["IPAddress"], "IPPrefixLen": top["IPPrefixLen"],
+        "IPv6Gateway": top["IPv6Gateway"], "MacAddress": top["MacAddress"],
         "Networks": networks,
     }
 
@@ -218,8 +220,9 @@ def _endpoint(live: dict[str, Any] | None, config: dict[str, Any]) -> dict[str, 
             "MacAddress": live.get("mac", ""), "DriverOpts": None, "GwPriority": 0,
             "NetworkID": live.get("network_id", ""), "EndpointID": live.get("endpoint_id", ""),
             "Gateway": live.get("gateway", ""), "IPAddress": live.get("ip", ""),
-            "IPPrefixLen": live.get("prefixlen", 0), "IPv6Gateway": "", "GlobalIPv6Address": "",
-            "GlobalIPv6PrefixLen": 0, "DNSNames": live.get("dns_names") or None}
+            "IPPrefixLen": live.get("prefixlen", 0), "IPv6Gateway": live.get("gateway6", ""),
+            "GlobalIPv6Address": live.get("ip6", ""),
+            "GlobalIPv6PrefixLen": live.get("prefixlen6", 0), "DNSNames": live.get("dns_names") or None}
 
 
 def summary_ports(container: Container) -> list[dict[str, Any]]:
@@ -310,7 +313,7 @@ def status_text(container: Container, now: float | None = None) -> str:
     now = time.time() if now is None else now
     state = container.state
     if state == State.RUNNING:
-        return f"Up {_age(container.started_at, now)}"
+        return f"Up {_age(container.started_at, now)}{_health_suffix(container)}"
     if state == State.PAUSED:
         return f"Up {_age(container.started_at, now)} (Paused)"
     if state == State.RESTARTING:
@@ -322,6 +325,14 @@ def status_text(container: Container, now: float | None = None) -> str:
     if state == State.DEAD:
         return "Dead"
     return "Created"
+
+
+def _health_suffix(container: Container) -> str:
+    # moby's State.String(): " (health: starting)", " (healthy)", " (unhealthy)".
+    status = (container.health or {}).get("Status")
+    if not status:
+        return ""
+    return " (health: starting)" if status == "starting" else f" ({status})"
 
 
 def summary_json(container: Container, size: tuple[int, int] | None = None) -> dict[str, Any]:

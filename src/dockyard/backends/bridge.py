@@ -25,6 +25,7 @@ from pyroute2.netlink.exceptions import NetlinkError
 
 from dockyard.backends.netlink import NetlinkLinks
 from dockyard.backends.nftables import NftFirewall
+from dockyard.backends.port_proxy import PortProxy
 from dockyard.core.networks.model import Endpoint, Network, PortBinding
 from dockyard.errors import Conflict, DockyardError, Unavailable
 
@@ -44,8 +45,11 @@ def _port_range() -> tuple[int, int]:
 
 def _bind(binding: PortBinding) -> socket.socket:
     kind = socket.SOCK_DGRAM if binding.proto == "udp" else socket.SOCK_STREAM
-    sock = socket.socket(socket.AF_INET, kind)
+    v6 = ":" in binding.host_ip
+    sock = socket.socket(socket.AF_INET6 if v6 else socket.AF_INET, kind)
     try:
+        if v6:
+            sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
         sock.bind((binding.host_ip or "0.0.0.0", binding.host_port))
     except OSError:
         sock.close()
@@ -65,7 +69,7 @@ def reserve_ports(ports: Sequence[PortBinding], owner: str) -> tuple[list[PortBi
                 except OSError as exc:
                     raise Conflict(
                         f"driver failed programming external connectivity on endpoint {owner}: "
-                        f"Bind for {binding.host_ip or '0.0.0.0'}:{binding.host_port} failed: "
+                        f"Bind for {_host(binding.host_ip)}:{binding.host_port} failed: "
                         "port is already allocated") from exc
                 bound.append(binding)
                 continue
@@ -77,6 +81,17 @@ def reserve_ports(ports: Sequence[PortBinding], owner: str) -> tuple[list[PortBi
             sock.close()
         raise
     return bound, sockets
+
+
+def _host(address: str) -> str:
+    return f"[{address}]" if ":" in address else address or "0.0.0.0"
+
+
+def _proxied(binding: PortBinding, endpoint: Endpoint) -> bool:
+    """Whether a binding needs the userland relay: ``[::1]`` always (no NAT from ::1), another
+    IPv6 host address when the container has no IPv6 address to DNAT to."""
+    return binding.proto == "tcp" and (binding.host_ip == "::1" or
+                                       (":" in binding.host_ip and not endpoint.ip6))
 
 
 def _bind_any(binding: PortBinding) -> tuple[PortBinding, socket.socket]:
@@ -94,18 +109,23 @@ class BridgeBackend:
     def __init__(self, links: NetlinkLinks, firewall: NftFirewall) -> None:
         self._links = links
         self._firewall = firewall
+        self._proxy = PortProxy()
+        # Written in each bridge's alias: bridges of this daemon's root, told apart from other
+        # daemons' after a crash (the table name is already unique per data root).
+        self._owner = f"dockyard:{firewall.table}"
         self._reserved: dict[str, list[socket.socket]] = {}
         self._networks: dict[str, Network] = {}
         self._endpoints: dict[str, Endpoint] = {}
 
-    async def occupied_subnets(self) -> list[ipaddress.IPv4Network]:
+    async def occupied_subnets(self) -> list[ipaddress.IPv4Network | ipaddress.IPv6Network]:
         return await _netlink(self._links.occupied_subnets)
 
     async def create_network(self, network: Network) -> None:
         if network.driver != "bridge":
             return
-        await _netlink(self._links.ensure_bridge, network.bridge, network.gateway,
-                                network.prefixlen)
+        if network.subnet6:
+            await asyncio.to_thread(_enable_ipv6_forwarding)
+        await self._ensure_bridge(network)
         try:
             await self._firewall.add_network(network)
             await _iptables_accept(network.bridge, add=True)
@@ -126,6 +146,11 @@ class BridgeBackend:
         await _iptables_accept(network.bridge, add=False)
         await self._remove_bridge(network)
 
+    async def _ensure_bridge(self, network: Network) -> None:
+        await _netlink(self._links.ensure_bridge, network.bridge, network.gateway,
+                       network.prefixlen, gateway6=network.gateway6,
+                       prefixlen6=network.prefixlen6, owner=self._owner)
+
     async def _remove_bridge(self, network: Network) -> None:
         await _netlink(self._links.remove_bridge, network.bridge)
 
@@ -138,15 +163,19 @@ class BridgeBackend:
     async def attach(self, network: Network, endpoint: Endpoint) -> list[PortBinding]:
         owner = f"{endpoint.container_name} ({endpoint.id[:12]})"
         bound, sockets = await asyncio.to_thread(reserve_ports, endpoint.ports, owner)
+        gateway = network.gateway if endpoint.gateway_endpoint and not network.internal else None
         try:
             await _netlink(
                 self._links.add_endpoint, bridge=network.bridge, veth=endpoint.veth,
                 sandbox=endpoint.sandbox, ifname=endpoint.ifname, ip=endpoint.ip,
-                prefixlen=network.prefixlen, mac=endpoint.mac,
-                gateway=network.gateway if endpoint.gateway_endpoint and not network.internal else None)
+                prefixlen=network.prefixlen, mac=endpoint.mac, gateway=gateway,
+                ip6=endpoint.ip6, prefixlen6=network.prefixlen6,
+                gateway6=network.gateway6 if gateway else None)
             try:
                 await self._firewall.publish(endpoint, bound)
+                await self._start_proxies(endpoint, bound, sockets)
             except BaseException:
+                await self._proxy.stop(endpoint.id)
                 await _netlink(self._links.remove_endpoint, endpoint.veth)
                 raise
         except BaseException:
@@ -157,10 +186,18 @@ class BridgeBackend:
         self._endpoints[endpoint.id] = replace(endpoint, ports=bound)
         return bound
 
+    async def _start_proxies(self, endpoint: Endpoint, bound: Sequence[PortBinding],
+                             sockets: Sequence[socket.socket]) -> None:
+        for binding, sock in zip(bound, sockets, strict=True):
+            if _proxied(binding, endpoint):
+                target = endpoint.ip6 or endpoint.ip
+                await self._proxy.start(endpoint.id, sock, (target, binding.container_port))
+
     async def detach(self, network: Network, endpoint: Endpoint) -> None:
         # The nft transaction and the veth deletion (which waits out an RCU grace period, the
         # slowest step of a teardown) touch different things: run them side by side.
         known = self._endpoints.pop(endpoint.id, None)
+        await self._proxy.stop(endpoint.id)
         await asyncio.gather(self._unpublish(known),
                              _netlink(self._links.remove_endpoint, endpoint.veth))
         for sock in self._reserved.pop(endpoint.id, []):
@@ -181,9 +218,11 @@ class BridgeBackend:
     async def restore(self, networks: Sequence[Network], endpoints: Sequence[Endpoint]) -> None:
         await asyncio.to_thread(_enable_forwarding)
         self._networks = {n.id: n for n in networks if n.driver == "bridge"}
+        await self._remove_stale_bridges()
         for network in self._networks.values():
-            await _netlink(self._links.ensure_bridge, network.bridge, network.gateway,
-                                    network.prefixlen)
+            if network.subnet6:
+                await asyncio.to_thread(_enable_ipv6_forwarding)
+            await self._ensure_bridge(network)
             await _iptables_accept(network.bridge, add=True)
         live = {e.container_id for e in endpoints}
         for key in await _netlink(self._links.sandboxes):
@@ -194,13 +233,25 @@ class BridgeBackend:
         for endpoint in endpoints:
             owner = f"{endpoint.container_name} ({endpoint.id[:12]})"
             try:
-                _, self._reserved[endpoint.id] = await asyncio.to_thread(
+                bound, self._reserved[endpoint.id] = await asyncio.to_thread(
                     reserve_ports, endpoint.ports, owner)
+                await self._start_proxies(endpoint, bound, self._reserved[endpoint.id])
             except DockyardError as exc:
                 log.warning("could not reserve the ports of %s again: %s", owner, exc)
-        await self._reset()
+        await self._reset()  # the whole table from the records: rules no record owns go
+
+    async def _remove_stale_bridges(self) -> None:
+        """Bridges this root made that no record owns (a crash between the bridge and the record,
+        or a record removed while the daemon was down): gone, with their iptables accept rules."""
+        wanted = {n.bridge for n in self._networks.values()}
+        for bridge in await _netlink(self._links.owned_bridges, self._owner) - wanted:
+            log.info("removing a bridge no network owns: %s", bridge)
+            await _iptables_accept(bridge, add=False)
+            with contextlib.suppress(DockyardError):
+                await _netlink(self._links.remove_bridge, bridge)
 
     async def close(self, *, keep: bool) -> None:
+        await self._proxy.close()
         for sockets in self._reserved.values():
             for sock in sockets:
                 sock.close()
@@ -229,6 +280,18 @@ def _enable_forwarding() -> None:
     with contextlib.suppress(OSError):
         if path.read_text().strip() != "1":
             log.info("enabling IPv4 forwarding")
+            path.write_text("1")
+
+
+def _enable_ipv6_forwarding() -> None:
+    """Routing between an IPv6 bridge and the host's links (NAT66, published ports), as Docker
+    enables it for ``--ipv6`` networks."""
+    path = Path("/proc/sys/net/ipv6/conf/all/forwarding")
+    if not Path("/proc/sys/net/ipv6").is_dir():
+        raise Unavailable("IPv6 is not available on this host")
+    with contextlib.suppress(OSError):
+        if path.read_text().strip() != "1":
+            log.info("enabling IPv6 forwarding")
             path.write_text("1")
 
 

@@ -12,9 +12,10 @@ import asyncio
 import functools
 import logging
 import socket
+from collections.abc import Awaitable, Callable
 from typing import Any, cast
 
-from dnslib import QTYPE, RCODE, RR, A, DNSError, DNSRecord
+from dnslib import AAAA, QTYPE, RCODE, RR, A, DNSError, DNSRecord
 
 from dockyard.backends.netlink import in_netns
 from dockyard.core.networks.backend import NameLookup
@@ -24,18 +25,27 @@ log = logging.getLogger(__name__)
 
 RESOLVER_ADDRESS = "127.0.0.11"
 FORWARD_TIMEOUT = 3.0
+TCP_IDLE_TIMEOUT = 10.0
 TTL = 600
 
 
-def _bind() -> socket.socket:
-    sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+def _bind() -> tuple[socket.socket, socket.socket]:
+    """The resolver's UDP socket and its TCP listener (clients retry over TCP when an answer is
+    truncated, and some ask over TCP first), both on 127.0.0.11:53 of the calling thread's netns."""
+    udp = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    tcp = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     try:
-        sock.bind((RESOLVER_ADDRESS, 53))
+        udp.bind((RESOLVER_ADDRESS, 53))
+        tcp.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        tcp.bind((RESOLVER_ADDRESS, 53))
+        tcp.listen(64)
     except OSError:
-        sock.close()
+        udp.close()
+        tcp.close()
         raise
-    sock.setblocking(False)
-    return sock
+    udp.setblocking(False)
+    tcp.setblocking(False)
+    return udp, tcp
 
 
 def answer_query(data: bytes, key: str, lookup: NameLookup) -> tuple[bytes | None, tuple[str, ...]]:
@@ -46,10 +56,12 @@ def answer_query(data: bytes, key: str, lookup: NameLookup) -> tuple[bytes | Non
     name = str(question.qname)
     answer = lookup(key, name)
     if answer.addresses:
-        if question.qtype in (QTYPE.A, QTYPE.ANY):
-            for address in answer.addresses:
+        for address in answer.addresses:
+            if ":" in address and question.qtype in (QTYPE.AAAA, QTYPE.ANY):
+                reply.add_answer(RR(question.qname, QTYPE.AAAA, rdata=AAAA(address), ttl=TTL))
+            elif ":" not in address and question.qtype in (QTYPE.A, QTYPE.ANY):
                 reply.add_answer(RR(question.qname, QTYPE.A, rdata=A(address), ttl=TTL))
-        # Other types of a name we own: an empty NOERROR, so clients use the A records.
+        # Other types of a name we own: an empty NOERROR, so clients use the A/AAAA records.
         return reply.pack(), ()
     if answer.forward:
         return None, answer.forward
@@ -91,6 +103,52 @@ async def forward(data: bytes, servers: tuple[str, ...]) -> bytes | None:
         finally:
             transport.close()
     return None
+
+
+async def forward_tcp(data: bytes, servers: tuple[str, ...]) -> bytes | None:
+    """A TCP query forwarded over TCP (its answer may be too large for UDP)."""
+    for server in servers:
+        try:
+            reader, writer = await asyncio.wait_for(asyncio.open_connection(server, 53),
+                                                    FORWARD_TIMEOUT)
+        except (TimeoutError, OSError) as exc:
+            log.debug("forward to %s over TCP: %s", server, exc)
+            continue
+        try:
+            writer.write(len(data).to_bytes(2, "big") + data)
+            return await asyncio.wait_for(_read_message(reader), FORWARD_TIMEOUT)
+        except (TimeoutError, OSError, asyncio.IncompleteReadError) as exc:
+            log.debug("forward to %s over TCP: %s", server, exc)
+        finally:
+            writer.close()
+    return None
+
+
+async def _read_message(reader: asyncio.StreamReader) -> bytes:
+    """One DNS message of a TCP stream: a two-byte length, then that many bytes (RFC 1035 4.2.2)."""
+    size = int.from_bytes(await reader.readexactly(2), "big")
+    return await reader.readexactly(size)
+
+
+def _tcp_handler(key: str, lookup: NameLookup) -> Callable[
+        [asyncio.StreamReader, asyncio.StreamWriter], Awaitable[None]]:
+    async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        try:
+            while True:  # a client may send several queries on one connection
+                data = await asyncio.wait_for(_read_message(reader), TCP_IDLE_TIMEOUT)
+                reply, upstreams = answer_query(data, key, lookup)
+                if reply is None:
+                    reply = await forward_tcp(data, upstreams) or _servfail(data)
+                if reply is None:
+                    return
+                writer.write(len(reply).to_bytes(2, "big") + reply)
+                await writer.drain()
+        except (TimeoutError, OSError, asyncio.IncompleteReadError, DNSError):
+            return  # the client left, idled or sent something that is not DNS
+        finally:
+            writer.close()
+
+    return handle
 
 
 def _servfail(data: bytes) -> bytes | None:
@@ -135,26 +193,38 @@ class _Server(asyncio.DatagramProtocol):
 
 
 class EmbeddedDns:
-    """One UDP server per sandbox, keyed by the container's ID."""
+    """One UDP server and one TCP listener per sandbox, keyed by the container's ID."""
 
     def __init__(self) -> None:
-        self._servers: dict[str, asyncio.DatagramTransport] = {}
+        self._servers: dict[str, tuple[asyncio.DatagramTransport, asyncio.Server]] = {}
 
     async def serve(self, key: str, sandbox: str, lookup: NameLookup) -> None:
         if key in self._servers:
             return
         try:
-            sock = await asyncio.to_thread(in_netns, sandbox, _bind)
+            udp, tcp = await asyncio.to_thread(in_netns, sandbox, _bind)
         except OSError as exc:
             raise Unavailable(f"embedded DNS in {sandbox}: {exc}") from exc
         loop = asyncio.get_running_loop()
-        transport, _ = await loop.create_datagram_endpoint(lambda: _Server(key, lookup), sock=sock)
-        self._servers[key] = transport
+        try:
+            transport, _ = await loop.create_datagram_endpoint(lambda: _Server(key, lookup), sock=udp)
+        except BaseException:
+            udp.close()
+            tcp.close()
+            raise
+        try:
+            server = await asyncio.start_server(_tcp_handler(key, lookup), sock=tcp)
+        except BaseException:
+            transport.close()
+            tcp.close()
+            raise
+        self._servers[key] = (transport, server)
 
     async def stop(self, key: str) -> None:
-        transport = self._servers.pop(key, None)
-        if transport is not None:
-            transport.close()
+        found = self._servers.pop(key, None)
+        if found is not None:
+            found[0].close()
+            found[1].close()
 
     async def close(self) -> None:
         for key in list(self._servers):

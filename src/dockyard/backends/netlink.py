@@ -32,6 +32,9 @@ logging.getLogger("pyroute2").setLevel(logging.WARNING)
 _CLONE_NEWNET = 0x40000000
 _MS_BIND = 4096
 _MNT_DETACH = 2
+# IFA_F_NODAD: our addresses are unique by IPAM; duplicate address detection would only keep a
+# fresh IPv6 address "tentative" (unusable) for a second or two after a container starts.
+_IFA_F_NODAD = 0x02
 _libc = ctypes.CDLL(None, use_errno=True)
 T = TypeVar("T")
 
@@ -92,34 +95,49 @@ class NetlinkLinks:
         self.netns_dir = netns_dir
 
     # ---- host ----
-    def occupied_subnets(self) -> list[ipaddress.IPv4Network]:
-        result: list[ipaddress.IPv4Network] = []
+    def occupied_subnets(self) -> list[ipaddress.IPv4Network | ipaddress.IPv6Network]:
+        result: list[ipaddress.IPv4Network | ipaddress.IPv6Network] = []
         with IPRoute() as ipr:
-            for route in ipr.get_routes(family=socket.AF_INET):
-                dst = route.get("dst")
-                if dst and route.get("dst_len"):
-                    result.append(ipaddress.IPv4Network(f"{dst}/{route['dst_len']}", strict=False))
+            for family in (socket.AF_INET, socket.AF_INET6):
+                for route in ipr.get_routes(family=family):
+                    dst = route.get("dst")
+                    if dst and route.get("dst_len"):
+                        result.append(ipaddress.ip_network(f"{dst}/{route['dst_len']}", strict=False))
         return result
 
     def link_names(self) -> set[str]:
         with IPRoute() as ipr:
             return {str(link.get("ifname")) for link in ipr.get_links()}
 
-    def ensure_bridge(self, name: str, gateway: str, prefixlen: int) -> None:
-        """Create the bridge with its gateway address (idempotent) and bring it up."""
+    def ensure_bridge(self, name: str, gateway: str, prefixlen: int, *, gateway6: str = "",
+                      prefixlen6: int = 0, owner: str = "") -> None:
+        """Create the bridge with its gateway addresses (idempotent) and bring it up. ``owner``
+        goes in the link's alias so a later daemon on the same root can tell its own bridges
+        from other daemons' after a crash."""
         with IPRoute() as ipr:
             found = ipr.link_lookup(ifname=name)
             if not found:
                 ipr.link("add", ifname=name, kind="bridge")
                 found = ipr.link_lookup(ifname=name)
             index = found[0]
-            have = {a.get("address") for a in ipr.get_addr(index=index, family=socket.AF_INET)}
+            if owner:
+                ipr.link("set", index=index, ifalias=owner)
+            have = {a.get("address") for a in ipr.get_addr(index=index)}
             if gateway not in have:
                 ipr.addr("add", index=index, address=gateway, prefixlen=prefixlen)
+            if gateway6 and gateway6 not in have:
+                ipr.addr("add", index=index, address=gateway6, prefixlen=prefixlen6,
+                         flags=_IFA_F_NODAD)
             ipr.link("set", index=index, state="up")
         # Published ports answer on 127.0.0.1: DNAT'd loopback traffic must be routable out of
         # the bridge (Docker sets the same when its userland proxy is off).
         _sysctl(f"/proc/sys/net/ipv4/conf/{name}/route_localnet", "1")
+
+    def owned_bridges(self, owner: str) -> set[str]:
+        """Bridges whose alias names ``owner`` (see ensure_bridge)."""
+        with IPRoute() as ipr:
+            return {str(link.get("ifname")) for link in ipr.get_links()
+                    if link.get("ifalias") == owner}
 
     def remove_bridge(self, name: str) -> None:
         with IPRoute() as ipr:
@@ -169,9 +187,10 @@ class NetlinkLinks:
 
     # ---- endpoints ----
     def add_endpoint(self, *, bridge: str, veth: str, sandbox: str, ifname: str, ip: str,
-                     prefixlen: int, mac: str, gateway: str | None) -> None:
+                     prefixlen: int, mac: str, gateway: str | None, ip6: str = "",
+                     prefixlen6: int = 0, gateway6: str | None = None) -> None:
         """A veth pair: ``veth`` on the bridge, its peer ``ifname`` inside the sandbox with the
-        address, and the default route via ``gateway`` when given."""
+        addresses, and the default routes via ``gateway``/``gateway6`` when given."""
         with IPRoute() as ipr:
             bridge_index = ipr.link_lookup(ifname=bridge)
             if not bridge_index:
@@ -185,7 +204,12 @@ class NetlinkLinks:
             try:
                 index = ipr.link_lookup(ifname=veth)[0]
                 ipr.link("set", index=index, master=bridge_index[0], state="up")
-                in_netns(sandbox, lambda: _configure_inside(ifname, ip, prefixlen, gateway))
+                # Hairpin: with br_netfilter loaded, a container's packet DNAT'd to its own
+                # published port is bridged back out of the port it came in by (as Docker sets
+                # it without its userland proxy).
+                _sysctl(f"/sys/class/net/{veth}/brport/hairpin_mode", "1")
+                in_netns(sandbox, lambda: _configure_inside(ifname, (ip, prefixlen, gateway),
+                                                            (ip6, prefixlen6, gateway6)))
             except BaseException:
                 with _ignore_missing():
                     ipr.link("del", ifname=veth)
@@ -198,13 +222,20 @@ class NetlinkLinks:
                 ipr.link("del", index=found[0])
 
 
-def _configure_inside(ifname: str, ip: str, prefixlen: int, gateway: str | None) -> None:
+_Address = tuple[str, int, str | None]  # address, prefix length, gateway (None: no default route)
+
+
+def _configure_inside(ifname: str, v4: _Address, v6: _Address) -> None:
     with IPRoute() as ipr:
         index = ipr.link_lookup(ifname=ifname)[0]
-        ipr.addr("add", index=index, address=ip, prefixlen=prefixlen)
+        ipr.addr("add", index=index, address=v4[0], prefixlen=v4[1])
+        if v6[0]:
+            ipr.addr("add", index=index, address=v6[0], prefixlen=v6[1], flags=_IFA_F_NODAD)
         ipr.link("set", index=index, state="up")
-        if gateway:
-            ipr.route("add", dst="default", gateway=gateway)
+        if v4[2]:
+            ipr.route("add", dst="default", gateway=v4[2])
+        if v6[0] and v6[2]:
+            ipr.route("add", dst="default", gateway=v6[2], family=socket.AF_INET6)
 
 
 class _ignore_missing:

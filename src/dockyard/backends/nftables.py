@@ -12,6 +12,15 @@ over a userland proxy (Docker's default): no process or thread per port, nothing
 start-up path but one transaction, and the container sees real client addresses for outside
 traffic. The ``guard`` chain drops packets from a bridge to 127.0.0.0/8, which ``route_localnet``
 would otherwise let containers reach on the host.
+
+IPv6 gets a twin table of the same name in the ``ip6`` family: NAT66 (masquerade out of the host,
+as Docker does) and DNAT for published ports, except on ``[::1]``: the kernel never routes a
+packet from ``::1`` out of loopback (IPv6 has no ``route_localnet``), so those ports go through a
+userland relay (``backends/port_proxy.py``), as Docker's do.
+
+Hairpin NAT: a container reaching a published port through a host address is DNAT'd back into
+its own bridge; that traffic is masqueraded to the bridge's address, or the answer would come
+straight from the target's address and the client, which talked to the host, would drop it.
 """
 
 from __future__ import annotations
@@ -54,6 +63,40 @@ _BODY = """\
     type nat hook postrouting priority srcnat; policy accept;
     oifname != @bridges ip saddr @masq masquerade
     oifname @bridges ip saddr 127.0.0.0/8 masquerade
+    oifname @bridges ip saddr @masq ct status dnat masquerade
+  }
+  chain forward {
+    type filter hook forward priority filter; policy accept;
+    iifname @bridges oifname @bridges iifname . oifname != @same drop
+    iifname @internal oifname != @internal drop
+    oifname @internal iifname != @internal drop
+  }
+"""
+
+
+_BODY6 = """\
+  set bridges { type ifname; }
+  set same { type ifname . ifname; }
+  set internal { type ifname; }
+  set masq { type ipv6_addr; flags interval; }
+  map dnat_addr { type ipv6_addr . inet_proto . inet_service : ipv6_addr . inet_service; }
+  map dnat_any { type inet_proto . inet_service : ipv6_addr . inet_service; }
+  chain prerouting {
+    type nat hook prerouting priority dstnat; policy accept;
+    fib daddr type local jump published
+  }
+  chain output {
+    type nat hook output priority -100; policy accept;
+    ip6 daddr != ::1 fib daddr type local jump published
+  }
+  chain published {
+    dnat to ip6 daddr . meta l4proto . th dport map @dnat_addr
+    dnat to meta l4proto . th dport map @dnat_any
+  }
+  chain postrouting {
+    type nat hook postrouting priority srcnat; policy accept;
+    oifname != @bridges ip6 saddr @masq masquerade
+    oifname @bridges ip6 saddr @masq ct status dnat masquerade
   }
   chain forward {
     type filter hook forward priority filter; policy accept;
@@ -65,13 +108,17 @@ _BODY = """\
 
 
 def table_script(table: str, networks: Iterable[Network], endpoints: Iterable[Endpoint]) -> str:
-    """The whole table from scratch: ``add`` then ``delete`` makes the delete safe when the table
+    """Both tables from scratch: ``add`` then ``delete`` makes the delete safe when a table
     does not exist, and all of it is one transaction."""
-    lines = [f"add table ip {table}", f"delete table ip {table}", f"table ip {table} {{", _BODY, "}"]
+    networks, endpoints = list(networks), list(endpoints)
+    lines = [f"add table ip {table}", f"delete table ip {table}", f"table ip {table} {{", _BODY, "}",
+             f"add table ip6 {table}", f"delete table ip6 {table}", f"table ip6 {table} {{", _BODY6,
+             "}"]
     for network in networks:
         lines += network_elements(table, network, "add")
     for endpoint in endpoints:
         lines += port_elements(table, endpoint.ip, endpoint.ports, "add")
+        lines += port6_elements(table, endpoint.ip6, endpoint.ports, "add")
     return "\n".join(lines) + "\n"
 
 
@@ -85,13 +132,19 @@ def network_elements(table: str, network: Network, verb: str) -> list[str]:
         lines.append(f"{verb} element ip {table} internal {{ {name} }}")
     else:
         lines.append(f"{verb} element ip {table} masq {{ {network.subnet} }}")
+    if network.subnet6:
+        # The same sets in the ip6 table (isolation holds for both families); masq differs.
+        lines += [line.replace(" element ip ", " element ip6 ", 1) for line in lines
+                  if " masq " not in line]
+        if not network.internal:
+            lines.append(f"{verb} element ip6 {table} masq {{ {network.subnet6} }}")
     return lines
 
 
 def port_elements(table: str, ip: str, ports: Sequence[PortBinding], verb: str) -> list[str]:
     lines = []
     for port in ports:
-        if port.proto not in ("tcp", "udp", "sctp") or not port.host_port:
+        if port.proto not in ("tcp", "udp", "sctp") or not port.host_port or ":" in port.host_ip:
             continue
         target = f" : {ip} . {port.container_port}" if verb == "add" else ""
         if port.host_ip:
@@ -100,6 +153,27 @@ def port_elements(table: str, ip: str, ports: Sequence[PortBinding], verb: str) 
         else:
             key = f"{port.proto} . {port.host_port}"
             lines.append(f"{verb} element ip {table} dnat_any {{ {key}{target} }}")
+    return lines
+
+
+def port6_elements(table: str, ip6: str, ports: Sequence[PortBinding], verb: str) -> list[str]:
+    """DNAT to an endpoint's IPv6 address: ports on every address ("" or "::") and on given IPv6
+    host addresses; never ``::1`` (proxied, see the module's docstring)."""
+    if not ip6:
+        return []
+    lines = []
+    for port in ports:
+        if port.proto not in ("tcp", "udp", "sctp") or not port.host_port:
+            continue
+        if port.host_ip and (":" not in port.host_ip or port.host_ip == "::1"):
+            continue
+        target = f" : {ip6} . {port.container_port}" if verb == "add" else ""
+        if port.host_ip and port.host_ip != "::":
+            key = f"{port.host_ip} . {port.proto} . {port.host_port}"
+            lines.append(f"{verb} element ip6 {table} dnat_addr {{ {key}{target} }}")
+        else:
+            key = f"{port.proto} . {port.host_port}"
+            lines.append(f"{verb} element ip6 {table} dnat_any {{ {key}{target} }}")
     return lines
 
 
@@ -139,7 +213,8 @@ class NftFirewall:
         await self.apply(table_script(self.table, networks, endpoints))
 
     async def delete(self) -> None:
-        await self.apply(f"add table ip {self.table}\ndelete table ip {self.table}\n")
+        await self.apply(f"add table ip {self.table}\ndelete table ip {self.table}\n"
+                         f"add table ip6 {self.table}\ndelete table ip6 {self.table}\n")
 
     async def add_network(self, network: Network) -> None:
         await self.apply("\n".join(network_elements(self.table, network, "add")))
@@ -148,7 +223,10 @@ class NftFirewall:
         await self.apply("\n".join(network_elements(self.table, network, "delete")))
 
     async def publish(self, endpoint: Endpoint, ports: Sequence[PortBinding]) -> None:
-        await self.apply("\n".join(port_elements(self.table, endpoint.ip, ports, "add")))
+        await self.apply("\n".join(port_elements(self.table, endpoint.ip, ports, "add")
+                                   + port6_elements(self.table, endpoint.ip6, ports, "add")))
 
     async def unpublish(self, endpoint: Endpoint) -> None:
-        await self.apply("\n".join(port_elements(self.table, endpoint.ip, endpoint.ports, "delete")))
+        await self.apply("\n".join(
+            port_elements(self.table, endpoint.ip, endpoint.ports, "delete")
+            + port6_elements(self.table, endpoint.ip6, endpoint.ports, "delete")))

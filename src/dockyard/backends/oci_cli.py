@@ -145,6 +145,17 @@ class CliRuntime:
         out = await self._run("ps", container_id, "--format", "json")
         return [int(p) for p in json.loads(out or b"[]") or []]
 
+    async def update(self, container_id: str, resources: dict[str, Any]) -> None:
+        """``<runtime> update --resources <file>``: the file holds an OCI linux.resources object."""
+        self._root.mkdir(parents=True, exist_ok=True)
+        fd, name = tempfile.mkstemp(prefix="update-", suffix=".json", dir=self._root)
+        try:
+            with os.fdopen(fd, "w") as file:
+                json.dump(resources, file)
+            await self._run("update", container_id, "--resources", name)
+        finally:
+            os.unlink(name)
+
     async def exec(self, container_id: str, process: dict[str, Any], *, detach: bool) -> ExecProcess:
         """``runc exec --process``: in the foreground with pipes, or detached (TTY or ``-d``), in
         which case the daemon adopts the process as a subreaper to learn its exit status."""

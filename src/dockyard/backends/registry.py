@@ -1,27 +1,34 @@
 """``HttpxRegistry``: the OCI distribution protocol (Docker Registry v2) over httpx.
 
-Endpoints: ``docker.io`` is served at ``registry-1.docker.io``; any other host at itself. HTTPS is
-verified with the system CAs plus ``/etc/docker/certs.d/<host>/*.crt`` and our own
-``/etc/dockyard/certs.d/<host>/`` (client certificates ``*.cert`` + ``*.key`` too). A registry
-listed in ``insecure-registries`` — and, as Docker, any loopback one — may answer plain HTTP: HTTPS
-is tried first without verification, then HTTP, and the scheme that answered is remembered.
+Endpoints: ``docker.io`` is served at ``registry-1.docker.io`` (after the ``registry-mirrors``, for
+pulls); any other host at itself. Which hosts may answer without verified TLS, and which CAs
+verify the others, is decided in :mod:`registry_endpoints`. An insecure registry is tried over
+HTTPS without verification, then HTTP, and the scheme that answered is remembered.
 """
 
 from __future__ import annotations
 
-import ipaddress
 import logging
-import ssl
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import replace
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 from urllib.parse import urljoin
 
 import httpx
 
 from dockyard.backends.registry_auth import TokenCache, basic_header, fetch_token, parse_challenge
+from dockyard.backends.registry_endpoints import CertsDirs, is_insecure, parse_mirror, transport_error
 from dockyard.core.distribution.model import MANIFEST_TYPES, AuthConfig, Repository
-from dockyard.errors import Forbidden, InvalidArgument, NotFound, Unauthorized, Unavailable, Unimplemented
+from dockyard.errors import (
+    DockyardError,
+    Forbidden,
+    InvalidArgument,
+    NotFound,
+    Unauthorized,
+    Unavailable,
+    Unimplemented,
+)
 
 log = logging.getLogger(__name__)
 
@@ -31,60 +38,49 @@ MONOLITHIC_MAX = 16 << 20
 CHUNK_SIZE = 16 << 20
 _TIMEOUT = httpx.Timeout(60.0, connect=10.0)
 
-
-def is_loopback(host: str) -> bool:
-    name = host.rsplit(":", 1)[0] if not host.endswith("]") else host
-    name = name.strip("[]")
-    if name == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(name).is_loopback
-    except ValueError:
-        return False
+T = TypeVar("T")
 
 
 class HttpxRegistry:
     def __init__(self, *, insecure_registries: tuple[str, ...] = (),
-                 certs_dirs: tuple[Path, ...] = CERTS_DIRS,
+                 certs_dirs: tuple[Path, ...] = CERTS_DIRS, registry_mirrors: tuple[str, ...] = (),
                  transport: httpx.AsyncBaseTransport | None = None) -> None:
         self._transport = transport  # tests plug an httpx.MockTransport registry in here
-        self._insecure = set(insecure_registries)
-        self._certs_dirs = certs_dirs
-        self._clients: dict[tuple[str, bool], httpx.AsyncClient] = {}
-        self._schemes: dict[str, str] = {}
+        self._insecure = tuple(insecure_registries)
+        self._certs = CertsDirs(certs_dirs)
+        self._clients: dict[tuple[str, bool], tuple[object, httpx.AsyncClient]] = {}
+        self._retired: list[httpx.AsyncClient] = []
+        mirrors = [parse_mirror(url) for url in registry_mirrors]
+        self._mirrors = tuple(m.host for m in mirrors)
+        # A mirror's URL names its scheme: no probing.
+        self._schemes: dict[str, str] = {m.host: m.scheme for m in mirrors}
         self._tokens = TokenCache()
 
     async def close(self) -> None:
-        for client in self._clients.values():
-            await client.aclose()
+        clients = [client for _, client in self._clients.values()] + self._retired
         self._clients.clear()
+        self._retired.clear()
+        for client in clients:
+            await client.aclose()
 
     # ---- endpoints and TLS ----
     def insecure(self, host: str) -> bool:
-        return host in self._insecure or is_loopback(host) or host.split(":")[0] in self._insecure
+        return is_insecure(host, self._insecure)
 
     def _client(self, host: str, verify: bool) -> httpx.AsyncClient:
-        client = self._clients.get((host, verify))
-        if client is None:
-            tls: ssl.SSLContext | bool = self._ssl_context(host) if verify else False
-            client = httpx.AsyncClient(verify=tls, timeout=_TIMEOUT, follow_redirects=True,
-                                       transport=self._transport)
-            self._clients[(host, verify)] = client
+        fingerprint = self._certs.fingerprint(host) if verify else ()
+        cached = self._clients.get((host, verify))
+        if cached is not None and cached[0] == fingerprint:
+            return cached[1]
+        if cached is not None:
+            # The certs dir changed: new trust, new connections; the old client may still be
+            # streaming, so it is closed with the others on shutdown.
+            self._retired.append(cached[1])
+        tls = self._certs.context(host) if verify else False
+        client = httpx.AsyncClient(verify=tls, timeout=_TIMEOUT, follow_redirects=True,
+                                   transport=self._transport)
+        self._clients[(host, verify)] = (fingerprint, client)
         return client
-
-    def _ssl_context(self, host: str) -> ssl.SSLContext:
-        context = ssl.create_default_context()
-        for base in self._certs_dirs:
-            directory = base / host
-            if not directory.is_dir():
-                continue
-            for ca in sorted(directory.glob("*.crt")):
-                context.load_verify_locations(cafile=str(ca))
-            for cert in sorted(directory.glob("*.cert")):
-                key = cert.with_suffix(".key")
-                if key.exists():
-                    context.load_cert_chain(str(cert), str(key))
-        return context
 
     async def _base(self, host: str) -> str:
         """The URL prefix of ``host``'s API; probes HTTPS then HTTP for an insecure registry."""
@@ -105,6 +101,18 @@ class HttpxRegistry:
     def _http(self, host: str) -> httpx.AsyncClient:
         return self._client(host, not self.insecure(host))
 
+    async def _pull_from(self, repo: Repository, operation: Callable[[Repository], Awaitable[T]]) -> T:
+        """Run a read on the mirrors of docker.io in order, then on docker.io itself; as moby,
+        any error from a mirror moves on to the next endpoint."""
+        if repo.host != "docker.io" or repo.push or not self._mirrors:
+            return await operation(repo)
+        for mirror in self._mirrors:
+            try:
+                return await operation(replace(repo, host=mirror))
+            except DockyardError as exc:
+                log.warning("mirror %s failed for %s (%s); trying the next endpoint", mirror, repo.path, exc)
+        return await operation(repo)
+
     # ---- requests with authentication ----
     async def _send(self, repo: Repository, request: httpx.Request, *, stream: bool = False,
                     extra_scopes: tuple[str, ...] = ()) -> httpx.Response:
@@ -117,7 +125,7 @@ class HttpxRegistry:
             try:
                 response = await client.send(request, stream=stream)
             except httpx.HTTPError as exc:
-                raise Unavailable(f"{request.method} {request.url}: {exc}") from exc
+                raise transport_error(request.method, request.url, exc) from exc
             if response.status_code != 401 or attempt == 1:
                 return response
             await response.aclose()
@@ -132,7 +140,7 @@ class HttpxRegistry:
         self._tokens.challenges[host] = challenge
         if challenge.scheme == "bearer":
             token = await fetch_token(self._http(host), challenge, scopes, auth)
-            self._tokens.tokens[(host, scopes, auth)] = token
+            self._tokens.tokens[(host, scopes, auth)] = (token.header, token.expiry)
         elif auth.anonymous:
             raise Unauthorized(f"{response.request.url}: no basic auth credentials")
 
@@ -145,6 +153,9 @@ class HttpxRegistry:
 
     # ---- the Registry Protocol ----
     async def get_manifest(self, repo: Repository, reference: str) -> tuple[bytes, str]:
+        return await self._pull_from(repo, lambda r: self._get_manifest(r, reference))
+
+    async def _get_manifest(self, repo: Repository, reference: str) -> tuple[bytes, str]:
         try:
             response = await self._request(repo, "GET", f"manifests/{reference}",
                                            headers={"Accept": ", ".join(MANIFEST_TYPES)})
@@ -163,17 +174,8 @@ class HttpxRegistry:
         return response.content, response.headers.get("Content-Type", "").split(";")[0]
 
     async def fetch_blob(self, repo: Repository, digest: str, offset: int = 0) -> AsyncIterator[bytes]:
-        base = await self._base(repo.host)
-        headers = {"Range": f"bytes={offset}-"} if offset else {}
-        request = self._http(repo.host).build_request("GET", f"{base}/v2/{repo.path}/blobs/{digest}",
-                                                      headers=headers)
-        response = await self._send(repo, request, stream=True)
+        response = await self._pull_from(repo, lambda r: self._open_blob(r, digest, offset))
         try:
-            if response.status_code == 404:
-                raise NotFound(f"blob {digest} not found in {repo.host}/{repo.path}: blob unknown")
-            if response.status_code >= 400:
-                await response.aread()
-                _check(response, repo, "pull")
             skip = offset if response.status_code == 200 else 0
             async for chunk in response.aiter_bytes():  # no re-chunking: a break loses nothing
                 if skip:
@@ -181,6 +183,26 @@ class HttpxRegistry:
                     chunk, skip = chunk[dropped:], skip - dropped
                 if chunk:
                     yield chunk
+        except httpx.HTTPError as exc:
+            raise Unavailable(f"error reading blob {digest}: {exc}") from exc
+        finally:
+            await response.aclose()
+
+    async def _open_blob(self, repo: Repository, digest: str, offset: int) -> httpx.Response:
+        """The blob's response, its body not read yet; an error status raises (and closes it)."""
+        base = await self._base(repo.host)
+        headers = {"Range": f"bytes={offset}-"} if offset else {}
+        request = self._http(repo.host).build_request("GET", f"{base}/v2/{repo.path}/blobs/{digest}",
+                                                      headers=headers)
+        response = await self._send(repo, request, stream=True)
+        if response.status_code < 400:
+            return response
+        try:
+            if response.status_code == 404:
+                raise NotFound(f"blob {digest} not found in {repo.host}/{repo.path}: blob unknown")
+            await response.aread()
+            _check(response, repo, "pull")
+            raise Unavailable(f"blob {digest}: status {response.status_code}")  # _check raised already
         except httpx.HTTPError as exc:
             raise Unavailable(f"error reading blob {digest}: {exc}") from exc
         finally:
@@ -262,6 +284,9 @@ class HttpxRegistry:
         _check(response, repo, "push")
 
     async def list_tags(self, repo: Repository) -> list[str]:
+        return await self._pull_from(repo, self._list_tags)
+
+    async def _list_tags(self, repo: Repository) -> list[str]:
         response = await self._request(repo, "GET", "tags/list")
         if response.status_code == 404:
             raise NotFound(f"repository {repo.host}/{repo.path} not found: name unknown")
@@ -272,17 +297,19 @@ class HttpxRegistry:
         base = await self._base(host)
         url = f"{base}/v2/"
         client = self._http(host)
+        identity_token = ""
         try:
             response = await client.get(url)
             if response.status_code == 401:
                 challenge = parse_challenge(response.headers.get("WWW-Authenticate", ""))
                 if challenge is not None and challenge.scheme == "bearer":
-                    token, _ = await fetch_token(client, challenge, (), auth)
-                    response = await client.get(url, headers={"Authorization": token})
+                    token = await fetch_token(client, challenge, (), auth, offline=True)
+                    identity_token = token.refresh_token or auth.identity_token
+                    response = await client.get(url, headers={"Authorization": token.header})
                 else:
                     response = await client.get(url, headers={"Authorization": basic_header(auth)})
         except httpx.HTTPError as exc:
-            raise Unavailable(f"Get \"{url}\": {exc}") from exc
+            raise transport_error("GET", url, exc) from exc
         except Unauthorized as exc:
             raise Unauthorized(f"login attempt to {url} failed with status: 401 Unauthorized") from exc
         if response.status_code in (401, 403):
@@ -290,7 +317,7 @@ class HttpxRegistry:
                                f" {response.reason_phrase}")
         if response.status_code >= 400:
             raise Unavailable(f"login attempt to {url} failed with status: {response.status_code}")
-        return ""
+        return identity_token
 
     async def search(self, host: str, term: str, limit: int, auth: AuthConfig) -> list[dict[str, Any]]:
         base = "https://index.docker.io" if host == "docker.io" else await self._base(host)
@@ -299,7 +326,7 @@ class HttpxRegistry:
             response = await self._http(host).get(f"{base}/v1/search", params={"q": term, "n": str(limit)},
                                                   headers=headers)
         except httpx.HTTPError as exc:
-            raise Unavailable(f"Get \"{base}/v1/search\": {exc}") from exc
+            raise transport_error("GET", f"{base}/v1/search", exc) from exc
         if response.status_code in (404, 405):
             raise Unimplemented(f"registry {host} does not support search (GET /v1/search answered"
                                 f" {response.status_code})")

@@ -3,7 +3,9 @@
 A registry answers 401 with ``WWW-Authenticate: Bearer realm=…,service=…,scope=…`` (token auth) or
 ``Basic realm=…``. For Bearer we fetch a token from the realm with the user's credentials (Basic)
 or anonymously, for the scopes the operation needs (``repository:<path>:pull`` or ``pull,push``),
-and cache it per host, scopes and credentials until it expires.
+and cache it per host, scopes and credentials until it expires. A login asks for an *identity
+token* (an OAuth2 refresh token, ``offline_token=true``); when the server gives one, clients keep it
+instead of the password and later requests trade it for access tokens (``grant_type=refresh_token``).
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from dockyard.errors import Unauthorized, Unavailable
 
 _PARAM = re.compile(r'(\w+)="([^"]*)"')
 _DEFAULT_TTL = 60.0
+CLIENT_ID = "docker"  # the client_id Docker's daemon names itself with to token servers
 
 
 @dataclass(frozen=True, slots=True)
@@ -59,36 +62,66 @@ class TokenCache:
         return None
 
 
+@dataclass(frozen=True, slots=True)
+class Token:
+    header: str  # the Authorization value: "Bearer <token>"
+    expiry: float  # time.monotonic() after which it is asked again
+    refresh_token: str = ""  # an OAuth refresh token: Docker's identity token
+
+
 async def fetch_token(client: httpx.AsyncClient, challenge: Challenge, scopes: tuple[str, ...],
-                      auth: AuthConfig) -> tuple[str, float]:
-    """Ask the token server named by a Bearer challenge; return (Authorization value, expiry)."""
+                      auth: AuthConfig, *, offline: bool = False) -> Token:
+    """Ask the token server named by a Bearer challenge, as Docker's token handler does: with an
+    identity token, the OAuth2 refresh-token grant (POST); else a GET with Basic credentials or
+    none. ``offline`` (login) asks the server for a refresh token to keep instead of the password."""
     if auth.registry_token:
-        return f"Bearer {auth.registry_token}", time.monotonic() + _DEFAULT_TTL
+        return Token(f"Bearer {auth.registry_token}", time.monotonic() + _DEFAULT_TTL)
     realm = challenge.params.get("realm")
     if not realm:
         raise Unauthorized("invalid bearer challenge: no realm")
-    params: list[tuple[str, str | int | float | bool | None]] = []
-    if challenge.params.get("service"):
-        params.append(("service", challenge.params["service"]))
-    params += [("scope", s) for s in scopes]
-    headers = {}
-    if not auth.anonymous and auth.username:
-        headers["Authorization"] = basic_header(auth)
-        params.append(("account", auth.username))
+    service = challenge.params.get("service", "")
     try:
-        response = await client.get(realm, params=params, headers=headers)
+        if auth.identity_token:
+            form = {"grant_type": "refresh_token", "refresh_token": auth.identity_token, "service": service,
+                    "client_id": CLIENT_ID, "scope": " ".join(scopes)}
+            response = await client.post(realm, data=form)
+        else:
+            response = await client.get(realm, params=_token_params(service, scopes, auth, offline),
+                                        headers=_basic(auth))
     except httpx.HTTPError as exc:
         raise Unavailable(f"Get {realm!r}: {exc}") from exc
+    return _token_of(response, realm)
+
+
+def _basic(auth: AuthConfig) -> dict[str, str]:
+    return {"Authorization": basic_header(auth)} if not auth.anonymous and auth.username else {}
+
+
+def _token_params(service: str, scopes: tuple[str, ...], auth: AuthConfig,
+                  offline: bool) -> list[tuple[str, str | int | float | bool | None]]:
+    params: list[tuple[str, str | int | float | bool | None]] = []
+    if service:
+        params.append(("service", service))
+    params += [("scope", s) for s in scopes]
+    if not auth.anonymous and auth.username:
+        params.append(("account", auth.username))
+    if offline:
+        params += [("offline_token", "true"), ("client_id", CLIENT_ID)]
+    return params
+
+
+def _token_of(response: httpx.Response, realm: str) -> Token:
     if response.status_code in (401, 403):
         raise Unauthorized(f"Get \"{realm}\": unauthorized: authentication required")
     if response.status_code >= 400:
         raise Unavailable(f"token server {realm} answered {response.status_code}")
     try:
         body = response.json()
-        token = str(body.get("token") or body.get("access_token"))
+        token = str(body.get("access_token") or body.get("token") or "")
         ttl = float(body.get("expires_in") or _DEFAULT_TTL)
+        refresh = str(body.get("refresh_token") or "")
     except (ValueError, AttributeError) as exc:
         raise Unavailable(f"token server {realm}: invalid answer: {exc}") from exc
-    if not token or token == "None":
+    if not token:
         raise Unauthorized(f"token server {realm} returned no token")
-    return f"Bearer {token}", time.monotonic() + max(ttl - 5.0, 1.0)
+    return Token(f"Bearer {token}", time.monotonic() + max(ttl - 5.0, 1.0), refresh)

@@ -8,6 +8,7 @@ lines are printed as they come, as docker's classic builder prints them.
 
 from __future__ import annotations
 
+import base64
 import json
 import os
 import sys
@@ -127,10 +128,12 @@ def _consume(response: httpx.Response, display: _Display) -> str:
               help="Set type of progress output")
 @click.option("--network", default="", help="Networking mode for the RUN instructions")
 @click.option("--platform", default="", help="Set platform if server is multi-platform capable")
+@click.option("--secret", "secrets", multiple=True,
+              help="Secret to expose to the build (format: id=mysecret[,src=/local/secret|env=VAR])")
 @click.argument("context", type=click.Path(file_okay=False, path_type=Path))
 def build_command(tags: tuple[str, ...], dockerfile: str | None, build_args: tuple[str, ...], target: str,
                   no_cache: bool, labels: tuple[str, ...], quiet: bool, progress: str, network: str,
-                  platform: str, context: Path) -> None:
+                  platform: str, secrets: tuple[str, ...], context: Path) -> None:
     """Build an image from a Dockerfile"""
     s = session()
     args: dict[str, str | None] = {}
@@ -142,6 +145,8 @@ def build_command(tags: tuple[str, ...], dockerfile: str | None, build_args: tup
         (lab.partition("=")[0], lab.partition("=")[2]) for lab in labels)))]
     params += [("target", target), ("nocache", "1" if no_cache else "0"), ("q", "1" if quiet else "0"),
                ("rm", "1"), ("networkmode", network or "default"), ("platform", platform)]
+    if secrets:
+        params.append(("dockyard-secrets", json.dumps(_secret_values(secrets))))
     handle, name = _context_tar(context, dockerfile)
     params.append(("dockerfile", name))
     tty = progress == "tty" or (progress == "auto" and sys.stdout.isatty())
@@ -151,6 +156,31 @@ def build_command(tags: tuple[str, ...], dockerfile: str | None, build_args: tup
         image_id = _consume(response, display)
     if quiet and image_id:
         s.out(image_id + "\n")
+
+
+def _secret_values(specs: tuple[str, ...]) -> dict[str, str]:
+    """``--secret id=x,src=file`` (or ``env=VAR``; ``id`` alone reads the variable of that name),
+    base64 for the daemon's ``dockyard-secrets`` query parameter."""
+    values: dict[str, str] = {}
+    for spec in specs:
+        fields = dict(part.partition("=")[::2] for part in spec.split(",") if part)
+        ident = fields.get("id", "")
+        src = fields.get("src") or fields.get("source") or ""
+        env = fields.get("env", "")
+        if not ident:
+            raise CliError(f"invalid secret {spec!r}: id is required", 1)
+        if src:
+            try:
+                data = Path(src).expanduser().read_bytes()
+            except OSError as exc:
+                raise CliError(f"failed to read secret {ident} from {src}: {exc.strerror}", 1) from exc
+        else:
+            value = os.environ.get(env or ident)
+            if value is None:
+                raise CliError(f"secret {ident}: env {env or ident} not set and no src given", 1)
+            data = value.encode()
+        values[ident] = base64.b64encode(data).decode()
+    return values
 
 
 @click.group("builder")

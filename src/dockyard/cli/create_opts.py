@@ -11,6 +11,9 @@ from typing import Any
 import click
 
 from dockyard.cli.client import CliError
+from dockyard.cli.health_opts import health_options, healthcheck_body
+from dockyard.cli.network_opts import apply_network_opts, network_options
+from dockyard.cli.network_opts import parse_ports as parse_network_ports
 
 _RAM_UNITS = {"": 1, "b": 1, "k": 1024, "m": 1024**2, "g": 1024**3, "t": 1024**4}
 _RAM_RE = re.compile(r"^(\d+(?:\.\d+)?)\s*([bkmgt]?)b?$", re.IGNORECASE)
@@ -74,7 +77,7 @@ def _options() -> list[Callable[[Any], Any]]:
 
 
 def create_options(func: Callable[..., Any]) -> Callable[..., Any]:
-    for option in reversed(_options()):
+    for option in reversed([*_options(), *health_options(), *network_options()]):
         func = option(func)
     return func
 
@@ -159,23 +162,7 @@ def parse_restart(value: str) -> dict[str, Any]:
 
 def parse_ports(publish: Sequence[str], expose: Sequence[str]) -> tuple[dict[str, Any], dict[str, Any]]:
     """``-p [ip:][hostPort:]containerPort[/proto]`` → (ExposedPorts, PortBindings)."""
-    exposed: dict[str, Any] = {}
-    bindings: dict[str, list[dict[str, str]]] = {}
-    for spec in publish:
-        port, _, proto = spec.partition("/")
-        parts = port.rsplit(":", 2)
-        container = parts[-1]
-        host_port = parts[-2] if len(parts) >= 2 else ""
-        host_ip = parts[-3].strip("[]") if len(parts) == 3 else ""
-        if not container.isdigit():
-            raise CliError(f"invalid containerPort: {container}", 125)
-        key = f"{container}/{proto or 'tcp'}"
-        exposed[key] = {}
-        bindings.setdefault(key, []).append({"HostIp": host_ip, "HostPort": host_port})
-    for spec in expose:
-        port, _, proto = spec.partition("/")
-        exposed[f"{port}/{proto or 'tcp'}"] = {}
-    return exposed, bindings
+    return parse_network_ports(publish, expose)  # ranges and IPv6 host addresses: network_opts
 
 
 def _host_config(opts: Mapping[str, Any]) -> dict[str, Any]:
@@ -243,4 +230,8 @@ def build_create_body(image: str, command: Sequence[str], opts: Mapping[str, Any
         body["StopTimeout"] = opts["stop_timeout"]
     if opts["mac_address"]:
         body["MacAddress"] = opts["mac_address"]
+    healthcheck = healthcheck_body(opts)
+    if healthcheck is not None:
+        body["Healthcheck"] = healthcheck
+    apply_network_opts(body, opts)
     return body

@@ -21,15 +21,24 @@ INDEX_SERVER = "https://index.docker.io/v1/"
 _HELPER_TIMEOUT = 30
 
 
+TOKEN_USERNAME = "<token>"  # a credential helper's Username when its Secret is an identity token
+
+
 @dataclass(frozen=True, slots=True)
 class Credentials:
+    """A login: a password, or an *identity token* (a refresh token the registry's token server
+    gave at login, kept instead of the password, as the docker CLI keeps it)."""
+
     username: str = ""
     password: str = ""
     server: str = ""
+    identity_token: str = ""
 
     def header(self) -> str:
         """``X-Registry-Auth``: base64url of the AuthConfig JSON, as the docker CLI encodes it."""
         body = {"username": self.username, "password": self.password, "serveraddress": self.server}
+        if self.identity_token:
+            body["identitytoken"] = self.identity_token
         return base64.urlsafe_b64encode(json.dumps(body).encode()).decode()
 
 
@@ -101,12 +110,15 @@ def load(server: str) -> Credentials:
         if not out.strip():
             return Credentials(server=server)
         found = json.loads(out)
-        return Credentials(str(found.get("Username", "")), str(found.get("Secret", "")), server)
+        user, secret = str(found.get("Username", "")), str(found.get("Secret", ""))
+        if user == TOKEN_USERNAME:
+            return Credentials(server=server, identity_token=secret)
+        return Credentials(user, secret, server)
     entry = (data.get("auths") or {}).get(server) or {}
+    user, password = "", ""
     if entry.get("auth"):
         user, _, password = base64.b64decode(entry["auth"]).decode().partition(":")
-        return Credentials(user, password, server)
-    return Credentials(server=server)
+    return Credentials(user, password, server, str(entry.get("identitytoken") or ""))
 
 
 def store(creds: Credentials) -> None:
@@ -114,12 +126,16 @@ def store(creds: Credentials) -> None:
     helper = _helper(data, creds.server)
     auths = data.setdefault("auths", {})
     if helper is not None:
-        _run_helper(helper, "store", json.dumps({"ServerURL": creds.server, "Username": creds.username,
-                                                 "Secret": creds.password}))
+        user, secret = (TOKEN_USERNAME, creds.identity_token) if creds.identity_token else \
+            (creds.username, creds.password)
+        _run_helper(helper, "store", json.dumps({"ServerURL": creds.server, "Username": user,
+                                                 "Secret": secret}))
         auths[creds.server] = {}
     else:
         raw = f"{creds.username}:{creds.password}".encode()
         auths[creds.server] = {"auth": base64.b64encode(raw).decode()}
+        if creds.identity_token:
+            auths[creds.server]["identitytoken"] = creds.identity_token
     _save(data)
 
 

@@ -15,7 +15,10 @@ import click
 from dockyard.cli import bootstrap, execs, images, lifecycle, ps, registry, run, system
 from dockyard.cli import build as build_cli
 from dockyard.cli import container_files as files_cli
+from dockyard.cli import events as events_cli
 from dockyard.cli import networks as networks_cli
+from dockyard.cli import prune as prune_cli
+from dockyard.cli import resources as resources_cli
 from dockyard.cli import volumes as volumes_cli
 from dockyard.cli.client import CliError
 from dockyard.cli.session import Session
@@ -98,6 +101,20 @@ for _name, _command in _CONTAINER.items():
     container_group.add_command(_command, _name)
 for _name, _command in _IMAGE.items():
     image_group.add_command(_command, _name)
+for _command in (resources_cli.update_command, resources_cli.stats_command):
+    cli.add_command(_command)
+    container_group.add_command(_command)
+# `system` may be another command module's group too (prune): join it rather than replace it.
+_system = cli.commands.get("system")
+if not isinstance(_system, click.Group):
+    _system = click.Group("system", help="Manage Dockyard")
+    cli.add_command(_system)
+_system.add_command(resources_cli.df_command)
+_system.add_command(prune_cli.system_prune_command)
+container_group.add_command(prune_cli.container_prune_command)
+image_group.add_command(prune_cli.image_prune_command)
+cli.add_command(events_cli.events_command)
+_system.add_command(events_cli.events_command)
 
 
 # docker's boolean flags also accept Go's ``--flag=true|false``; click flags take no value.

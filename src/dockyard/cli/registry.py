@@ -153,7 +153,9 @@ def login_command(username: str | None, password: str | None, password_stdin: bo
         answer = session().client.post_json("/auth", body=body)
     except DaemonError as exc:
         raise CliError(str(exc)) from exc
-    credentials.store(credentials.Credentials(username, password, key))
+    # As the docker CLI: a registry that gave an identity token gets that kept, not the password.
+    token = str((answer or {}).get("IdentityToken") or "")
+    credentials.store(credentials.Credentials(username, "" if token else password, key, token))
     click.echo(str((answer or {}).get("Status") or "Login Succeeded"))
 
 

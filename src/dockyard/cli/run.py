@@ -9,6 +9,7 @@ from typing import Any
 
 import click
 
+from dockyard.cli import credentials
 from dockyard.cli.attach import (
     AttachOptions,
     Waiter,
@@ -50,7 +51,10 @@ def pull_image(s: Session, image: str, platform: str | None, quiet: bool) -> Non
     params = [("fromImage", name), ("tag", tag)] if tag else [("fromImage", ref)]
     if platform:
         params.append(("platform", platform))
-    with s.client.stream("POST", "/images/create", params=params) as response:
+    # As docker run: the stored login for the image's registry travels with the pull.
+    auth = credentials.load(credentials.server_of_reference(name if tag else ref)).header()
+    with s.client.stream("POST", "/images/create", params=params,
+                         headers={"X-Registry-Auth": auth}) as response:
         for message in iter_json_stream(response):
             if "error" in message:
                 raise CliError(str(message.get("error")), 125)

@@ -11,6 +11,7 @@ if TYPE_CHECKING:
     from dockyard.core.build.service import BuilderService
     from dockyard.core.containers.service import ContainerService
     from dockyard.core.distribution.service import DistributionService
+    from dockyard.core.events import EventBus
     from dockyard.core.images.service import ImageService
     from dockyard.core.networks.service import NetworkService
     from dockyard.core.system import SystemService
@@ -28,3 +29,4 @@ class Engine:
     distribution: DistributionService | None = None
     builder: BuilderService | None = None  # Dockerfile builds (POST /build)
     networks: NetworkService | None = None  # bridges, endpoints, published ports, DNS
+    events: EventBus | None = None  # `docker events` (core/events.py)

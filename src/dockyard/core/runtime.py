@@ -11,7 +11,10 @@ from __future__ import annotations
 import enum
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
+
+if TYPE_CHECKING:
+    from dockyard.core.security import SecuritySpec
 
 
 class RuntimeStatus(enum.Enum):
@@ -72,6 +75,11 @@ class SpecInput:
     annotations: dict[str, str] = field(default_factory=dict)
     # rlimit name (RLIMIT_NOFILE) -> (soft, hard); must not exceed the daemon's own hard limit.
     rlimits: dict[str, tuple[int, int]] = field(default_factory=dict)
+    # OCI linux.resources without devices (memory, cpu, pids, blockIO): core/resources.py.
+    resources: dict[str, Any] = field(default_factory=dict)
+    shm_size: int = 64 * 1024 * 1024  # bytes of the /dev/shm tmpfs (--shm-size)
+    # Seccomp, no-new-privileges, devices, sysctls, namespaces, userns: core/security.py.
+    security: SecuritySpec | None = None
 
 
 class StdioStream(Protocol):
@@ -136,6 +144,11 @@ class RuntimeBackend(Protocol):
     async def delete(self, container_id: str, *, force: bool = False) -> None: ...
 
     async def pids(self, container_id: str) -> list[int]: ...
+
+    async def update(self, container_id: str, resources: dict[str, Any]) -> None:
+        """Change a running container's cgroup limits (``runc update --resources``); ``resources``
+        is an OCI ``linux.resources`` object."""
+        ...
 
     async def exec(self, container_id: str, process: dict[str, Any], *, detach: bool) -> ExecProcess:
         """Start ``process`` (an OCI process object) in the container; tty follows

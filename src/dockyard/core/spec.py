@@ -5,8 +5,8 @@ capabilities in the bounding, effective and permitted sets (never inheritable or
 default mounts, masked and read-only paths and device cgroup rules. The output validates against the
 OCI runtime-spec schema (``config-schema.json``).
 
-Not yet here: a seccomp profile (Docker applies its default profile; a later issue adds it), AppArmor
-and SELinux labels, and the host devices a privileged container gets.
+Seccomp, no-new-privileges, devices, sysctls, namespace modes and user namespaces are applied by
+core/security.py from ``SpecInput.security``; AppArmor and SELinux labels are not applied.
 """
 
 from __future__ import annotations
@@ -75,7 +75,7 @@ def _mount(destination: str, type_: str, source: str, options: list[str]) -> dic
     return {"destination": destination, "type": type_, "source": source, "options": options}
 
 
-def default_mounts(*, privileged: bool = False) -> list[dict[str, Any]]:
+def default_mounts(*, privileged: bool = False, shm_size: int = 64 * 1024 * 1024) -> list[dict[str, Any]]:
     """Docker's default mounts; a privileged container gets /sys and its cgroups read-write."""
     sys_mode = "rw" if privileged else "ro"
     return [
@@ -87,7 +87,7 @@ def default_mounts(*, privileged: bool = False) -> list[dict[str, Any]]:
         _mount("/sys/fs/cgroup", "cgroup", "cgroup", [sys_mode, "nosuid", "noexec", "nodev"]),
         _mount("/dev/mqueue", "mqueue", "mqueue", ["nosuid", "noexec", "nodev"]),
         # Docker's default ShmSize is 64 MiB.
-        _mount("/dev/shm", "tmpfs", "shm", ["nosuid", "noexec", "nodev", "mode=1777", "size=65536k"]),
+        _mount("/dev/shm", "tmpfs", "shm", ["nosuid", "noexec", "nodev", "mode=1777", f"size={shm_size}"]),
     ]
 
 
@@ -101,7 +101,19 @@ def _host_capabilities() -> tuple[str, ...]:
         last = int(Path("/proc/sys/kernel/cap_last_cap").read_text().strip())
     except (OSError, ValueError):
         return ALL_CAPABILITIES
-    return ALL_CAPABILITIES[: last + 1]
+    return tuple(c for i, c in enumerate(ALL_CAPABILITIES[: last + 1]) if _bounding() >> i & 1)
+
+
+def _bounding() -> int:
+    """The daemon's own bounding set: a runtime cannot grant a capability outside it (EPERM), and
+    some hosts (sandboxes, nested containers) run the daemon without a few."""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("CapBnd:"):
+                return int(line.split()[1], 16)
+    except (OSError, ValueError):
+        pass
+    return (1 << 64) - 1
 
 
 def _normalise_cap(name: str) -> str:
@@ -171,7 +183,8 @@ def _namespaces(inp: SpecInput, *, cgroup_v2: bool) -> list[dict[str, str]]:
 def _mounts(inp: SpecInput) -> list[dict[str, Any]]:
     """Docker's defaults, except those the input replaces at the same destination, then the input's."""
     overridden = {m.destination.rstrip("/") or "/" for m in inp.mounts}
-    mounts = [m for m in default_mounts(privileged=inp.privileged) if m["destination"] not in overridden]
+    mounts = [m for m in default_mounts(privileged=inp.privileged, shm_size=inp.shm_size)
+              if m["destination"] not in overridden]
     mounts.extend(_bind(m) for m in inp.mounts)
     return mounts
 
@@ -209,6 +222,7 @@ def _linux(inp: SpecInput, *, cgroup_v2: bool) -> dict[str, Any]:
         "resources": {
             "devices": ([{"allow": True, "access": "rwm"}] if inp.privileged
                         else [dict(rule) for rule in DEFAULT_DEVICE_RULES]),
+            **inp.resources,  # memory, cpu, pids, blockIO from core/resources.py
         },
     }
     if inp.network != "host":
@@ -240,4 +254,8 @@ def build_spec(inp: SpecInput, *, cgroup_v2: bool | None = None) -> dict[str, An
             spec["domainname"] = inp.domainname
     if inp.annotations:
         spec["annotations"] = dict(inp.annotations)
+    if inp.security is not None:
+        from dockyard.core.security import apply as apply_security
+
+        apply_security(spec, inp.security, privileged=inp.privileged)
     return spec

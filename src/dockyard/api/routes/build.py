@@ -7,6 +7,8 @@ and on failure ``{"errorDetail": {"code", "message"}, "error": …}`` (the CLI e
 
 from __future__ import annotations
 
+import base64
+import binascii
 import json
 import logging
 from typing import Any
@@ -23,6 +25,7 @@ from dockyard.errors import DockyardError, InvalidArgument, Unimplemented
 log = logging.getLogger(__name__)
 
 table = RouteTable()
+SECRETS_PARAM = "dockyard-secrets"
 
 
 def _builder(request: web.Request) -> BuilderService:
@@ -64,7 +67,21 @@ def build_options(request: web.Request) -> BuildOptions:
         cache_from=tuple(str(c) for c in cache_from),
         network_mode=query.get("networkmode", "") if query.get("networkmode") != "default" else "",
         platform=query.get("platform", ""),
+        secrets=_secrets(request),
     )
+
+
+def _secrets(request: web.Request) -> dict[str, bytes]:
+    """Our own query parameter ``dockyard-secrets`` (Docker's classic API has no secret transport):
+    a JSON object of secret id -> base64 of its value, for ``RUN --mount=type=secret``. It is
+    only ever held in memory and in the build's private scratch directory; never logged."""
+    raw = _json_query(request, SECRETS_PARAM, {})
+    if not isinstance(raw, dict):
+        raise InvalidArgument(f"{SECRETS_PARAM} must be a JSON object of id -> base64 value")
+    try:
+        return {str(k): base64.b64decode(str(v), validate=True) for k, v in raw.items()}
+    except binascii.Error as exc:
+        raise InvalidArgument(f"{SECRETS_PARAM}: a value is not base64") from exc
 
 
 def _line(payload: dict[str, Any]) -> bytes:

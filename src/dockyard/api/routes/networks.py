@@ -32,13 +32,15 @@ def network_json(service: NetworkService, network: Network, *, containers: bool 
         if network.ip_range:
             entry["IPRange"] = network.ip_range
         config.append(entry)
+    if network.subnet6:
+        config.append({"Subnet": network.subnet6, "Gateway": network.gateway6})
     attached: dict[str, Any] = {}
     if containers:
         for endpoint in service.endpoints(network):
             attached[endpoint.container_id] = {
                 "Name": endpoint.container_name, "EndpointID": endpoint.id,
                 "MacAddress": endpoint.mac, "IPv4Address": f"{endpoint.ip}/{network.prefixlen}",
-                "IPv6Address": ""}
+                "IPv6Address": f"{endpoint.ip6}/{network.prefixlen6}" if endpoint.ip6 else ""}
     return {
         "Name": network.name, "Id": network.id, "Created": network.created, "Scope": "local",
         "Driver": network.driver, "EnableIPv4": True, "EnableIPv6": network.ipv6,
@@ -101,14 +103,17 @@ def _create_request(body: dict[str, Any]) -> NetworkCreate:
     ipam = body.get("IPAM") or {}
     configs = ipam.get("Config") or []
     ipv4 = [c for c in configs if ":" not in str(c.get("Subnet") or "")]
-    if len(ipv4) > 1:
-        raise InvalidArgument("only one IPv4 subnet per network is supported")
+    ipv6 = [c for c in configs if ":" in str(c.get("Subnet") or "")]
+    if len(ipv4) > 1 or len(ipv6) > 1:
+        raise InvalidArgument("only one IPv4 and one IPv6 subnet per network are supported")
     first = ipv4[0] if ipv4 else {}
+    first6 = ipv6[0] if ipv6 else {}
     return NetworkCreate(
         name=name, driver=str(body.get("Driver") or "bridge"),
         subnet=str(first.get("Subnet") or ""), gateway=str(first.get("Gateway") or ""),
         ip_range=str(first.get("IPRange") or ""), internal=bool(body.get("Internal")),
-        ipv6=bool(body.get("EnableIPv6")),
+        ipv6=bool(body.get("EnableIPv6")), subnet6=str(first6.get("Subnet") or ""),
+        gateway6=str(first6.get("Gateway") or ""),
         labels={str(k): str(v) for k, v in (body.get("Labels") or {}).items()},
         options={str(k): str(v) for k, v in (body.get("Options") or {}).items()})
 
@@ -141,6 +146,7 @@ async def connect(request: web.Request) -> web.StreamResponse:
     ipam = config.get("IPAMConfig") or {}
     links = tuple(str(link) for link in config.get("Links") or [])
     endpoint = EndpointRequest(network=network.name, ip=str(ipam.get("IPv4Address") or ""),
+                               ip6=str(ipam.get("IPv6Address") or ""),
                                aliases=tuple(str(a) for a in config.get("Aliases") or []), links=links)
     await engine(request).containers.connect_network(str(body.get("Container") or ""), endpoint)
     return web.Response(status=200)

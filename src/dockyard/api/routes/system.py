@@ -10,6 +10,7 @@ from aiohttp import web
 from dockyard import API_VERSION, MIN_API_VERSION, __version__
 from dockyard.api.params import json_response
 from dockyard.api.routing import RouteTable, engine
+from dockyard.core.security import info_options
 
 table = RouteTable()
 
@@ -85,7 +86,9 @@ async def info(request: web.Request) -> web.StreamResponse:
         "ServerVersion": __version__,
         "Runtimes": {name: {"path": path} for name, path in runtimes.items()},
         "DefaultRuntime": cfg.default_runtime, "LiveRestoreEnabled": True,
-        "Isolation": "", "InitBinary": "catatonit", "SecurityOptions": ["name=seccomp,profile=builtin"],
+        "Isolation": "", "InitBinary": "catatonit", "SecurityOptions": info_options(
+            cgroup_version=facts.cgroup_version, no_new_privileges=cfg.no_new_privileges,
+            remap_active=bool(cfg.userns_remap)),
         "Warnings": [f"WARNING: runtime {name} disabled: {why}"
                      for name, why in eng.system.unusable_runtimes().items()],
     })

@@ -18,6 +18,7 @@ import tarfile
 from dataclasses import dataclass
 from pathlib import Path
 
+from dockyard.core.build.ignore import Matcher
 from dockyard.core.users import resolve_in_root
 from dockyard.errors import InvalidArgument
 
@@ -31,6 +32,10 @@ class CopyOptions:
     mode: int | None = None  # --chmod
     extract: bool = False  # ADD: unpack local archives
     parents_of: Path | None = None  # --parents: keep each source's path below this root
+    exclude: tuple[str, ...] = ()  # --exclude: .dockerignore-style patterns, relative to each source
+
+    def excluded(self, rel: str) -> bool:
+        return bool(self.exclude) and Matcher(list(self.exclude)).excluded(rel)
 
 
 def dest_path(dest: str, workdir: str) -> str:
@@ -47,7 +52,7 @@ def copy_sources(rootfs: Path, sources: list[Path], dest: str, options: CopyOpti
     if len(sources) > 1 and not into_dir:
         raise InvalidArgument(MULTI_SOURCE_ERROR)
     into_dir = into_dir or target.is_dir()
-    for source in sources:
+    for source in [s for s in sources if not options.excluded(s.name)]:
         base_dir = target
         if options.parents_of is not None:
             rel_parent = source.parent.relative_to(options.parents_of)
@@ -110,15 +115,18 @@ def _copy_entry(source: Path, out: Path, options: CopyOptions) -> None:
         os.utime(out, ns=(st.st_atime_ns, st.st_mtime_ns))
 
 
-def _copy_tree(rootfs: Path, source: Path, target: Path, options: CopyOptions) -> None:
+def _copy_tree(rootfs: Path, source: Path, target: Path, options: CopyOptions, rel: str = "") -> None:
     for name in sorted(os.listdir(source)):
         child = source / name
+        child_rel = f"{rel}/{name}" if rel else name
+        if options.excluded(child_rel):
+            continue
         out = target / name
         if out.is_symlink() and child.is_dir() and not child.is_symlink():
             out = resolve_in_root(rootfs, "/" + str(out.relative_to(rootfs)))
         _copy_entry(child, out, options)
         if child.is_dir() and not child.is_symlink():
-            _copy_tree(rootfs, child, out, options)
+            _copy_tree(rootfs, child, out, options, child_rel)
     st = source.stat()
     if target != rootfs and target.is_dir():
         os.utime(target, ns=(st.st_atime_ns, st.st_mtime_ns))

@@ -24,6 +24,8 @@ class BuildOptions:
     cache_from: tuple[str, ...] = ()
     network_mode: str = ""
     platform: str = ""
+    # RUN --mount=type=secret values by id; never printed, stored, nor part of a cache key.
+    secrets: dict[str, bytes] = field(default_factory=dict, repr=False)
 
 
 @dataclass(frozen=True, slots=True)

@@ -20,6 +20,7 @@ from dockyard.core.build.cache import BuildCache
 from dockyard.core.build.dockerfile import Dockerfile, Instruction, Stage, parse
 from dockyard.core.build.instructions import PROXY_ARGS, StageState, set_env
 from dockyard.core.build.model import BuildOptions, BuildResult, Emit
+from dockyard.core.build.mounts import CacheDirs, stage_refs
 from dockyard.core.build.shell import expand
 from dockyard.core.build.solver import Images, Solver, StageRun, cleanup
 from dockyard.core.build.steps import Containers, StepRunner
@@ -39,6 +40,7 @@ DEFAULT_PATH = "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bi
 class Taggable(Images, Protocol):
     async def tag(self, ref: str, repo: str, tag: str | None) -> None: ...
     async def remove(self, ref: str, *, force: bool = False, prune: bool = True) -> list[dict[str, str]]: ...
+    async def history(self, ref: str) -> list[dict[str, Any]]: ...
 
 
 class BuilderService:
@@ -47,6 +49,7 @@ class BuilderService:
         self._config = config
         self._images = images
         self._cache = BuildCache(db)
+        self._caches = CacheDirs(config.data_root / "builder" / "cache")
         self._fetcher = fetcher
         self._opened = False
         self._steps = StepRunner(config=config, containers=containers, snapshotter=snapshotter,
@@ -102,7 +105,9 @@ class BuilderService:
         total = sum(1 + len(dockerfile.stages[i].instructions) for i in needed)
         numbers = itertools.count(1)
         solver = Solver(images=self._images, cache=self._cache, steps=self._steps, context=ctx,
-                        fetcher=self._fetcher, build_args=build_args, meta_args=meta)
+                        fetcher=self._fetcher, build_args=build_args, meta_args=meta, caches=self._caches,
+                        secrets=options.secrets)
+        solver.cache_from = await self._cache_from(options.cache_from, emit)
         results: dict[int, asyncio.Future[Image | None]] = {
             i: asyncio.get_running_loop().create_future() for i in needed}
         used: set[str] = set()
@@ -136,6 +141,16 @@ class BuilderService:
         if unused:
             await emit(f"[Warning] One or more build-args [{' '.join(unused)}] were not consumed\n")
         return results[target].result()
+
+    async def _cache_from(self, refs: tuple[str, ...], emit: Emit) -> list[Image]:
+        """The ``--cache-from`` images present here; a missing one is skipped, as dockerd does."""
+        found: list[Image] = []
+        for ref in refs:
+            try:
+                found.append(await self._images.inspect(ref))
+            except NotFound:
+                log.info("cache-from image %s not found; ignored", ref)
+        return found
 
     async def _from(self, stage: Stage, dockerfile: Dockerfile, meta: dict[str, str],
                     results: dict[int, asyncio.Future[Image | None]], emit: Emit,
@@ -179,8 +194,9 @@ class BuilderService:
         return run
 
     async def prune(self) -> tuple[list[str], int]:
-        """``docker builder prune``: forget every cache record and delete the untagged images only
-        the cache kept. Returns (cache IDs removed, bytes reclaimed)."""
+        """``docker builder prune``: forget every cache record, delete the untagged images only the
+        cache kept and the idle ``RUN --mount=type=cache`` directories. Returns (cache IDs removed,
+        bytes reclaimed: the layers deleted and the cache directories' blocks)."""
         await self.open()
         ids = self._cache.image_ids()
         self._cache.clear()
@@ -191,9 +207,19 @@ class BuilderService:
                 image = await self._images.inspect(image_id)
                 if image.repo_tags:
                     continue
-                await self._images.remove(image_id, prune=False)
+                sizes = await self._layer_sizes(image)
+                records = await self._images.remove(image_id, prune=False)
+                reclaimed += sum(sizes.get(r.get("Deleted", ""), 0) for r in records)
                 removed.append(image_id)
-        return removed, reclaimed
+        freed = await asyncio.to_thread(self._caches.clear)
+        if freed:
+            removed.append("cache-mounts")
+        return removed, reclaimed + freed
+
+    async def _layer_sizes(self, image: Image) -> dict[str, int]:
+        """Chain ID -> size of each layer of ``image`` (what deleting that layer frees)."""
+        history = [h for h in reversed(await self._images.history(image.id)) if h.get("Size")]
+        return {chain: int(h["Size"]) for chain, h in zip(image.chain_ids, history, strict=False)}
 
 
 async def _quiet(text: str) -> None:
@@ -260,6 +286,7 @@ def _needed(dockerfile: Dockerfile, target: int, meta: dict[str, str]) -> list[i
         stage = dockerfile.stages[index]
         refs = [expand(stage.base, meta, dockerfile.escape)]
         refs += [v for ins in stage.instructions for v in ins.flag_all("from")]
+        refs += [v for ins in stage.instructions for v in stage_refs(ins.flag_all("mount"))]
         for ref in refs:
             found = _stage_index(dockerfile, ref, index)
             if found is not None:

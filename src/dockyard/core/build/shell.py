@@ -18,7 +18,8 @@ _NAME_CHARS = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_"
 
 
 class _Lexer:
-    def __init__(self, text: str, env: Mapping[str, str], escape: str) -> None:
+    def __init__(self, text: str, env: Mapping[str, str], escape: str, raw: bool = False) -> None:
+        self.raw = raw  # moby's RawQuotes + RawEscapes: only variables change, quotes stay
         self.text = text
         self.pos = 0
         self.env = env
@@ -46,9 +47,9 @@ class _Lexer:
                 continue
             in_word = True
             if ch == "'":
-                current.append(self._single_quoted())
+                current.append(f"'{self._single_quoted()}'" if self.raw else self._single_quoted())
             elif ch == '"':
-                current.append(self._double_quoted())
+                current.append(f'"{self._double_quoted()}"' if self.raw else self._double_quoted())
             elif ch == "$":
                 value = self._dollar()
                 if split:
@@ -65,7 +66,8 @@ class _Lexer:
                 else:
                     current.append(value)
             elif ch == self.escape:
-                current.append(self.next() if self.pos < len(self.text) else ch)
+                escaped = self.next() if self.pos < len(self.text) else ""
+                current.append(ch + escaped if self.raw else escaped or ch)
             else:
                 current.append(ch)
         if in_word or not split:
@@ -93,7 +95,7 @@ class _Lexer:
             if ch == "$":
                 out.append(self._dollar())
             elif ch == self.escape and self.peek() in ('"', "$", self.escape):
-                out.append(self.next())
+                out.append(ch + self.next() if self.raw else self.next())
             else:
                 out.append(ch)
 
@@ -140,6 +142,11 @@ class _Lexer:
 def expand(word: str, env: Mapping[str, str], escape: str = "\\") -> str:
     """``word`` with its variables substituted and its quotes and escapes removed."""
     return _Lexer(word, env, escape).words()[0]
+
+
+def expand_heredoc(content: str, env: Mapping[str, str], escape: str = "\\") -> str:
+    """A heredoc with an unquoted delimiter: variables substituted, quotes and escapes kept."""
+    return _Lexer(content, env, escape, raw=True).words()[0]
 
 
 def expand_words(text: str, env: Mapping[str, str], escape: str = "\\") -> list[str]:

@@ -18,13 +18,16 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
-from dockyard.core.build import instructions
+from dockyard.core.build import cachefrom, instructions
 from dockyard.core.build.cache import BuildCache, cache_key
 from dockyard.core.build.context import Context
 from dockyard.core.build.dockerfile import Instruction
 from dockyard.core.build.files import CopyOptions, copy_sources, dest_path, write_file
 from dockyard.core.build.instructions import StageState
 from dockyard.core.build.model import Emit
+from dockyard.core.build.mounts import CacheDirs, MountSources, RunMount, parse_mount
+from dockyard.core.build.mounts import resolve as resolve_mounts
+from dockyard.core.build.shell import expand_heredoc
 from dockyard.core.build.steps import StepRunner
 from dockyard.core.downloads import Fetcher
 from dockyard.core.images.commit import CommitOptions
@@ -65,7 +68,8 @@ class StageRun:
 
 class Solver:
     def __init__(self, *, images: Images, cache: BuildCache, steps: StepRunner, context: Context,
-                 fetcher: Fetcher | None, build_args: dict[str, str], meta_args: dict[str, str]) -> None:
+                 fetcher: Fetcher | None, build_args: dict[str, str], meta_args: dict[str, str],
+                 caches: CacheDirs, secrets: dict[str, bytes]) -> None:
         self.build_args = build_args  # --build-arg values given (None values already dropped)
         self.meta_args = meta_args  # ARGs before the first FROM, with their values
         self._images = images
@@ -73,6 +77,9 @@ class Solver:
         self._steps = steps
         self._context = context
         self._fetcher = fetcher
+        self._caches = caches
+        self.cache_from: list[Image] = []  # --cache-from images found locally
+        self._secrets = secrets
 
     async def run_stage(self, run: StageRun, body: list[Instruction]) -> Image | None:
         for ins in body:
@@ -91,12 +98,12 @@ class Solver:
             return
         if ins.cmd in CONFIG_ONLY:
             text = instructions.apply(ins, run.state)
-            await self._commit_cached(run, text, None, None)
+            await self._commit_cached(run, text, None, None, instructions.history_text(text))
             return
         if ins.cmd == "WORKDIR":
             text = instructions.apply(ins, run.state)
             path = run.state.config["WorkingDir"]
-            await self._commit_cached(run, text, None, lambda root: _mkdir(root, path))
+            await self._commit_cached(run, text, None, lambda root: _mkdir(root, path), text)
             return
         if ins.cmd == "RUN":
             await self._run(run, ins)
@@ -119,26 +126,25 @@ class Solver:
                 run.state.args[name] = value
 
     async def _commit_cached(self, run: StageRun, text: str, extra: Any,
-                             work: Callable[[Path], None] | None) -> None:
+                             work: Callable[[Path], None] | None, created_by: str) -> None:
         config = dict(run.state.config)
         key = cache_key(run.key, text, {"config": config, "extra": extra})
-        if await self._hit(run, key):
+        if await self._hit(run, key, created_by):
             return
         layer = None
         if work is not None:
             dest = run.work / f"{key[7:]}.tar"
             layer = await asyncio.to_thread(self._steps.fs_step, run.image, work, dest)
-        await self._commit(run, key, layer, instructions.history_text(text) if work is None and
-                           layer is None else text)
+        await self._commit(run, key, layer, created_by)
 
-    async def _hit(self, run: StageRun, key: str) -> bool:
+    async def _hit(self, run: StageRun, key: str, created_by: str) -> bool:
         run.key = key
         if run.no_cache:
-            return False
+            return False  # --no-cache wins over the local cache and --cache-from alike
         image_id = self._cache.get(key)
         if image_id is None:
             log.debug("[BUILDER] Cache miss: %s", key)
-            return False
+            return await self._hit_cache_from(run, key, created_by)
         try:
             image = await self._images.inspect(image_id)
         except NotFound:
@@ -147,6 +153,26 @@ class Solver:
         run.image = image
         await run.emit(f" ---> Using cache\n ---> {image.id[7:19]}\n")
         return True
+
+    async def _hit_cache_from(self, run: StageRun, key: str, created_by: str) -> bool:
+        found = cachefrom.match(run.image, self.cache_from, created_by)
+        if found is None:
+            return False
+        log.debug("[BUILDER] Cache hit from --cache-from: %s", key)
+        await self._commit_restored(run, key, found)
+        return True
+
+    async def _commit_restored(self, run: StageRun, key: str, found: cachefrom.Restored) -> None:
+        """The step's image from layers already stored: the parent's history plus ``found.entry``."""
+        options = CommitOptions(config=dict(run.state.config), created_by=str(found.entry.get("created_by")),
+                                created=str(found.entry.get("created") or ""),
+                                extra={"history": [*(run.image.config.get("history") or [] if run.image
+                                                     else []), found.entry],
+                                       "rootfs": {"type": "layers", "diff_ids": found.diff_ids}})
+        image = await self._images.commit(run.image, None, options)
+        self._cache.put(key, image.id)
+        run.image = image
+        await run.emit(f" ---> Using cache\n ---> {image.id[7:19]}\n")
 
     async def _commit(self, run: StageRun, key: str, layer: Path | None, created_by: str) -> None:
         options = CommitOptions(config=dict(run.state.config), created_by=created_by)
@@ -161,35 +187,57 @@ class Solver:
 
     # ---- RUN ----
     async def _run(self, run: StageRun, ins: Instruction) -> None:
-        if ins.flag_all("mount"):
-            raise Unimplemented("RUN --mount is not supported by this builder yet")
         state = run.state
-        if ins.json:
-            argv = list(ins.args)
-        elif ins.heredocs and ins.args == (f"<<{ins.heredocs[0].name}",) or (
-                ins.heredocs and ins.args[0].lstrip("<-").strip("'\"") == ins.heredocs[0].name):
-            argv = [*state.shell, ins.heredocs[0].content]
-        elif ins.heredocs:
-            argv = [*state.shell, ins.args[0] + "\n" + "".join(h.content + h.name + "\n"
-                                                              for h in ins.heredocs)]
-        else:
-            argv = [*state.shell, " ".join(ins.args)]
+        argv = _run_argv(ins, state)
+        workdir = state.config.get("WorkingDir") or ""
+        mounts = [parse_mount(state.word(m), workdir) for m in ins.flag_all("mount")]
+        network = ins.flag("network") or ""
+        if network not in ("", "default", "none", "host"):
+            raise InvalidArgument(f"unsupported network mode {network!r}: use default, none or host")
         args = {k: v for k, v in state.args.items() if k not in _env_keys(state.config)}
         env = [*(state.config.get("Env") or []), *(f"{k}={v}" for k, v in sorted(args.items()))]
         shown = " ".join(argv)
         created_by = (f"|{len(args)} " + " ".join(f"{k}={v}" for k, v in sorted(args.items())) + " "
                       if args else "") + shown
-        key = cache_key(run.key, created_by, {"config": state.config, "network": ins.flag("network")})
-        if await self._hit(run, key):
+        inputs = await self._mount_inputs(run, mounts)
+        key = cache_key(run.key, created_by, {"config": state.config, "network": network or None,
+                                              **({"mounts": inputs} if mounts else {})})
+        if await self._hit(run, key, created_by):
             return
         if run.image is None:
             raise InvalidArgument("no such file or directory: RUN needs a shell in the image (FROM scratch)")
-        network = ins.flag("network") or run.network
         dest = run.work / f"{key[7:]}.tar"
-        layer = await self._steps.run(run.image, argv, env=env, workdir=state.config.get("WorkingDir") or "",
-                                      user=state.config.get("User") or "", network=network, shown=shown,
-                                      emit=run.emit, layer_dest=dest)
+        async with contextlib.AsyncExitStack() as stack:
+            host_mounts = await resolve_mounts(mounts, self._mount_sources(run, stack), stack)
+            layer = await self._steps.run(run.image, argv, env=env, workdir=workdir,
+                                          user=state.config.get("User") or "",
+                                          network=run.network if network in ("", "default") else network,
+                                          shown=shown, emit=run.emit, layer_dest=dest, mounts=host_mounts)
         await self._commit(run, key, layer, created_by)
+
+    async def _mount_inputs(self, run: StageRun, mounts: list[RunMount]) -> list[Any]:
+        """Each mount's part of the cache key: what a bind reads (content digest or image ID)."""
+        inputs: list[Any] = []
+        for mount in mounts:
+            digest: str | None = None
+            if mount.type == "bind" and mount.from_:
+                image = await run.stage_image(mount.from_)
+                digest = image.id if image else "scratch"
+            elif mount.type == "bind":
+                path = self._context.resolve(mount.source or "/")
+                digest = await asyncio.to_thread(self._context.digest, path) if path.exists() else None
+            inputs.append([*mount.cache_part(), digest])
+        return inputs
+
+    def _mount_sources(self, run: StageRun, stack: contextlib.AsyncExitStack) -> MountSources:
+        mounted = contextlib.ExitStack()
+        stack.push_async_callback(asyncio.to_thread, mounted.close)
+
+        async def mount_image(image: Image | None) -> Path:
+            return await asyncio.to_thread(mounted.enter_context, self._steps.mounted_image(image))
+
+        return MountSources(context=self._context, caches=self._caches, secrets=self._secrets,
+                            scratch=run.work, stage_image=run.stage_image, mount_image=mount_image)
 
     # ---- COPY / ADD ----
     async def _copy(self, run: StageRun, ins: Instruction) -> None:
@@ -201,7 +249,9 @@ class Solver:
         chown = state.word(ins.flag("chown") or "")
         source_from = state.word(ins.flag("from") or "")
         parents = ins.flag("parents") in ("true", "")
-        heredocs = {h.name: h.content for h in ins.heredocs}
+        heredocs = _heredocs(ins, state)
+        exclude = tuple(state.word(e) for e in ins.flag_all("exclude"))
+        link = ins.flag("link") in ("true", "")
         names = [w for w in words[:-1]
                  if not (w.startswith("<<") and w.lstrip("<-").strip("'\"") in heredocs)]
         urls = [n for n in names if n.startswith(("http://", "https://"))] if ins.cmd == "ADD" else []
@@ -221,13 +271,16 @@ class Solver:
         shown = [*names, *(f"<<{n}" for n in heredocs)]
         text = f"{ins.cmd} {'--chown=' + chown + ' ' if chown else ''}" \
                f"{'--chmod=' + chmod + ' ' if chmod else ''}" \
-               f"{'--from=' + source_from + ' ' if source_from else ''}{' '.join(shown)} {dest}"
+               f"{'--from=' + source_from + ' ' if source_from else ''}" \
+               f"{''.join(f'--exclude={e} ' for e in exclude)}{'--parents ' if parents else ''}" \
+               f"{' '.join(shown)} {dest}"
         count = len(local) + len(urls) + len(heredocs)
 
         def work(rootfs: Path) -> None:
             owner = _owner(rootfs, chown) if chown else None
             options = CopyOptions(owner=owner, mode=mode, extract=ins.cmd == "ADD" and not source_from,
-                                  parents_of=self._context.root if parents and not source_from else None)
+                                  parents_of=self._context.root if parents and not source_from else None,
+                                  exclude=exclude)
             if count > 1 and not dest.endswith("/"):
                 from dockyard.core.build.files import MULTI_SOURCE_ERROR
                 raise InvalidArgument(MULTI_SOURCE_ERROR)
@@ -245,7 +298,38 @@ class Solver:
             elif sources:
                 copy_sources(rootfs, sources, dest, options)
 
-        await self._commit_cached(run, text, digests, work)
+        kind = "multi" if count > 1 else "dir" if len(sources) == 1 and sources[0].is_dir() else "file"
+        created_by = f"{ins.cmd} {kind}:{cache_key('', text, digests)[7:]} in {dest} "
+        if link:
+            await self._copy_linked(run, text, digests, work, instructions.history_text(created_by))
+        else:
+            await self._commit_cached(run, text, digests, work, instructions.history_text(created_by))
+
+    async def _copy_linked(self, run: StageRun, text: str, digests: Any, work: Callable[[Path], None],
+                           created_by: str) -> None:
+        """COPY --link: the layer is made on an empty root, so it is cached under a key that does
+        not depend on the parent; a new parent reuses it without copying again (BuildKit's rebase)."""
+        key = cache_key(run.key, text, {"config": dict(run.state.config), "extra": digests})
+        if await self._hit(run, key, created_by):
+            return
+        link_key = cache_key("link", text, digests)
+        linked = None if run.no_cache else self._cache.get(link_key)
+        source = None
+        if linked is not None:
+            with contextlib.suppress(NotFound):
+                source = await self._images.inspect(linked)
+        entry = ((source.config.get("history") or [{}])[-1]) if source else {}
+        if source is not None and not entry.get("empty_layer") and source.config["rootfs"]["diff_ids"]:
+            parent_layers = list((run.image.config.get("rootfs") or {}).get("diff_ids") or []
+                                 if run.image else [])
+            restored = cachefrom.Restored(dict(entry), [*parent_layers,
+                                                         source.config["rootfs"]["diff_ids"][-1]])
+            await self._commit_restored(run, key, restored)
+            return
+        layer = await asyncio.to_thread(self._steps.fs_step, None, work, run.work / f"{key[7:]}.tar")
+        await self._commit(run, key, layer, created_by)
+        if run.image is not None:
+            self._cache.put(link_key, run.image.id)
 
     async def _fetch(self, run: StageRun, urls: list[str]) -> dict[str, tuple[str, Path]]:
         fetched: dict[str, tuple[str, Path]] = {}
@@ -257,6 +341,26 @@ class Solver:
             digest = await asyncio.to_thread(_sha256_file, path)
             fetched[url] = (digest, path)
         return fetched
+
+
+def _heredocs(ins: Instruction, state: StageState) -> dict[str, str]:
+    """COPY/ADD heredocs by name; an unquoted delimiter expands variables, as Docker does."""
+    quoted = {a.lstrip("<-").strip("'\""): a.lstrip("<-")[:1] in ("'", '"')
+              for a in ins.args if a.startswith("<<")}
+    return {h.name: h.content if quoted.get(h.name, True) else expand_heredoc(h.content, state.env,
+                                                                              state.escape)
+            for h in ins.heredocs}
+
+
+def _run_argv(ins: Instruction, state: StageState) -> list[str]:
+    if ins.json:
+        return list(ins.args)
+    if ins.heredocs and ins.args == (f"<<{ins.heredocs[0].name}",) or (
+            ins.heredocs and ins.args[0].lstrip("<-").strip("'\"") == ins.heredocs[0].name):
+        return [*state.shell, ins.heredocs[0].content]
+    if ins.heredocs:
+        return [*state.shell, ins.args[0] + "\n" + "".join(h.content + h.name + "\n" for h in ins.heredocs)]
+    return [*state.shell, " ".join(ins.args)]
 
 
 def _sha256_file(path: Path) -> str:

@@ -18,7 +18,7 @@ import tempfile
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack
 from pathlib import Path
-from typing import Protocol
+from typing import Any, Protocol
 
 from dockyard.config import DaemonConfig
 from dockyard.core.build.model import Emit, StepFailed
@@ -58,11 +58,15 @@ class StepRunner:
 
     # ---- RUN ----
     async def run(self, parent: Image, argv: list[str], *, env: list[str], workdir: str, user: str,
-                  network: str, shown: str, emit: Emit, layer_dest: Path) -> Path | None:
+                  network: str, shown: str, emit: Emit, layer_dest: Path,
+                  mounts: list[dict[str, Any]] | None = None) -> Path | None:
+        """RUN ``argv``; ``mounts`` are Docker ``HostConfig.Mounts`` (RUN --mount), kept out of the layer."""
+        mode = network or "default"
         request = CreateRequest(
             image=parent.id,
             config=ContainerConfig(image=parent.id, cmd=argv, env=env, working_dir=workdir, user=user),
-            host=HostOptions(network_mode=network or "default"), entrypoint_given=True)
+            host=HostOptions(network_mode=mode, raw={"NetworkMode": mode, "Mounts": list(mounts or [])}),
+            entrypoint_given=True)
         container = await self._containers.create(request)
         try:
             await emit(f" ---> Running in {container.id[:12]}\n")
@@ -78,17 +82,24 @@ class StepRunner:
             if result.status_code != 0:
                 raise StepFailed(f"The command '{shown}' returned a non-zero code: {result.status_code}",
                                  result.status_code)
-            return await asyncio.to_thread(self._diff, container.id, layer_dest)
+            stubs = [str(m["Target"]) for m in mounts or []]
+            return await asyncio.to_thread(self._diff, container.id, layer_dest, stubs)
         finally:
             with contextlib.suppress(Exception):
                 await self._containers.remove(container.id, force=True)
             await emit(f" ---> Removed intermediate container {container.id[:12]}\n")
 
-    def _diff(self, key: str, dest: Path) -> Path | None:
+    def _diff(self, key: str, dest: Path, stubs: list[str] | None = None) -> Path | None:
         upper = self._snapshotter.upper_dir(key)
         lowers = self._snapshotter.parent_dirs(key)
         for rel in _MOUNT_POINTS:
             _drop_if_mount_point(upper / rel, [low / rel for low in lowers])
+        for target in stubs or []:
+            # The runtime made the mount point (and its missing parents): BuildKit drops such stubs.
+            rel = target.strip("/")
+            while rel:
+                _drop_if_mount_point(upper / rel, [low / rel for low in lowers])
+                rel = os.path.dirname(rel)
         if not any(upper.iterdir()):
             return None
         write_layer(upper, lowers, dest)

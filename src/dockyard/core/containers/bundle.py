@@ -8,7 +8,9 @@ from pathlib import Path
 from dockyard.core.containers.configs import command_of, process_env
 from dockyard.core.containers.model import Container, ContainerPaths
 from dockyard.core.containers.mounts import bind_mounts
+from dockyard.core.resources import spec_fields
 from dockyard.core.runtime import BindMount, ProcessUser, SpecInput
+from dockyard.core.security import SecuritySpec
 from dockyard.errors import InvalidArgument
 
 INIT_DESTINATION = "/sbin/docker-init"
@@ -50,6 +52,7 @@ def spec_input(
     home: str,
     network: str,
     init_path: str | None,
+    security: SecuritySpec | None = None,
 ) -> SpecInput:
     config = container.config
     mounts = _file_mounts(paths)
@@ -77,4 +80,6 @@ def spec_input(
         cap_add=tuple(container.host.cap_add),
         cap_drop=tuple(container.host.cap_drop),
         annotations={"io.dockyard.container.name": container.name.lstrip("/")},
+        security=security,
+        **spec_fields(container.host.raw),
     )

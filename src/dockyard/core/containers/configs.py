@@ -7,6 +7,7 @@ an Entrypoint in the request (even ``--entrypoint ""``) drops the image's Cmd an
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import replace
 from typing import Any
 
@@ -53,8 +54,9 @@ def merge_config(request: CreateRequest, image_config: dict[str, Any]) -> Contai
     merged.user = user.user or str(image_config.get("User") or "")
     merged.working_dir = user.working_dir or str(image_config.get("WorkingDir") or "")
     merged.stop_signal = user.stop_signal or image_config.get("StopSignal") or None
-    if "Healthcheck" not in user.extra and image_config.get("Healthcheck"):
-        merged.extra = {**user.extra, "Healthcheck": image_config["Healthcheck"]}
+    healthcheck = merge_healthcheck(user.extra.get("Healthcheck"), image_config.get("Healthcheck"))
+    if healthcheck is not None:
+        merged.extra = {**user.extra, "Healthcheck": healthcheck}
     if not request.entrypoint_given:
         if not user.cmd:
             merged.cmd = _str_list(image_config.get("Cmd"))
@@ -63,6 +65,21 @@ def merge_config(request: CreateRequest, image_config: dict[str, Any]) -> Contai
         merged.entrypoint = None
     if not merged.entrypoint and not merged.cmd:
         raise InvalidArgument("no command specified")
+    return merged
+
+
+def merge_healthcheck(user: Mapping[str, Any] | None,
+                      image: Mapping[str, Any] | None) -> dict[str, Any] | None:
+    """moby's merge: the request's Healthcheck field by field over the image's ``HEALTHCHECK``
+    (``--health-interval`` alone keeps the image's test)."""
+    if not image:
+        return dict(user) if user else None
+    if not user:
+        return dict(image)
+    merged = dict(user)
+    for key in ("Test", "Interval", "Timeout", "StartPeriod", "StartInterval", "Retries"):
+        if not merged.get(key) and image.get(key):
+            merged[key] = image[key]
     return merged
 
 

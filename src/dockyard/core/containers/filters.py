@@ -6,6 +6,7 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
+from dockyard.core.containers.health import health_status
 from dockyard.core.containers.model import Container, State
 from dockyard.errors import InvalidArgument
 
@@ -14,6 +15,7 @@ Filters = dict[str, list[str]]
 _KNOWN = frozenset({"status", "name", "id", "label", "ancestor", "exited", "before", "since",
                     "health", "network", "volume", "publish", "expose", "is-task"})
 _STATUSES = frozenset(s.value for s in State)
+_HEALTH = frozenset({"starting", "healthy", "unhealthy", "none"})
 
 
 @dataclass(slots=True)
@@ -35,6 +37,10 @@ def validate(filters: Filters) -> None:
             for value in values:
                 if value not in _STATUSES:
                     raise InvalidArgument(f"invalid filter 'status={value}'")
+        if key == "health":
+            for value in values:
+                if value not in _HEALTH:
+                    raise InvalidArgument(f"Unrecognised filter value for health: {value}")
         if key == "exited":
             for value in values:
                 if not value.lstrip("-").isdigit():
@@ -86,4 +92,6 @@ def matches(container: Container, filters: Filters, ctx: FilterContext) -> bool:
         return False
     if "is-task" in filters and "true" in filters["is-task"]:
         return False
-    return not ("volume" in filters or "publish" in filters or "health" in filters)
+    if "health" in filters and health_status(container) not in filters["health"]:
+        return False
+    return not ("volume" in filters or "publish" in filters)

@@ -131,6 +131,10 @@ class Container:
     finished_at: str = ZERO_TIME
     oom_killed: bool = False
     restart_count: int = 0
+    # Docker's HasBeenManuallyStopped: a user's stop/kill, which restart policies honour.
+    manually_stopped: bool = False
+    # State.Health while a healthcheck is configured: Status, FailingStreak, Log (health.py).
+    health: dict[str, Any] | None = None
     networking: dict[str, Any] = field(default_factory=dict)
     # Volumes, binds and tmpfs mounts, resolved at create (core/containers/mounts.py).
     mounts: list[MountPoint] = field(default_factory=list)

@@ -16,7 +16,7 @@ from typing import Any
 from dockyard.core.containers.hostfiles import write_network_files
 from dockyard.core.containers.model import Container, ContainerPaths, CreateRequest
 from dockyard.core.containers.store import LiveContainers
-from dockyard.core.networks.model import DEFAULT_BRIDGE, Endpoint, EndpointRequest
+from dockyard.core.networks.model import DEFAULT_BRIDGE, Endpoint, EndpointRequest, Network
 from dockyard.core.networks.ports import port_bindings
 from dockyard.core.networks.service import NetworkService, check_endpoint_request
 from dockyard.errors import InvalidArgument, NotFound
@@ -49,6 +49,7 @@ def endpoint_requests(mode: str, networking: dict[str, Any], host: dict[str, Any
         ipam_config = cfg.get("IPAMConfig") or {}
         result.append(EndpointRequest(
             network=name, ip=str(ipam_config.get("IPv4Address") or ""),
+            ip6=str(ipam_config.get("IPv6Address") or ""),
             aliases=tuple(str(a) for a in cfg.get("Aliases") or []),
             links=links if name != DEFAULT_BRIDGE else ()))
     return result
@@ -159,7 +160,8 @@ class ContainerNetworking:
             await self._networks.connect(container.id, container.name.lstrip("/"), sandbox, request,
                                          short_id=container.id[:12])
             container.network_state = self.state(container, sandbox)
-        configs[network.name] = {"IPAMConfig": {"IPv4Address": request.ip} if request.ip else None,
+        ipam_config = {k: v for k, v in (("IPv4Address", request.ip), ("IPv6Address", request.ip6)) if v}
+        configs[network.name] = {"IPAMConfig": ipam_config or None,
                                  "Aliases": list(request.aliases) or None}
         container.networking = {**container.networking, "EndpointsConfig": configs}
         self._live.save(container)
@@ -181,20 +183,30 @@ class ContainerNetworking:
         container.networking = {**container.networking, "EndpointsConfig": configs}
         self._live.save(container)
 
+    def rename(self, container: Container, old: str) -> None:
+        """After ``docker rename``: the embedded DNS answers to the new name, not the old."""
+        if self._networks is None or not container.network_state:
+            return
+        self._networks.rename(container.id, old.lstrip("/"), container.name.lstrip("/"))
+        container.network_state = self.state(container, str(container.network_state.get("sandbox")))
+        self._live.save(container)
+
     def state(self, container: Container, sandbox: str) -> dict[str, Any]:
         assert self._networks is not None
         networks: dict[str, Any] = {}
         ports: list[dict[str, Any]] = []
         for endpoint in self._networks.endpoints(container_id=container.id):
             network = self._networks.inspect(endpoint.network_id)
-            networks[network.name] = endpoint_view(endpoint, network.gateway, network.prefixlen)
+            networks[network.name] = endpoint_view(endpoint, network)
             ports += [asdict(p) for p in endpoint.ports]
         return {"sandbox": sandbox, "networks": networks, "ports": ports}
 
 
-def endpoint_view(endpoint: Endpoint, gateway: str, prefixlen: int) -> dict[str, Any]:
+def endpoint_view(endpoint: Endpoint, network: Network) -> dict[str, Any]:
     """One endpoint as the container record keeps it for inspect (api/wire.py renders it)."""
     return {"network_id": endpoint.network_id, "endpoint_id": endpoint.id, "ip": endpoint.ip,
-            "prefixlen": prefixlen, "gateway": gateway, "mac": endpoint.mac,
+            "prefixlen": network.prefixlen, "gateway": network.gateway, "mac": endpoint.mac,
+            "ip6": endpoint.ip6, "prefixlen6": network.prefixlen6 if endpoint.ip6 else 0,
+            "gateway6": network.gateway6 if endpoint.ip6 else "",
             "aliases": endpoint.aliases, "dns_names": endpoint.dns_names,
             "links": [f"{target}:{alias}" for alias, target in endpoint.links.items()]}

@@ -18,14 +18,19 @@ from collections.abc import Awaitable, Callable
 from contextlib import AsyncExitStack
 
 from dockyard.config import DaemonConfig
+from dockyard.core.containers import events as container_events
 from dockyard.core.containers.bundle import find_init, spec_input
 from dockyard.core.containers.execs import ExecSession, exec_process, read_bundle_process
+from dockyard.core.containers.hardening import rootfs_mounts, security_of
+from dockyard.core.containers.health import HealthMonitor
 from dockyard.core.containers.model import Container, ContainerPaths, State
 from dockyard.core.containers.store import LiveContainers
+from dockyard.core.events import EventBus
 from dockyard.core.ids import ContainerId
 from dockyard.core.runtime import ExecProcess, Monitor, MonitorStart, RuntimeBackend, StdioStream
 from dockyard.core.snapshots import Mounter, Snapshotter
 from dockyard.core.timestamps import now_rfc3339
+from dockyard.core.userns import UsernsRemap
 from dockyard.errors import DockyardError, InvalidArgument
 
 log = logging.getLogger(__name__)
@@ -70,8 +75,12 @@ class Runner:
     """Does the running part of Docker's verbs for the container service."""
 
     def __init__(self, *, config: DaemonConfig, live: LiveContainers, snapshotter: Snapshotter,
-                 mounter: Mounter, runtimes: dict[str, RuntimeBackend], monitor: Monitor) -> None:
+                 mounter: Mounter, runtimes: dict[str, RuntimeBackend], monitor: Monitor,
+                 events: EventBus | None = None) -> None:
         self._config = config
+        self._events = events or EventBus()
+        self.health = HealthMonitor(live=live, runtime_of=self.runtime_of,
+                                    bundle_of=lambda c: self.paths(c).bundle, events=self._events)
         self._live = live
         self._snapshotter = snapshotter
         self._mounter = mounter
@@ -87,6 +96,10 @@ class Runner:
         # Set by the service: tears the container's endpoints down before its exit is recorded, so
         # a restart or a waiter that removes it never races the teardown (moby's releaseNetwork).
         self.release_network: Callable[[Container], Awaitable[None]] | None = None
+        # Set by the service: whether the OOM killer struck, read before the cgroup is deleted.
+        self.oom_killed: Callable[[Container], Awaitable[bool]] | None = None
+        # Set by the service: the daemon's --userns-remap ranges (core/userns.py), None without.
+        self.userns: UsernsRemap | None = None
 
     def paths(self, container: Container) -> ContainerPaths:
         return ContainerPaths.of(self._config.containers_dir, container.id)
@@ -128,12 +141,16 @@ class Runner:
             self._live.save(container)
             self.watch(container)
             stack.pop_all()
+        container_events.emit(self._events, container, "start")
+        self.health.start(container)
         log.info("started container %s (pid %d)", container.id[:12], container.pid)
 
     def _mount(self, container: Container, paths: ContainerPaths) -> None:
         paths.rootfs.mkdir(parents=True, exist_ok=True)
         self._mounter.unmount(paths.rootfs)  # a leftover from a crash would hide the fresh mount
-        self._mounter.mount(self._snapshotter.mounts(container.id), paths.rootfs)
+        mounts = rootfs_mounts(container, self._snapshotter.mounts(container.id), self._config,
+                               self.userns)
+        self._mounter.mount(mounts, paths.rootfs)
 
     def _write_bundle(self, container: Container, paths: ContainerPaths, network: str) -> None:
         from dockyard.core.spec import build_spec
@@ -141,8 +158,9 @@ class Runner:
 
         user = resolve_user(paths.rootfs, container.config.user)
         home = home_of(paths.rootfs, user.uid)
+        security = security_of(container, paths.rootfs, self._live.get, self._config, self.userns)
         spec = build_spec(spec_input(container, paths, user=user, home=home or "/",
-                                     network=network, init_path=find_init()))
+                                     network=network, init_path=find_init(), security=security))
         tmp = paths.bundle / "config.json.tmp"
         tmp.write_text(json.dumps(spec, indent=1))
         tmp.replace(paths.bundle / "config.json")
@@ -222,11 +240,13 @@ class Runner:
         await self.runtime_of(container).pause(container.id)
         container.move(State.PAUSED)
         self._live.save(container)
+        container_events.emit(self._events, container, "pause")
 
     async def resume(self, container: Container) -> None:
         await self.runtime_of(container).resume(container.id)
         container.move(State.RUNNING)
         self._live.save(container)
+        container_events.emit(self._events, container, "unpause")
 
     async def resize(self, container: Container, height: int, width: int) -> None:
         await self._monitor.resize(container.id, height, width)
@@ -253,6 +273,8 @@ class Runner:
         """Record an exit: clean up the mount and runtime state first, so a waiter that then
         removes the container finds nothing busy."""
         paths = self.paths(container)
+        if self.oom_killed is not None:
+            container.oom_killed = await self.oom_killed(container)
         with contextlib.suppress(InvalidArgument):
             await self._forget(container, self.runtime_of(container))
         try:
@@ -265,7 +287,11 @@ class Runner:
         container.finished_at = now_rfc3339()
         if container.state.is_active:
             container.move(State.EXITED)
+        self.health.stop(container)
         self._live.record_exit(container)
+        if container.oom_killed:
+            container_events.emit(self._events, container, "oom")
+        container_events.emit(self._events, container, "die", {"exitCode": str(code)})
         log.info("container %s exited with %d", container.id[:12], code)
         if self.on_exit is not None:
             await self.on_exit(container)
@@ -279,11 +305,13 @@ class Runner:
             if not await asyncio.to_thread(os.path.ismount, paths.rootfs):
                 await asyncio.to_thread(self._mount, container, paths)
             self.watch(container)
+            self.health.start(container, fresh=False)
             return
         recorded = self._monitor.exit_code(container.id)
         await self.finish(container, 255 if recorded is None else recorded)
 
     async def close(self) -> None:
+        await self.health.close()
         tasks = list(self._watchers.values())
         for task in tasks:
             task.cancel()
@@ -322,12 +350,14 @@ class Runner:
             session.done.set()
             raise
         session.process, session.pid, session.running = proc, proc.pid, True
-        task = asyncio.get_running_loop().create_task(self._watch_exec(session, proc))
+        container_events.emit(self._events, container, f"exec_start: {' '.join(session.config.cmd)}",
+                              {"execID": session.id})
+        task = asyncio.get_running_loop().create_task(self._watch_exec(container, session, proc))
         self._exec_watchers.add(task)
         task.add_done_callback(self._exec_watchers.discard)
         return proc
 
-    async def _watch_exec(self, session: ExecSession, proc: ExecProcess) -> None:
+    async def _watch_exec(self, container: Container, session: ExecSession, proc: ExecProcess) -> None:
         try:
             session.exit_code = await proc.wait()
         except DockyardError as exc:
@@ -336,3 +366,5 @@ class Runner:
         finally:
             session.running = False
             session.done.set()
+        container_events.emit(self._events, container, "exec_die",
+                              {"execID": session.id, "exitCode": str(session.exit_code)})

@@ -15,9 +15,11 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from dockyard.config import DaemonConfig
 from dockyard.core.containers import filters as container_filters
+from dockyard.core.containers import prune as prune_filters
 from dockyard.core.containers.commit import CommitRequest, ImageCommitter
 from dockyard.core.containers.commit import commit as commit_container
 from dockyard.core.containers.configs import command_of, merge_config, network_of
+from dockyard.core.containers.events import emit
 from dockyard.core.containers.execs import ExecConfig, ExecSession, ExecSessions
 from dockyard.core.containers.hostfiles import write_host_files
 from dockyard.core.containers.logs import LogEntry, LogOptions, follow_entries
@@ -34,15 +36,22 @@ from dockyard.core.containers.mounts import MountPoint, parse_volumes_from
 from dockyard.core.containers.names import generate_name, validate_name
 from dockyard.core.containers.networking import ContainerNetworking
 from dockyard.core.containers.processes import parse_ps, run_ps
+from dockyard.core.containers.restart import RestartSupervisor, check_create, launcher
 from dockyard.core.containers.runner import Runner, parse_signal
 from dockyard.core.containers.store import ContainerStore, LiveContainers, name_conflict
+from dockyard.core.containers.update import ContainerResources
 from dockyard.core.containers.volumes import ContainerVolumes
+from dockyard.core.events import EventBus
 from dockyard.core.ids import ContainerId, new_container_id
 from dockyard.core.images.model import Image, ImageUser
 from dockyard.core.metadata import Metadata
+from dockyard.core.resources import check_create as check_resources
 from dockyard.core.runtime import ExecProcess, Monitor, RuntimeBackend, StdioStream
+from dockyard.core.security import validate as check_security
 from dockyard.core.snapshots import Mounter, Snapshotter
-from dockyard.core.timestamps import filter_time, now_rfc3339, unix_seconds
+from dockyard.core.stats import CgroupReader
+from dockyard.core.timestamps import now_rfc3339
+from dockyard.core.userns import UsernsRemap
 from dockyard.errors import (
     AlreadyExists,
     Conflict,
@@ -75,14 +84,16 @@ class ContainerService:
     def __init__(self, *, config: DaemonConfig, db: Metadata, images: ImageLookup,
                  snapshotter: Snapshotter, mounter: Mounter, runtimes: dict[str, RuntimeBackend],
                  monitor: Monitor, volumes: VolumeService | None = None,
-                 networks: NetworkService | None = None) -> None:
+                 networks: NetworkService | None = None, cgroups: CgroupReader | None = None,
+                 events: EventBus | None = None, userns: UsernsRemap | None = None) -> None:
         self._config = config
+        self._events = events or EventBus()
         self._images = images
         self._snapshotter = snapshotter
         self._mounter = mounter
         self._live = LiveContainers(ContainerStore(db))
         self._runner = Runner(config=config, live=self._live, snapshotter=snapshotter,
-                              mounter=mounter, runtimes=runtimes, monitor=monitor)
+                              mounter=mounter, runtimes=runtimes, monitor=monitor, events=self._events)
         self._runner.on_exit = self._after_exit
         self._runtimes = runtimes
         self._execs = ExecSessions()
@@ -91,6 +102,11 @@ class ContainerService:
         self._runner.prepare_mounts = self._volumes.prepare
         self._networking = ContainerNetworking(networks, self._live)
         self._runner.release_network = self._networking.leave
+        self._restarts = RestartSupervisor(live=self._live, events=self._events, launch=launcher(
+            lock=self._lock, runner=self._runner, networking=self._networking, network_of=self._network_of))
+        self.resources = ContainerResources(self._live, self._runner.runtime_of, cgroups)  # update, stats
+        self._runner.oom_killed = self.resources.oom_hook()
+        self._runner.userns = self._userns = userns  # --userns-remap (core/userns.py)
 
     # ---- lifecycle of the service ----
     async def open(self) -> None:
@@ -102,8 +118,10 @@ class ContainerService:
                 await self._runner.reconnect(container)
             except DockyardError as exc:
                 log.error("could not reconnect to container %s: %s", container.id[:12], exc)
+        self._restarts.restore(self._live.by_id.values())
 
     async def close(self) -> None:
+        await self._restarts.close()
         await self._runner.close()
 
     def _remove_orphans(self) -> None:
@@ -222,6 +240,9 @@ class ContainerService:
         runtime = request.host.runtime or self._config.default_runtime
         if runtime not in self._runtimes:
             raise InvalidArgument(f"unknown or invalid runtime name: {runtime}")
+        check_create(request.host.raw, request.host.auto_remove)  # restart policy, --rm
+        request.host.raw = check_resources(request.host.raw)  # Docker's limits checks, 400s
+        check_security(request.host.raw, remap=self._userns)  # caps, security-opt, sysctls, devices
         container_id = new_container_id()
         name = self._pick_name(request.name)
         config.hostname = config.hostname or (
@@ -239,6 +260,7 @@ class ContainerService:
             await self._volumes.drop(new_volumes)
             raise
         log.info("created container %s %s from %s", container_id[:12], name, image.id)
+        emit(self._events, container, "create")
         return container
 
     def _volumes_from(self, host: dict[str, Any]) -> builtins.list[tuple[builtins.list[MountPoint], str]]:
@@ -286,6 +308,7 @@ class ContainerService:
                 raise WrongState("cannot start a paused container, try unpause instead")
             if container.state in (State.REMOVING, State.DEAD):
                 raise WrongState("container is marked for removal and cannot be started")
+            self._restarts.starting(container)
             network = await self._networking.join(container, self.paths(container),
                                                   self._network_of(container))
             try:
@@ -313,18 +336,24 @@ class ContainerService:
             signum = parse_signal(signal or container.config.stop_signal or "SIGTERM")
             if timeout is None:
                 timeout = container.config.stop_timeout
-            await self._runner.stop(container, signum, 10 if timeout is None else timeout)
+            if not self._restarts.stopping(container):  # else a pending restart was all there was
+                await self._runner.stop(container, signum, 10 if timeout is None else timeout)
+            emit(self._events, container, "stop")
 
     async def restart(self, ref: str, *, timeout: int | None = None, signal: str | None = None) -> None:
         with contextlib.suppress(NotModified):
             await self.stop(ref, timeout=timeout, signal=signal)
         await self.start(ref)
+        emit(self._events, self._live.get(ref), "restart")
 
     async def kill(self, ref: str, *, signal: str | None = None) -> None:
         container = self._live.get(ref)
         signum = parse_signal(signal or "SIGKILL")
         if not container.state.is_active:
             raise WrongState(f"Cannot kill container: {ref}: container {container.id} is not running")
+        if self._restarts.stopping(container):
+            return
+        emit(self._events, container, "kill", {"signal": str(signum)})
         await self._runner.kill(container, signum)
         if signum == 9:
             await self._runner.wait_stopped(container, 10.0)
@@ -407,9 +436,12 @@ class ContainerService:
         self._execs.drop_container(container.id)
         self._locks.pop(container.id, None)
         self._live.discard(container)
+        emit(self._events, container, "destroy")
         log.info("removed container %s", container.id[:12])
 
     async def _after_exit(self, container: Container) -> None:
+        if self._restarts.after_exit(container):
+            return
         if container.host.auto_remove:
             await self._auto_remove(container)
 
@@ -449,20 +481,15 @@ class ContainerService:
         except Conflict:
             container.name = old
             raise
+        self._networking.rename(container, old)
+        emit(self._events, container, "rename", {"oldName": old})
 
     async def prune(self, filters: container_filters.Filters | None = None) -> PruneReport:
-        labels = (filters or {}).get("label", [])
-        # Unix time, RFC 3339 or a Go duration ("24h"), as Docker's prune accepts.
-        until = [filter_time(value) for value in (filters or {}).get("until", [])]
+        until = prune_filters.check(filters or {})  # until, label, label! (core/containers/prune.py)
         deleted: list[str] = []
         reclaimed = 0
         for container in list(self._live.by_id.values()):
-            if container.state.is_active or container.state == State.REMOVING:
-                continue
-            if labels and not container_filters.matches(container, {"label": labels},
-                                                        container_filters.FilterContext()):
-                continue
-            if until and unix_seconds(container.created) >= min(until):
+            if not prune_filters.prunable(container, filters or {}, until):
                 continue
             rw, _ = await self.size(container)
             with contextlib.suppress(NotFound):
@@ -498,6 +525,7 @@ class ContainerService:
             raise WrongState(f"container {container.id} is paused, unpause the container before attach")
         if container.state == State.RESTARTING:
             raise WrongState(f"container {container.id} is restarting, wait until the container is running")
+        emit(self._events, container, "attach")
         if container.state == State.RUNNING:
             return asyncio.ensure_future(self._runner.attach(container))
         return self._runner.attach_after_start(container.id)
@@ -511,7 +539,9 @@ class ContainerService:
             raise WrongState(f"Container {container.id} is not running")
         if not config.cmd:
             raise InvalidArgument("No exec command specified")
-        return self._execs.add(container.id, config)
+        session = self._execs.add(container.id, config)
+        emit(self._events, container, f"exec_create: {' '.join(config.cmd)}", {"execID": session.id})
+        return session
 
     def exec_inspect(self, exec_id: str) -> ExecSession:
         return self._execs.get(exec_id)

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 
 from dockyard.core.content import ContentStore
 from dockyard.core.distribution.download import Downloader
+from dockyard.core.distribution.extract import ExtractionWatcher, LayerBlob
 from dockyard.core.distribution.manifests import (
     ImageManifest,
     index_entries,
@@ -157,14 +158,18 @@ class Puller:
     # ---- recording (worker thread, images lock held) ----
     def _commit(self, resolved: _Resolved, blobs: dict[Digest, tuple[Digest, str]], refs: list[str],
                 sink: ProgressSink, undo: ExitStack) -> None:
-        def done(diff_id: Digest) -> None:
-            if diff_id in blobs:
-                short = short_id(blobs[diff_id][0])
-                sink.status("Extracting", short)
-                sink.status("Pull complete", short)
+        sizes = {d.digest: d.size for d in resolved.manifest.layers}
+        watched = [LayerBlob(self._content.path(blobs[d][0]), short_id(blobs[d][0]), sizes[blobs[d][0]])
+                   for d in dict.fromkeys(resolved.diff_ids) if d in blobs]
+        with ExtractionWatcher(watched, sink) as watcher:
+            def done(diff_id: Digest) -> None:
+                if diff_id in blobs:
+                    short = short_id(blobs[diff_id][0])
+                    watcher.finish(short)
+                    sink.status("Pull complete", short)
 
-        keys: list[str] = []
-        layers = self._unpacker.unpack(resolved.diff_ids, undo, keys, blobs=blobs, done=done)
+            keys: list[str] = []
+            layers = self._unpacker.unpack(resolved.diff_ids, undo, keys, blobs=blobs, done=done)
         image_id = self._write_blob(resolved.config, undo)
         manifest_digest = self._write_blob(resolved.manifest_bytes, undo)
         self._store.add_image(image_id, resolved.config, layers, refs, manifest=manifest_digest,

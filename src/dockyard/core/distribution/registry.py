@@ -52,3 +52,7 @@ class Registry(Protocol):
 
     async def search(self, host: str, term: str, limit: int, auth: AuthConfig) -> list[dict[str, Any]]:
         ...
+
+    async def close(self) -> None:
+        """Release connections (the daemon is shutting down)."""
+        ...

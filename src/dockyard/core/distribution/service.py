@@ -21,6 +21,7 @@ from dockyard.core.distribution.progress import ProgressEvent, ProgressSink
 from dockyard.core.distribution.pull import Puller
 from dockyard.core.distribution.push import Pusher
 from dockyard.core.distribution.registry import Registry
+from dockyard.core.events import EventBus
 from dockyard.core.ids import digest_of
 from dockyard.core.images.reference import DEFAULT_DOMAIN, Reference, parse
 from dockyard.core.images.service import ImageService
@@ -46,8 +47,10 @@ class PullRequest:
 class DistributionService:
     def __init__(self, *, registry: Registry, images: ImageService, content: ContentStore,
                  db: Metadata, snapshotter: Snapshotter, tmp_dir: Path,
-                 max_concurrent_downloads: int = 3, max_concurrent_uploads: int = 5) -> None:
+                 max_concurrent_downloads: int = 3, max_concurrent_uploads: int = 5,
+                 events: EventBus | None = None) -> None:
         self._registry = registry
+        self._events = events or EventBus()
         self._images = images
         self._host = host_platform(host_machine.machine())
         store = ImageStore(db)
@@ -60,6 +63,9 @@ class DistributionService:
     @property
     def host_platform(self) -> Platform:
         return self._host
+
+    async def close(self) -> None:
+        await self._registry.close()
 
     async def pull(self, request: PullRequest, sink: ProgressSink) -> None:
         ref = _pull_reference(request.image, request.tag)
@@ -79,6 +85,7 @@ class DistributionService:
         result = await self._puller.pull(ref, self._repo(ref, auth), wanted, sink)
         sink.status(f"Digest: {result.digest}")
         shown = ref.familiar()
+        self._events.publish("image", "pull", shown, {"name": shown})
         if result.updated:
             sink.status(f"Status: Downloaded newer image for {shown}")
         else:
@@ -95,6 +102,8 @@ class DistributionService:
             image = self._images.resolve(str(ref.with_tag(one)))
             result = await self._pusher.push(image, repo, one, sink)
             sink.status(f"{result.tag}: digest: {result.digest} size: {result.size}")
+            pushed = ref.with_tag(one).familiar()
+            self._events.publish("image", "push", pushed, {"name": pushed})
             sink(ProgressEvent("", aux={"Tag": result.tag, "Digest": result.digest, "Size": result.size}))
 
     async def _tags_of(self, ref: Reference) -> list[str]:

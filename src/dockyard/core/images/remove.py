@@ -85,7 +85,21 @@ class Remover:
             for r in refs:
                 self._untag(r, records)
         await self._delete(image.id, records, force=force, users=users)
+        if prune:
+            await self._delete_parents(image, records)
         return records
+
+    async def _delete_parents(self, image: Image, records: Records) -> None:
+        """moby's prune of parents: walk down the build chain deleting each untagged parent that
+        nothing else holds (no tag, no container, no other child); stop at the first that is held."""
+        parent = _parent_of(image, self._store.all())
+        while parent is not None:
+            others = self._store.all()
+            if (self._store.refs_of(parent.id) or await self._users(parent.id)
+                    or any(_parent_of(o, others) == parent for o in others if o.id != parent.id)):
+                return
+            await self._delete(parent.id, records, force=False, users=[])
+            parent = _parent_of(parent, self._store.all())
 
     def _conflict(self, image_id: str, users: list[ImageUser]) -> Conflict:
         running = [u for u in users if u.running]
@@ -153,6 +167,22 @@ class Remover:
             reclaimed += await self._delete(image.id, deleted, force=False, users=[])
             records += deleted
         return records, reclaimed
+
+
+def _parent_of(image: Image, images: list[Image]) -> Image | None:
+    """The image ``image`` was built on: the one whose history and layers are the longest strict
+    prefix of its own (a build step or a commit extends its parent by one history entry)."""
+    mine = list(image.config.get("history") or [])
+    best: Image | None = None
+    for other in images:
+        theirs = list(other.config.get("history") or [])
+        if other.id == image.id or not theirs or len(theirs) >= len(mine) or mine[:len(theirs)] != theirs:
+            continue
+        if image.chain_ids[:len(other.chain_ids)] != other.chain_ids:
+            continue
+        if best is None or len(theirs) > len(best.config.get("history") or []):
+            best = other
+    return best
 
 
 def _prune_filters_match(image: Image, filters: dict[str, list[str]]) -> bool:

@@ -23,6 +23,7 @@ from typing import Any
 from dockyard.config import DaemonConfig
 from dockyard.core.content import ContentStore
 from dockyard.core.downloads import Fetcher, normalise_url
+from dockyard.core.events import EventBus
 from dockyard.core.ids import Digest, ImageId, digest_of, is_full_hex_id
 from dockyard.core.images import archive
 from dockyard.core.images.commit import CommitOptions, child_config
@@ -52,8 +53,10 @@ async def _no_users(image_id: ImageId) -> list[ImageUser]:
 
 class ImageService:
     def __init__(self, *, config: DaemonConfig, db: Metadata, content: ContentStore,
-                 snapshotter: Snapshotter, fetcher: Fetcher | None = None) -> None:
+                 snapshotter: Snapshotter, fetcher: Fetcher | None = None,
+                 events: EventBus | None = None) -> None:
         self._config = config
+        self._events = events or EventBus()
         self._fetcher = fetcher
         self._content = content
         self._snapshotter = snapshotter
@@ -198,11 +201,17 @@ class ImageService:
             target = parse_repository(repo, tag)
             self._store.set_ref(str(target), image.id)
             log.info("tagged %s as %s", image.id, target)
+        self._events.publish("image", "tag", image.id, {"name": familiar(str(target))})
 
     async def remove(self, ref: str, *, force: bool = False, prune: bool = True) -> Records:
         async with self._lock:
             image = self.resolve(ref)
-            return await self._remover.remove(image, ref, force=force, prune=prune)
+            records = await self._remover.remove(image, ref, force=force, prune=prune)
+        for record in records:  # moby: untag per reference, delete per image
+            action, value = next(iter(record.items()))
+            self._events.publish("image", "untag" if action == "Untagged" else "delete",
+                                 image.id if action == "Untagged" else value, {"name": value})
+        return records
 
     async def prune(self, *, dangling_only: bool = True,
                     filters: Filters | None = None) -> tuple[Records, int]:
@@ -216,6 +225,8 @@ class ImageService:
             image_id = await asyncio.to_thread(self._import_sync, tar_path, target, changes, message,
                                                platform)
         log.info("imported %s%s", image_id, f" as {target}" if target else "")
+        self._events.publish("image", "import", image_id,
+                             {"name": familiar(str(target)) if target else image_id})
         return self.resolve(image_id)
 
     async def import_url(self, url: str, *, repo: str | None, tag: str | None,
@@ -278,7 +289,12 @@ class ImageService:
 
     async def load(self, tar_path: Path) -> builtins.list[str]:
         async with self._lock:
-            return await asyncio.to_thread(self._load_sync, tar_path)
+            lines = await asyncio.to_thread(self._load_sync, tar_path)
+        for line in lines:
+            if line.startswith("Loaded image"):
+                name = line.split(": ", 1)[1]
+                self._events.publish("image", "load", self.resolve(name).id, {"name": name})
+        return lines
 
     def _load_sync(self, tar_path: Path) -> builtins.list[str]:
         workdir = Path(tempfile.mkdtemp(prefix="images-load-", dir=self._config.tmp_dir))
@@ -340,6 +356,8 @@ class ImageService:
                 tags = tuple(dict.fromkeys(prev.tags + tags))
             images[image.id] = self._saved(image, tags)
         await asyncio.to_thread(archive.write, list(images.values()), out_path)
+        for image_id in images:
+            self._events.publish("image", "save", image_id, {"name": image_id})
 
     def _tags_named_by(self, ref: str, image: Image) -> tuple[str, ...]:
         """The tags to write for ``ref``: the one named, none when ``ref`` is an ID."""

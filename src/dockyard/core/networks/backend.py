@@ -18,8 +18,8 @@ NameLookup = Callable[[str, str], NameAnswer]
 
 
 class NetworkBackend(Protocol):
-    async def occupied_subnets(self) -> list[ipaddress.IPv4Network]:
-        """Networks routed on the host now (its own routes and every bridge's)."""
+    async def occupied_subnets(self) -> Sequence[ipaddress.IPv4Network | ipaddress.IPv6Network]:
+        """Networks routed on the host now (its own routes and every bridge's), both families."""
         ...
 
     async def create_network(self, network: Network) -> None:

@@ -14,6 +14,8 @@ from collections.abc import Iterable, Iterator
 from dockyard.errors import Conflict, InvalidArgument, Unavailable
 
 IPv4Net = ipaddress.IPv4Network
+IPv6Net = ipaddress.IPv6Network
+AnyNet = IPv4Net | IPv6Net
 
 
 def default_pools() -> Iterator[IPv4Net]:
@@ -22,9 +24,10 @@ def default_pools() -> Iterator[IPv4Net]:
     yield from ipaddress.IPv4Network("192.168.0.0/16").subnets(new_prefix=20)
 
 
-def pick_subnet(occupied: Iterable[IPv4Net]) -> IPv4Net:
+def pick_subnet(occupied: Iterable[AnyNet]) -> IPv4Net:
     """The first default pool that overlaps nothing in ``occupied``."""
-    taken = [n for n in occupied if n.prefixlen > 0]  # the default route covers everything
+    # The default route covers everything; a v6 route cannot collide with a v4 pool.
+    taken = [n for n in occupied if n.prefixlen > 0 and n.version == 4]
     for pool in default_pools():
         if not any(pool.overlaps(n) for n in taken):
             return pool
@@ -32,32 +35,59 @@ def pick_subnet(occupied: Iterable[IPv4Net]) -> IPv4Net:
 
 
 def parse_subnet(text: str) -> IPv4Net:
+    net = _parse_any(text)
+    if not isinstance(net, ipaddress.IPv4Network):
+        raise InvalidArgument(f"invalid network config: {text} is not an IPv4 subnet")
+    return net
+
+
+def parse_subnet6(text: str) -> IPv6Net:
+    net = _parse_any(text)
+    if not isinstance(net, ipaddress.IPv6Network):
+        raise InvalidArgument(f"invalid network config: {text} is not an IPv6 subnet")
+    if net.prefixlen > 124:
+        raise InvalidArgument(f"invalid network config: subnet {text} is too small")
+    return net
+
+
+def _parse_any(text: str) -> AnyNet:
     try:
-        net = ipaddress.ip_network(text, strict=False)
+        net = ipaddress.ip_network(text.strip(), strict=False)
     except ValueError as exc:
         raise InvalidArgument(f"invalid subnet {text}: invalid CIDR address: {text}") from exc
-    if not isinstance(net, ipaddress.IPv4Network):
-        raise InvalidArgument(f"IPv6 subnet {text} is not supported on this host")
     if str(net) != text.strip():
         raise InvalidArgument(f"invalid network config: subnet {text} has host bits set")
     return net
 
 
-def check_overlap(subnet: IPv4Net, occupied: Iterable[IPv4Net]) -> None:
+def pick_subnet6(occupied: Iterable[AnyNet], seed: str) -> IPv6Net:
+    """A ULA /64 for ``--ipv6`` without ``--subnet``, as Docker 27+ hands out: a /48 under
+    fd00::/8 whose 40 global-ID bits come from ``seed`` (RFC 4193 wants them random; a network
+    ID is), then the first /64 in it that overlaps nothing routed."""
+    global_id = int(seed[:10], 16)
+    base = ipaddress.IPv6Network(((0xFD << 120) | (global_id << 80), 48))
+    taken = [n for n in occupied if n.prefixlen > 0 and n.version == 6]
+    for subnet in base.subnets(new_prefix=64):
+        if not any(subnet.overlaps(n) for n in taken):
+            return subnet
+    raise Unavailable("all predefined address pools have been fully subnetted")
+
+
+def check_overlap(subnet: AnyNet, occupied: Iterable[AnyNet]) -> None:
     for other in occupied:
-        if other.prefixlen > 0 and subnet.overlaps(other):
+        if other.prefixlen > 0 and other.version == subnet.version and subnet.overlaps(other):
             raise Conflict("invalid pool request: Pool overlaps with other one on this address space")
 
 
-def gateway_of(subnet: IPv4Net, wanted: str = "") -> str:
+def gateway_of(subnet: AnyNet, wanted: str = "") -> str:
     """The bridge's address: the given one (inside the subnet) or the subnet's first host."""
     if not wanted:
-        return str(next(subnet.hosts()))
+        return str(subnet.network_address + 1)
     try:
-        address = ipaddress.IPv4Address(wanted)
+        address = ipaddress.ip_address(wanted)
     except ValueError as exc:
         raise InvalidArgument(f"invalid gateway address {wanted}") from exc
-    if address not in subnet:
+    if address.version != subnet.version or address not in subnet:
         raise InvalidArgument(f"no matching subnet for gateway {wanted}")
     return wanted
 
@@ -94,6 +124,27 @@ def allocate(subnet: str, gateway: str, used: Iterable[str], *, ip_range: str = 
         if address not in taken and address != net.broadcast_address:
             return str(address)
     raise Unavailable(f"no available IPv4 addresses on this network's address pools: {subnet}")
+
+
+def allocate6(subnet: str, gateway: str, used: Iterable[str], *, wanted: str = "") -> str:
+    """An IPv6 address for an endpoint: ``wanted`` if free, else the lowest free one."""
+    net = ipaddress.IPv6Network(subnet)
+    taken = {ipaddress.IPv6Address(a) for a in used if a} | {ipaddress.IPv6Address(gateway)}
+    if wanted:
+        try:
+            address = ipaddress.IPv6Address(wanted)
+        except ValueError as exc:
+            raise InvalidArgument(f"invalid IPv6 address: {wanted}") from exc
+        if address not in net:
+            raise InvalidArgument(f"no configured subnet or ip-range contain the IP address {wanted}")
+        if address in taken:
+            raise Conflict("Address already in use")
+        return wanted
+    # hosts() is lazy: a /64 is walked from its start and only as far as the first free address.
+    for candidate in net.hosts():
+        if candidate not in taken:
+            return str(candidate)
+    raise Unavailable(f"no available IPv6 addresses on this network's address pools: {subnet}")
 
 
 def mac_of(ip: str) -> str:

@@ -49,6 +49,8 @@ class Network:
     bridge: str = ""
     # True when the user gave --subnet: only then may a container ask for a fixed --ip (Docker).
     user_subnet: bool = False
+    subnet6: str = ""  # set when ipv6: the bridge's IPv6 subnet and address
+    gateway6: str = ""
 
     @property
     def builtin(self) -> bool:
@@ -62,6 +64,10 @@ class Network:
     @property
     def prefixlen(self) -> int:
         return ipaddress.ip_network(self.subnet).prefixlen if self.subnet else 0
+
+    @property
+    def prefixlen6(self) -> int:
+        return ipaddress.ip_network(self.subnet6).prefixlen if self.subnet6 else 0
 
     def to_record(self) -> dict[str, Any]:
         return asdict(self)
@@ -89,6 +95,7 @@ class Endpoint:
     links: dict[str, str] = field(default_factory=dict)  # alias -> container name
     ports: list[PortBinding] = field(default_factory=list)
     gateway_endpoint: bool = False  # carries the default route and the published ports
+    ip6: str = ""  # on an IPv6 network
 
     def to_record(self) -> dict[str, Any]:
         return asdict(self)
@@ -106,6 +113,7 @@ class EndpointRequest:
 
     network: str
     ip: str = ""
+    ip6: str = ""
     aliases: tuple[str, ...] = ()
     links: tuple[str, ...] = ()  # "name:alias"
 

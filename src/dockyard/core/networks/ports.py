@@ -46,11 +46,8 @@ def _host_ip(text: Any) -> str:
         address = ipaddress.ip_address(value)
     except ValueError as exc:
         raise InvalidArgument(f"invalid host IP address: {value}") from exc
-    if address.version == 6:
-        if address.is_unspecified:
-            return ""
-        raise InvalidArgument(f"IPv6 host address {value} is not supported on this host")
-    return value
+    # "::" stays: Docker publishes ``[::]:8080:80`` on IPv6 only, "" on every address.
+    return str(address)
 
 
 def port_bindings(host_config: dict[str, Any], exposed: dict[str, Any]) -> list[PortBinding]:

@@ -56,6 +56,8 @@ class NetworkCreate:
     ip_range: str = ""
     internal: bool = False
     ipv6: bool = False
+    subnet6: str = ""
+    gateway6: str = ""
     labels: dict[str, str] = field(default_factory=dict)
     options: dict[str, str] = field(default_factory=dict)
 
@@ -109,9 +111,10 @@ class NetworkService:
         self._store.add_network(network)
         self._networks[network.id] = network
 
-    async def _occupied(self) -> builtins.list[ipaddress.IPv4Network]:
-        mine = [ipaddress.IPv4Network(n.subnet) for n in self._networks.values() if n.subnet]
-        return mine + await self._backend.occupied_subnets()
+    async def _occupied(self) -> builtins.list[ipam.AnyNet]:
+        mine = [ipaddress.ip_network(s) for n in self._networks.values()
+                for s in (n.subnet, n.subnet6) if s]
+        return mine + list(await self._backend.occupied_subnets())
 
     # ---- Docker's verbs ----
     async def create(self, request: NetworkCreate) -> Network:
@@ -134,8 +137,8 @@ class NetworkService:
         return network
 
     async def _plan(self, request: NetworkCreate) -> Network:
-        if request.ipv6:
-            raise InvalidArgument("IPv6 networks are not supported on this host")
+        if (request.subnet6 or request.gateway6) and not request.ipv6:
+            raise InvalidArgument("IPv6 subnet or gateway requires --ipv6 (EnableIPv6)")
         occupied = await self._occupied()
         if request.subnet:
             subnet = ipam.parse_subnet(request.subnet)
@@ -151,11 +154,15 @@ class NetworkService:
             raise InvalidArgument(f"bridge name {bridge} is longer than 15 characters")
         if any(n.bridge == bridge for n in self._networks.values()):
             raise AlreadyExists(f"bridge name {bridge} is already in use")
+        subnet6 = _subnet6(request, occupied, network_id) if request.ipv6 else None
         return Network(id=network_id, name=request.name, driver="bridge", created=now_rfc3339(),
                        subnet=str(subnet), gateway=ipam.gateway_of(subnet, request.gateway),
                        ip_range=str(ip_range) if ip_range else "", internal=request.internal,
-                       labels=dict(request.labels), options=dict(request.options),
-                       bridge=bridge, user_subnet=bool(request.subnet))
+                       ipv6=request.ipv6, labels=dict(request.labels),
+                       options=dict(request.options), bridge=bridge,
+                       user_subnet=bool(request.subnet),
+                       subnet6=str(subnet6) if subnet6 else "",
+                       gateway6=ipam.gateway_of(subnet6, request.gateway6) if subnet6 else "")
 
     def inspect(self, ref: str) -> Network:
         """Docker's lookup: full ID, then name, then a unique ID prefix."""
@@ -246,12 +253,15 @@ class NetworkService:
         used = [e.ip for e in self.endpoints(network)]
         ip = ipam.allocate(network.subnet, network.gateway, used, ip_range=network.ip_range,
                            wanted=request.ip)
+        ip6 = ipam.allocate6(network.subnet6, network.gateway6,
+                             [e.ip6 for e in self.endpoints(network)],
+                             wanted=request.ip6) if network.subnet6 else ""
         dns_names = [name, *request.aliases] + ([short_id] if short_id else [])
         endpoint = Endpoint(
             id=endpoint_id, network_id=network.id, container_id=container_id, container_name=name,
             ip=ip, mac=ipam.mac_of(ip), ifname=ifname, veth=f"dyv{endpoint_id[:8]}", sandbox=sandbox,
             aliases=list(request.aliases), dns_names=dns_names if network.has_dns else [],
-            links=_links(request.links), ports=list(ports), gateway_endpoint=gateway)
+            links=_links(request.links), ports=list(ports), gateway_endpoint=gateway, ip6=ip6)
         # Recorded before the first await so a concurrent start cannot take the same address.
         self._endpoints[endpoint.id] = endpoint
         try:
@@ -297,6 +307,14 @@ class NetworkService:
         self._store.delete_endpoint(endpoint.id)
 
     # ---- names ----
+    def rename(self, container_id: str, old: str, new: str) -> None:
+        """``docker rename`` of a running container: its endpoints answer to the new name."""
+        for endpoint in self.endpoints(container_id=container_id):
+            endpoint.container_name = new
+            if endpoint.dns_names:
+                endpoint.dns_names = [new if n == old else n for n in endpoint.dns_names]
+            self._store.save_endpoint(endpoint)
+
     async def _serve_dns(self, container_id: str) -> None:
         mine = self.endpoints(container_id=container_id)
         if not any(self._networks[e.network_id].has_dns for e in mine if e.network_id in self._networks):
@@ -322,7 +340,7 @@ class NetworkService:
             for peer in peers:
                 names = {n.lower() for n in peer.dns_names}
                 if wanted in names or (target is not None and peer.container_name == target):
-                    addresses.append(peer.ip)
+                    addresses += [a for a in (peer.ip, peer.ip6) if a]
         if addresses:
             return NameAnswer(addresses=tuple(dict.fromkeys(addresses)))
         networks = [self._networks[e.network_id] for e in mine if e.network_id in self._networks]
@@ -337,12 +355,25 @@ class NetworkService:
 
 def check_endpoint_request(network: Network, request: EndpointRequest) -> None:
     """Docker's create-time checks of an endpoint config."""
+    if request.ip6 and not network.subnet6:
+        raise InvalidArgument("user specified IP address is supported only when connecting to "
+                              "networks with user configured subnets")
     if request.ip and not network.user_subnet:
         raise InvalidArgument("user specified IP address is supported only when connecting to "
                               "networks with user configured subnets")
     if request.aliases and not network.has_dns:
         raise InvalidArgument("network-scoped alias is supported only for containers in user "
                               "defined networks")
+
+
+def _subnet6(request: NetworkCreate, occupied: Sequence[ipam.AnyNet], seed: str) -> ipam.IPv6Net:
+    if not request.subnet6:
+        if request.gateway6:
+            raise InvalidArgument("ip-range and gateway require a subnet")
+        return ipam.pick_subnet6(occupied, seed)
+    subnet6 = ipam.parse_subnet6(request.subnet6)
+    ipam.check_overlap(subnet6, occupied)
+    return subnet6
 
 
 def _links(specs: Sequence[str]) -> dict[str, str]:

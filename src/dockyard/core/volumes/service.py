@@ -20,6 +20,7 @@ from contextlib import ExitStack
 from pathlib import Path
 
 from dockyard.config import DaemonConfig
+from dockyard.core.events import EventBus
 from dockyard.core.metadata import Metadata
 from dockyard.core.snapshots import Mounter
 from dockyard.core.timestamps import now_rfc3339
@@ -53,8 +54,10 @@ def _no_users(name: str) -> list[str]:
 
 
 class VolumeService:
-    def __init__(self, *, config: DaemonConfig, db: Metadata, mounter: Mounter) -> None:
+    def __init__(self, *, config: DaemonConfig, db: Metadata, mounter: Mounter,
+                 events: EventBus | None = None) -> None:
         self._config = config
+        self._events = events or EventBus()
         self._db = db
         self._mounter = mounter
         self._users: VolumeUsers = _no_users
@@ -92,6 +95,7 @@ class VolumeService:
                             mountpoint=self._dir(name) / "_data", labels=labels, options=options)
             await asyncio.to_thread(self._create_sync, volume)
         log.info("created volume %s", name)
+        self._events.publish("volume", "create", name, {"driver": driver})
         return volume
 
     def _create_sync(self, volume: Volume) -> None:
@@ -167,6 +171,7 @@ class VolumeService:
                 raise InUse(f"remove {name}: volume is in use - [{', '.join(users)}]")
             await asyncio.to_thread(self._remove_sync, volume)
         log.info("removed volume %s", name)
+        self._events.publish("volume", "destroy", name, {"driver": volume.driver})
 
     def _remove_sync(self, volume: Volume) -> None:
         if host_mount(volume.options) is not None:
