@@ -100,3 +100,14 @@ def test_create_response_validates(client: docker.DockerClient) -> None:
         validate("/containers/create", "post", created, status=201)
     finally:
         client.api.remove_container(created["Id"], force=True)
+
+
+def test_inspect_of_a_cli_made_container_validates(daemon: Daemon, client: docker.DockerClient) -> None:
+    """The stock CLI sends "" and -1 for unset fields; inspect answers what dockerd records."""
+    cid = daemon.docker_ok("run", "-d", "busybox", "sleep", "100").strip()
+    try:
+        inspected = client.api.inspect_container(cid)  # validated against the v1.50 schema
+        assert inspected["HostConfig"]["CgroupnsMode"] in ("host", "private")
+        assert inspected["HostConfig"]["MemorySwappiness"] is None
+    finally:
+        daemon.docker("rm", "-f", cid)

@@ -20,6 +20,7 @@ from dockyard.core.containers.model import (
 )
 from dockyard.core.networks.model import PortBinding
 from dockyard.core.networks.ports import parse_port_key, ports_json
+from dockyard.core.system import cgroup_version
 from dockyard.core.timestamps import parse_ns, unix_seconds
 from dockyard.errors import InvalidArgument
 
@@ -104,6 +105,12 @@ def host_options(raw: dict[str, Any], *, default_runtime: str) -> HostOptions:
     # The CLI sends "default"; Docker records and shows the driver it means.
     mode = str(raw.get("NetworkMode") or "bridge")
     filled["NetworkMode"] = "bridge" if mode == "default" else mode
+    # The CLI sends "" and -1 for "not set"; dockerd records the mode it applies (a private
+    # cgroup namespace only on cgroup v2 hosts) and no swappiness.
+    if not filled.get("CgroupnsMode"):
+        filled["CgroupnsMode"] = "private" if cgroup_version() == "2" else "host"
+    if filled.get("MemorySwappiness") == -1:
+        filled["MemorySwappiness"] = None
     size = raw.get("ConsoleSize") or [0, 0]
     return HostOptions(
         network_mode=filled["NetworkMode"],
