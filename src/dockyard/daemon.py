@@ -20,6 +20,7 @@ from aiohttp import web
 
 from dockyard.config import DEFAULT_DATA_ROOT, DEFAULT_EXEC_ROOT, DEFAULT_HOST, DaemonConfig, load_daemon_json
 from dockyard.core.engine import Engine
+from dockyard.core.events import EventBus
 from dockyard.core.metadata import Metadata
 from dockyard.core.networks.service import NetworkService
 from dockyard.core.runtime import RuntimeBackend
@@ -42,7 +43,6 @@ def build_engine(config: DaemonConfig) -> Engine:
     from dockyard.core.containers.service import ContainerService
     from dockyard.core.content import ContentStore
     from dockyard.core.distribution.service import DistributionService
-    from dockyard.core.events import EventBus
     from dockyard.core.images.service import ImageService
     from dockyard.core.volumes.service import VolumeService
 
@@ -61,7 +61,7 @@ def build_engine(config: DaemonConfig) -> Engine:
         for name, path in system.runtimes().items()}
     monitor = ConmonMonitor(config.conmon_path, exec_root=config.exec_root)
     volumes = VolumeService(config=config, db=db, mounter=SyscallMounter(), events=events)
-    networks = build_networks(config, db)
+    networks = build_networks(config, db, events)
     containers = ContainerService(config=config, db=db, images=images, snapshotter=snapshotter,
                                   mounter=SyscallMounter(), runtimes=runtimes, monitor=monitor,
                                   volumes=volumes, networks=networks, cgroups=FsCgroupReader(),
@@ -95,7 +95,7 @@ def userns_remap(config: DaemonConfig) -> UsernsRemap | None:
     return remap
 
 
-def build_networks(config: DaemonConfig, db: Metadata) -> NetworkService:
+def build_networks(config: DaemonConfig, db: Metadata, events: EventBus | None = None) -> NetworkService:
     """The bridge driver. Names of host-wide objects (the default bridge, our nftables table) are
     derived from the data root, so several daemons on one host never touch each other's."""
     import hashlib
@@ -113,7 +113,7 @@ def build_networks(config: DaemonConfig, db: Metadata) -> NetworkService:
         bridge, table = f"dy0-{tag}", f"dockyard_{tag}"
     backend = BridgeBackend(NetlinkLinks(config.exec_root / "netns"), NftFirewall(table))
     return NetworkService(db=db, backend=backend, resolver=EmbeddedDns(), default_bridge=bridge,
-                          upstreams=host_nameservers())
+                          upstreams=host_nameservers(), events=events)
 
 
 def _parse_args(argv: list[str]) -> tuple[DaemonConfig, Path | None]:

@@ -75,7 +75,8 @@ async def info(request: web.Request) -> web.StreamResponse:
         "Debug": cfg.log_level == "debug", "NFd": 0, "OomKillDisable": False, "NGoroutines": 0,
         "SystemTime": dt.datetime.now(dt.UTC).isoformat().replace("+00:00", "Z"),
         "LoggingDriver": "k8s-file", "CgroupDriver": "cgroupfs",
-        "CgroupVersion": facts.cgroup_version, "NEventsListener": 0,
+        "CgroupVersion": facts.cgroup_version,
+        "NEventsListener": eng.events.listeners if eng.events is not None else 0,
         "KernelVersion": facts.kernel_version, "OperatingSystem": facts.operating_system,
         "OSVersion": facts.os_version, "OSType": "linux", "Architecture": platform.machine(),
         "IndexServerAddress": "https://index.docker.io/v1/", "RegistryConfig": {

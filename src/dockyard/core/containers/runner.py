@@ -137,6 +137,7 @@ class Runner:
                 raise error from exc
             container.move(State.RUNNING)
             container.pid, container.exit_code, container.error = pid, 0, ""
+            container.oom_killed = False  # moby's SetRunning clears the last run's OOMKilled
             container.started_at = now_rfc3339()
             self._live.save(container)
             self.watch(container)
@@ -206,6 +207,8 @@ class Runner:
     # ---- signals ----
     async def kill(self, container: Container, signum: int) -> None:
         runtime = self.runtime_of(container)
+        # moby's killWithSignal: every signal sent, by `docker kill` or `docker stop`, is an event.
+        container_events.emit(self._events, container, "kill", {"signal": str(signum)})
         try:
             await runtime.kill(container.id, signum, all_processes=signum == signals.SIGKILL)
         except DockyardError:

@@ -98,7 +98,7 @@ class ContainerService:
         self._runtimes = runtimes
         self._execs = ExecSessions()
         self._locks: dict[ContainerId, asyncio.Lock] = {}
-        self._volumes = ContainerVolumes(volumes, lambda: list(self._live.by_id.values()))
+        self._volumes = ContainerVolumes(volumes, lambda: list(self._live.by_id.values()), self._events)
         self._runner.prepare_mounts = self._volumes.prepare
         self._networking = ContainerNetworking(networks, self._live)
         self._runner.release_network = self._networking.leave
@@ -353,8 +353,7 @@ class ContainerService:
             raise WrongState(f"Cannot kill container: {ref}: container {container.id} is not running")
         if self._restarts.stopping(container):
             return
-        emit(self._events, container, "kill", {"signal": str(signum)})
-        await self._runner.kill(container, signum)
+        await self._runner.kill(container, signum)  # emits "kill", as stop's signals do
         if signum == 9:
             await self._runner.wait_stopped(container, 10.0)
 
@@ -440,6 +439,7 @@ class ContainerService:
         log.info("removed container %s", container.id[:12])
 
     async def _after_exit(self, container: Container) -> None:
+        self._volumes.released(container)  # "unmount" events, after "die" as dockerd's
         if self._restarts.after_exit(container):
             return
         if container.host.auto_remove:

@@ -16,6 +16,7 @@ from typing import Any
 
 from dockyard.core.containers.model import Container, ContainerPaths
 from dockyard.core.containers.mounts import MountPoint, plan
+from dockyard.core.events import EventBus
 from dockyard.core.volumes.service import VolumeService
 from dockyard.errors import DockyardError, InvalidArgument, NotFound
 
@@ -26,9 +27,10 @@ class ContainerVolumes:
     """Resolves and prepares the mounts of containers against the volume service."""
 
     def __init__(self, volumes: VolumeService | None,
-                 containers: Callable[[], Iterable[Container]]) -> None:
+                 containers: Callable[[], Iterable[Container]], events: EventBus | None = None) -> None:
         self._volumes = volumes
         self._containers = containers
+        self._events = events or EventBus()
 
     def users(self, name: str) -> list[str]:
         return [c.id for c in self._containers()
@@ -88,6 +90,18 @@ class ContainerVolumes:
             target = await asyncio.to_thread(self._volumes.ensure_mounted, volume)
             if not point.nocopy:
                 await asyncio.to_thread(copy_up, paths.rootfs, point.destination, target)
+            # moby's setupMounts: one "mount" event per volume the starting container uses.
+            self._events.publish("volume", "mount", volume.name, {
+                "container": container.id, "destination": point.destination,
+                "driver": volume.driver, "propagation": point.propagation or "",
+                "read/write": str(point.rw).lower()})
+
+    def released(self, container: Container) -> None:
+        """After an exit: moby's UnmountVolumes emits "unmount" for each volume of the container."""
+        for point in container.mounts:
+            if point.type == "volume":
+                self._events.publish("volume", "unmount", point.name,
+                                     {"container": container.id, "driver": point.driver or "local"})
 
     async def remove_anonymous(self, container: Container) -> None:
         if self._volumes is None:

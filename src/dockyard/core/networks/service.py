@@ -17,6 +17,7 @@ from collections.abc import Sequence
 from contextlib import AsyncExitStack
 from dataclasses import dataclass, field
 
+from dockyard.core.events import EventBus
 from dockyard.core.metadata import Metadata
 from dockyard.core.networks import ipam
 from dockyard.core.networks.backend import NetworkBackend, Resolver
@@ -68,8 +69,10 @@ def _new_id() -> str:
 
 class NetworkService:
     def __init__(self, *, db: Metadata, backend: NetworkBackend, resolver: Resolver,
-                 default_bridge: str, upstreams: Sequence[str] = ()) -> None:
+                 default_bridge: str, upstreams: Sequence[str] = (),
+                 events: EventBus | None = None) -> None:
         self._store = NetworkStore(db)
+        self._events = events or EventBus()  # a bus nobody reads: events cost nothing
         self._backend = backend
         self._resolver = resolver
         self._default_bridge = default_bridge
@@ -134,6 +137,7 @@ class NetworkService:
                 self._networks.pop(network.id, None)
                 raise
         log.info("created network %s (%s, %s)", network.name, network.id[:12], network.subnet)
+        self._emit(network, "create")
         return network
 
     async def _plan(self, request: NetworkCreate) -> Network:
@@ -200,6 +204,14 @@ class NetworkService:
             self._store.delete_network(network.id)
             self._networks.pop(network.id, None)
         log.info("removed network %s (%s)", network.name, network.id[:12])
+        self._emit(network, "destroy")
+
+    def _emit(self, network: Network, action: str, container_id: str = "") -> None:
+        # moby's LogNetworkEventWithAttributes: name and type, and the container for (dis)connect.
+        attributes = {"name": network.name, "type": network.driver}
+        if container_id:
+            attributes["container"] = container_id
+        self._events.publish("network", action, network.id, attributes)
 
     async def prune(self, labels: Sequence[str] = ()) -> builtins.list[str]:
         deleted: builtins.list[str] = []
@@ -270,6 +282,7 @@ class NetworkService:
             self._endpoints.pop(endpoint.id, None)
             raise
         self._store.save_endpoint(endpoint)
+        self._emit(network, "connect", container_id)
         return endpoint
 
     async def disconnect(self, container_id: str, network_ref: str) -> None:
@@ -301,6 +314,7 @@ class NetworkService:
         except DockyardError as exc:
             log.warning("detaching %s from %s: %s", endpoint.container_id[:12], network.name, exc)
         self._forget(endpoint)
+        self._emit(network, "disconnect", endpoint.container_id)
 
     def _forget(self, endpoint: Endpoint) -> None:
         self._endpoints.pop(endpoint.id, None)
