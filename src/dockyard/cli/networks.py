@@ -2,16 +2,16 @@
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from typing import Any
 
 import click
 
 from dockyard.cli.client import CliError, filters_param
-from dockyard.cli.formatter import render_each, render_rows
+from dockyard.cli.formatter import render_rows
 from dockyard.cli.lifecycle import for_each
 from dockyard.cli.session import Session, session
+from dockyard.cli.system import lookup_json, show_inspected
 
 NETWORKS_FORMAT = "{{.ID}}\t{{.Name}}\t{{.Driver}}\t{{.Scope}}"
 NETWORK_HEADERS = {"ID": "NETWORK ID", "Name": "NAME", "Driver": "DRIVER", "Scope": "SCOPE",
@@ -95,16 +95,7 @@ def ls_command(quiet: bool, filters: tuple[str, ...], fmt: str | None, no_trunc:
 def inspect_command(fmt: str | None, names: tuple[str, ...]) -> None:
     """Display detailed information on one or more networks"""
     s = session()
-    found: list[Any] = []
-    errors: list[str] = []
-    for name in names:
-        try:
-            found.append(s.client.get_json(f"/networks/{name}"))
-        except CliError as exc:
-            errors.append(exc.message)
-    s.out(render_each(fmt, found) if fmt else json.dumps(found, indent=4) + "\n")
-    if errors:
-        raise CliError("\n".join(errors), 1)
+    show_inspected(s, (lookup_json(s, f"/networks/{name}") for name in names), fmt)
 
 
 @network_group.command("rm")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import platform
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 import click
@@ -25,12 +25,25 @@ def _fetch(s: Session, kind: str, name: str, size: bool) -> Any:
 
 
 def inspect_objects(names: tuple[str, ...], kind: str | None, fmt: str | None, size: bool) -> None:
-    """docker's inspect: objects found are printed, then every lookup error; exit 1 if any failed."""
+    """docker's inspect of containers and images."""
     s = session()
+    show_inspected(s, (_lookup(s, name, kind, size) for name in names), fmt)
+
+
+def lookup_json(s: Session, path: str) -> tuple[Any, str | None]:
+    """One object for ``inspect``: its JSON, or the daemon's error message."""
+    try:
+        return s.client.get_json(path), None
+    except CliError as exc:
+        return None, exc.message
+
+
+def show_inspected(s: Session, lookups: Iterable[tuple[Any, str | None]], fmt: str | None) -> None:
+    """docker's inspect output: objects found are printed, then every lookup error; exit 1 if any
+    failed."""
     found: list[Any] = []
     errors: list[str] = []
-    for name in names:
-        value, error = _lookup(s, name, kind, size)
+    for value, error in lookups:
         if error:
             errors.append(error)
         else:

@@ -2,16 +2,15 @@
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
-from typing import Any
 
 import click
 
 from dockyard.cli.client import CliError, filters_param
-from dockyard.cli.formatter import render_each, render_rows
+from dockyard.cli.formatter import render_rows
 from dockyard.cli.lifecycle import for_each
 from dockyard.cli.session import Session, session
+from dockyard.cli.system import lookup_json, show_inspected
 from dockyard.cli.units import human_size
 
 VOLUMES_FORMAT = "{{.Driver}}\t{{.Name}}"
@@ -88,16 +87,7 @@ def ls_command(quiet: bool, filters: tuple[str, ...], fmt: str | None) -> None:
 def inspect_command(fmt: str | None, names: tuple[str, ...]) -> None:
     """Display detailed information on one or more volumes"""
     s = session()
-    found: list[Any] = []
-    errors: list[str] = []
-    for name in names:
-        try:
-            found.append(s.client.get_json(f"/volumes/{name}"))
-        except CliError as exc:
-            errors.append(exc.message)
-    s.out(render_each(fmt, found) if fmt else json.dumps(found, indent=4) + "\n")
-    if errors:
-        raise CliError("\n".join(errors), 1)
+    show_inspected(s, (lookup_json(s, f"/volumes/{name}") for name in names), fmt)
 
 
 @volume_group.command("rm")
