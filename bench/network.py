@@ -33,9 +33,7 @@ sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(REPO / "bench"))
 sys.path.insert(0, str(REPO / "src"))
 
-from run_latency import Engine, _run, dockerd_engine, dockyard_engine, podman_engine  # noqa: E402
-
-from tests.conformance.images import busybox_rootfs_tar  # noqa: E402
+from run_latency import Engine, _run, each_engine  # noqa: E402
 
 NETWORK = "benchnet"
 
@@ -158,22 +156,11 @@ def main() -> int:
     results: list[Figures] = []
     with tempfile.TemporaryDirectory(prefix="dynetbench-") as tmp:
         workdir = Path(tmp)
-        rootfs = workdir / "busybox-rootfs.tar"
-        rootfs.write_bytes(busybox_rootfs_tar())
-        factories = {"dockyard": lambda: dockyard_engine(rootfs),
-                     "dockerd": lambda: dockerd_engine(rootfs, workdir),
-                     "podman": lambda: podman_engine(rootfs)}
-        for name, factory in factories.items():
-            if name not in wanted:
-                continue
-            with factory() as engine:
-                if engine is None:
-                    print(f"[{name}] not installed; skipped", file=sys.stderr)
-                    continue
-                try:
-                    results.append(bench(engine, args.runs))
-                except RuntimeError as exc:
-                    print(f"[{name}] failed: {exc}", file=sys.stderr)
+        for engine in each_engine(wanted, workdir):
+            try:
+                results.append(bench(engine, args.runs))
+            except RuntimeError as exc:
+                print(f"[{engine.name}] failed: {exc}", file=sys.stderr)
         setup_ms, teardown_ms = asyncio.run(_endpoint_times(args.runs, workdir / "endpoints"))
     reference = next((r for r in results if r.engine == "dockyard"), None)
     print(table(results, reference))

@@ -248,6 +248,24 @@ def table(results: list[Result]) -> str:
     return "\n".join(lines)
 
 
+def each_engine(wanted: set[str], workdir: Path) -> Iterator[Engine]:
+    """Every wanted engine that is installed, one at a time, each with busybox imported from the
+    same rootfs tar; each is stopped and cleaned before the next starts."""
+    rootfs = workdir / "busybox-rootfs.tar"
+    rootfs.write_bytes(busybox_rootfs_tar())
+    factories = {"dockyard": lambda: dockyard_engine(rootfs),
+                 "dockerd": lambda: dockerd_engine(rootfs, workdir),
+                 "podman": lambda: podman_engine(rootfs)}
+    for name, factory in factories.items():
+        if name not in wanted:
+            continue
+        with factory() as engine:
+            if engine is None:
+                print(f"[{name}] not installed; skipped", file=sys.stderr)
+                continue
+            yield engine
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=20, help="timed runs per engine (default 20)")
@@ -263,24 +281,13 @@ def main() -> int:
     results: list[Result] = []
     with tempfile.TemporaryDirectory(prefix="dybench-") as tmp:
         workdir = Path(tmp)
-        rootfs = workdir / "busybox-rootfs.tar"
-        rootfs.write_bytes(busybox_rootfs_tar())
-        factories = {"dockyard": lambda: dockyard_engine(rootfs),
-                     "dockerd": lambda: dockerd_engine(rootfs, workdir),
-                     "podman": lambda: podman_engine(rootfs)}
-        for name, factory in factories.items():
-            if name not in wanted:
-                continue
-            with factory() as engine:
-                if engine is None:
-                    print(f"[{name}] not installed; skipped", file=sys.stderr)
-                    continue
-                if args.network:
-                    engine.run_flags += ["--network", args.network]
-                try:
-                    results.append(bench(engine, args.runs, args.containers))
-                except (RuntimeError, subprocess.TimeoutExpired) as exc:
-                    print(f"[{name}] failed: {exc}", file=sys.stderr)
+        for engine in each_engine(wanted, workdir):
+            if args.network:
+                engine.run_flags += ["--network", args.network]
+            try:
+                results.append(bench(engine, args.runs, args.containers))
+            except (RuntimeError, subprocess.TimeoutExpired) as exc:
+                print(f"[{engine.name}] failed: {exc}", file=sys.stderr)
     print(table(results))
     if args.json:
         args.json.write_text(json.dumps([asdict(r) for r in results], indent=2) + "\n")
