@@ -60,12 +60,14 @@ def build_engine(config: DaemonConfig) -> Engine:
         name: CliRuntime(name, path, root=config.exec_root / "runtime" / name)
         for name, path in system.runtimes().items()}
     monitor = ConmonMonitor(config.conmon_path, exec_root=config.exec_root)
-    volumes = VolumeService(config=config, db=db, mounter=SyscallMounter(), events=events)
+    remap = userns_remap(config)
+    volumes = VolumeService(config=config, db=db, mounter=SyscallMounter(), events=events,
+                            root_owner=(remap.root_uid, remap.root_gid) if remap else None)
     networks = build_networks(config, db, events)
     containers = ContainerService(config=config, db=db, images=images, snapshotter=snapshotter,
                                   mounter=SyscallMounter(), runtimes=runtimes, monitor=monitor,
                                   volumes=volumes, networks=networks, cgroups=FsCgroupReader(),
-                                  events=events, userns=userns_remap(config))
+                                  events=events, userns=remap)
     images.set_image_users(containers.image_users)
     volumes.set_users(containers.volume_users)
     distribution = DistributionService(

@@ -118,7 +118,7 @@ def test_unknown_flag_is_a_usage_error() -> None:
 def test_small_parsers() -> None:
     assert parse_ram("1g") == 1024 ** 3 and parse_ram("512") == 512 and parse_ram("1.5k") == 1536
     assert parse_restart("on-failure:3") == {"Name": "on-failure", "MaximumRetryCount": 3}
-    assert parse_restart("no") == {"Name": "", "MaximumRetryCount": 0}
+    assert parse_restart("no") == {"Name": "no", "MaximumRetryCount": 0}  # as the docker CLI sends it
     with pytest.raises(CliError):
         parse_restart("always:3")
     exposed, bindings = parse_ports(["53/udp", "8080:80"], ["9000"])

@@ -42,7 +42,7 @@ class FakeBackend:
     async def remove_network(self, network: Network) -> None:
         self.bridges.discard(network.bridge)
 
-    async def create_sandbox(self, key: str) -> str:
+    async def create_sandbox(self, key: str, *, source: str = "") -> str:
         self.sandboxes.add(key)
         return f"/run/netns/{key}"
 

@@ -154,8 +154,8 @@ class BridgeBackend:
     async def _remove_bridge(self, network: Network) -> None:
         await _netlink(self._links.remove_bridge, network.bridge)
 
-    async def create_sandbox(self, key: str) -> str:
-        return await _netlink(self._links.create_netns, key)
+    async def create_sandbox(self, key: str, *, source: str = "") -> str:
+        return await _netlink(self._links.create_netns, key, source)
 
     async def remove_sandbox(self, key: str) -> None:
         await _netlink(self._links.remove_netns, key)

@@ -149,17 +149,21 @@ class NetlinkLinks:
     def sandbox_path(self, key: str) -> str:
         return str(self.netns_dir / key)
 
-    def create_netns(self, key: str) -> str:
-        """A new network namespace bind-mounted on its path, with loopback up."""
+    def create_netns(self, key: str, source: str = "") -> str:
+        """A new network namespace bind-mounted on its path, with loopback up; or ``source``, a
+        namespace someone else made (the runtime's, for a remapped container), bind-mounted there."""
         self.netns_dir.mkdir(parents=True, exist_ok=True)
         path = self.sandbox_path(key)
         self.remove_netns(key)  # a leftover of a crash would hold the old namespace
         Path(path).touch()
 
         def work() -> None:
-            _check(_libc.unshare(_CLONE_NEWNET), "unshare")
-            _check(_libc.mount(b"/proc/thread-self/ns/net", path.encode(), None, _MS_BIND, None),
-                   f"mount {path}")
+            if not source:
+                _check(_libc.unshare(_CLONE_NEWNET), "unshare")
+            _check(_libc.mount((source or "/proc/thread-self/ns/net").encode(), path.encode(), None,
+                               _MS_BIND, None), f"mount {path}")
+            if source:
+                enter(path)
             with IPRoute() as ipr:
                 ipr.link("set", index=ipr.link_lookup(ifname="lo")[0], state="up")
 

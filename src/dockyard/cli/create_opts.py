@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import re
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -14,11 +13,10 @@ from dockyard.cli.client import CliError
 from dockyard.cli.health_opts import health_options, healthcheck_body
 from dockyard.cli.network_opts import apply_network_opts, network_options
 from dockyard.cli.network_opts import parse_ports as parse_network_ports
-
-_RAM_UNITS = {"": 1, "b": 1, "k": 1024, "m": 1024**2, "g": 1024**3, "t": 1024**4}
-_RAM_RE = re.compile(r"^(\d+(?:\.\d+)?)\s*([bkmgt]?)b?$", re.IGNORECASE)
-
-
+from dockyard.cli.resource_opts import parse_ram as parse_ram  # re-exported: cli/resources.py
+from dockyard.cli.resource_opts import parse_restart as parse_restart
+from dockyard.cli.resource_opts import resource_host_config, resource_options
+from dockyard.cli.security_opts import security_host_config, security_options
 
 
 def _options() -> list[Callable[[Any], Any]]:
@@ -49,27 +47,14 @@ def _options() -> list[Callable[[Any], Any]]:
         o("-q", "--quiet", is_flag=True, help="Suppress the pull output"),
         o("-a", "--attach", multiple=True, help="Attach to STDIN, STDOUT or STDERR"),
         o("--sig-proxy/--no-sig-proxy", default=True, help="Proxy received signals to the process"),
-        o("--privileged", is_flag=True, help="Give extended privileges to this container"),
         o("--read-only", is_flag=True, help="Mount the container's root filesystem as read only"),
         o("-v", "--volume", multiple=True, help="Bind mount a volume"),
         o("--tmpfs", multiple=True, help="Mount a tmpfs directory"),
         o("-p", "--publish", multiple=True, help="Publish a container's port(s) to the host"),
         o("--expose", multiple=True, help="Expose a port or a range of ports"),
-        o("--cap-add", multiple=True, help="Add Linux capabilities"),
-        o("--cap-drop", multiple=True, help="Drop Linux capabilities"),
         o("--add-host", multiple=True, help="Add a custom host-to-IP mapping (host:ip)"),
         o("--dns", multiple=True, help="Set custom DNS servers"),
-        o("--security-opt", multiple=True, help="Security Options"),
-        o("--group-add", multiple=True, help="Add additional groups to join"),
-        o("-m", "--memory", help="Memory limit"),
-        o("--cpu-shares", "-c", "cpu_shares", type=int, help="CPU shares (relative weight)"),
-        o("--pids-limit", type=int, help="Tune container pids limit (set -1 for unlimited)"),
-        o("--restart", default="no", help="Restart policy to apply when a container exits"),
         o("--cidfile", help="Write the container ID to the file"),
-        o("--shm-size", help="Size of /dev/shm"),
-        o("--ipc", help="IPC mode to use"),
-        o("--pid", help="PID namespace to use"),
-        o("--uts", help="UTS namespace to use"),
         o("--log-driver", help="Logging driver for the container"),
         o("--detach-keys", help="Override the key sequence for detaching a container"),
         o("--mac-address", help="Container MAC address"),
@@ -77,7 +62,8 @@ def _options() -> list[Callable[[Any], Any]]:
 
 
 def create_options(func: Callable[..., Any]) -> Callable[..., Any]:
-    for option in reversed([*_options(), *health_options(), *network_options()]):
+    for option in reversed([*_options(), *health_options(), *network_options(), *resource_options(),
+                            *security_options()]):
         func = option(func)
     return func
 
@@ -142,24 +128,6 @@ def build_labels(labels: Sequence[str], label_files: Sequence[str]) -> dict[str,
     return result
 
 
-def parse_ram(value: str) -> int:
-    """``512m``, ``1g``, ``1024`` → bytes (docker's RAMInBytes: binary units)."""
-    match = _RAM_RE.match(value.strip())
-    if not match:
-        raise CliError(f"invalid size: '{value}'", 125)
-    return int(float(match.group(1)) * _RAM_UNITS[match.group(2).lower()])
-
-
-def parse_restart(value: str) -> dict[str, Any]:
-    name, _, count = value.partition(":")
-    if name not in ("no", "always", "unless-stopped", "on-failure"):
-        raise CliError(f"invalid restart policy: {value}", 125)
-    if count and name != "on-failure":
-        raise CliError(f"invalid restart policy format: maximum retry count can only be used with "
-                       f"'on-failure': {value}", 125)
-    return {"Name": "" if name == "no" else name, "MaximumRetryCount": int(count or 0)}
-
-
 def parse_ports(publish: Sequence[str], expose: Sequence[str]) -> tuple[dict[str, Any], dict[str, Any]]:
     """``-p [ip:][hostPort:]containerPort[/proto]`` → (ExposedPorts, PortBindings)."""
     return parse_network_ports(publish, expose)  # ranges and IPv6 host addresses: network_opts
@@ -172,25 +140,15 @@ def _host_config(opts: Mapping[str, Any]) -> dict[str, Any]:
         "NetworkMode": opts["network"] or "default",
         "Binds": list(opts["volume"]) or None,
         "PortBindings": bindings,
-        "RestartPolicy": parse_restart(opts["restart"]),
-        "Privileged": bool(opts["privileged"]),
         "ReadonlyRootfs": bool(opts["read_only"]),
-        "CapAdd": list(opts["cap_add"]) or None,
-        "CapDrop": list(opts["cap_drop"]) or None,
         "ExtraHosts": list(opts["add_host"]) or None,
         "Dns": list(opts["dns"]),
-        "SecurityOpt": list(opts["security_opt"]) or None,
-        "GroupAdd": list(opts["group_add"]) or None,
         "Tmpfs": {spec.partition(":")[0]: spec.partition(":")[2] for spec in opts["tmpfs"]} or None,
     }
-    optional = {"Init": opts["init"], "Runtime": opts["runtime"], "CpuShares": opts["cpu_shares"],
-                "PidsLimit": opts["pids_limit"], "IpcMode": opts["ipc"], "PidMode": opts["pid"],
-                "UTSMode": opts["uts"]}
+    optional = {"Init": opts["init"], "Runtime": opts["runtime"]}
     host.update({k: v for k, v in optional.items() if v is not None})
-    if opts["memory"]:
-        host["Memory"] = parse_ram(opts["memory"])
-    if opts["shm_size"]:
-        host["ShmSize"] = parse_ram(opts["shm_size"])
+    host.update(resource_host_config(opts))  # cli/resource_opts.py
+    host.update(security_host_config(opts))  # cli/security_opts.py
     if opts["log_driver"]:
         host["LogConfig"] = {"Type": opts["log_driver"], "Config": {}}
     return host

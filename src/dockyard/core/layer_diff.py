@@ -12,6 +12,7 @@ from __future__ import annotations
 import os
 import stat
 import tarfile
+from collections.abc import Callable
 from pathlib import Path
 
 from dockyard.core.layers import (
@@ -22,23 +23,27 @@ from dockyard.core.layers import (
     changes,
 )
 
+_Owners = Callable[[int, int], tuple[int, int]] | None
 
-def write_layer(upper: Path, lowers: list[Path], dest: Path, *, full_tree: bool = False) -> None:
-    """Write to ``dest`` an uncompressed layer tar of the changes in ``upper`` over ``lowers``.
+
+def write_layer(upper: Path, lowers: list[Path], dest: Path, *, full_tree: bool = False,
+                owners: Callable[[int, int], tuple[int, int]] | None = None) -> None:
+    """Write to ``dest`` an uncompressed layer tar of the changes in ``upper`` over ``lowers``
+    (with ``owners`` mapping each entry's uid and gid: a remapped container's, shifted back).
 
     Entries are in a stable order with their own mtimes, so the same changes give the same bytes
     (and so the same DiffID, which keeps build cache keys stable)."""
     with dest.open("wb") as out:
         with tarfile.open(fileobj=out, mode="w", format=tarfile.PAX_FORMAT) as tar:
             if full_tree:
-                _write_compared(tar, upper, lowers)
+                _write_compared(tar, upper, lowers, owners)
             else:
-                _write_upper(tar, upper)
+                _write_upper(tar, upper, owners)
         out.flush()
         os.fsync(out.fileno())
 
 
-def _write_upper(tar: tarfile.TarFile, upper: Path) -> None:
+def _write_upper(tar: tarfile.TarFile, upper: Path, owners: _Owners) -> None:
     for dirpath, dirnames, filenames in os.walk(upper):
         dirnames.sort()
         base = Path(dirpath)
@@ -52,21 +57,23 @@ def _write_upper(tar: tarfile.TarFile, upper: Path) -> None:
             if stat.S_ISCHR(st.st_mode) and st.st_rdev == 0:
                 tar.addfile(_whiteout_info(rel_dir / f"{WHITEOUT_PREFIX}{name}"))
             else:
-                _add(tar, path, rel)
+                _add(tar, path, rel, owners)
 
 
-def _write_compared(tar: tarfile.TarFile, upper: Path, lowers: list[Path]) -> None:
+def _write_compared(tar: tarfile.TarFile, upper: Path, lowers: list[Path], owners: _Owners) -> None:
     for kind, path in changes(upper, lowers, full_tree=True):
         rel = Path(path.lstrip("/"))
         if kind == CHANGE_DELETED:
             tar.addfile(_whiteout_info(rel.parent / f"{WHITEOUT_PREFIX}{rel.name}"))
         else:
-            _add(tar, upper / rel, rel)
+            _add(tar, upper / rel, rel, owners)
 
 
-def _add(tar: tarfile.TarFile, path: Path, rel: Path) -> None:
+def _add(tar: tarfile.TarFile, path: Path, rel: Path, owners: _Owners) -> None:
     info = tar.gettarinfo(str(path), arcname=str(rel))
     info.uname = info.gname = ""
+    if owners is not None:
+        info.uid, info.gid = owners(info.uid, info.gid)
     xattrs = _xattrs(path)
     if xattrs:
         info.pax_headers = {f"SCHILY.xattr.{k}": v for k, v in xattrs.items()}

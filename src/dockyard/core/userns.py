@@ -20,7 +20,7 @@ import logging
 import os
 import shutil
 import subprocess
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -33,6 +33,9 @@ DEFAULT_REMAP_USER = "dockremap"
 _RANGE_SIZE = 65536
 _FIRST_SUBID = 100000
 _TIMEOUT = 60
+OVERFLOW_ID = 65534  # what the kernel shows for an id the namespace does not map (overflowuid)
+# (uid, gid) -> (uid, gid): host ids to a container's view, or back.
+IdMap = Callable[[int, int], tuple[int, int]]
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,6 +69,10 @@ class UsernsRemap:
     def shift(self, uid: int, gid: int) -> tuple[int, int]:
         return _shift(uid, self.uids), _shift(gid, self.gids)
 
+    def unshift(self, uid: int, gid: int) -> tuple[int, int]:
+        """Host ids as the container sees them (``docker cp``/``commit``/``export`` record these)."""
+        return _unshift(uid, self.uids), _unshift(gid, self.gids)
+
 
 def _mappings(ranges: Sequence[IdRange]) -> list[dict[str, int]]:
     result, inside = [], 0
@@ -84,6 +91,15 @@ def _shift(value: int, ranges: Sequence[IdRange]) -> int:
             return r.start + value - inside
         inside += r.size
     return ranges[0].start + ranges[0].size - 1  # unmapped ids collapse to the range's last id
+
+
+def _unshift(value: int, ranges: Sequence[IdRange]) -> int:
+    inside = 0
+    for r in ranges:
+        if r.start <= value < r.start + r.size:
+            return inside + value - r.start
+        inside += r.size
+    return OVERFLOW_ID
 
 
 def read_ranges(path: Path, names: Sequence[str]) -> tuple[IdRange, ...]:

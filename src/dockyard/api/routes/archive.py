@@ -47,7 +47,8 @@ async def _container_fs(request: web.Request) -> AsyncIterator[tuple[Container, 
     service = engine(request).containers
     container = await service.inspect(request.match_info["id"])
     async with service.rootfs(container) as rootfs:
-        yield container, container_fs(rootfs, container, service.paths(container))
+        yield container, container_fs(rootfs, container, service.paths(container),
+                                      service.remap_of(container))
 
 
 def _tmp_dir(request: web.Request) -> Path:
@@ -114,7 +115,7 @@ async def export(request: web.Request) -> web.StreamResponse:
         tar_path = Path(tmp) / "export.tar"
         async with service.rootfs(container) as rootfs:
             with tar_path.open("wb") as out:
-                await asyncio.to_thread(write_export, rootfs, out)
+                await asyncio.to_thread(write_export, rootfs, out, service.remap_of(container))
         return await _send_file(request, tar_path, {})
 
 

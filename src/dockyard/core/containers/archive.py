@@ -15,12 +15,14 @@ import posixpath
 import shutil
 import stat
 import tarfile
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
 
 from dockyard.core.containers.model import Container, ContainerPaths
 from dockyard.core.containers.mounts import MountPoint, covering
+from dockyard.core.userns import UsernsRemap
 from dockyard.errors import Forbidden, InvalidArgument, NotFound
 
 _MAX_LINKS = 40
@@ -62,10 +64,14 @@ def _parts(path: str) -> list[str]:
 class ContainerFs:
     """The filesystem of one container: ``rootfs`` (mounted) with ``mounts`` over it."""
 
-    def __init__(self, rootfs: Path, mounts: list[MountPoint], *, readonly_rootfs: bool = False) -> None:
+    def __init__(self, rootfs: Path, mounts: list[MountPoint], *, readonly_rootfs: bool = False,
+                 remap: UsernsRemap | None = None) -> None:
         self._rootfs = rootfs
         self._mounts = [m for m in mounts if m.type in ("bind", "volume") and m.source]
         self._readonly_rootfs = readonly_rootfs
+        # A remapped container's files are owned by host ids in its range: the tar shows them as
+        # the container sees them, and what is copied in gets the host ids (moby's IdentityMapping).
+        self._remap = remap
 
     def host_path(self, path: str) -> Path:
         point, rest = covering(self._mounts, posixpath.normpath("/" + "/".join(_parts(path))))
@@ -125,7 +131,7 @@ class ContainerFs:
         # "/dir/." names the directory's contents: entries "./…", as moby's SplitPathDirEntry.
         name = info.name if info.name != "/" else "."
         with tarfile.open(fileobj=out, mode="w|", format=tarfile.PAX_FORMAT) as tar:
-            tar.add(str(host), arcname=name, recursive=True, filter=_anonymous_owner)
+            tar.add(str(host), arcname=name, recursive=True, filter=_owner_filter(self._remap))
         return info
 
     def extract(self, path: str, container: str, archive: BinaryIO, *,
@@ -145,7 +151,7 @@ class ContainerFs:
                 if target is None:
                     continue
                 _place(tar, member, target, self, dest, no_overwrite_dir_non_dir)
-                _set_owner_mode(target, member, owner)
+                _set_owner_mode(target, member, owner, self._remap)
                 if member.isdir():
                     dirs.append((target, member))
                 elif not member.issym():
@@ -168,13 +174,14 @@ class ContainerFs:
         return self.host_path(parent) / posixpath.basename(rel)
 
 
-def container_fs(rootfs: Path, container: Container, paths: ContainerPaths) -> ContainerFs:
+def container_fs(rootfs: Path, container: Container, paths: ContainerPaths,
+                 remap: UsernsRemap | None = None) -> ContainerFs:
     """The view ``docker cp`` works on: the daemon-made /etc files count as mounts too."""
     files = [MountPoint(type="bind", destination=dest, source=str(source))
              for dest, source in (("/etc/hostname", paths.hostname), ("/etc/hosts", paths.hosts),
                                   ("/etc/resolv.conf", paths.resolv_conf)) if source.exists()]
     return ContainerFs(rootfs, [*files, *container.mounts],
-                       readonly_rootfs=container.host.readonly_rootfs)
+                       readonly_rootfs=container.host.readonly_rootfs, remap=remap)
 
 
 def _refuse(name: str) -> Path:
@@ -185,6 +192,17 @@ def _anonymous_owner(info: tarfile.TarInfo) -> tarfile.TarInfo:
     # Numeric owners only: a host's user names mean nothing inside the container.
     info.uname = info.gname = ""
     return info
+
+
+def _owner_filter(remap: UsernsRemap | None) -> Callable[[tarfile.TarInfo], tarfile.TarInfo]:
+    if remap is None:
+        return _anonymous_owner
+
+    def unshifted(info: tarfile.TarInfo) -> tarfile.TarInfo:
+        info.uid, info.gid = remap.unshift(info.uid, info.gid)
+        return _anonymous_owner(info)
+
+    return unshifted
 
 
 def _place(tar: tarfile.TarFile, member: tarfile.TarInfo, target: Path, fs: ContainerFs, dest: str,
@@ -217,15 +235,18 @@ def _place(tar: tarfile.TarFile, member: tarfile.TarInfo, target: Path, fs: Cont
         os.mknod(target, kind | 0o600, os.makedev(member.devmajor, member.devminor))
 
 
-def _set_owner_mode(target: Path, member: tarfile.TarInfo, owner: tuple[int, int] | None) -> None:
+def _set_owner_mode(target: Path, member: tarfile.TarInfo, owner: tuple[int, int] | None,
+                    remap: UsernsRemap | None) -> None:
     uid, gid = owner if owner is not None else (member.uid, member.gid)
+    if remap is not None:
+        uid, gid = remap.shift(uid, gid)
     os.chown(target, uid, gid, follow_symlinks=False)
     if not member.issym():
         os.chmod(target, member.mode & 0o7777)
 
 
-def write_export(rootfs: Path, out: BinaryIO) -> None:
+def write_export(rootfs: Path, out: BinaryIO, remap: UsernsRemap | None = None) -> None:
     """``docker export``: the merged filesystem, entries relative to its root."""
     with tarfile.open(fileobj=out, mode="w|", format=tarfile.PAX_FORMAT) as tar:
         for entry in sorted(rootfs.iterdir()):
-            tar.add(str(entry), arcname=entry.name, recursive=True, filter=_anonymous_owner)
+            tar.add(str(entry), arcname=entry.name, recursive=True, filter=_owner_filter(remap))

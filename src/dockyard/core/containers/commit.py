@@ -16,12 +16,14 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from dockyard.config import DaemonConfig
+from dockyard.core.containers.hardening import remap_of
 from dockyard.core.containers.model import Container, ContainerConfig, State
 from dockyard.core.images.commit import CommitOptions
 from dockyard.core.images.importer import apply_changes
 from dockyard.core.images.model import Image
 from dockyard.core.layer_diff import write_layer
 from dockyard.core.snapshots import Snapshotter
+from dockyard.core.userns import UsernsRemap
 from dockyard.errors import NotModified, WrongState
 
 log = logging.getLogger(__name__)
@@ -86,8 +88,11 @@ def committed_config(container: ContainerConfig, body: dict[str, Any], changes: 
 
 
 async def commit(request: CommitRequest, *, containers: Pausing, images: ImageCommitter,
-                 snapshotter: Snapshotter, config: DaemonConfig) -> Image:
+                 snapshotter: Snapshotter, config: DaemonConfig,
+                 remap: UsernsRemap | None = None) -> Image:
     container = await containers.inspect(request.container)
+    # A remapped container's upper dir holds host ids: the layer records them as seen inside.
+    remapped = remap_of(container, remap)
     if container.state in (State.REMOVING, State.DEAD):
         raise WrongState(f"cannot commit container {container.id}: it is being removed")
     new_config = committed_config(container.config, request.config, request.changes)
@@ -102,7 +107,8 @@ async def commit(request: CommitRequest, *, containers: Pausing, images: ImageCo
             layer = Path(tmp) / "layer.tar"
             await asyncio.to_thread(
                 write_layer, snapshotter.upper_dir(container.id), snapshotter.parent_dirs(container.id),
-                layer, full_tree=config.snapshotter == "copy")
+                layer, full_tree=config.snapshotter == "copy",
+                owners=remapped.unshift if remapped is not None else None)
             options = CommitOptions(config=new_config, comment=request.comment, author=request.author)
             image = await images.commit(parent, layer, options, repo=request.repo, tag=request.tag)
     finally:

@@ -31,6 +31,11 @@ def security_of(container: Container, rootfs: Path, lookup: Callable[[str], Cont
                    remap=remap, group_gids=lambda groups: group_gids(rootfs, groups))
 
 
+def remap_of(container: Container, remap: UsernsRemap | None) -> UsernsRemap | None:
+    """The remapping the container runs under: none with ``--userns host``."""
+    return None if container.host.raw.get("UsernsMode") == "host" else remap
+
+
 def rootfs_mounts(container: Container, mounts: Sequence[Mount], config: DaemonConfig,
                   remap: UsernsRemap | None) -> list[Mount]:
     """The mounts of the container's rootfs: shifted layers when its root is remapped."""

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Awaitable, Callable
 from dataclasses import asdict
 from typing import Any
 
@@ -19,11 +20,14 @@ from dockyard.core.containers.store import LiveContainers
 from dockyard.core.networks.model import DEFAULT_BRIDGE, Endpoint, EndpointRequest, Network
 from dockyard.core.networks.ports import port_bindings
 from dockyard.core.networks.service import NetworkService, check_endpoint_request
+from dockyard.core.userns import UsernsRemap
 from dockyard.errors import InvalidArgument, NotFound
 
 log = logging.getLogger(__name__)
 
 _UNBRIDGED = ("none", "host")
+# Called with the container's pid once the runtime has made its namespaces, before its process runs.
+LateJoin = Callable[[int], Awaitable[None]]
 
 
 def primary_network(mode: str) -> str | None:
@@ -59,9 +63,11 @@ class ContainerNetworking:
     """Glue between the container service and the network service (absent in unit tests: then a
     bridged container gets a private namespace with loopback only)."""
 
-    def __init__(self, networks: NetworkService | None, live: LiveContainers) -> None:
+    def __init__(self, networks: NetworkService | None, live: LiveContainers,
+                 userns: UsernsRemap | None = None) -> None:
         self._networks = networks
         self._live = live
+        self._userns = userns
 
     def check_create(self, request: CreateRequest) -> None:
         mode = request.host.network_mode
@@ -81,8 +87,31 @@ class ContainerNetworking:
                 raise InvalidArgument(str(exc)) from exc
             check_endpoint_request(network, endpoint)
 
-    async def join(self, container: Container, paths: ContainerPaths, network: str) -> str:
-        """Set up the container's endpoints; returns the spec's network (``ns:<sandbox>``)."""
+    async def prepare(self, container: Container, paths: ContainerPaths,
+                      network: str) -> tuple[str, LateJoin | None]:
+        """The spec's network for a start, and the join to do once the runtime made the namespaces.
+
+        A remapped container's netns must belong to its user namespace: runc 1.1 enters the user
+        namespace first on ``exec``, and from there a netns of the host's user namespace is out of
+        reach ("setns into net namespace: Operation not permitted"). So, as dockerd does, the
+        runtime makes that netns (``private``) and the endpoints are plumbed into
+        ``/proc/<pid>/ns/net`` between ``runc create`` and ``runc start``. Other containers keep
+        the faster path: a sandbox made before the runtime runs."""
+        remapped = self._userns is not None and container.host.raw.get("UsernsMode") != "host"
+        requests = endpoint_requests(container.host.network_mode, container.networking,
+                                     container.host.raw)
+        if not remapped or not requests or self._networks is None:
+            return await self.join(container, paths, network), None
+
+        async def late_join(pid: int) -> None:
+            await self.join(container, paths, network, source=f"/proc/{pid}/ns/net")
+
+        return "private", late_join
+
+    async def join(self, container: Container, paths: ContainerPaths, network: str, *,
+                   source: str = "") -> str:
+        """Set up the container's endpoints (in ``source``, an existing netns, when given);
+        returns the spec's network (``ns:<sandbox>``)."""
         requests = endpoint_requests(container.host.network_mode, container.networking,
                                      container.host.raw)
         if not requests or self._networks is None:
@@ -90,7 +119,7 @@ class ContainerNetworking:
         ports = port_bindings(container.host.raw, container.config.exposed_ports)
         name = container.name.lstrip("/")
         sandbox = await self._networks.join(container.id, name, requests, ports,
-                                            short_id=container.id[:12])
+                                            short_id=container.id[:12], source=source)
         try:
             container.network_state = self.state(container, sandbox)
             await asyncio.to_thread(self._write_files, container, paths)

@@ -201,10 +201,10 @@ def launcher(*, lock: Callable[[Container], asyncio.Lock], runner: Runner,
         async with lock(container):
             if container.state != State.RESTARTING:
                 return  # a stop or a removal came first
-            network = await networking.join(container, runner.paths(container),
-                                             network_of(container))
+            network, late_join = await networking.prepare(container, runner.paths(container),
+                                                          network_of(container))
             try:
-                await runner.start(container, network)
+                await runner.start(container, network, late_join)
             except BaseException:
                 await networking.leave(container)
                 raise

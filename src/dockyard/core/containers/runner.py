@@ -111,7 +111,9 @@ class Runner:
         return runtime
 
     # ---- start ----
-    async def start(self, container: Container, network: str) -> None:
+    async def start(self, container: Container, network: str,
+                    after_create: Callable[[int], Awaitable[None]] | None = None) -> None:
+        """``after_create(pid)`` runs between the runtime's create and start (late network join)."""
         paths = self.paths(container)
         runtime = self.runtime_of(container)
         async with AsyncExitStack() as stack:
@@ -127,6 +129,8 @@ class Runner:
                     container_id=container.id, bundle=paths.bundle, runtime=runtime,
                     log_path=paths.log, terminal=container.config.tty,
                     stdin=container.config.open_stdin, stdin_once=container.config.stdin_once))
+                if after_create is not None:
+                    await after_create(pid)
                 await self._hand_attachers(container.id)
                 await runtime.start(container.id)
             except DockyardError as exc:

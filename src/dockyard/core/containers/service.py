@@ -20,7 +20,9 @@ from dockyard.core.containers.commit import CommitRequest, ImageCommitter
 from dockyard.core.containers.commit import commit as commit_container
 from dockyard.core.containers.configs import command_of, merge_config, network_of
 from dockyard.core.containers.events import emit
+from dockyard.core.containers.exec_service import ExecService
 from dockyard.core.containers.execs import ExecConfig, ExecSession, ExecSessions
+from dockyard.core.containers.hardening import remap_of
 from dockyard.core.containers.hostfiles import write_host_files
 from dockyard.core.containers.logs import LogEntry, LogOptions, follow_entries
 from dockyard.core.containers.model import (
@@ -97,10 +99,12 @@ class ContainerService:
         self._runner.on_exit = self._after_exit
         self._runtimes = runtimes
         self._execs = ExecSessions()
+        self._exec = ExecService(live=self._live, runner=self._runner, sessions=self._execs,
+                                 events=self._events)
         self._locks: dict[ContainerId, asyncio.Lock] = {}
         self._volumes = ContainerVolumes(volumes, lambda: list(self._live.by_id.values()), self._events)
         self._runner.prepare_mounts = self._volumes.prepare
-        self._networking = ContainerNetworking(networks, self._live)
+        self._networking = ContainerNetworking(networks, self._live, userns)
         self._runner.release_network = self._networking.leave
         self._restarts = RestartSupervisor(live=self._live, events=self._events, launch=launcher(
             lock=self._lock, runner=self._runner, networking=self._networking, network_of=self._network_of))
@@ -170,7 +174,12 @@ class ContainerService:
     async def commit(self, request: CommitRequest, images: ImageCommitter) -> Image:
         """``docker commit`` (core/containers/commit.py), with this service's snapshotter."""
         return await commit_container(request, containers=self, images=images,
-                                      snapshotter=self._snapshotter, config=self._config)
+                                      snapshotter=self._snapshotter, config=self._config,
+                                      remap=self._userns)
+
+    def remap_of(self, container: Container) -> UsernsRemap | None:
+        """The --userns-remap ranges the container runs under (``docker cp`` shifts owners)."""
+        return remap_of(container, self._userns)
 
     def _lock(self, container: Container) -> asyncio.Lock:
         return self._locks.setdefault(container.id, asyncio.Lock())
@@ -309,10 +318,10 @@ class ContainerService:
             if container.state in (State.REMOVING, State.DEAD):
                 raise WrongState("container is marked for removal and cannot be started")
             self._restarts.starting(container)
-            network = await self._networking.join(container, self.paths(container),
-                                                  self._network_of(container))
+            network, late_join = await self._networking.prepare(container, self.paths(container),
+                                                                self._network_of(container))
             try:
-                await self._runner.start(container, network)
+                await self._runner.start(container, network, late_join)
             except BaseException as exc:
                 await self._networking.leave(container)
                 if container.host.auto_remove and isinstance(exc, DockyardError):
@@ -530,49 +539,22 @@ class ContainerService:
             return asyncio.ensure_future(self._runner.attach(container))
         return self._runner.attach_after_start(container.id)
 
-    # ---- exec ----
+    # ---- exec (core/containers/exec_service.py) ----
     async def exec_create(self, ref: str, config: ExecConfig) -> ExecSession:
-        container = self._live.get(ref)
-        if container.state == State.PAUSED:
-            raise WrongState(f"Container {container.id} is paused, unpause the container before exec")
-        if container.state != State.RUNNING:
-            raise WrongState(f"Container {container.id} is not running")
-        if not config.cmd:
-            raise InvalidArgument("No exec command specified")
-        session = self._execs.add(container.id, config)
-        emit(self._events, container, f"exec_create: {' '.join(config.cmd)}", {"execID": session.id})
-        return session
+        return await self._exec.create(ref, config)
 
     def exec_inspect(self, exec_id: str) -> ExecSession:
-        return self._execs.get(exec_id)
+        return self._exec.inspect(exec_id)
 
     async def exec_start(self, exec_id: str, *, detach: bool = False, tty: bool | None = None,
                          console_size: tuple[int, int] | None = None) -> ExecProcess | None:
-        session = self._execs.get(exec_id)
-        if session.started:
-            raise WrongState(f"Error: Exec command {exec_id} is already running")
-        container = self._live.get(session.container_id)
-        if container.state != State.RUNNING:
-            raise WrongState(f"Container {container.id} is not running")
-        if tty is not None:
-            session.config.tty = tty
-        if console_size is not None:
-            session.config.console_size = console_size
-        session.started = True
-        process = await self._runner.exec(container, session, detach=detach)
-        return None if detach else process
+        return await self._exec.start(exec_id, detach=detach, tty=tty, console_size=console_size)
 
     async def exec_resize(self, exec_id: str, *, height: int, width: int) -> None:
-        session = self._execs.get(exec_id)
-        if session.process is None or not session.running:
-            raise WrongState(f"Exec {exec_id} is not running")
-        await session.process.resize(height, width)
+        await self._exec.resize(exec_id, height=height, width=width)
 
     async def exec_wait(self, exec_id: str, timeout: float = 5.0) -> int | None:
-        session = self._execs.get(exec_id)
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(session.done.wait(), timeout)
-        return session.exit_code
+        return await self._exec.wait(exec_id, timeout)
 
 
 def _tree_size(root: object) -> int:

@@ -28,8 +28,9 @@ class NetworkBackend(Protocol):
 
     async def remove_network(self, network: Network) -> None: ...
 
-    async def create_sandbox(self, key: str) -> str:
-        """A fresh network namespace with loopback up; returns its path."""
+    async def create_sandbox(self, key: str, *, source: str = "") -> str:
+        """A fresh network namespace with loopback up; returns its path. With ``source`` (a
+        ``/proc/<pid>/ns/net``), that existing namespace is kept under the path instead."""
         ...
 
     async def remove_sandbox(self, key: str) -> None: ...

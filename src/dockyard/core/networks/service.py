@@ -225,11 +225,12 @@ class NetworkService:
 
     # ---- endpoints of containers ----
     async def join(self, container_id: str, name: str, requests: Sequence[EndpointRequest],
-                   ports: Sequence[PortBinding], *, short_id: str = "") -> str:
-        """Make the container's sandbox and its endpoints; returns the sandbox path."""
+                   ports: Sequence[PortBinding], *, short_id: str = "", source: str = "") -> str:
+        """Make the container's sandbox (or adopt ``source``, an existing netns) and its
+        endpoints; returns the sandbox path."""
         networks = [self.inspect(r.network) for r in requests]
         async with AsyncExitStack() as stack:
-            sandbox = await self._backend.create_sandbox(container_id)
+            sandbox = await self._backend.create_sandbox(container_id, source=source)
             stack.push_async_callback(self.leave, container_id)
             for index, (request, network) in enumerate(zip(requests, networks, strict=True)):
                 await self._attach(network, request, container_id=container_id, name=name,

@@ -55,8 +55,11 @@ def _no_users(name: str) -> list[str]:
 
 class VolumeService:
     def __init__(self, *, config: DaemonConfig, db: Metadata, mounter: Mounter,
-                 events: EventBus | None = None) -> None:
+                 events: EventBus | None = None, root_owner: tuple[int, int] | None = None) -> None:
         self._config = config
+        # --userns-remap: a new volume belongs to the remapped root, as dockerd makes it, so the
+        # container's root may write to it.
+        self._root_owner = root_owner
         self._events = events or EventBus()
         self._db = db
         self._mounter = mounter
@@ -102,6 +105,8 @@ class VolumeService:
         with ExitStack() as undo:
             volume.mountpoint.mkdir(parents=True, mode=0o755)
             undo.callback(shutil.rmtree, self._dir(volume.name), True)
+            if self._root_owner is not None:
+                os.chown(volume.mountpoint, *self._root_owner)
             self._db.execute("INSERT INTO volumes (name, created, record) VALUES (?, ?, ?)",
                              (volume.name, volume.created_at, json.dumps(volume.to_record())))
             undo.pop_all()
