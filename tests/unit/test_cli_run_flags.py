@@ -151,3 +151,6 @@ def test_go_style_boolean_flags_are_rewritten() -> None:
         "-H", "unix:///x", "container", "run", "-e", "--rm=true", "busybox", "prog", "--rm=false"]
     assert _rewrite_bool_flags(["-H", "unix:///x", "ps", "--all=true", "--no-trunc=false"]) == [
         "-H", "unix:///x", "ps", "--all"]
+    # Every boolean flag of the command is known, not only a fixed list.
+    assert _rewrite_bool_flags(["run", "--oom-kill-disable=true", "--privileged=false", "busybox"]) == [
+        "run", "--oom-kill-disable", "busybox"]

@@ -118,14 +118,9 @@ _system.add_command(events_cli.events_command)
 
 
 # docker's boolean flags also accept Go's ``--flag=true|false``; click flags take no value.
-_BOOL_FLAGS = frozenset({"--rm", "--detach", "--interactive", "--tty", "--init", "--privileged",
-                         "--read-only", "--no-trunc", "--all", "--quiet", "--force", "--digests",
-                         "--follow", "--timestamps", "--size", "--latest", "--no-stdin", "--no-prune",
-                         "--volumes", "--sig-proxy"})
-
-
-def _value_options(argv: list[str]) -> tuple[int, set[str]]:
-    """Where the subcommand's own arguments start, and which of its options take a value."""
+def _value_options(argv: list[str]) -> tuple[int, set[str], set[str]]:
+    """Where the subcommand's own arguments start, which of its options take a value, and which
+    are boolean flags."""
     group: click.Group = cli
     skip = False
     for index, arg in enumerate(argv):
@@ -136,12 +131,13 @@ def _value_options(argv: list[str]) -> tuple[int, set[str]]:
         if isinstance(command, click.Group):
             group = command
         elif command is not None:
-            names = {name for param in command.params if isinstance(param, click.Option)
-                     and not param.is_flag for name in param.opts}
-            return index + 1, names
+            options = [p for p in command.params if isinstance(p, click.Option)]
+            values = {name for p in options if not p.is_flag for name in p.opts}
+            flags = {name for p in options if p.is_flag for name in p.opts}
+            return index + 1, values, flags
         elif not arg.startswith("-"):
             break
-    return 0, set()
+    return 0, set(), set()
 
 
 def _rewrite_bool_flags(argv: list[str]) -> list[str]:
@@ -150,7 +146,7 @@ def _rewrite_bool_flags(argv: list[str]) -> list[str]:
     Only the subcommand's own flags are rewritten: everything from its first positional argument on
     (``run IMAGE COMMAND…``) is the container's and passes untouched.
     """
-    start, value_options = _value_options(argv)
+    start, value_options, flags = _value_options(argv)
     out = argv[:start]
     index = start
     while index < len(argv):
@@ -162,7 +158,7 @@ def _rewrite_bool_flags(argv: list[str]) -> list[str]:
         if not sep and arg in value_options and index < len(argv):
             out += [arg, argv[index]]
             index += 1
-        elif sep and value.lower() in ("true", "false", "1", "0") and name in _BOOL_FLAGS:
+        elif sep and value.lower() in ("true", "false", "1", "0") and name in flags:
             truth = value.lower() in ("true", "1")
             out += ([name] if truth else []) if name != "--sig-proxy" else [
                 "--sig-proxy" if truth else "--no-sig-proxy"]
