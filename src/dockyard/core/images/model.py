@@ -28,6 +28,12 @@ class Image:
     def top_layer(self) -> ChainId | None:
         return self.chain_ids[-1] if self.chain_ids else None
 
+    def has_label(self, wanted: str) -> bool:
+        """Docker's ``label`` filter: ``key`` is present, or ``key=value`` matches."""
+        labels = self.container_config.get("Labels") or {}
+        key, eq, value = wanted.partition("=")
+        return key in labels if not eq else labels.get(key) == value
+
     @property
     def container_config(self) -> dict[str, Any]:
         """The ``config`` object of the image config (Env, Cmd, Entrypoint, WorkingDir, User…)."""

@@ -16,6 +16,7 @@ from collections.abc import Awaitable, Callable
 
 from dockyard.core.content import ContentStore
 from dockyard.core.ids import ImageId, hex_of
+from dockyard.core.images.lineage import parent_of
 from dockyard.core.images.model import Image, ImageUser
 from dockyard.core.images.reference import familiar, parse
 from dockyard.core.images.store import ImageStore, LayerRecord
@@ -92,14 +93,14 @@ class Remover:
     async def _delete_parents(self, image: Image, records: Records) -> None:
         """moby's prune of parents: walk down the build chain deleting each untagged parent that
         nothing else holds (no tag, no container, no other child); stop at the first that is held."""
-        parent = _parent_of(image, self._store.all())
+        parent = parent_of(image, self._store.all())
         while parent is not None:
             others = self._store.all()
             if (self._store.refs_of(parent.id) or await self._users(parent.id)
-                    or any(_parent_of(o, others) == parent for o in others if o.id != parent.id)):
+                    or any(parent_of(o, others) == parent for o in others if o.id != parent.id)):
                 return
             await self._delete(parent.id, records, force=False, users=[])
-            parent = _parent_of(parent, self._store.all())
+            parent = parent_of(parent, self._store.all())
 
     def _conflict(self, image_id: str, users: list[ImageUser]) -> Conflict:
         running = [u for u in users if u.running]
@@ -169,32 +170,10 @@ class Remover:
         return records, reclaimed
 
 
-def _parent_of(image: Image, images: list[Image]) -> Image | None:
-    """The image ``image`` was built on: the one whose history and layers are the longest strict
-    prefix of its own (a build step or a commit extends its parent by one history entry)."""
-    mine = list(image.config.get("history") or [])
-    best: Image | None = None
-    for other in images:
-        theirs = list(other.config.get("history") or [])
-        if other.id == image.id or not theirs or len(theirs) >= len(mine) or mine[:len(theirs)] != theirs:
-            continue
-        if image.chain_ids[:len(other.chain_ids)] != other.chain_ids:
-            continue
-        if best is None or len(theirs) > len(best.config.get("history") or []):
-            best = other
-    return best
-
-
 def _prune_filters_match(image: Image, filters: dict[str, list[str]]) -> bool:
-    labels = image.container_config.get("Labels") or {}
-
-    def has(wanted: str) -> bool:
-        key, eq, value = wanted.partition("=")
-        return key in labels if not eq else labels.get(key) == value
-
-    if any(not has(v) for v in filters.get("label", [])):
+    if any(not image.has_label(v) for v in filters.get("label", [])):
         return False
-    if any(has(v) for v in filters.get("label!", [])):
+    if any(image.has_label(v) for v in filters.get("label!", [])):
         return False
     for until in filters.get("until", []):
         if unix_seconds(image.created) >= filter_time(until):

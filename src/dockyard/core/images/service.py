@@ -28,6 +28,7 @@ from dockyard.core.ids import Digest, ImageId, digest_of, is_full_hex_id
 from dockyard.core.images import archive
 from dockyard.core.images.commit import CommitOptions, child_config
 from dockyard.core.images.importer import import_config
+from dockyard.core.images.lineage import parent_ids
 from dockyard.core.images.model import Image, ImageUser
 from dockyard.core.images.reference import Reference, familiar, parse, parse_repository
 from dockyard.core.images.remove import Remover
@@ -160,7 +161,7 @@ class ImageService:
         if key == "reference":
             return [i for i in images if any(_ref_matches(v, t) for v in values for t in i.repo_tags)]
         if key == "label":
-            return [i for i in images if all(_label_matches(i, v) for v in values)]
+            return [i for i in images if all(i.has_label(v) for v in values)]
         if key in ("before", "since"):
             pivot = self.resolve(values[-1])
             if key == "before":
@@ -402,26 +403,7 @@ def _ref_matches(pattern: str, ref: str) -> bool:
     return fnmatch.fnmatchcase(shown, pattern) or fnmatch.fnmatchcase(name, pattern)
 
 
-def _label_matches(image: Image, wanted: str) -> bool:
-    labels = image.container_config.get("Labels") or {}
-    key, eq, value = wanted.partition("=")
-    if not eq:
-        return key in labels
-    return labels.get(key) == value
-
-
 def _without_intermediates(images: Images) -> Images:
-    """Docker lists an untagged image that another image was built on only with ``-a``.
-
-    A child extends its parent's layers and history (a build step, a commit), so a parent is
-    an image whose chain IDs and history both are a prefix of another image's."""
-    def history(image: Image) -> builtins.list[Any]:
-        return builtins.list(image.config.get("history") or [])
-
-    def is_parent(image: Image) -> bool:
-        mine, depth = history(image), len(image.chain_ids)
-        return any(other.id != image.id and len(history(other)) > len(mine)
-                   and history(other)[:len(mine)] == mine and other.chain_ids[:depth] == image.chain_ids
-                   for other in images)
-
-    return [i for i in images if i.repo_tags or i.repo_digests or not is_parent(i)]
+    """Docker lists an untagged image that another image was built on only with ``-a``."""
+    parents = parent_ids(images)
+    return [i for i in images if i.repo_tags or i.repo_digests or i.id not in parents]
