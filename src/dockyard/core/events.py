@@ -16,6 +16,7 @@ from collections import deque
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 
+from dockyard.core.labels import labels_match
 from dockyard.errors import InvalidArgument
 
 log = logging.getLogger(__name__)
@@ -43,14 +44,6 @@ class Event:
     @property
     def time(self) -> int:
         return self.time_nano // 1_000_000_000
-
-
-def _label_match(attributes: Mapping[str, str], wanted: Sequence[str]) -> bool:
-    for item in wanted:
-        key, eq, value = item.partition("=")
-        if key not in attributes or (eq and attributes[key] != value):
-            return False
-    return True
 
 
 def _object_match(event: Event, kind: str, refs: Sequence[str]) -> bool:
@@ -90,7 +83,7 @@ def matches(event: Event, filters: Filters) -> bool:
         return False
     if "scope" in filters and event.scope not in filters["scope"]:
         return False
-    if "label" in filters and not _label_match(event.attributes, filters["label"]):
+    if "label" in filters and not labels_match(event.attributes, filters["label"]):
         return False
     if "image" in filters and not _image_match(event, filters["image"]):
         return False

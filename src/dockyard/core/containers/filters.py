@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 
 from dockyard.core.containers.health import health_status
 from dockyard.core.containers.model import Container, State
+from dockyard.core.labels import labels_match
 from dockyard.errors import InvalidArgument
 
 Filters = dict[str, list[str]]
@@ -47,14 +48,6 @@ def validate(filters: Filters) -> None:
                     raise InvalidArgument(f"invalid filter 'exited={value}'")
 
 
-def _label_match(labels: dict[str, str], wanted: Sequence[str]) -> bool:
-    for item in wanted:
-        key, eq, value = item.partition("=")
-        if key not in labels or (eq and labels[key] != value):
-            return False
-    return True
-
-
 def _name_match(name: str, patterns: Sequence[str]) -> bool:
     # Docker matches names as regular expressions against the name with its slash.
     bare = name.lstrip("/")
@@ -76,7 +69,7 @@ def matches(container: Container, filters: Filters, ctx: FilterContext) -> bool:
         return False
     if "name" in filters and not _name_match(container.name, filters["name"]):
         return False
-    if "label" in filters and not _label_match(container.config.labels, filters["label"]):
+    if "label" in filters and not labels_match(container.config.labels, filters["label"]):
         return False
     if "exited" in filters:
         if container.state != State.EXITED:

@@ -3,16 +3,12 @@
 from __future__ import annotations
 
 from dockyard.core.containers.model import Container, State
+from dockyard.core.labels import label_matches
 from dockyard.core.timestamps import filter_time, unix_seconds
 from dockyard.errors import InvalidArgument
 
 Filters = dict[str, list[str]]
 _KNOWN = ("until", "label", "label!")
-
-
-def _has(labels: dict[str, str], wanted: str) -> bool:
-    key, eq, value = wanted.partition("=")
-    return key in labels if not eq else labels.get(key) == value
 
 
 def check(filters: Filters) -> float | None:
@@ -31,8 +27,8 @@ def prunable(container: Container, filters: Filters, until: float | None) -> boo
     if container.state.is_active or container.state == State.REMOVING:
         return False
     labels = container.config.labels
-    if not all(_has(labels, wanted) for wanted in filters.get("label", [])):
+    if not all(label_matches(labels, wanted) for wanted in filters.get("label", [])):
         return False
-    if any(_has(labels, wanted) for wanted in filters.get("label!", [])):
+    if any(label_matches(labels, wanted) for wanted in filters.get("label!", [])):
         return False
     return until is None or unix_seconds(container.created) < until

@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from dockyard.core.ids import ChainId, ImageId
+from dockyard.core.labels import label_matches
 
 
 @dataclass(frozen=True, slots=True)
@@ -30,9 +31,7 @@ class Image:
 
     def has_label(self, wanted: str) -> bool:
         """Docker's ``label`` filter: ``key`` is present, or ``key=value`` matches."""
-        labels = self.container_config.get("Labels") or {}
-        key, eq, value = wanted.partition("=")
-        return key in labels if not eq else labels.get(key) == value
+        return label_matches(self.container_config.get("Labels") or {}, wanted)
 
     @property
     def container_config(self) -> dict[str, Any]:

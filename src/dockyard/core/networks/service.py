@@ -18,6 +18,7 @@ from contextlib import AsyncExitStack
 from dataclasses import dataclass, field
 
 from dockyard.core.events import EventBus
+from dockyard.core.labels import labels_match
 from dockyard.core.metadata import Metadata
 from dockyard.core.networks import ipam
 from dockyard.core.networks.backend import NetworkBackend, Resolver
@@ -216,7 +217,7 @@ class NetworkService:
     async def prune(self, labels: Sequence[str] = ()) -> builtins.list[str]:
         deleted: builtins.list[str] = []
         for network in list(self._networks.values()):
-            if network.builtin or self.endpoints(network) or not _labels_match(network, labels):
+            if network.builtin or self.endpoints(network) or not labels_match(network.labels, labels):
                 continue
             with contextlib.suppress(NotFound, InUse):
                 await self.remove(network.id)
@@ -399,11 +400,3 @@ def _links(specs: Sequence[str]) -> dict[str, str]:
         alias = (alias or target).strip("/").split("/")[-1]
         result[alias.lower()] = target
     return result
-
-
-def _labels_match(network: Network, labels: Sequence[str]) -> bool:
-    for label in labels:
-        key, sep, value = label.partition("=")
-        if key not in network.labels or (sep and network.labels[key] != value):
-            return False
-    return True

@@ -21,6 +21,7 @@ from pathlib import Path
 
 from dockyard.config import DaemonConfig
 from dockyard.core.events import EventBus
+from dockyard.core.labels import labels_match
 from dockyard.core.metadata import Metadata
 from dockyard.core.snapshots import Mounter
 from dockyard.core.timestamps import now_rfc3339
@@ -135,10 +136,8 @@ class VolumeService:
             return False
         if "driver" in filters and volume.driver not in filters["driver"]:
             return False
-        for wanted in filters.get("label", []):
-            key, eq, value = wanted.partition("=")
-            if key not in volume.labels or (eq and volume.labels[key] != value):
-                return False
+        if not labels_match(volume.labels, filters.get("label", [])):
+            return False
         for dangling in filters.get("dangling", []):
             want = dangling.lower() in ("true", "1")
             if want == bool(self._users(volume.name)):
