@@ -9,15 +9,14 @@ from __future__ import annotations
 import asyncio
 import base64
 import json
-import tempfile
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from pathlib import Path
 
 from aiohttp import web
 
 from dockyard.api.params import json_body, json_response, query_bool
 from dockyard.api.routing import RouteTable, engine
+from dockyard.api.transfer import body_file, scratch_dir, send_file
 from dockyard.core.containers.archive import ContainerFs, PathStat, container_fs, write_export
 from dockyard.core.containers.commit import CommitRequest
 from dockyard.core.containers.model import Container
@@ -25,7 +24,6 @@ from dockyard.core.users import resolve_user
 from dockyard.errors import InvalidArgument
 
 table = RouteTable()
-_CHUNK = 1 << 16
 STAT_HEADER = "X-Docker-Container-Path-Stat"
 
 
@@ -51,22 +49,6 @@ async def _container_fs(request: web.Request) -> AsyncIterator[tuple[Container, 
                                       service.remap_of(container))
 
 
-def _tmp_dir(request: web.Request) -> Path:
-    tmp = engine(request).config.tmp_dir
-    tmp.mkdir(parents=True, exist_ok=True)
-    return tmp
-
-
-async def _send_file(request: web.Request, path: Path, headers: dict[str, str]) -> web.StreamResponse:
-    response = web.StreamResponse(status=200, headers={"Content-Type": "application/x-tar", **headers})
-    await response.prepare(request)
-    with path.open("rb") as f:
-        while chunk := await asyncio.to_thread(f.read, _CHUNK):
-            await response.write(chunk)
-    await response.write_eof()
-    return response
-
-
 @table.head("/containers/{id}/archive")
 async def archive_head(request: web.Request) -> web.StreamResponse:
     path = _path(request)
@@ -78,22 +60,18 @@ async def archive_head(request: web.Request) -> web.StreamResponse:
 @table.get("/containers/{id}/archive")
 async def archive_get(request: web.Request) -> web.StreamResponse:
     path = _path(request)
-    with tempfile.TemporaryDirectory(prefix="cp-", dir=_tmp_dir(request)) as tmp:
-        tar_path = Path(tmp) / "out.tar"
+    with scratch_dir(request, "cp-") as tmp:
+        tar_path = tmp / "out.tar"
         async with _container_fs(request) as (container, fs):
             with tar_path.open("wb") as out:
                 info = await asyncio.to_thread(fs.write_archive, path, request.match_info["id"], out)
-        return await _send_file(request, tar_path, {STAT_HEADER: _stat_header(info)})
+        return await send_file(request, tar_path, {STAT_HEADER: _stat_header(info)})
 
 
 @table.put("/containers/{id}/archive")
 async def archive_put(request: web.Request) -> web.StreamResponse:
     path = _path(request)
-    with tempfile.TemporaryDirectory(prefix="cp-", dir=_tmp_dir(request)) as tmp:
-        tar_path = Path(tmp) / "in.tar"
-        with tar_path.open("wb") as out:
-            async for chunk in request.content.iter_chunked(_CHUNK):
-                await asyncio.to_thread(out.write, chunk)
+    async with body_file(request, "cp-") as tar_path:
         async with _container_fs(request) as (container, fs):
             owner = None
             if query_bool(request, "copyUIDGID") and container.config.user:
@@ -111,12 +89,12 @@ async def archive_put(request: web.Request) -> web.StreamResponse:
 async def export(request: web.Request) -> web.StreamResponse:
     service = engine(request).containers
     container = await service.inspect(request.match_info["id"])
-    with tempfile.TemporaryDirectory(prefix="export-", dir=_tmp_dir(request)) as tmp:
-        tar_path = Path(tmp) / "export.tar"
+    with scratch_dir(request, "export-") as tmp:
+        tar_path = tmp / "export.tar"
         async with service.rootfs(container) as rootfs:
             with tar_path.open("wb") as out:
                 await asyncio.to_thread(write_export, rootfs, out, service.remap_of(container))
-        return await _send_file(request, tar_path, {})
+        return await send_file(request, tar_path, {})
 
 
 @table.post("/commit")

@@ -16,8 +16,8 @@ from typing import Any
 from aiohttp import web
 
 from dockyard.api.params import json_response, query_bool
-from dockyard.api.routes.images import _body_file
 from dockyard.api.routing import RouteTable, engine
+from dockyard.api.transfer import body_file
 from dockyard.core.build.model import BuildOptions
 from dockyard.core.build.service import BuilderService
 from dockyard.errors import DockyardError, InvalidArgument, Unimplemented
@@ -92,7 +92,7 @@ def _line(payload: dict[str, Any]) -> bytes:
 async def build(request: web.Request) -> web.StreamResponse:
     builder = _builder(request)
     options = build_options(request)
-    async with _body_file(request) as context_tar:
+    async with body_file(request) as context_tar:
         response = web.StreamResponse(status=200, headers={"Content-Type": "application/json"})
         await response.prepare(request)
 

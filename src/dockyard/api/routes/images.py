@@ -7,13 +7,8 @@ first so they win. Request bodies (import, load) are streamed to a temp file, ne
 
 from __future__ import annotations
 
-import asyncio
 import json
 import logging
-import os
-import tempfile
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +17,7 @@ from aiohttp import web
 from dockyard.api.params import json_response, query_bool, query_filters
 from dockyard.api.routes import distribution
 from dockyard.api.routing import RouteTable, engine
+from dockyard.api.transfer import body_file, scratch_dir, send_file
 from dockyard.core.ids import hex_of
 from dockyard.core.images.model import Image
 from dockyard.core.images.reference import familiar
@@ -33,7 +29,6 @@ log = logging.getLogger(__name__)
 
 table = RouteTable()
 
-_CHUNK = 1 << 20
 _JSON_STREAM = "application/json"
 
 
@@ -104,22 +99,6 @@ def _message_line(payload: dict[str, Any]) -> bytes:
     return json.dumps(payload).encode() + b"\r\n"
 
 
-@asynccontextmanager
-async def _body_file(request: web.Request) -> AsyncIterator[Path]:
-    """Stream the request body into a temporary file under the daemon's tmp dir."""
-    tmp_dir = engine(request).config.tmp_dir
-    tmp_dir.mkdir(parents=True, exist_ok=True)
-    fd, name = tempfile.mkstemp(prefix="upload-", suffix=".tar", dir=tmp_dir)
-    path = Path(name)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            async for chunk in request.content.iter_chunked(_CHUNK):
-                await asyncio.to_thread(f.write, chunk)
-        yield path
-    finally:
-        path.unlink(missing_ok=True)
-
-
 async def _json_lines(request: web.Request, lines: list[dict[str, Any]]) -> web.StreamResponse:
     response = web.StreamResponse(status=200, headers={"Content-Type": _JSON_STREAM})
     await response.prepare(request)
@@ -153,7 +132,7 @@ async def create_image(request: web.Request) -> web.StreamResponse:
                                          message=query.get("message", ""),
                                          platform=query.get("platform") or None)
         return await _json_lines(request, [{"status": image.id}])
-    async with _body_file(request) as path:
+    async with body_file(request) as path:
         image = await service.import_(path, repo=query.get("repo") or None, tag=query.get("tag") or None,
                                       changes=query.getall("changes", []), message=query.get("message", ""),
                                       platform=query.get("platform") or None)
@@ -163,7 +142,7 @@ async def create_image(request: web.Request) -> web.StreamResponse:
 @table.post("/images/load")
 async def load_images(request: web.Request) -> web.StreamResponse:
     service = _images(request)
-    async with _body_file(request) as path:
+    async with body_file(request) as path:
         lines = await service.load(path)
     return await _json_lines(request, [{"stream": line + "\n"} for line in lines])
 
@@ -177,23 +156,10 @@ async def prune_images(request: web.Request) -> web.StreamResponse:
 
 
 async def _send_archive(request: web.Request, names: list[str]) -> web.StreamResponse:
-    service = _images(request)
-    tmp_dir = engine(request).config.tmp_dir
-    tmp_dir.mkdir(parents=True, exist_ok=True)
-    fd, name = tempfile.mkstemp(prefix="save-", suffix=".tar", dir=tmp_dir)
-    os.close(fd)
-    path = Path(name)
-    try:
-        await service.save(names, path)  # errors (404) before any byte is sent
-        response = web.StreamResponse(status=200, headers={"Content-Type": "application/x-tar"})
-        await response.prepare(request)
-        with path.open("rb") as f:
-            while chunk := await asyncio.to_thread(f.read, _CHUNK):
-                await response.write(chunk)
-        await response.write_eof()
-        return response
-    finally:
-        path.unlink(missing_ok=True)
+    with scratch_dir(request, "save-") as tmp:
+        path = tmp / "images.tar"
+        await _images(request).save(names, path)  # errors (404) before any byte is sent
+        return await send_file(request, path)
 
 
 @table.get("/images/get")

@@ -1,0 +1,47 @@
+"""Large bodies in and out: tars are spooled to the daemon's tmp dir, never held in memory."""
+
+from __future__ import annotations
+
+import asyncio
+import tempfile
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager, contextmanager
+from pathlib import Path
+
+from aiohttp import web
+
+from dockyard.api.routing import engine
+
+CHUNK = 1 << 20
+
+
+@contextmanager
+def scratch_dir(request: web.Request, prefix: str) -> Iterator[Path]:
+    """A private directory under the daemon's tmp dir, removed afterwards."""
+    tmp = engine(request).config.tmp_dir
+    tmp.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(prefix=prefix, dir=tmp) as path:
+        yield Path(path)
+
+
+@asynccontextmanager
+async def body_file(request: web.Request, prefix: str = "upload-") -> AsyncIterator[Path]:
+    """The request body streamed into a temporary file, removed afterwards."""
+    with scratch_dir(request, prefix) as tmp:
+        path = tmp / "body.tar"
+        with path.open("wb") as out:
+            async for chunk in request.content.iter_chunked(CHUNK):
+                await asyncio.to_thread(out.write, chunk)
+        yield path
+
+
+async def send_file(request: web.Request, path: Path, headers: dict[str, str] | None = None,
+                    content_type: str = "application/x-tar") -> web.StreamResponse:
+    """Stream ``path`` as the response body."""
+    response = web.StreamResponse(status=200, headers={"Content-Type": content_type, **(headers or {})})
+    await response.prepare(request)
+    with path.open("rb") as f:
+        while chunk := await asyncio.to_thread(f.read, CHUNK):
+            await response.write(chunk)
+    await response.write_eof()
+    return response
