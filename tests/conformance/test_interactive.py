@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 import time
 
 import pexpect
@@ -102,3 +103,43 @@ def test_run_interactive_tty_attach_and_detach_keys(daemon: Daemon, container) -
     child.sendcontrol("q")  # Docker's default detach keys leave the container running
     child.expect(pexpect.EOF)
     assert daemon.docker_ok("inspect", "-f", "{{.State.Running}}", cid).strip() == "true"
+
+
+def _dockyard(daemon: Daemon, *args: str) -> pexpect.spawn:
+    return pexpect.spawn(sys.executable, ["-m", "dockyard.cli.main", *args], env=daemon.env(),
+                         timeout=20, encoding="utf-8", dimensions=(24, 80))
+
+
+def test_detach_keys_leave_the_shell_running_for_the_next_attach(daemon: Daemon, name) -> None:
+    """ctrl-p ctrl-q detaches `run -it` (exit 0, container up); a later attach finds the same shell
+    still reading its terminal, and detaching from it is docker attach's "read escape sequence"."""
+    box = name("detach")
+    child = _spawn(daemon, "run", "-it", "--name", box, "busybox", "sh")
+    child.expect(PROMPT)
+    child.sendline("x=kept")
+    child.expect(PROMPT)
+    child.send("\x10\x11")
+    child.expect(pexpect.EOF)
+    child.close()
+    assert child.exitstatus == 0
+    try:
+        assert daemon.docker_ok("inspect", "-f", "{{.State.Running}}", box).strip() == "true"
+        again = _dockyard(daemon, "attach", box)
+        time.sleep(1)  # the attach is in place before we type
+        again.sendline("echo $x-$((6*7))")
+        again.expect("kept-42")
+        again.send("\x10\x11")
+        again.expect("read escape sequence")
+        again.expect(pexpect.EOF)
+        again.close()
+        assert again.exitstatus == 1
+        assert daemon.docker_ok("inspect", "-f", "{{.State.Running}}", box).strip() == "true"
+        mine = _dockyard(daemon, "run", "-it", "--name", box + "-ours", "busybox", "sh")
+        mine.expect(PROMPT)
+        mine.send("\x10\x11")
+        mine.expect(pexpect.EOF)
+        mine.close()
+        assert mine.exitstatus == 0
+        assert daemon.docker_ok("inspect", "-f", "{{.State.Running}}", box + "-ours").strip() == "true"
+    finally:
+        daemon.docker("rm", "-f", box, box + "-ours")

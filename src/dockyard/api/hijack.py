@@ -205,7 +205,11 @@ async def pump(conn: Hijacked, stream: StdioStream, *, tty: bool, stdin: bool,
                 await stream.write(data)
             if detached:
                 return True
-        await stream.close_stdin()
+        if not tty:
+            # As moby: the end of a client's input closes the process's stdin only without a TTY.
+            # A terminal session that ends (the CLI detached with its keys, or went away) leaves
+            # the shell in the container running, ready for the next attach.
+            await stream.close_stdin()
         return False
 
     out_task = asyncio.ensure_future(copy_out())

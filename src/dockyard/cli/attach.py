@@ -14,6 +14,7 @@ from dataclasses import dataclass
 import httpx
 
 from dockyard.cli.client import Client, CliError
+from dockyard.cli.detach import parse_detach_keys
 from dockyard.cli.hijack import StreamPump
 from dockyard.cli.session import Session
 from dockyard.cli.terminal import forward_resize, proxy_signals, raw_terminal
@@ -76,10 +77,14 @@ def open_attach(s: Session, container: str, opts: AttachOptions) -> tuple[socket
 
 def stream_session(s: Session, sock: socket.socket, initial: bytes, *, tty: bool, stdin: bool,
                    resize: Callable[[int, int], None] | None = None,
-                   kill: Callable[[str], None] | None = None) -> None:
-    """Pump the hijacked stream until the daemon closes it, handling the local terminal."""
-    pump = StreamPump(sock, initial, tty=tty, stdout=s.stdout, stderr=s.stderr)
+                   kill: Callable[[str], None] | None = None,
+                   detach_keys: str | None = None) -> bool:
+    """Pump the hijacked stream until the daemon closes it, handling the local terminal.
+
+    True when the user detached with the key sequence (only on an interactive TTY, as docker)."""
     interactive_tty = tty and stdin and os.isatty(sys.stdin.fileno())
+    keys = parse_detach_keys(detach_keys) if interactive_tty else b""
+    pump = StreamPump(sock, initial, tty=tty, stdout=s.stdout, stderr=s.stderr, detach_keys=keys)
     with contextlib.ExitStack() as stack:
         if interactive_tty:
             stack.enter_context(raw_terminal())
@@ -93,6 +98,7 @@ def stream_session(s: Session, sock: socket.socket, initial: bytes, *, tty: bool
             pump.copy_output()
         finally:
             sock.close()
+    return pump.detached
 
 
 def container_resizer(s: Session, container: str) -> Callable[[int, int], None]:

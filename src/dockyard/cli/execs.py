@@ -68,7 +68,9 @@ def exec_command(detach: bool, interactive: bool, tty: bool, env: tuple[str, ...
         return
     sock, initial = s.hijack(f"/exec/{exec_id}/start", body=json.dumps(start).encode())
     stdin = interactive
-    stream_session(s, sock, initial, tty=tty, stdin=stdin, resize=_exec_resizer(s, exec_id))
+    if stream_session(s, sock, initial, tty=tty, stdin=stdin, resize=_exec_resizer(s, exec_id),
+                      detach_keys=detach_keys):
+        return  # detached: the exec'd process keeps running
     inspected = s.client.get_json(f"/exec/{exec_id}/json")
     code = inspected.get("ExitCode")
     if code is None:

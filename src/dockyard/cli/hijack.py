@@ -19,6 +19,7 @@ from typing import BinaryIO
 from urllib.parse import quote, urlencode
 
 from dockyard.cli.client import CannotConnect, DaemonError
+from dockyard.cli.detach import DetachScanner
 
 _HEADER = struct.Struct(">BxxxI")
 STDIN, STDOUT, STDERR = 0, 1, 2
@@ -116,12 +117,14 @@ class StreamPump:
     """Copy stdin → socket in a thread and socket → stdout/stderr in the caller's thread."""
 
     def __init__(self, sock: socket.socket, initial: bytes, *, tty: bool,
-                 stdout: BinaryIO, stderr: BinaryIO) -> None:
+                 stdout: BinaryIO, stderr: BinaryIO, detach_keys: bytes = b"") -> None:
         self.sock = sock
         self.initial = initial
         self.tty = tty
         self.stdout = stdout
         self.stderr = stderr
+        self.detach_keys = detach_keys
+        self.detached = False
 
     def start_stdin(self, stdin_fd: int, on_eof: Callable[[], None] | None = None) -> threading.Thread:
         thread = threading.Thread(target=self._pump_stdin, args=(stdin_fd, on_eof), daemon=True)
@@ -129,12 +132,22 @@ class StreamPump:
         return thread
 
     def _pump_stdin(self, stdin_fd: int, on_eof: Callable[[], None] | None) -> None:
+        scanner = DetachScanner(self.detach_keys) if self.detach_keys else None
         try:
             while True:
                 data = os.read(stdin_fd, 65536)
                 if not data:
                     break
-                self.sock.sendall(data)
+                detached = False
+                if scanner is not None:
+                    data, detached = scanner.feed(data)
+                if data:
+                    self.sock.sendall(data)
+                if detached:
+                    # The container keeps running: stop streaming both ways, no stdin EOF.
+                    self.detached = True
+                    self.sock.shutdown(socket.SHUT_RDWR)
+                    return
         except OSError:
             return
         try:

@@ -148,9 +148,11 @@ def run_attached(s: Session, container: str, opts: dict[str, Any]) -> int:
     except CliError as exc:
         sock.close()
         raise start_status(exc) from exc
-    stream_session(s, sock, initial, tty=attach.tty, stdin=attach.stdin,
-                   resize=container_resizer(s, container),
-                   kill=container_killer(s, container) if attach.sig_proxy else None)
+    if stream_session(s, sock, initial, tty=attach.tty, stdin=attach.stdin,
+                      resize=container_resizer(s, container),
+                      kill=container_killer(s, container) if attach.sig_proxy else None,
+                      detach_keys=opts.get("detach_keys")):
+        return 0  # detached: the container keeps running
     return waiter.result()
 
 
@@ -181,7 +183,7 @@ def start_command(attach: bool, interactive: bool, detach_keys: str | None,
     if attach or interactive:
         if len(containers) > 1:
             raise CliError("you cannot start and attach multiple containers at once", 1)
-        sys.exit(_start_attached(s, containers[0], interactive))
+        sys.exit(_start_attached(s, containers[0], interactive, detach_keys))
     failed = []
     for container in containers:
         try:
@@ -194,7 +196,7 @@ def start_command(attach: bool, interactive: bool, detach_keys: str | None,
         raise CliError(f"Error: failed to start containers: {', '.join(failed)}", 1)
 
 
-def _start_attached(s: Session, container: str, interactive: bool) -> int:
+def _start_attached(s: Session, container: str, interactive: bool, detach_keys: str | None) -> int:
     config = _container_config(s, container)
     tty = bool(config.get("Tty"))
     stdin = interactive and bool(config.get("OpenStdin"))
@@ -207,8 +209,9 @@ def _start_attached(s: Session, container: str, interactive: bool) -> int:
     except CliError:
         sock.close()
         raise
-    stream_session(s, sock, initial, tty=tty, stdin=stdin, resize=container_resizer(s, container),
-                   kill=container_killer(s, container))
+    if stream_session(s, sock, initial, tty=tty, stdin=stdin, resize=container_resizer(s, container),
+                      kill=container_killer(s, container), detach_keys=detach_keys):
+        return 0
     return waiter.result()
 
 
@@ -231,7 +234,12 @@ def attach_command(no_stdin: bool, sig_proxy: bool, detach_keys: str | None, con
     stdin = not no_stdin and bool(config.get("OpenStdin"))
     check_input_tty(tty, stdin)
     sock, initial = open_attach(s, container, AttachOptions(tty=tty, stdin=stdin))
-    stream_session(s, sock, initial, tty=tty, stdin=stdin, resize=container_resizer(s, container),
-                   kill=container_killer(s, container) if sig_proxy else None)
+    if stream_session(s, sock, initial, tty=tty, stdin=stdin, resize=container_resizer(s, container),
+                      kill=container_killer(s, container) if sig_proxy else None,
+                      detach_keys=detach_keys):
+        # docker attach reports the detach as its error, and exits 1.
+        s.stderr.write(b"read escape sequence\n")
+        s.stderr.flush()
+        sys.exit(1)
     waited = s.client.post_json(f"/containers/{container}/wait", {"condition": "not-running"})
     sys.exit(int((waited or {}).get("StatusCode", 0)))
