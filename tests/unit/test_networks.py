@@ -299,3 +299,19 @@ def test_embedded_dns_answers_aaaa_for_ipv6_peers() -> None:
     assert reply is not None
     records = DNSRecord.parse(reply).rr
     assert [(r.rtype, str(r.rdata)) for r in records] == [(QTYPE.AAAA, "fd00:1::2")]
+
+
+@pytest.mark.parametrize(("subnet", "gateway", "wanted", "error"), [
+    ("10.0.0.0/24", "10.0.0.1", "fd00::5", "invalid IPv4 address"),
+    ("10.0.0.0/24", "10.0.0.1", "not-an-ip", "invalid IPv4 address"),
+    ("fd00:1::/64", "fd00:1::1", "10.0.0.5", "invalid IPv6 address"),
+    ("fd00:1::/64", "fd00:1::1", "fd00:2::5", "no configured subnet"),
+])
+def test_a_requested_address_must_be_of_the_network_s_family_and_subnet(
+        subnet: str, gateway: str, wanted: str, error: str) -> None:
+    allocate = ipam.allocate if "." in subnet else ipam.allocate6
+    with pytest.raises(InvalidArgument, match=error):
+        allocate(subnet, gateway, [], wanted=wanted)
+    assert ipam.allocate6("fd00:1::/64", "fd00:1::1", [], wanted="fd00:1::9") == "fd00:1::9"
+    with pytest.raises(Conflict, match="Address already in use"):
+        ipam.allocate6("fd00:1::/64", "fd00:1::1", ["fd00:1::9"], wanted="fd00:1::9")

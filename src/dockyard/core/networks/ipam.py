@@ -104,21 +104,29 @@ def parse_ip_range(subnet: IPv4Net, text: str) -> IPv4Net | None:
     return ip_range
 
 
+def _claim(wanted: str, net: IPv4Net | ipaddress.IPv6Network,
+           taken: set[ipaddress.IPv4Address] | set[ipaddress.IPv6Address]) -> str:
+    """A requested address (``--ip``/``--ip6``): valid, of this family, in the subnet and free."""
+    try:
+        address = ipaddress.ip_address(wanted)
+        if address.version != net.version:
+            raise ValueError(wanted)
+    except ValueError as exc:
+        raise InvalidArgument(f"invalid IPv{net.version} address: {wanted}") from exc
+    if address not in net:
+        raise InvalidArgument(f"no configured subnet or ip-range contain the IP address {wanted}")
+    if address in taken:
+        raise Conflict("Address already in use")
+    return wanted
+
+
 def allocate(subnet: str, gateway: str, used: Iterable[str], *, ip_range: str = "",
              wanted: str = "") -> str:
     """An address for an endpoint: ``wanted`` if free, else the lowest free one in the range."""
     net = ipaddress.IPv4Network(subnet)
     taken = {ipaddress.IPv4Address(a) for a in used if a} | {ipaddress.IPv4Address(gateway)}
     if wanted:
-        try:
-            address = ipaddress.IPv4Address(wanted)
-        except ValueError as exc:
-            raise InvalidArgument(f"invalid IPv4 address: {wanted}") from exc
-        if address not in net:
-            raise InvalidArgument(f"no configured subnet or ip-range contain the IP address {wanted}")
-        if address in taken:
-            raise Conflict("Address already in use")
-        return wanted
+        return _claim(wanted, net, taken)
     pool = ipaddress.IPv4Network(ip_range) if ip_range else net
     for address in pool.hosts():
         if address not in taken and address != net.broadcast_address:
@@ -131,15 +139,7 @@ def allocate6(subnet: str, gateway: str, used: Iterable[str], *, wanted: str = "
     net = ipaddress.IPv6Network(subnet)
     taken = {ipaddress.IPv6Address(a) for a in used if a} | {ipaddress.IPv6Address(gateway)}
     if wanted:
-        try:
-            address = ipaddress.IPv6Address(wanted)
-        except ValueError as exc:
-            raise InvalidArgument(f"invalid IPv6 address: {wanted}") from exc
-        if address not in net:
-            raise InvalidArgument(f"no configured subnet or ip-range contain the IP address {wanted}")
-        if address in taken:
-            raise Conflict("Address already in use")
-        return wanted
+        return _claim(wanted, net, taken)
     # hosts() is lazy: a /64 is walked from its start and only as far as the first free address.
     for candidate in net.hosts():
         if candidate not in taken:
