@@ -23,9 +23,9 @@ from dockyard.core.engine import Engine
 from dockyard.core.events import EventBus
 from dockyard.core.metadata import Metadata
 from dockyard.core.networks.service import NetworkService
-from dockyard.core.runtime import RuntimeBackend
+from dockyard.core.runtime.backend import RuntimeBackend
+from dockyard.core.runtime.userns import UsernsRemap
 from dockyard.core.system import SystemService
-from dockyard.core.userns import UsernsRemap
 from dockyard.errors import DockyardError, InvalidArgument
 
 log = logging.getLogger("dockyard.daemon")
@@ -39,7 +39,7 @@ def build_engine(config: DaemonConfig) -> Engine:
     from dockyard.backends.oci_cli import CliRuntime
     from dockyard.backends.overlay import CopySnapshotter, OverlaySnapshotter, SyscallMounter
     from dockyard.backends.registry import HttpxRegistry
-    from dockyard.core.build.service import BuilderService
+    from dockyard.core.builder.service import BuilderService
     from dockyard.core.containers.service import ContainerService
     from dockyard.core.content import ContentStore
     from dockyard.core.distribution.service import DistributionService
@@ -86,7 +86,7 @@ def build_engine(config: DaemonConfig) -> Engine:
 def userns_remap(config: DaemonConfig) -> UsernsRemap | None:
     """``--userns-remap``: the subordinate ranges (``dockremap`` made for ``default``), checked as
     dockerd checks them before anything runs."""
-    from dockyard.core.userns import check_root_access, load_remap
+    from dockyard.core.runtime.userns import check_root_access, load_remap
 
     if not config.userns_remap:
         return None

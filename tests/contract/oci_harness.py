@@ -18,8 +18,9 @@ import pytest
 
 from dockyard.backends.conmon import ConmonMonitor
 from dockyard.backends.oci_cli import CliRuntime
-from dockyard.core.runtime import MonitorStart, ProcessUser, SpecInput, StdioStream
-from dockyard.core.spec import build_spec
+from dockyard.core.runtime.backend import MonitorStart, StdioStream
+from dockyard.core.runtime.model import ProcessUser, SpecInput
+from dockyard.core.runtime.spec import build_spec
 
 BUSYBOX = Path("/bin/busybox")
 APPLETS = ("sh", "echo", "cat", "sleep", "true", "stty", "id", "ls", "env", "printf")

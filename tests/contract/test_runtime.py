@@ -12,7 +12,7 @@ import pytest
 from oci_harness import Harness, joined, read_all, read_until
 
 from dockyard.backends.oci_cli import CliRuntime
-from dockyard.core.runtime import RuntimeStatus
+from dockyard.core.runtime.model import RuntimeStatus
 from dockyard.errors import InvalidArgument, NotFound, Unavailable, WrongState
 
 pytestmark = pytest.mark.root

@@ -11,8 +11,8 @@ import pytest
 
 from dockyard.backends.overlay import OverlaySnapshotter, SyscallMounter
 from dockyard.core.ids import ChainId
-from dockyard.core.layer_diff import write_layer
-from dockyard.core.layers import Whiteouts, apply_layer
+from dockyard.core.layers.apply import Whiteouts, apply_layer
+from dockyard.core.layers.diff import write_layer
 
 pytestmark = pytest.mark.root
 

@@ -13,8 +13,9 @@ import pytest
 
 from dockyard.backends.overlay import OverlaySnapshotter, SyscallMounter
 from dockyard.core.ids import ChainId, chain_ids, digest_of
-from dockyard.core.layers import Whiteouts, apply_layer, changes
-from dockyard.core.snapshots import Mount
+from dockyard.core.layers.apply import Whiteouts, apply_layer
+from dockyard.core.layers.changes import changes
+from dockyard.core.layers.snapshots import Mount
 from dockyard.errors import InvalidArgument
 
 pytestmark = pytest.mark.root

@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from dockyard.core.build.context import Context, apply_dockerignore, extract
-from dockyard.core.build.files import MULTI_SOURCE_ERROR, CopyOptions, copy_sources, dest_path
+from dockyard.core.builder.context import Context, apply_dockerignore, extract
+from dockyard.core.builder.files import MULTI_SOURCE_ERROR, CopyOptions, copy_sources, dest_path
 from dockyard.errors import InvalidArgument, NotFound
 
 OWN = CopyOptions(owner=(os.getuid(), os.getgid()))

@@ -6,11 +6,11 @@ from pathlib import Path
 
 import pytest
 
-from dockyard.core.build.cache import cache_key
-from dockyard.core.build.dockerfile import parse
-from dockyard.core.build.ignore import Matcher, read_patterns
-from dockyard.core.build.instructions import StageState, apply
-from dockyard.core.build.shell import expand, expand_words
+from dockyard.core.builder.cache import cache_key
+from dockyard.core.builder.dockerfile import parse
+from dockyard.core.builder.ignore import Matcher, read_patterns
+from dockyard.core.builder.instructions import StageState, apply
+from dockyard.core.builder.shell import expand, expand_words
 from dockyard.errors import InvalidArgument
 
 DATA = Path(__file__).parent / "data"

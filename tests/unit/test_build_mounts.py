@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from dockyard.core.build.mounts import parse_mount, stage_refs
+from dockyard.core.builder.mounts import parse_mount, stage_refs
 from dockyard.errors import InvalidArgument
 
 

@@ -15,9 +15,10 @@ from dockyard.config import DaemonConfig
 from dockyard.core.containers.service import ContainerService
 from dockyard.core.ids import ChainId, ImageId
 from dockyard.core.images.model import Image
+from dockyard.core.layers.snapshots import Mount
 from dockyard.core.metadata import Metadata
-from dockyard.core.runtime import MonitorStart, RuntimeState, RuntimeStatus
-from dockyard.core.snapshots import Mount
+from dockyard.core.runtime.backend import MonitorStart
+from dockyard.core.runtime.model import RuntimeState, RuntimeStatus
 from dockyard.errors import InvalidArgument, NotFound
 
 BUSYBOX_ID = ImageId("sha256:" + "b" * 64)

@@ -10,7 +10,7 @@ import pytest
 from test_images_service import make_service, small_tar, store_state
 
 from dockyard.core.images.commit import CommitOptions
-from dockyard.core.layer_diff import write_layer
+from dockyard.core.layers.diff import write_layer
 from dockyard.errors import InvalidArgument
 
 

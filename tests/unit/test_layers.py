@@ -11,16 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from dockyard.core.layers import (
-    CHANGE_ADDED,
-    CHANGE_DELETED,
-    CHANGE_MODIFIED,
-    OPAQUE_XATTR,
-    Whiteouts,
-    apply_layer,
-    changes,
-    normalize_layer,
-)
+from dockyard.core.layers.apply import OPAQUE_XATTR, Whiteouts, apply_layer, normalize_layer
+from dockyard.core.layers.changes import CHANGE_ADDED, CHANGE_DELETED, CHANGE_MODIFIED, changes
 from dockyard.errors import InvalidArgument
 
 Entry = tuple[str, str, str]  # (name, kind, data or link target)

@@ -12,7 +12,7 @@ from test_containers_fakes import Harness
 
 from dockyard.backends.cgroups import FsCgroupReader
 from dockyard.core.containers.model import ContainerConfig, CreateRequest, HostOptions
-from dockyard.core.resources import HostLimits, check_create, linux_resources, merge_update, ulimits
+from dockyard.core.runtime.resources import HostLimits, check_create, linux_resources, merge_update, ulimits
 from dockyard.errors import InvalidArgument
 
 V1 = HostLimits(cpus=2, cgroup_v2=False)

@@ -10,7 +10,7 @@ from dockyard.core.events import EventBus
 from dockyard.core.metadata import Metadata
 from dockyard.core.networks.model import EndpointRequest
 from dockyard.core.networks.service import NetworkCreate, NetworkService
-from dockyard.core.userns import OVERFLOW_ID, IdRange, UsernsRemap
+from dockyard.core.runtime.userns import OVERFLOW_ID, IdRange, UsernsRemap
 
 
 async def test_network_verbs_and_endpoints_are_events(tmp_path: Path) -> None:

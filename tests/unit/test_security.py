@@ -11,8 +11,8 @@ import jsonschema
 import pytest
 from test_spec import _input, validator  # noqa: F401  (the schema fixture)
 
-from dockyard.core import seccomp
-from dockyard.core.security import (
+from dockyard.core.runtime import seccomp
+from dockyard.core.runtime.security import (
     Device,
     SecuritySpec,
     check_sysctls,
@@ -20,8 +20,8 @@ from dockyard.core.security import (
     parse_security_opts,
     validate,
 )
-from dockyard.core.spec import build_spec
-from dockyard.core.userns import IdRange, UsernsRemap, load_remap, read_ranges
+from dockyard.core.runtime.spec import build_spec
+from dockyard.core.runtime.userns import IdRange, UsernsRemap, load_remap, read_ranges
 from dockyard.errors import InvalidArgument
 
 DEFAULT_CAPS = ["CAP_CHOWN", "CAP_KILL", "CAP_SETUID"]

@@ -12,8 +12,9 @@ import pytest
 from referencing import Registry, Resource
 from referencing.jsonschema import DRAFT4
 
-from dockyard.core.runtime import BindMount, ProcessUser, SpecInput
-from dockyard.core.spec import DEFAULT_CAPABILITIES, MASKED_PATHS, READONLY_PATHS, build_spec
+from dockyard.core.runtime.capabilities import DEFAULT_CAPABILITIES
+from dockyard.core.runtime.model import BindMount, ProcessUser, SpecInput
+from dockyard.core.runtime.spec import MASKED_PATHS, READONLY_PATHS, build_spec
 from dockyard.errors import InvalidArgument
 
 # ../shared beside the clone, where CI puts it too.

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from dockyard.core.runtime import ProcessUser
-from dockyard.core.users import home_of, resolve_in_root, resolve_user
+from dockyard.core.runtime.model import ProcessUser
+from dockyard.core.runtime.users import home_of, resolve_in_root, resolve_user
 from dockyard.errors import InvalidArgument
 
 PASSWD = """\

@@ -19,7 +19,7 @@ from typing import Any
 from aiohttp import web
 
 from dockyard import API_VERSION
-from dockyard.core.runtime import StdioStream
+from dockyard.core.runtime.backend import StdioStream
 from dockyard.errors import InvalidArgument
 
 log = logging.getLogger(__name__)

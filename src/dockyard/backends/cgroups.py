@@ -8,8 +8,8 @@ import os
 from pathlib import Path
 
 from dockyard.backends.overlay import SyscallMounter
-from dockyard.core.snapshots import Mount
-from dockyard.core.stats import BlkioEntry, CpuSample, MemorySample, StatsSample
+from dockyard.core.containers.stats import BlkioEntry, CpuSample, MemorySample, StatsSample
+from dockyard.core.layers.snapshots import Mount
 from dockyard.core.timestamps import now_rfc3339
 from dockyard.errors import DockyardError
 
@@ -41,7 +41,7 @@ def bind_v1_controllers(controllers: list[str], root: Path = Path("/sys/fs/cgrou
     return bound
 
 
-# ---- reading a container's cgroup (core/stats.py CgroupReader) ----
+# ---- reading a container's cgroup (core/containers/stats.py CgroupReader) ----
 
 _USER_HZ = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
 _NS_PER_TICK = 1_000_000_000 // _USER_HZ
@@ -73,7 +73,7 @@ def _keyed(path: Path) -> dict[str, int]:
 
 
 class FsCgroupReader:
-    """Implements :class:`dockyard.core.stats.CgroupReader` over /sys/fs/cgroup and /proc, for
+    """Implements :class:`dockyard.core.containers.stats.CgroupReader` over /sys/fs/cgroup and /proc, for
     cgroup v1 (one hierarchy per controller; hybrid hosts too) and v2 (one unified tree)."""
 
     def __init__(self, root: Path = Path("/sys/fs/cgroup"), proc: Path = Path("/proc")) -> None:

@@ -35,7 +35,7 @@ from typing import Any
 from dockyard.backends.conmon_attach import ConmonAttach, connect_attach
 from dockyard.backends.oci_cli import is_user_error, runtime_message
 from dockyard.backends.processes import alive, reap, until_exit
-from dockyard.core.runtime import MonitorStart, StdioStream
+from dockyard.core.runtime.backend import MonitorStart, StdioStream
 from dockyard.errors import Internal, InvalidArgument, NotFound, Unavailable, WrongState
 
 log = logging.getLogger(__name__)
@@ -45,7 +45,7 @@ _WIN_RESIZE_EVENT = 1  # conmon's config.h
 
 
 class ConmonMonitor:
-    """Implements :class:`dockyard.core.runtime.Monitor` with conmon."""
+    """Implements :class:`dockyard.core.runtime.backend.Monitor` with conmon."""
 
     def __init__(self, conmon_path: str, *, exec_root: Path) -> None:
         self._conmon = conmon_path

@@ -1,4 +1,4 @@
-"""conmon's attach socket as a :class:`dockyard.core.runtime.StdioStream`.
+"""conmon's attach socket as a :class:`dockyard.core.runtime.backend.StdioStream`.
 
 conmon listens on ``<bundle>/attach``, an AF_UNIX SOCK_SEQPACKET socket. Each packet it sends is one
 read of the container's output prefixed by one byte naming the pipe (conmon's ``stdpipe_t``:

@@ -21,7 +21,8 @@ from typing import Any
 
 from dockyard.backends.processes import become_subreaper, reap_adopted_zombies
 from dockyard.backends.stdio import DetachedExec, PipeExec, PtyExec
-from dockyard.core.runtime import ExecProcess, RuntimeState, RuntimeStatus
+from dockyard.core.runtime.backend import ExecProcess
+from dockyard.core.runtime.model import RuntimeState, RuntimeStatus
 from dockyard.errors import DockyardError, Internal, InvalidArgument, NotFound, Unavailable, WrongState
 
 log = logging.getLogger(__name__)
@@ -75,7 +76,7 @@ def _error_for(verb: str, container_id: str, message: str) -> DockyardError:
 
 
 class CliRuntime:
-    """Implements :class:`dockyard.core.runtime.RuntimeBackend` for runc and crun."""
+    """Implements :class:`dockyard.core.runtime.backend.RuntimeBackend` for runc and crun."""
 
     def __init__(self, name: str, path: str, *, root: Path) -> None:
         self._name = name

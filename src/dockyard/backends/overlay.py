@@ -28,7 +28,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from dockyard.core.ids import hex_of
-from dockyard.core.snapshots import Mount
+from dockyard.core.layers.snapshots import Mount
 from dockyard.errors import AlreadyExists, Internal, InvalidArgument, NotFound
 
 log = logging.getLogger(__name__)

@@ -6,7 +6,7 @@
   (everything is stdout), resized with TIOCSWINSZ on the master.
 * :class:`DetachedExec`: ``docker exec -d``: no stdio, only a pid to wait for.
 
-All of them implement :class:`dockyard.core.runtime.ExecProcess`. The conmon attach socket stream
+All of them implement :class:`dockyard.core.runtime.backend.ExecProcess`. The conmon attach socket stream
 lives in :mod:`dockyard.backends.conmon_attach`.
 """
 

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 from dockyard.config import DaemonConfig
 
 if TYPE_CHECKING:
-    from dockyard.core.build.service import BuilderService
+    from dockyard.core.builder.service import BuilderService
     from dockyard.core.containers.service import ContainerService
     from dockyard.core.distribution.service import DistributionService
     from dockyard.core.events import EventBus

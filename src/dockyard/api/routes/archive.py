@@ -20,7 +20,7 @@ from dockyard.api.transfer import body_file, scratch_dir, send_file
 from dockyard.core.containers.archive import ContainerFs, PathStat, container_fs, write_export
 from dockyard.core.containers.commit import CommitRequest
 from dockyard.core.containers.model import Container
-from dockyard.core.users import resolve_user
+from dockyard.core.runtime.users import resolve_user
 from dockyard.errors import InvalidArgument
 
 table = RouteTable()

@@ -18,8 +18,8 @@ from aiohttp import web
 from dockyard.api.params import json_response, query_bool
 from dockyard.api.routing import RouteTable, engine
 from dockyard.api.transfer import body_file
-from dockyard.core.build.model import BuildOptions
-from dockyard.core.build.service import BuilderService
+from dockyard.core.builder.model import BuildOptions
+from dockyard.core.builder.service import BuilderService
 from dockyard.errors import DockyardError, InvalidArgument, Unimplemented
 
 log = logging.getLogger(__name__)

@@ -25,7 +25,7 @@ from dockyard.api.routing import RouteTable, api_version, engine
 from dockyard.core.containers.logs import LogEntry, LogOptions, parse_unix_ns
 from dockyard.core.containers.model import Container
 from dockyard.core.containers.service import ContainerService
-from dockyard.core.runtime import StdioStream
+from dockyard.core.runtime.backend import StdioStream
 from dockyard.errors import InvalidArgument
 
 log = logging.getLogger(__name__)

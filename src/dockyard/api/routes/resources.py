@@ -16,8 +16,8 @@ from dockyard.api.routes.images import summary as image_summary
 from dockyard.api.routes.volumes import volume_json
 from dockyard.api.routing import RouteTable, engine
 from dockyard.core.containers.model import Container
+from dockyard.core.containers.stats import STATS_INTERVAL, BlkioEntry, CpuSample, StatsSample
 from dockyard.core.disk_usage import disk_usage
-from dockyard.core.stats import STATS_INTERVAL, BlkioEntry, CpuSample, StatsSample
 from dockyard.core.timestamps import ZERO_TIME
 from dockyard.errors import InvalidArgument
 

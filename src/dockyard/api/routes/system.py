@@ -10,7 +10,7 @@ from aiohttp import web
 from dockyard import API_VERSION, MIN_API_VERSION, __version__
 from dockyard.api.params import json_response
 from dockyard.api.routing import RouteTable, engine
-from dockyard.core.security import info_options
+from dockyard.core.runtime.security import info_options
 
 table = RouteTable()
 

@@ -22,7 +22,7 @@ from typing import BinaryIO
 
 from dockyard.core.containers.model import Container, ContainerPaths
 from dockyard.core.containers.mounts import MountPoint, covering
-from dockyard.core.userns import UsernsRemap
+from dockyard.core.runtime.userns import UsernsRemap
 from dockyard.errors import Forbidden, InvalidArgument, NotFound
 
 _MAX_LINKS = 40

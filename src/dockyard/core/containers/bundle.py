@@ -8,9 +8,8 @@ from pathlib import Path
 from dockyard.core.containers.configs import command_of, process_env
 from dockyard.core.containers.model import Container, ContainerPaths
 from dockyard.core.containers.mounts import bind_mounts
-from dockyard.core.resources import spec_fields
-from dockyard.core.runtime import BindMount, ProcessUser, SpecInput
-from dockyard.core.security import SecuritySpec
+from dockyard.core.runtime.model import BindMount, ProcessUser, SecuritySpec, SpecInput
+from dockyard.core.runtime.resources import spec_fields
 from dockyard.errors import InvalidArgument
 
 INIT_DESTINATION = "/sbin/docker-init"

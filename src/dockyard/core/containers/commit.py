@@ -21,9 +21,9 @@ from dockyard.core.containers.model import Container, ContainerConfig, State
 from dockyard.core.images.commit import CommitOptions
 from dockyard.core.images.importer import apply_changes
 from dockyard.core.images.model import Image
-from dockyard.core.layer_diff import write_layer
-from dockyard.core.snapshots import Snapshotter
-from dockyard.core.userns import UsernsRemap
+from dockyard.core.layers.diff import write_layer
+from dockyard.core.layers.snapshots import Snapshotter
+from dockyard.core.runtime.userns import UsernsRemap
 from dockyard.errors import NotModified, WrongState
 
 log = logging.getLogger(__name__)

@@ -16,7 +16,7 @@ from dockyard.core.containers.model import State
 from dockyard.core.containers.runner import Runner
 from dockyard.core.containers.store import LiveContainers
 from dockyard.core.events import EventBus
-from dockyard.core.runtime import ExecProcess
+from dockyard.core.runtime.backend import ExecProcess
 from dockyard.errors import InvalidArgument, WrongState
 
 

@@ -16,7 +16,8 @@ from typing import Any
 
 from dockyard.core.containers.configs import replace_or_append
 from dockyard.core.ids import ExecId, new_exec_id
-from dockyard.core.runtime import ExecProcess, ProcessUser
+from dockyard.core.runtime.backend import ExecProcess
+from dockyard.core.runtime.model import ProcessUser
 from dockyard.errors import NotFound
 
 log = logging.getLogger(__name__)

@@ -1,4 +1,5 @@
-"""The container side of core/security.py: peer containers, ``--group-add`` and the remapped rootfs."""
+"""The container side of core/runtime/security.py: peer containers, ``--group-add`` and the
+remapped rootfs."""
 
 from __future__ import annotations
 
@@ -7,10 +8,11 @@ from pathlib import Path
 
 from dockyard.config import DaemonConfig
 from dockyard.core.containers.model import Container, State
-from dockyard.core.security import SecuritySpec, resolve
-from dockyard.core.snapshots import Mount
-from dockyard.core.userns import UsernsRemap, remapped_mounts
-from dockyard.core.users import _find_group, _parse_group, _read_lines
+from dockyard.core.layers.snapshots import Mount
+from dockyard.core.runtime.model import SecuritySpec
+from dockyard.core.runtime.security import resolve
+from dockyard.core.runtime.userns import UsernsRemap, remapped_mounts
+from dockyard.core.runtime.users import _find_group, _parse_group, _read_lines
 
 
 def group_gids(rootfs: Path, groups: list[str]) -> tuple[int, ...]:

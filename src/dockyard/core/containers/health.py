@@ -24,7 +24,7 @@ from dockyard.core.containers.model import Container, State
 from dockyard.core.containers.store import LiveContainers
 from dockyard.core.events import EventBus
 from dockyard.core.ids import ContainerId
-from dockyard.core.runtime import RuntimeBackend
+from dockyard.core.runtime.backend import RuntimeBackend
 from dockyard.core.timestamps import format_ns, parse_ns
 from dockyard.errors import DockyardError
 

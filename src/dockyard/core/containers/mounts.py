@@ -13,7 +13,7 @@ import posixpath
 from dataclasses import dataclass, replace
 from typing import Any
 
-from dockyard.core.runtime import BindMount
+from dockyard.core.runtime.model import BindMount
 from dockyard.errors import InvalidArgument
 
 _PROPAGATIONS = frozenset({"shared", "rshared", "slave", "rslave", "private", "rprivate"})

@@ -20,7 +20,7 @@ from dockyard.core.containers.store import LiveContainers
 from dockyard.core.networks.model import DEFAULT_BRIDGE, Endpoint, EndpointRequest, Network
 from dockyard.core.networks.ports import port_bindings
 from dockyard.core.networks.service import NetworkService, check_endpoint_request
-from dockyard.core.userns import UsernsRemap
+from dockyard.core.runtime.userns import UsernsRemap
 from dockyard.errors import InvalidArgument, NotFound
 
 log = logging.getLogger(__name__)

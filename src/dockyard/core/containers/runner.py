@@ -27,10 +27,10 @@ from dockyard.core.containers.model import Container, ContainerPaths, State
 from dockyard.core.containers.store import LiveContainers
 from dockyard.core.events import EventBus
 from dockyard.core.ids import ContainerId
-from dockyard.core.runtime import ExecProcess, Monitor, MonitorStart, RuntimeBackend, StdioStream
-from dockyard.core.snapshots import Mounter, Snapshotter
+from dockyard.core.layers.snapshots import Mounter, Snapshotter
+from dockyard.core.runtime.backend import ExecProcess, Monitor, MonitorStart, RuntimeBackend, StdioStream
+from dockyard.core.runtime.userns import UsernsRemap
 from dockyard.core.timestamps import now_rfc3339
-from dockyard.core.userns import UsernsRemap
 from dockyard.errors import DockyardError, InvalidArgument
 
 log = logging.getLogger(__name__)
@@ -98,7 +98,7 @@ class Runner:
         self.release_network: Callable[[Container], Awaitable[None]] | None = None
         # Set by the service: whether the OOM killer struck, read before the cgroup is deleted.
         self.oom_killed: Callable[[Container], Awaitable[bool]] | None = None
-        # Set by the service: the daemon's --userns-remap ranges (core/userns.py), None without.
+        # Set by the service: the daemon's --userns-remap ranges (core/runtime/userns.py), None without.
         self.userns: UsernsRemap | None = None
 
     def paths(self, container: Container) -> ContainerPaths:
@@ -158,8 +158,8 @@ class Runner:
         self._mounter.mount(mounts, paths.rootfs)
 
     def _write_bundle(self, container: Container, paths: ContainerPaths, network: str) -> None:
-        from dockyard.core.spec import build_spec
-        from dockyard.core.users import home_of, resolve_user
+        from dockyard.core.runtime.spec import build_spec
+        from dockyard.core.runtime.users import home_of, resolve_user
 
         user = resolve_user(paths.rootfs, container.config.user)
         home = home_of(paths.rootfs, user.uid)
@@ -339,7 +339,7 @@ class Runner:
         await asyncio.to_thread(shutil.rmtree, paths.root, True)
 
     async def exec(self, container: Container, session: ExecSession, *, detach: bool) -> ExecProcess:
-        from dockyard.core.users import resolve_user
+        from dockyard.core.runtime.users import resolve_user
 
         paths = self.paths(container)
         base = await asyncio.to_thread(read_bundle_process, paths.bundle)

@@ -40,20 +40,20 @@ from dockyard.core.containers.networking import ContainerNetworking
 from dockyard.core.containers.processes import parse_ps, run_ps
 from dockyard.core.containers.restart import RestartSupervisor, check_create, launcher
 from dockyard.core.containers.runner import Runner, parse_signal
+from dockyard.core.containers.stats import CgroupReader
 from dockyard.core.containers.store import ContainerStore, LiveContainers, name_conflict
 from dockyard.core.containers.update import ContainerResources
 from dockyard.core.containers.volumes import ContainerVolumes
 from dockyard.core.events import EventBus
 from dockyard.core.ids import ContainerId, new_container_id
 from dockyard.core.images.model import Image, ImageUser
+from dockyard.core.layers.snapshots import Mounter, Snapshotter
 from dockyard.core.metadata import Metadata
-from dockyard.core.resources import check_create as check_resources
-from dockyard.core.runtime import ExecProcess, Monitor, RuntimeBackend, StdioStream
-from dockyard.core.security import validate as check_security
-from dockyard.core.snapshots import Mounter, Snapshotter
-from dockyard.core.stats import CgroupReader
+from dockyard.core.runtime.backend import ExecProcess, Monitor, RuntimeBackend, StdioStream
+from dockyard.core.runtime.resources import check_create as check_resources
+from dockyard.core.runtime.security import validate as check_security
+from dockyard.core.runtime.userns import UsernsRemap
 from dockyard.core.timestamps import now_rfc3339
-from dockyard.core.userns import UsernsRemap
 from dockyard.errors import (
     AlreadyExists,
     Conflict,
@@ -110,7 +110,7 @@ class ContainerService:
             lock=self._lock, runner=self._runner, networking=self._networking, network_of=self._network_of))
         self.resources = ContainerResources(self._live, self._runner.runtime_of, cgroups)  # update, stats
         self._runner.oom_killed = self.resources.oom_hook()
-        self._runner.userns = self._userns = userns  # --userns-remap (core/userns.py)
+        self._runner.userns = self._userns = userns  # --userns-remap (core/runtime/userns.py)
 
     # ---- lifecycle of the service ----
     async def open(self) -> None:
@@ -516,7 +516,7 @@ class ContainerService:
         return parse_ps(await run_ps(ps_args), pids)
 
     async def changes(self, ref: str) -> builtins.list[tuple[int, str]]:
-        from dockyard.core.layers import changes
+        from dockyard.core.layers.changes import changes
 
         container = self._live.get(ref)
         upper = self._snapshotter.upper_dir(container.id)

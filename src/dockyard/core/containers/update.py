@@ -13,10 +13,10 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
 from dockyard.core.containers.model import Container, State
+from dockyard.core.containers.stats import CgroupReader, ContainerStats, StatsSample
 from dockyard.core.containers.store import LiveContainers
-from dockyard.core.resources import HostLimits, linux_resources, merge_update, validate
-from dockyard.core.runtime import RuntimeBackend
-from dockyard.core.stats import CgroupReader, ContainerStats, StatsSample
+from dockyard.core.runtime.backend import RuntimeBackend
+from dockyard.core.runtime.resources import HostLimits, linux_resources, merge_update, validate
 from dockyard.core.system import cgroup_version
 from dockyard.errors import InvalidArgument, WrongState
 

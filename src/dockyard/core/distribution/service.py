@@ -27,8 +27,8 @@ from dockyard.core.images.reference import DEFAULT_DOMAIN, Reference, parse
 from dockyard.core.images.service import ImageService
 from dockyard.core.images.store import ImageStore
 from dockyard.core.images.unpack import Unpacker
+from dockyard.core.layers.snapshots import Snapshotter
 from dockyard.core.metadata import Metadata
-from dockyard.core.snapshots import Snapshotter
 from dockyard.errors import InvalidArgument, NotFound
 
 log = logging.getLogger(__name__)

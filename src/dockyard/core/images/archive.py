@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from dockyard.core.ids import hex_of
-from dockyard.core.layers import Whiteouts, apply_layer, clean_member
+from dockyard.core.layers.apply import Whiteouts, apply_layer, clean_member
 from dockyard.errors import InvalidArgument
 
 OCI_INDEX = "application/vnd.oci.image.index.v1+json"

@@ -20,7 +20,7 @@ from dockyard.core.images.lineage import parent_of
 from dockyard.core.images.model import Image, ImageUser
 from dockyard.core.images.reference import familiar, parse
 from dockyard.core.images.store import ImageStore, LayerRecord
-from dockyard.core.snapshots import Snapshotter
+from dockyard.core.layers.snapshots import Snapshotter
 from dockyard.core.timestamps import filter_time, unix_seconds
 from dockyard.errors import Conflict, InvalidArgument
 

@@ -34,8 +34,8 @@ from dockyard.core.images.reference import Reference, familiar, parse, parse_rep
 from dockyard.core.images.remove import Remover
 from dockyard.core.images.store import ImageStore
 from dockyard.core.images.unpack import Unpacker
+from dockyard.core.layers.snapshots import Snapshotter
 from dockyard.core.metadata import Metadata
-from dockyard.core.snapshots import Snapshotter
 from dockyard.core.timestamps import unix_seconds
 from dockyard.errors import InvalidArgument, NotFound, Unimplemented
 

@@ -18,8 +18,8 @@ from pathlib import Path
 from dockyard.core.content import ContentStore
 from dockyard.core.ids import ChainId, Digest, chain_ids
 from dockyard.core.images.store import LAYER_MEDIA_TYPE, ImageStore, LayerRecord
-from dockyard.core.layers import Whiteouts, apply_layer, normalize_layer
-from dockyard.core.snapshots import Snapshotter
+from dockyard.core.layers.apply import Whiteouts, apply_layer, normalize_layer
+from dockyard.core.layers.snapshots import Snapshotter
 from dockyard.errors import InvalidArgument
 
 log = logging.getLogger(__name__)

@@ -14,7 +14,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from dockyard.core.snapshots import Mount
+from dockyard.core.layers.snapshots import Mount
 from dockyard.errors import InvalidArgument
 
 ANONYMOUS_LABEL = "com.docker.volume.anonymous"

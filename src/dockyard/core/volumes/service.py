@@ -22,8 +22,8 @@ from pathlib import Path
 from dockyard.config import DaemonConfig
 from dockyard.core.events import EventBus
 from dockyard.core.labels import labels_match
+from dockyard.core.layers.snapshots import Mounter
 from dockyard.core.metadata import Metadata
-from dockyard.core.snapshots import Mounter
 from dockyard.core.timestamps import now_rfc3339
 from dockyard.core.volumes.model import (
     ANONYMOUS_LABEL,

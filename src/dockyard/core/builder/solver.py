@@ -18,21 +18,21 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
-from dockyard.core.build import cachefrom, instructions
-from dockyard.core.build.cache import BuildCache, cache_key
-from dockyard.core.build.context import Context
-from dockyard.core.build.dockerfile import Instruction
-from dockyard.core.build.files import CopyOptions, copy_sources, dest_path, write_file
-from dockyard.core.build.instructions import StageState
-from dockyard.core.build.model import Emit
-from dockyard.core.build.mounts import CacheDirs, MountSources, RunMount, parse_mount
-from dockyard.core.build.mounts import resolve as resolve_mounts
-from dockyard.core.build.shell import expand_heredoc
-from dockyard.core.build.steps import StepRunner
+from dockyard.core.builder import cachefrom, instructions
+from dockyard.core.builder.cache import BuildCache, cache_key
+from dockyard.core.builder.context import Context
+from dockyard.core.builder.dockerfile import Instruction
+from dockyard.core.builder.files import CopyOptions, copy_sources, dest_path, write_file
+from dockyard.core.builder.instructions import StageState
+from dockyard.core.builder.model import Emit
+from dockyard.core.builder.mounts import CacheDirs, MountSources, RunMount, parse_mount
+from dockyard.core.builder.mounts import resolve as resolve_mounts
+from dockyard.core.builder.shell import expand_heredoc
+from dockyard.core.builder.steps import StepRunner
 from dockyard.core.downloads import Fetcher
 from dockyard.core.images.commit import CommitOptions
 from dockyard.core.images.model import Image
-from dockyard.core.users import resolve_user
+from dockyard.core.runtime.users import resolve_user
 from dockyard.errors import DockyardError, InvalidArgument, NotFound, Unimplemented
 
 log = logging.getLogger(__name__)
@@ -282,7 +282,7 @@ class Solver:
                                   parents_of=self._context.root if parents and not source_from else None,
                                   exclude=exclude)
             if count > 1 and not dest.endswith("/"):
-                from dockyard.core.build.files import MULTI_SOURCE_ERROR
+                from dockyard.core.builder.files import MULTI_SOURCE_ERROR
                 raise InvalidArgument(MULTI_SOURCE_ERROR)
             target_dir = dest.endswith("/") or (rootfs / dest.lstrip("/")).is_dir()
             for name, content in heredocs.items():
@@ -374,7 +374,7 @@ def _env_keys(config: dict[str, Any]) -> set[str]:
 
 
 def _mkdir(root: Path, path: str) -> None:
-    from dockyard.core.users import resolve_in_root
+    from dockyard.core.runtime.users import resolve_in_root
 
     target = resolve_in_root(root, path)
     if not target.exists():
@@ -389,7 +389,7 @@ def _owner(rootfs: Path, chown: str) -> tuple[int, int]:
 
 
 def _in_root(root: Path, name: str) -> Path:
-    from dockyard.core.users import resolve_in_root
+    from dockyard.core.runtime.users import resolve_in_root
 
     path = resolve_in_root(root, name)
     if not path.exists() and not path.is_symlink():

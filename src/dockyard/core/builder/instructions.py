@@ -11,8 +11,8 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
-from dockyard.core.build.dockerfile import Instruction
-from dockyard.core.build.shell import expand, expand_words
+from dockyard.core.builder.dockerfile import Instruction
+from dockyard.core.builder.shell import expand, expand_words
 from dockyard.errors import InvalidArgument
 
 DEFAULT_SHELL = ["/bin/sh", "-c"]

@@ -14,13 +14,11 @@ database, no services): callers run it in a worker thread.
 from __future__ import annotations
 
 import enum
-import errno
 import hashlib
 import logging
 import os
 import shutil
 import stat
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -35,7 +33,6 @@ log = logging.getLogger(__name__)
 WHITEOUT_PREFIX = ".wh."
 OPAQUE_WHITEOUT = ".wh..wh..opq"
 OPAQUE_XATTR = "trusted.overlay.opaque"
-CHANGE_MODIFIED, CHANGE_ADDED, CHANGE_DELETED = 0, 1, 2
 _CHUNK = 1 << 20
 # Magic numbers of the compressions a layer or an import may use (gzip, bzip2, xz, zstd).
 _COMPRESSED_MAGIC = (b"\x1f\x8b", b"BZh", b"\xfd7zXZ\x00", b"\x28\xb5\x2f\xfd")
@@ -168,7 +165,7 @@ def _apply_entry(state: _Apply, entry: Any) -> None:
     parent = _safe_parent(state, rel)
     target = parent / base
     state.written.add(rel)
-    existing = _lstat(target)
+    existing = lstat_or_none(target)
     if entry.isdir:
         if existing is not None and not stat.S_ISDIR(existing.st_mode):
             _remove(target)
@@ -198,7 +195,7 @@ def _apply_entry(state: _Apply, entry: Any) -> None:
     _set_metadata(state, target, entry)
 
 
-def _lstat(path: Path) -> os.stat_result | None:
+def lstat_or_none(path: Path) -> os.stat_result | None:
     try:
         return os.lstat(path)
     except FileNotFoundError:
@@ -251,81 +248,3 @@ def _apply_whiteout(state: _Apply, rel: str, base: str) -> None:
     _remove(hidden)
     if state.whiteouts is Whiteouts.OVERLAY:
         os.mknod(hidden, stat.S_IFCHR | 0o000, os.makedev(0, 0))
-
-
-# ---------------------------------------------------------------------------------------------
-# changes: what ``docker diff`` shows
-
-
-def changes(upper: Path, lowers: list[Path], *, full_tree: bool = False) -> list[tuple[int, str]]:
-    """Docker's container changes: ``(kind, "/path")`` with kind 0 modified, 1 added, 2 deleted.
-
-    ``upper`` is an overlay upper directory and ``lowers`` the read-only layers beneath, topmost
-    first. With ``full_tree`` (copy snapshotter) ``upper`` holds the whole root filesystem and
-    ``lowers[0]`` the whole parent: files are compared, and what is missing was deleted.
-    """
-    result: list[tuple[int, str]] = []
-    for rel, st in _walk(upper):
-        lower = _lower_stat(lowers, rel)
-        if stat.S_ISCHR(st.st_mode) and st.st_rdev == 0 and not full_tree:
-            if lower is not None:
-                result.append((CHANGE_DELETED, "/" + rel))
-        elif lower is None:
-            result.append((CHANGE_ADDED, "/" + rel))
-        elif not full_tree or _differs(st, lower, upper / rel, lowers[0] / rel):
-            result.append((CHANGE_MODIFIED, "/" + rel))
-    if full_tree and lowers:
-        for rel, _ in _walk(lowers[0]):
-            if _lstat(upper / rel) is None:
-                result.append((CHANGE_DELETED, "/" + rel))
-    result.sort(key=lambda change: change[1].split("/"))
-    return _drop_children_of_deleted(result)
-
-
-def _walk(root: Path, prefix: str = "") -> Iterator[tuple[str, os.stat_result]]:
-    try:
-        entries = sorted(os.scandir(root / prefix) if prefix else os.scandir(root), key=lambda e: e.name)
-    except OSError as exc:
-        if exc.errno in (errno.ENOENT, errno.ENOTDIR):
-            return
-        raise
-    for item in entries:
-        rel = f"{prefix}/{item.name}" if prefix else item.name
-        st = item.stat(follow_symlinks=False)
-        yield rel, st
-        if stat.S_ISDIR(st.st_mode):
-            yield from _walk(root, rel)
-
-
-def _lower_stat(lowers: list[Path], rel: str) -> os.stat_result | None:
-    for lower in lowers:
-        st = _lstat(lower / rel)
-        if st is None:
-            continue
-        if stat.S_ISCHR(st.st_mode) and st.st_rdev == 0:
-            return None  # deleted in that layer
-        return st
-    return None
-
-
-def _differs(a: os.stat_result, b: os.stat_result, path_a: Path, path_b: Path) -> bool:
-    if stat.S_IFMT(a.st_mode) != stat.S_IFMT(b.st_mode) or a.st_mode != b.st_mode:
-        return True
-    if (a.st_uid, a.st_gid) != (b.st_uid, b.st_gid):
-        return True
-    if stat.S_ISDIR(a.st_mode):
-        return a.st_mtime_ns != b.st_mtime_ns
-    if stat.S_ISLNK(a.st_mode):
-        return os.readlink(path_a) != os.readlink(path_b)
-    return a.st_size != b.st_size or a.st_mtime_ns != b.st_mtime_ns
-
-
-def _drop_children_of_deleted(result: list[tuple[int, str]]) -> list[tuple[int, str]]:
-    out: list[tuple[int, str]] = []
-    deleted: str | None = None
-    for kind, path in result:
-        if deleted is not None and path.startswith(deleted + "/"):
-            continue
-        deleted = path if kind == CHANGE_DELETED else None
-        out.append((kind, path))
-    return out

@@ -21,12 +21,12 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from dockyard.config import DaemonConfig
-from dockyard.core.build.model import Emit, StepFailed
+from dockyard.core.builder.model import Emit, StepFailed
 from dockyard.core.containers.model import Container, ContainerConfig, CreateRequest, HostOptions, WaitResult
 from dockyard.core.images.model import Image
-from dockyard.core.layer_diff import write_layer
-from dockyard.core.runtime import StdioStream
-from dockyard.core.snapshots import Mounter, Snapshotter
+from dockyard.core.layers.diff import write_layer
+from dockyard.core.layers.snapshots import Mounter, Snapshotter
+from dockyard.core.runtime.backend import StdioStream
 
 log = logging.getLogger(__name__)
 

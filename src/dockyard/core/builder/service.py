@@ -15,20 +15,20 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from dockyard.config import DaemonConfig
-from dockyard.core.build import context as build_context
-from dockyard.core.build.cache import BuildCache
-from dockyard.core.build.dockerfile import Dockerfile, Instruction, Stage, parse
-from dockyard.core.build.instructions import PROXY_ARGS, StageState, set_env
-from dockyard.core.build.model import BuildOptions, BuildResult, Emit
-from dockyard.core.build.mounts import CacheDirs, stage_refs
-from dockyard.core.build.shell import expand
-from dockyard.core.build.solver import Images, Solver, StageRun, cleanup
-from dockyard.core.build.steps import Containers, StepRunner
+from dockyard.core.builder import context as build_context
+from dockyard.core.builder.cache import BuildCache
+from dockyard.core.builder.dockerfile import Dockerfile, Instruction, Stage, parse
+from dockyard.core.builder.instructions import PROXY_ARGS, StageState, set_env
+from dockyard.core.builder.model import BuildOptions, BuildResult, Emit
+from dockyard.core.builder.mounts import CacheDirs, stage_refs
+from dockyard.core.builder.shell import expand
+from dockyard.core.builder.solver import Images, Solver, StageRun, cleanup
+from dockyard.core.builder.steps import Containers, StepRunner
 from dockyard.core.downloads import Fetcher
 from dockyard.core.images.model import Image
 from dockyard.core.images.reference import parse_repository
+from dockyard.core.layers.snapshots import Mounter, Snapshotter
 from dockyard.core.metadata import Metadata
-from dockyard.core.snapshots import Mounter, Snapshotter
 from dockyard.core.system import go_arch
 from dockyard.errors import DockyardError, InvalidArgument, NotFound
 

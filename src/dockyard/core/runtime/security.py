@@ -5,7 +5,8 @@ Covers ``SecurityOpt`` (``no-new-privileges``, ``seccomp``, ``apparmor``, ``labe
 (with the daemon's ``--userns-remap``). ``validate`` runs at create, so a bad option fails
 ``docker create`` as it does with dockerd; ``resolve`` runs at start (devices are looked up and peer
 containers' namespaces joined then); ``apply`` edits the spec ``build_spec`` made. Capabilities and
-the privileged defaults (all caps, no masked paths) stay in core/spec.py.
+the privileged defaults (all caps, no masked paths) live in core/runtime/capabilities.py and
+core/runtime/spec.py.
 """
 
 from __future__ import annotations
@@ -13,11 +14,13 @@ from __future__ import annotations
 import os
 import stat
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from dockyard.core.userns import UsernsRemap
+from dockyard.core.runtime import seccomp
+from dockyard.core.runtime.capabilities import capabilities
+from dockyard.core.runtime.model import Device, SecurityOpts, SecuritySpec
+from dockyard.core.runtime.userns import UsernsRemap
 from dockyard.errors import InvalidArgument, WrongState
 
 # Sysctls that live in a namespace the container owns (Docker's and runc's list).
@@ -27,46 +30,6 @@ _IPC_MODES = ("", "private", "shareable", "none", "host")
 # /dev entries a privileged container does not get from the host: runc makes its own.
 _SKIPPED_DEV = ("/dev/pts", "/dev/shm", "/dev/mqueue", "/dev/console", "/dev/ptmx", "/dev/fd",
                 "/dev/.lxc", "/dev/.udev")
-
-
-@dataclass(frozen=True, slots=True)
-class SecurityOpts:
-    """``--security-opt`` after parsing."""
-
-    no_new_privileges: bool | None = None  # None: the daemon's default
-    seccomp: str = "builtin"  # "builtin", "unconfined" or a profile's JSON text
-    apparmor: str = ""
-    labels: tuple[str, ...] = ()
-
-
-@dataclass(frozen=True, slots=True)
-class Device:
-    """One ``--device``: a host device node as it appears in the container."""
-
-    path: str
-    type: str  # "c" or "b"
-    major: int
-    minor: int
-    file_mode: int
-    uid: int
-    gid: int
-    access: str = "rwm"
-
-
-@dataclass(frozen=True, slots=True)
-class SecuritySpec:
-    """What ``apply`` needs; ``""``/``private`` namespace modes are the defaults."""
-
-    no_new_privileges: bool = False
-    seccomp: str = "builtin"
-    devices: tuple[Device, ...] = ()
-    sysctls: dict[str, str] = field(default_factory=dict)
-    ipc: str = "private"  # private | none | host | ns:<path>
-    pid: str = "private"  # private | host | ns:<path>
-    uts: str = "private"  # private | host
-    cgroupns: str = ""  # "" (the host's default) | private | host
-    group_add: tuple[int, ...] = ()
-    userns: UsernsRemap | None = None
 
 
 def parse_security_opts(values: list[str] | None) -> SecurityOpts:
@@ -139,15 +102,11 @@ def _check_modes(host: dict[str, Any]) -> None:
 
 def validate(host: dict[str, Any], *, remap: UsernsRemap | None) -> None:
     """Everything that can be checked at ``docker create`` (moby ``verifyContainerSettings``)."""
-    from dockyard.core.spec import capabilities
-
     capabilities(privileged=False, cap_add=tuple(host.get("CapAdd") or ()),
                  cap_drop=tuple(host.get("CapDrop") or ()))
     opts = parse_security_opts(host.get("SecurityOpt"))
     if opts.seccomp not in ("builtin", "unconfined", ""):
-        from dockyard.core.seccomp import parse_profile
-
-        parse_profile(opts.seccomp)
+        seccomp.parse_profile(opts.seccomp)
     _check_modes(host)
     check_sysctls(host.get("Sysctls") or {}, network_mode=str(host.get("NetworkMode") or ""),
                   ipc_mode=str(host.get("IpcMode") or ""))
@@ -321,8 +280,6 @@ def _apply_devices(linux: dict[str, Any], devices: tuple[Device, ...]) -> None:
 
 
 def _apply_seccomp(spec: dict[str, Any], sec: SecuritySpec, *, privileged: bool) -> None:
-    from dockyard.core import seccomp
-
     if privileged or sec.seccomp == "unconfined":
         return
     profile = (seccomp.default_profile() if sec.seccomp == "builtin"

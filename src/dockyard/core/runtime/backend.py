@@ -2,84 +2,16 @@
 
 The OCI runtime (runc, crun) creates and signals containers from a bundle; the monitor (conmon)
 holds each container's stdio, writes its log, keeps the attach socket and records the exit status,
-so containers outlive the daemon. ``build_spec`` turns a :class:`SpecInput` into the bundle's
-``config.json`` (valid against the OCI runtime-spec schema).
+so containers outlive the daemon. The values they exchange live in core/runtime/model.py.
 """
 
 from __future__ import annotations
 
-import enum
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import Any, Protocol
 
-if TYPE_CHECKING:
-    from dockyard.core.security import SecuritySpec
-
-
-class RuntimeStatus(enum.Enum):
-    """The OCI runtime's view of a container (``runc state``)."""
-
-    CREATING = "creating"
-    CREATED = "created"
-    RUNNING = "running"
-    PAUSED = "paused"
-    STOPPED = "stopped"
-
-
-@dataclass(frozen=True, slots=True)
-class RuntimeState:
-    status: RuntimeStatus
-    pid: int
-
-
-@dataclass(frozen=True, slots=True)
-class ProcessUser:
-    uid: int
-    gid: int
-    additional_gids: tuple[int, ...] = ()
-
-
-@dataclass(frozen=True, slots=True)
-class BindMount:
-    """A mount inside the container: bind of a daemon-made file (hosts, resolv.conf, init) or a
-    tmpfs; later issues add volumes."""
-
-    destination: str
-    source: str
-    type: str = "bind"
-    options: tuple[str, ...] = ("rbind", "rprivate")
-
-
-@dataclass(frozen=True, slots=True)
-class SpecInput:
-    """Everything ``build_spec`` needs; the container service fills it from the container record."""
-
-    container_id: str
-    rootfs: Path
-    args: tuple[str, ...]
-    env: tuple[str, ...]
-    cwd: str
-    user: ProcessUser
-    terminal: bool
-    hostname: str
-    domainname: str = ""
-    mounts: tuple[BindMount, ...] = ()
-    # "private" (new netns, loopback only), "host", "none", or "ns:/path" to join.
-    network: str = "private"
-    cgroups_path: str = ""
-    readonly_rootfs: bool = False
-    privileged: bool = False
-    cap_add: tuple[str, ...] = ()
-    cap_drop: tuple[str, ...] = ()
-    annotations: dict[str, str] = field(default_factory=dict)
-    # rlimit name (RLIMIT_NOFILE) -> (soft, hard); must not exceed the daemon's own hard limit.
-    rlimits: dict[str, tuple[int, int]] = field(default_factory=dict)
-    # OCI linux.resources without devices (memory, cpu, pids, blockIO): core/resources.py.
-    resources: dict[str, Any] = field(default_factory=dict)
-    shm_size: int = 64 * 1024 * 1024  # bytes of the /dev/shm tmpfs (--shm-size)
-    # Seccomp, no-new-privileges, devices, sysctls, namespaces, userns: core/security.py.
-    security: SecuritySpec | None = None
+from dockyard.core.runtime.model import RuntimeState
 
 
 class StdioStream(Protocol):

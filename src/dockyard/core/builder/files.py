@@ -18,8 +18,8 @@ import tarfile
 from dataclasses import dataclass
 from pathlib import Path
 
-from dockyard.core.build.ignore import Matcher
-from dockyard.core.users import resolve_in_root
+from dockyard.core.builder.ignore import Matcher
+from dockyard.core.runtime.users import resolve_in_root
 from dockyard.errors import InvalidArgument
 
 MULTI_SOURCE_ERROR = ("When using COPY with more than one source file, the destination must be a "

@@ -16,7 +16,7 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from dockyard.core.runtime import ProcessUser
+from dockyard.core.runtime.model import ProcessUser
 from dockyard.errors import InvalidArgument
 
 # Linux ids are unsigned 32-bit, but Docker (runc's libcontainer/user) refuses anything above

@@ -16,7 +16,7 @@ import stat
 import tarfile
 from pathlib import Path
 
-from dockyard.core.build.ignore import Matcher, read_patterns
+from dockyard.core.builder.ignore import Matcher, read_patterns
 from dockyard.errors import InvalidArgument, NotFound
 
 _CHUNK = 1 << 20

@@ -28,7 +28,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from dockyard.core.build.context import Context
+from dockyard.core.builder.context import Context
 from dockyard.core.images.model import Image
 from dockyard.errors import InvalidArgument, NotFound, Unimplemented
 
@@ -253,7 +253,7 @@ async def resolve(mounts: list[RunMount], sources: MountSources,
 
 
 async def _bind_source(mount: RunMount, sources: MountSources) -> Path:
-    from dockyard.core.users import resolve_in_root
+    from dockyard.core.runtime.users import resolve_in_root
 
     if not mount.from_:
         path = sources.context.resolve(mount.source or "/")

@@ -1,6 +1,6 @@
 """Directories back into layers: the tar of what a container (or a build step) changed.
 
-The inverse of :func:`dockyard.core.layers.apply_layer`. From an overlay upper directory, a
+The inverse of :func:`dockyard.core.layers.apply.apply_layer`. From an overlay upper directory, a
 character device 0/0 becomes the OCI whiteout ``.wh.<name>`` and a directory marked
 ``trusted.overlay.opaque=y`` is followed by ``.wh..wh..opq``. From a full tree (the copy
 snapshotter) the changes are found by comparing with the parent, as ``docker diff`` does.
@@ -15,13 +15,8 @@ import tarfile
 from collections.abc import Callable
 from pathlib import Path
 
-from dockyard.core.layers import (
-    CHANGE_DELETED,
-    OPAQUE_WHITEOUT,
-    OPAQUE_XATTR,
-    WHITEOUT_PREFIX,
-    changes,
-)
+from dockyard.core.layers.apply import OPAQUE_WHITEOUT, OPAQUE_XATTR, WHITEOUT_PREFIX
+from dockyard.core.layers.changes import CHANGE_DELETED, changes
 
 _Owners = Callable[[int, int], tuple[int, int]] | None
 

@@ -24,7 +24,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from dockyard.core.snapshots import Mount
+from dockyard.core.layers.snapshots import Mount
 from dockyard.errors import Internal, InvalidArgument
 
 log = logging.getLogger(__name__)

@@ -294,7 +294,7 @@ def merge_update(current: dict[str, Any], update: dict[str, Any]) -> dict[str, A
 
 
 def spec_fields(raw: dict[str, Any], host: HostLimits | None = None) -> dict[str, Any]:
-    """The :class:`~dockyard.core.runtime.SpecInput` fields a container's HostConfig sets:
+    """The :class:`~dockyard.core.runtime.model.SpecInput` fields a container's HostConfig sets:
     ``resources``, ``rlimits`` and ``shm_size``."""
     from dockyard.core.system import cgroup_version
 
