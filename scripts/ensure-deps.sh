@@ -3,6 +3,14 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 APT_PACKAGES=(runc crun conmon busybox-static catatonit tini iproute2 nftables libarchive13 python3-venv ca-certificates docker-registry skopeo)
+# Each area's extra packages (test counterparts such as rsyslog, prometheus, Compose v1) live in
+# scripts/deps/<area>.apt, one package a line; '#' starts a comment.
+for list in scripts/deps/*.apt; do
+  [ -f "$list" ] || continue
+  while read -r pkg _; do
+    case "$pkg" in ""|"#"*) ;; *) APT_PACKAGES+=("$pkg") ;; esac
+  done < "$list"
+done
 missing=()
 for pkg in "${APT_PACKAGES[@]}"; do
   dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || missing+=("$pkg")

@@ -13,6 +13,9 @@ from pathlib import Path
 import pytest
 
 _UNIT_DIR = Path(__file__).parent / "unit"
+# The daemon fixtures (tests/conformance/fixtures.py) serve every tier that drives a dockyardd.
+pytest_plugins = ["conformance.fixtures"]
+_DAEMON_FIXTURES = frozenset({"daemon", "daemon_factory", "client", "docker_cli", "container"})
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
@@ -21,5 +24,7 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     for item in items:
         if _UNIT_DIR in Path(str(item.fspath)).parents:
             item.add_marker(pytest.mark.unit)
+        if _DAEMON_FIXTURES & set(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.root)
         if not is_root and item.get_closest_marker("root") is not None:
             item.add_marker(skip_root)

@@ -18,8 +18,8 @@ from pathlib import Path
 
 import pytest
 
-from .conftest import put_busybox
 from .daemon import Daemon
+from .fixtures import put_busybox
 from .registries import REGISTRY_BIN, Registry, free_port, make_tls
 
 pytestmark = pytest.mark.skipif(not Path(REGISTRY_BIN).exists(), reason="docker-registry not installed")

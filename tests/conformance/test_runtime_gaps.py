@@ -12,8 +12,8 @@ from typing import Any
 
 import pytest
 
-from .conftest import put_busybox
 from .daemon import Daemon
+from .fixtures import put_busybox
 
 
 @pytest.fixture(scope="module")

@@ -12,8 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from .conftest import put_busybox
 from .daemon import Daemon
+from .fixtures import put_busybox
 
 
 def _status(daemon: Daemon, *args: str, field: str) -> str:
