@@ -223,8 +223,9 @@ def _endpoint(live: dict[str, Any] | None, config: dict[str, Any]) -> dict[str, 
     live = live or {}
     ipam = config.get("IPAMConfig") or None
     aliases = live.get("aliases") or config.get("Aliases") or None
-    return {"IPAMConfig": ipam, "Links": live.get("links") or None, "Aliases": aliases,
-            "MacAddress": live.get("mac", ""), "DriverOpts": None, "GwPriority": 0,
+    return {"IPAMConfig": ipam, "Links": live.get("links") or config.get("Links") or None,
+            "Aliases": aliases, "MacAddress": live.get("mac") or config.get("MacAddress") or "",
+            "DriverOpts": config.get("DriverOpts") or None, "GwPriority": 0,
             "NetworkID": live.get("network_id", ""), "EndpointID": live.get("endpoint_id", ""),
             "Gateway": live.get("gateway", ""), "IPAddress": live.get("ip", ""),
             "IPPrefixLen": live.get("prefixlen", 0), "IPv6Gateway": live.get("gateway6", ""),

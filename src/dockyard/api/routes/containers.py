@@ -26,7 +26,7 @@ from dockyard.core.containers.logs import LogEntry, LogOptions, parse_unix_ns
 from dockyard.core.containers.model import Container
 from dockyard.core.containers.service import ContainerService
 from dockyard.core.runtime.backend import StdioStream
-from dockyard.errors import InvalidArgument
+from dockyard.errors import InvalidArgument, NotFound
 
 log = logging.getLogger(__name__)
 table = RouteTable()
@@ -162,6 +162,16 @@ async def remove(request: web.Request) -> web.StreamResponse:
         raise InvalidArgument("Conflict, cannot remove the default link name of the container")
     await _service(request).remove(request.match_info["id"], force=query_bool(request, "force"),
                                    volumes=query_bool(request, "v"))
+    return _no_content()
+
+
+@table.delete("/containers/{parent:.+}/{alias}")
+async def remove_link(request: web.Request) -> web.StreamResponse:
+    """``docker rm --link /parent/alias``: the name of a link has the parent's name before a slash."""
+    name = f"{request.match_info['parent']}/{request.match_info['alias']}"
+    if not query_bool(request, "link"):
+        raise NotFound(f"No such container: {name}")
+    _service(request).remove_link(name)
     return _no_content()
 
 

@@ -40,15 +40,16 @@ async def exec_start(request: web.Request) -> web.StreamResponse:
     size = body.get("ConsoleSize")
     console_size = (int(size[0]), int(size[1])) if isinstance(size, list) and len(size) == 2 else None
     detach = bool(body.get("Detach"))
-    tty = bool(body["Tty"]) if "Tty" in body else None
     if detach:
-        await service.exec_start(exec_id, detach=True, tty=tty, console_size=console_size)
+        await service.exec_start(exec_id, detach=True, console_size=console_size)
         return web.Response(status=200)
     config = service.exec_inspect(exec_id).config  # 404 before the upgrade
-    use_tty = config.tty if tty is None else tty
+    # As moby: the process gets the TTY of exec create; the start body's Tty only says whether
+    # the stream is raw (TTY) or multiplexed in 8-byte frames.
+    use_tty = bool(body["Tty"]) if "Tty" in body else config.tty
     conn = hijack(request, stream_content_type(use_tty, api_version(request)))
     try:
-        process = await service.exec_start(exec_id, detach=False, tty=tty, console_size=console_size)
+        process = await service.exec_start(exec_id, detach=False, console_size=console_size)
     except DockyardError as exc:
         # As dockerd: once upgraded, a start failure is text on the stream; the exit code (126 or
         # 127) is in the exec's inspect, where the CLI reads it.
@@ -61,7 +62,7 @@ async def exec_start(request: web.Request) -> web.StreamResponse:
     keys = parse_detach_keys(config.detach_keys) if config.tty and config.attach_stdin else b""
     try:
         # Wait for the exit code before hanging up: the CLI inspects the exec right after.
-        await pump(conn, process, tty=config.tty, stdin=config.attach_stdin,
+        await pump(conn, process, tty=use_tty, stdin=config.attach_stdin,
                    stdout=config.attach_stdout or not config.attach_stdin,
                    stderr=config.attach_stderr or not config.attach_stdin,
                    before_close=lambda: service.exec_wait(exec_id), detach_keys=keys)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 from typing import Any
 
 from aiohttp import web
@@ -10,7 +11,7 @@ from dockyard.api.params import Filters, json_body, json_response, query_filters
 from dockyard.api.routing import RouteTable, engine
 from dockyard.core.networks.model import EndpointRequest, Network
 from dockyard.core.networks.service import NetworkCreate, NetworkService
-from dockyard.errors import InvalidArgument, Unimplemented
+from dockyard.errors import InvalidArgument, NotFound, Unimplemented
 
 table = RouteTable()
 
@@ -26,14 +27,19 @@ def _service(request: web.Request) -> NetworkService:
 
 def network_json(service: NetworkService, network: Network, *, containers: bool = True) -> dict[str, Any]:
     """NetworkResource (``GET /networks/{id}``)."""
-    config: list[dict[str, str]] = []
+    config: list[dict[str, Any]] = []
     if network.subnet:
-        entry = {"Subnet": network.subnet, "Gateway": network.gateway}
+        entry: dict[str, Any] = {"Subnet": network.subnet, "Gateway": network.gateway}
         if network.ip_range:
             entry["IPRange"] = network.ip_range
         config.append(entry)
     if network.subnet6:
         config.append({"Subnet": network.subnet6, "Gateway": network.gateway6})
+    for pool in config:
+        aux = {k: v for k, v in network.aux_addresses.items()
+               if ipaddress.ip_address(v) in ipaddress.ip_network(pool["Subnet"])}
+        if aux:
+            pool["AuxiliaryAddresses"] = aux
     attached: dict[str, Any] = {}
     if containers:
         for endpoint in service.endpoints(network):
@@ -44,7 +50,7 @@ def network_json(service: NetworkService, network: Network, *, containers: bool 
     return {
         "Name": network.name, "Id": network.id, "Created": network.created, "Scope": "local",
         "Driver": network.driver, "EnableIPv4": True, "EnableIPv6": network.ipv6,
-        "IPAM": {"Driver": "default", "Options": None if network.builtin else {}, "Config": config},
+        "IPAM": {"Driver": "default", "Options": network.ipam_options or None, "Config": config},
         "Internal": network.internal, "Attachable": False, "Ingress": False,
         "ConfigFrom": {"Network": ""}, "ConfigOnly": False, "Containers": attached,
         "Options": network.options, "Labels": network.labels,
@@ -101,6 +107,9 @@ def _create_request(body: dict[str, Any]) -> NetworkCreate:
     if not name:
         raise InvalidArgument("network name cannot be empty")
     ipam = body.get("IPAM") or {}
+    if str(ipam.get("Driver") or "default") != "default":
+        # No IPAM plugins are registered: as dockerd without that plugin.
+        raise NotFound(f'plugin "{ipam.get("Driver")}" not found')
     configs = ipam.get("Config") or []
     ipv4 = [c for c in configs if ":" not in str(c.get("Subnet") or "")]
     ipv6 = [c for c in configs if ":" in str(c.get("Subnet") or "")]
@@ -108,6 +117,7 @@ def _create_request(body: dict[str, Any]) -> NetworkCreate:
         raise InvalidArgument("only one IPv4 and one IPv6 subnet per network are supported")
     first = ipv4[0] if ipv4 else {}
     first6 = ipv6[0] if ipv6 else {}
+    aux = {**(first.get("AuxiliaryAddresses") or {}), **(first6.get("AuxiliaryAddresses") or {})}
     return NetworkCreate(
         name=name, driver=str(body.get("Driver") or "bridge"),
         subnet=str(first.get("Subnet") or ""), gateway=str(first.get("Gateway") or ""),
@@ -115,7 +125,9 @@ def _create_request(body: dict[str, Any]) -> NetworkCreate:
         ipv6=bool(body.get("EnableIPv6")), subnet6=str(first6.get("Subnet") or ""),
         gateway6=str(first6.get("Gateway") or ""),
         labels={str(k): str(v) for k, v in (body.get("Labels") or {}).items()},
-        options={str(k): str(v) for k, v in (body.get("Options") or {}).items()})
+        options={str(k): str(v) for k, v in (body.get("Options") or {}).items()},
+        aux_addresses={str(k): str(v) for k, v in aux.items()},
+        ipam_options={str(k): str(v) for k, v in (ipam.get("Options") or {}).items()})
 
 
 @table.post("/networks/create")
@@ -147,7 +159,8 @@ async def connect(request: web.Request) -> web.StreamResponse:
     links = tuple(str(link) for link in config.get("Links") or [])
     endpoint = EndpointRequest(network=network.name, ip=str(ipam.get("IPv4Address") or ""),
                                ip6=str(ipam.get("IPv6Address") or ""),
-                               aliases=tuple(str(a) for a in config.get("Aliases") or []), links=links)
+                               aliases=tuple(str(a) for a in config.get("Aliases") or []), links=links,
+                               mac=str(config.get("MacAddress") or ""))
     await engine(request).containers.connect_network(str(body.get("Container") or ""), endpoint)
     return web.Response(status=200)
 

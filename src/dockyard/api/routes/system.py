@@ -68,7 +68,7 @@ async def info(request: web.Request) -> web.StreamResponse:
         "Driver": cfg.snapshotter if cfg.snapshotter != "overlay" else "overlay2",
         "DriverStatus": [["Backing Filesystem", "extfs"], ["Supports d_type", "true"]],
         "DockerRootDir": str(cfg.data_root),
-        "Plugins": {"Volume": ["local"], "Network": ["host", "null"], "Authorization": None,
+        "Plugins": {"Volume": ["local"], "Network": ["bridge", "host", "null"], "Authorization": None,
                     "Log": ["k8s-file"]},
         "MemoryLimit": True, "SwapLimit": False, "CpuCfsPeriod": True, "CpuCfsQuota": True,
         "CPUShares": True, "CPUSet": True, "PidsLimit": True, "IPv4Forwarding": True,

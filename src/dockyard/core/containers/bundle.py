@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import shutil
+from collections.abc import Sequence
 from pathlib import Path
 
 from dockyard.core.containers.configs import command_of, process_env
@@ -52,6 +53,7 @@ def spec_input(
     network: str,
     init_path: str | None,
     security: SecuritySpec | None = None,
+    linked_env: Sequence[str] = (),
 ) -> SpecInput:
     config = container.config
     mounts = _file_mounts(paths)
@@ -65,7 +67,7 @@ def spec_input(
         container_id=container.id,
         rootfs=paths.rootfs,
         args=container_argv(container, init_path),
-        env=tuple(process_env(config, config.hostname, home)),
+        env=tuple(process_env(config, config.hostname, home, linked_env)),
         cwd=config.working_dir or "/",
         user=user,
         terminal=config.tty,

@@ -7,7 +7,7 @@ an Entrypoint in the request (even ``--entrypoint ""``) drops the image's Cmd an
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import replace
 from typing import Any
 
@@ -98,11 +98,13 @@ def command_of(config: ContainerConfig) -> tuple[str, list[str]]:
     return argv[0], argv[1:]
 
 
-def process_env(config: ContainerConfig, hostname: str, home: str) -> list[str]:
-    """The environment the process starts with: Docker's daemon defaults under the config's Env."""
+def process_env(config: ContainerConfig, hostname: str, home: str, linked: Sequence[str] = ()) -> list[str]:
+    """The environment the process starts with: Docker's daemon defaults and the legacy links'
+    variables under the config's Env (moby's CreateDaemonEnvironment)."""
     base = [f"PATH={DEFAULT_PATH}", f"HOSTNAME={hostname}"]
     if config.tty:
         base.append("TERM=xterm")
+    base.extend(linked)
     env = replace_or_append(base, config.env)
     if not any(env_key(e) == "HOME" for e in env):
         env.append(f"HOME={home or '/'}")

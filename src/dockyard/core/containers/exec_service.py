@@ -43,16 +43,16 @@ class ExecService:
     def inspect(self, exec_id: str) -> ExecSession:
         return self._sessions.get(exec_id)
 
-    async def start(self, exec_id: str, *, detach: bool = False, tty: bool | None = None,
+    async def start(self, exec_id: str, *, detach: bool = False,
                     console_size: tuple[int, int] | None = None) -> ExecProcess | None:
+        # The process's terminal and detach keys are what exec create asked for (moby's ExecConfig);
+        # exec start's own Tty only decides how the API frames the stream.
         session = self._sessions.get(exec_id)
         if session.started:
             raise WrongState(f"Error: Exec command {exec_id} is already running")
         container = self._live.get(session.container_id)
         if container.state != State.RUNNING:
             raise WrongState(f"Container {container.id} is not running")
-        if tty is not None:
-            session.config.tty = tty
         if console_size is not None:
             session.config.console_size = console_size
         session.started = True

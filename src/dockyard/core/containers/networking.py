@@ -15,6 +15,7 @@ from dataclasses import asdict
 from typing import Any
 
 from dockyard.core.containers.hostfiles import write_network_files
+from dockyard.core.containers.links import link_env
 from dockyard.core.containers.model import Container, ContainerPaths, CreateRequest
 from dockyard.core.containers.store import LiveContainers
 from dockyard.core.networks.model import DEFAULT_BRIDGE, Endpoint, EndpointRequest, Network
@@ -55,7 +56,7 @@ def endpoint_requests(mode: str, networking: dict[str, Any], host: dict[str, Any
             network=name, ip=str(ipam_config.get("IPv4Address") or ""),
             ip6=str(ipam_config.get("IPv6Address") or ""),
             aliases=tuple(str(a) for a in cfg.get("Aliases") or []),
-            links=links if name != DEFAULT_BRIDGE else ()))
+            links=links if name != DEFAULT_BRIDGE else (), mac=str(cfg.get("MacAddress") or "")))
     return result
 
 
@@ -143,9 +144,8 @@ class ContainerNetworking:
         assert self._networks is not None
         result = []
         for spec in container.host.raw.get("Links") or []:
-            target, _, alias = str(spec).partition(":")
-            target_name = target.strip("/").split("/")[-1]
-            alias = (alias or target_name).strip("/").split("/")[-1]
+            target_name = str(spec).partition(":")[0].strip("/").split("/")[-1]
+            alias = _link_alias(str(spec))
             try:
                 other = self._live.get(target_name)
             except NotFound as exc:
@@ -156,6 +156,20 @@ class ContainerNetworking:
                                       f"AS {container.name}/{alias}")
             result.append((ips[0], alias, target_name))
         return result
+
+    def link_env(self, container: Container) -> list[str]:
+        """The legacy links' variables (core/containers/links.py); none on user networks."""
+        if self._networks is None or not container.host.raw.get("Links"):
+            return []
+        mine = self._networks.endpoints(container_id=container.id)
+        if any(self._networks.inspect(e.network_id).has_dns for e in mine):
+            return []
+        env: list[str] = []
+        for ip, alias, name in self._legacy_links(container):
+            child = self._live.get(name)
+            env += link_env(alias, container.name.lstrip("/"), ip, child.config.exposed_ports,
+                            child.config.env)
+        return env
 
     async def leave(self, container: Container) -> None:
         """Tear the endpoints down (idempotent); never raises, so an exit is always recorded."""
@@ -212,6 +226,22 @@ class ContainerNetworking:
         container.networking = {**container.networking, "EndpointsConfig": configs}
         self._live.save(container)
 
+    def unlink(self, name: str) -> None:
+        """``docker rm --link /parent/alias``: the parent forgets the link (moby's rmLink)."""
+        parent_name, _, alias = ("/" + name.lstrip("/")).rpartition("/")
+        if not parent_name:
+            raise InvalidArgument("Conflict, cannot remove the default link name of the container")
+        try:
+            parent = self._live.get(parent_name.lstrip("/"))
+        except NotFound as exc:
+            raise NotFound(f"Cannot get parent {parent_name} for link name {name}") from exc
+        links = [str(spec) for spec in parent.host.raw.get("Links") or []]
+        kept = [spec for spec in links if _link_alias(spec) != alias]
+        if len(kept) == len(links):
+            raise NotFound(f"No such container: {name}")
+        parent.host.raw["Links"] = kept or None
+        self._live.save(parent)
+
     def rename(self, container: Container, old: str) -> None:
         """After ``docker rename``: the embedded DNS answers to the new name, not the old."""
         if self._networks is None or not container.network_state:
@@ -229,6 +259,12 @@ class ContainerNetworking:
             networks[network.name] = endpoint_view(endpoint, network)
             ports += [asdict(p) for p in endpoint.ports]
         return {"sandbox": sandbox, "networks": networks, "ports": ports}
+
+
+def _link_alias(spec: str) -> str:
+    """The alias of a ``--link`` entry (``name:alias``, or the target's own name without one)."""
+    target, _, alias = spec.partition(":")
+    return (alias or target).strip("/").split("/")[-1]
 
 
 def endpoint_view(endpoint: Endpoint, network: Network) -> dict[str, Any]:

@@ -100,6 +100,8 @@ class Runner:
         self.oom_killed: Callable[[Container], Awaitable[bool]] | None = None
         # Set by the service: the daemon's --userns-remap ranges (core/runtime/userns.py), None without.
         self.userns: UsernsRemap | None = None
+        # Set by the service: the legacy links' environment of a container (networking.link_env).
+        self.linked_env: Callable[[Container], list[str]] | None = None
 
     def paths(self, container: Container) -> ContainerPaths:
         return ContainerPaths.of(self._config.containers_dir, container.id)
@@ -122,7 +124,8 @@ class Runner:
             stack.push_async_callback(asyncio.to_thread, self._mounter.unmount, paths.rootfs)
             if self.prepare_mounts is not None:
                 await self.prepare_mounts(container, paths)
-            await asyncio.to_thread(self._write_bundle, container, paths, network)
+            linked = self.linked_env(container) if self.linked_env is not None else []
+            await asyncio.to_thread(self._write_bundle, container, paths, network, linked)
             stack.push_async_callback(self._forget, container, runtime)
             try:
                 pid = await self._monitor.create(MonitorStart(
@@ -157,15 +160,16 @@ class Runner:
                                self.userns)
         self._mounter.mount(mounts, paths.rootfs)
 
-    def _write_bundle(self, container: Container, paths: ContainerPaths, network: str) -> None:
+    def _write_bundle(self, container: Container, paths: ContainerPaths, network: str,
+                      linked: list[str]) -> None:
         from dockyard.core.runtime.spec import build_spec
         from dockyard.core.runtime.users import home_of, resolve_user
 
         user = resolve_user(paths.rootfs, container.config.user)
         home = home_of(paths.rootfs, user.uid)
         security = security_of(container, paths.rootfs, self._live.get, self._config, self.userns)
-        spec = build_spec(spec_input(container, paths, user=user, home=home or "/",
-                                     network=network, init_path=find_init(), security=security))
+        spec = build_spec(spec_input(container, paths, user=user, home=home or "/", network=network,
+                                     init_path=find_init(), security=security, linked_env=linked))
         tmp = paths.bundle / "config.json.tmp"
         tmp.write_text(json.dumps(spec, indent=1))
         tmp.replace(paths.bundle / "config.json")

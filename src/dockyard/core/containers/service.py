@@ -111,6 +111,7 @@ class ContainerService:
         self.resources = ContainerResources(self._live, self._runner.runtime_of, cgroups)  # update, stats
         self._runner.oom_killed = self.resources.oom_hook()
         self._runner.userns = self._userns = userns  # --userns-remap (core/runtime/userns.py)
+        self._runner.linked_env = self._networking.link_env
 
     # ---- lifecycle of the service ----
     async def open(self) -> None:
@@ -403,9 +404,12 @@ class ContainerService:
         def done() -> bool:
             if condition == "removed":
                 return container.id not in live.by_id
+            exited = live.exits.get(container.id, 0) > seen_exits
             if condition == "next-exit":
-                return live.exits.get(container.id, 0) > seen_exits
-            return not container.state.is_active or container.id not in live.by_id
+                return exited
+            # An exit answers not-running even when a restart policy brings the container back
+            # (moby's SetRestarting wakes the stop waiters too).
+            return exited or not container.state.is_active or container.id not in live.by_id
 
         async def waiter() -> WaitResult:
             await live.wait_until(done)
@@ -474,6 +478,9 @@ class ContainerService:
         container = self._live.get(ref)
         async with self._lock(container):
             await self._networking.disconnect(container, network)
+
+    def remove_link(self, name: str) -> None:
+        self._networking.unlink(name)
 
     async def rename(self, ref: str, new_name: str) -> None:
         container = self._live.get(ref)
@@ -546,9 +553,9 @@ class ContainerService:
     def exec_inspect(self, exec_id: str) -> ExecSession:
         return self._exec.inspect(exec_id)
 
-    async def exec_start(self, exec_id: str, *, detach: bool = False, tty: bool | None = None,
+    async def exec_start(self, exec_id: str, *, detach: bool = False,
                          console_size: tuple[int, int] | None = None) -> ExecProcess | None:
-        return await self._exec.start(exec_id, detach=detach, tty=tty, console_size=console_size)
+        return await self._exec.start(exec_id, detach=detach, console_size=console_size)
 
     async def exec_resize(self, exec_id: str, *, height: int, width: int) -> None:
         await self._exec.resize(exec_id, height=height, width=width)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import builtins
+import dataclasses
 import fnmatch
 import json
 import logging
@@ -159,7 +160,11 @@ class ImageService:
             want = values[-1].lower() in ("true", "1")
             return [i for i in images if (not i.repo_tags) == want]
         if key == "reference":
-            return [i for i in images if any(_ref_matches(v, t) for v in values for t in i.repo_tags)]
+            # As moby: only the matching tags are listed, so `docker images busybox` shows no row
+            # for another repository's tag of the same image.
+            matched = [(i, tuple(t for t in i.repo_tags if any(_ref_matches(v, t) for v in values)))
+                       for i in images]
+            return [dataclasses.replace(i, repo_tags=tags) for i, tags in matched if tags]
         if key == "label":
             return [i for i in images if all(i.has_label(v) for v in values)]
         if key in ("before", "since"):

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import ipaddress
 import random
+import re
 from collections.abc import Iterable, Iterator
 
 from dockyard.errors import Conflict, InvalidArgument, Unavailable
@@ -151,6 +152,16 @@ def mac_of(ip: str) -> str:
     """Docker's MAC for an address: 02:42 then the four bytes of the IPv4 address."""
     packed = ipaddress.IPv4Address(ip).packed
     return "02:42:" + ":".join(f"{b:02x}" for b in packed)
+
+
+_MAC = re.compile(r"^[0-9a-fA-F]{2}([:-])[0-9a-fA-F]{2}(\1[0-9a-fA-F]{2}){4}$")
+
+
+def check_mac(mac: str) -> str:
+    """A user-given MAC (``--mac-address``) in the form the kernel takes, or Docker's 400."""
+    if not _MAC.match(mac):
+        raise InvalidArgument(f"invalid MAC address: {mac}")
+    return mac.replace("-", ":").lower()
 
 
 def random_port(low: int, high: int, taken: set[int]) -> Iterator[int]:

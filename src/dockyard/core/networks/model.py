@@ -51,6 +51,9 @@ class Network:
     user_subnet: bool = False
     subnet6: str = ""  # set when ipv6: the bridge's IPv6 subnet and address
     gateway6: str = ""
+    # IPAM's AuxiliaryAddresses (name -> address, kept out of allocation) and Options.
+    aux_addresses: dict[str, str] = field(default_factory=dict)
+    ipam_options: dict[str, str] = field(default_factory=dict)
 
     @property
     def builtin(self) -> bool:
@@ -116,6 +119,7 @@ class EndpointRequest:
     ip6: str = ""
     aliases: tuple[str, ...] = ()
     links: tuple[str, ...] = ()  # "name:alias"
+    mac: str = ""  # --mac-address / EndpointSettings.MacAddress; derived from the IP when empty
 
 
 @dataclass(frozen=True, slots=True)

@@ -62,6 +62,8 @@ class NetworkCreate:
     gateway6: str = ""
     labels: dict[str, str] = field(default_factory=dict)
     options: dict[str, str] = field(default_factory=dict)
+    aux_addresses: dict[str, str] = field(default_factory=dict)
+    ipam_options: dict[str, str] = field(default_factory=dict)
 
 
 def _new_id() -> str:
@@ -124,6 +126,9 @@ class NetworkService:
     async def create(self, request: NetworkCreate) -> Network:
         if request.name in BUILTIN_DRIVERS:
             raise Forbidden(f"{request.name} is a pre-defined network and cannot be created")
+        if request.driver in ("host", "null"):
+            # libnetwork's global-scope drivers with a single pre-defined instance.
+            raise Forbidden(f'only one instance of "{request.driver}" network is allowed')
         if request.driver not in ("bridge", ""):
             raise NotFound(f"plugin \"{request.driver}\" not found")
         if any(n.name == request.name for n in self._networks.values()):
@@ -165,6 +170,8 @@ class NetworkService:
                        ip_range=str(ip_range) if ip_range else "", internal=request.internal,
                        ipv6=request.ipv6, labels=dict(request.labels),
                        options=dict(request.options), bridge=bridge,
+                       aux_addresses=_aux_addresses(request, subnet, subnet6),
+                       ipam_options=dict(request.ipam_options),
                        user_subnet=bool(request.subnet),
                        subnet6=str(subnet6) if subnet6 else "",
                        gateway6=ipam.gateway_of(subnet6, request.gateway6) if subnet6 else "")
@@ -264,7 +271,7 @@ class NetworkService:
             raise InvalidArgument(f"container cannot be connected to network {network.name}")
         check_endpoint_request(network, request)
         endpoint_id = _new_id()
-        used = [e.ip for e in self.endpoints(network)]
+        used = [e.ip for e in self.endpoints(network)] + list(network.aux_addresses.values())
         ip = ipam.allocate(network.subnet, network.gateway, used, ip_range=network.ip_range,
                            wanted=request.ip)
         ip6 = ipam.allocate6(network.subnet6, network.gateway6,
@@ -273,7 +280,8 @@ class NetworkService:
         dns_names = [name, *request.aliases] + ([short_id] if short_id else [])
         endpoint = Endpoint(
             id=endpoint_id, network_id=network.id, container_id=container_id, container_name=name,
-            ip=ip, mac=ipam.mac_of(ip), ifname=ifname, veth=f"dyv{endpoint_id[:8]}", sandbox=sandbox,
+            ip=ip, mac=ipam.check_mac(request.mac) if request.mac else ipam.mac_of(ip),
+            ifname=ifname, veth=f"dyv{endpoint_id[:8]}", sandbox=sandbox,
             aliases=list(request.aliases), dns_names=dns_names if network.has_dns else [],
             links=_links(request.links), ports=list(ports), gateway_endpoint=gateway, ip6=ip6)
         # Recorded before the first await so a concurrent start cannot take the same address.
@@ -380,6 +388,8 @@ def check_endpoint_request(network: Network, request: EndpointRequest) -> None:
     if request.aliases and not network.has_dns:
         raise InvalidArgument("network-scoped alias is supported only for containers in user "
                               "defined networks")
+    if request.mac:
+        ipam.check_mac(request.mac)
 
 
 def _subnet6(request: NetworkCreate, occupied: Sequence[ipam.AnyNet], seed: str) -> ipam.IPv6Net:
@@ -400,3 +410,16 @@ def _links(specs: Sequence[str]) -> dict[str, str]:
         alias = (alias or target).strip("/").split("/")[-1]
         result[alias.lower()] = target
     return result
+
+
+def _aux_addresses(request: NetworkCreate, subnet: object, subnet6: object) -> dict[str, str]:
+    """libnetwork's check: every auxiliary address lies in one of the network's subnets."""
+    pools = [ipaddress.ip_network(str(s)) for s in (subnet, subnet6) if s]
+    for name, address in request.aux_addresses.items():
+        try:
+            ip = ipaddress.ip_address(address)
+        except ValueError as exc:
+            raise InvalidArgument(f"invalid auxiliary address {name}={address}") from exc
+        if not any(ip.version == pool.version and ip in pool for pool in pools):
+            raise InvalidArgument(f"no matching subnet for aux-address {address}")
+    return dict(request.aux_addresses)

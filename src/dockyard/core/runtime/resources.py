@@ -16,6 +16,7 @@ import stat
 from dataclasses import dataclass
 from typing import Any
 
+from dockyard.core.runtime.devices import check_device_requests, check_storage_opts
 from dockyard.errors import InvalidArgument
 
 log = logging.getLogger(__name__)
@@ -295,12 +296,12 @@ def merge_update(current: dict[str, Any], update: dict[str, Any]) -> dict[str, A
 
 def spec_fields(raw: dict[str, Any], host: HostLimits | None = None) -> dict[str, Any]:
     """The :class:`~dockyard.core.runtime.model.SpecInput` fields a container's HostConfig sets:
-    ``resources``, ``rlimits`` and ``shm_size``."""
+    ``resources``, ``rlimits``, ``shm_size`` and ``oom_score_adj``."""
     from dockyard.core.system import cgroup_version
 
     host = host or HostLimits.detect(cgroup_v2=cgroup_version() == "2")
     return {"resources": linux_resources(raw, host), "rlimits": ulimits(raw),
-            "shm_size": shm_size(raw)}
+            "shm_size": shm_size(raw), "oom_score_adj": _int(raw, "OomScoreAdj")}
 
 
 def check_create(raw: dict[str, Any], host: HostLimits | None = None) -> dict[str, Any]:
@@ -309,4 +310,6 @@ def check_create(raw: dict[str, Any], host: HostLimits | None = None) -> dict[st
 
     adapted = adapt(raw)
     validate(adapted, host or HostLimits.detect(cgroup_v2=cgroup_version() == "2"))
+    check_device_requests(adapted)
+    check_storage_opts(adapted)
     return adapted

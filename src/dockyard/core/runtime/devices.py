@@ -1,0 +1,39 @@
+"""HostConfig settings this engine has no mechanism for, refused as dockerd refuses them on a host
+without one: device requests (``--gpus``: no GPU device driver is registered here) and storage
+options (``--storage-opt size=``: overlay on a backing filesystem without project quotas)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from dockyard.errors import InvalidArgument
+
+# The registered device drivers (moby's deviceDrivers); dockerd registers "nvidia" only where the
+# NVIDIA container toolkit is installed. None is, here.
+DEVICE_DRIVERS: dict[str, tuple[str, ...]] = {}
+
+
+def _go_list(capabilities: list[Any]) -> str:
+    """A [][]string as Go's %v prints it: ``[[gpu utility]]``."""
+    return "[" + " ".join("[" + " ".join(str(c) for c in group or []) + "]"
+                          for group in capabilities) + "]"
+
+
+def check_device_requests(raw: dict[str, Any]) -> None:
+    for request in raw.get("DeviceRequests") or []:
+        driver = str(request.get("Driver") or "")
+        if driver not in DEVICE_DRIVERS:
+            capabilities = request.get("Capabilities") or []
+            raise InvalidArgument(f'could not select device driver "{driver}" with capabilities: '
+                                  f"{_go_list(capabilities)}")
+
+
+def check_storage_opts(raw: dict[str, Any]) -> None:
+    options = raw.get("StorageOpt") or {}
+    for key in options:
+        if key.lower() != "size":
+            raise InvalidArgument(f"Unknown option {key}")
+    if options:
+        # moby's overlay2 answer where the backing filesystem has no project quotas.
+        raise InvalidArgument("--storage-opt is supported only for overlay over xfs with 'pquota' "
+                              "mount option")

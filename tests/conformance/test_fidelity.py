@@ -1,0 +1,174 @@
+"""Issue 10's sweep: settings that were accepted and ignored, and behaviours that differed from
+dockerd's, each checked through the stock CLI or docker-py."""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable
+
+import docker
+import pytest
+
+from .daemon import Daemon
+
+Run = Callable[..., str]
+Name = Callable[[str], str]
+
+
+def _inspect(daemon: Daemon, *args: str) -> object:
+    return json.loads(daemon.docker_ok("inspect", *args))
+
+
+def test_exec_tty_is_the_one_exec_create_asked_for(client: docker.DockerClient, container: Run) -> None:
+    cid = container("busybox", "sleep", "60")
+    exec_id = client.api.exec_create(cid, ["tty"], tty=True)["Id"]
+    # Start without Tty: the process still gets its terminal; only the stream is framed.
+    out = client.api.exec_start(exec_id, tty=False).decode()
+    assert out.strip().startswith("/dev/pts/"), out
+    no_tty = client.api.exec_create(cid, ["tty"], tty=False)["Id"]
+    assert "not a tty" in client.api.exec_start(no_tty, tty=True).decode()
+
+
+def test_wait_returns_when_a_restarting_container_exits(daemon: Daemon, container: Run) -> None:
+    cid = container("--restart", "always", "busybox", "sh", "-c", "sleep 1; exit 3")
+    started = time.monotonic()
+    code, out, _ = daemon.docker("wait", cid, timeout=30)
+    assert code == 0 and out.strip() == "3"
+    assert time.monotonic() - started < 20
+    status, body = daemon.request_json("POST", f"{daemon.api}/containers/{cid}/wait?condition=next-exit")
+    assert status == 200 and body["StatusCode"] == 3
+
+
+def test_images_repo_lists_only_that_repository(daemon: Daemon, name: Name) -> None:
+    other = name("other")
+    daemon.docker_ok("tag", "busybox", f"{other}:1")
+    try:
+        out = daemon.docker_ok("images", "--format", "{{.Repository}}:{{.Tag}}", "busybox")
+        assert out.split() == ["busybox:latest"]
+        assert daemon.docker_ok("images", "--format", "{{.Repository}}", other).split() == [other]
+    finally:
+        daemon.docker("rmi", f"{other}:1")
+
+
+@pytest.mark.parametrize("driver", ["host", "null"])
+def test_a_second_host_or_null_network_is_refused(daemon: Daemon, name: Name, driver: str) -> None:
+    code, _, err = daemon.docker("network", "create", "-d", driver, name("n"))
+    assert code == 1
+    assert f'only one instance of "{driver}" network is allowed' in err
+
+
+def test_legacy_link_sets_dockers_environment(daemon: Daemon, container: Run, name: Name) -> None:
+    db = name("db")
+    container("--name", db, "-e", "SECRET_LEVEL=3", "--expose", "5432", "--expose", "7000-7002/udp",
+              "busybox", "sleep", "60")
+    ip = _inspect(daemon, "-f", "{{json .NetworkSettings.IPAddress}}", db)
+    parent = name("app")
+    out = daemon.docker_ok("run", "--rm", "--name", parent, "--link", f"{db}:data", "busybox", "env")
+    env = dict(line.split("=", 1) for line in out.splitlines() if "=" in line)
+    assert env["DATA_PORT"] == f"tcp://{ip}:5432"
+    assert env["DATA_PORT_5432_TCP"] == f"tcp://{ip}:5432"
+    assert env["DATA_PORT_5432_TCP_ADDR"] == ip
+    assert env["DATA_PORT_5432_TCP_PORT"] == "5432"
+    assert env["DATA_PORT_5432_TCP_PROTO"] == "tcp"
+    assert env["DATA_PORT_7000_UDP_START"] == f"udp://{ip}:7000"
+    assert env["DATA_PORT_7000_UDP_END"] == f"udp://{ip}:7002"
+    assert env["DATA_PORT_7000_UDP_PORT_END"] == "7002"
+    assert env["DATA_NAME"] == f"/{parent}/data"
+    assert env["DATA_ENV_SECRET_LEVEL"] == "3"
+    assert "DATA_ENV_PATH" not in env
+
+
+def test_rm_link_removes_the_link_from_the_parent(daemon: Daemon, container: Run, name: Name) -> None:
+    db, app = name("db"), name("app")
+    container("--name", db, "busybox", "sleep", "60")
+    container("--name", app, "--link", f"{db}:data", "busybox", "sleep", "60")
+    daemon.docker_ok("rm", "--link", f"/{app}/data")
+    assert _inspect(daemon, "-f", "{{json .HostConfig.Links}}", app) is None
+    code, _, err = daemon.docker("rm", "--link", f"/{app}/data")
+    assert code == 1 and "No such container" in err
+    # The linked container itself is untouched.
+    assert _inspect(daemon, "-f", "{{json .State.Running}}", db) is True
+
+
+def test_oom_score_adj_reaches_the_process(daemon: Daemon) -> None:
+    out = daemon.docker_ok("run", "--rm", "--oom-score-adj", "500", "busybox",
+                           "cat", "/proc/self/oom_score_adj")
+    assert out.strip() == "500"
+
+
+def test_gpus_are_refused_without_a_driver(daemon: Daemon) -> None:
+    before = daemon.store_state()
+    code, _, err = daemon.docker("run", "--rm", "--gpus", "all", "busybox", "true")
+    assert code == 125
+    assert 'could not select device driver "" with capabilities: [[gpu]]' in err
+    assert daemon.store_state() == before
+
+
+def test_storage_opt_size_is_refused_without_quotas(daemon: Daemon) -> None:
+    code, _, err = daemon.docker("create", "--storage-opt", "size=1G", "busybox", "true")
+    assert code != 0
+    assert "--storage-opt is supported only for overlay over xfs with 'pquota' mount option" in err
+
+
+def test_mac_address_is_applied_to_the_interface(daemon: Daemon, name: Name) -> None:
+    net = name("net")
+    daemon.docker_ok("network", "create", net)
+    try:
+        for network in ("bridge", net):
+            out = daemon.docker_ok("run", "--rm", "--network", network, "--mac-address", "02:42:ac:11:00:99",
+                                   "busybox", "cat", "/sys/class/net/eth0/address")
+            assert out.strip() == "02:42:ac:11:00:99"
+        # The CLI checks the form itself; the API refuses what another client sends.
+        status, body = daemon.request_json("POST", f"{daemon.api}/containers/create", {
+            "Image": "busybox", "HostConfig": {"NetworkMode": net},
+            "NetworkingConfig": {"EndpointsConfig": {net: {"MacAddress": "zz:42"}}}})
+        assert status == 400 and "invalid MAC address" in body["message"]
+    finally:
+        daemon.docker("network", "rm", net)
+
+
+def test_network_ipam_aux_addresses_and_options(daemon: Daemon, name: Name) -> None:
+    net = name("net")
+    daemon.docker_ok("network", "create", "--subnet", "10.231.7.0/29", "--aux-address", "router=10.231.7.2",
+                     net)
+    try:
+        ipam = _inspect(daemon, "-f", "{{json .IPAM}}", net)
+        assert isinstance(ipam, dict)
+        assert ipam["Options"] is None
+        assert ipam["Config"][0]["AuxiliaryAddresses"] == {"router": "10.231.7.2"}
+        # The auxiliary address is never handed to a container.
+        out = daemon.docker_ok("run", "--rm", "--network", net, "busybox",
+                               "ip", "-4", "-o", "addr", "show", "eth0")
+        assert "10.231.7.2/" not in out
+    finally:
+        daemon.docker("network", "rm", net)
+    code, _, err = daemon.docker("network", "create", "--subnet", "10.231.8.0/29", "--aux-address",
+                                 "x=10.99.0.1", name("net"))
+    assert code == 1 and "no matching subnet for aux-address" in err
+    code, _, err = daemon.docker("network", "create", "--ipam-driver", "nosuch", name("net"))
+    assert code == 1 and 'plugin "nosuch" not found' in err
+
+
+def test_endpoint_driver_opts_and_links_are_kept(client: docker.DockerClient, name: Name) -> None:
+    net = client.networks.create(name("net"))
+    try:
+        cname = name("c")
+        endpoint = client.api.create_endpoint_config(driver_opt={"com.example.opt": "1"},
+                                                     links={"other": "o"})
+        networking = client.api.create_networking_config({net.name: endpoint})
+        cid = client.api.create_container("busybox", "true", name=cname, networking_config=networking,
+                                          host_config=client.api.create_host_config(network_mode=net.name))["Id"]
+        try:
+            settings = client.api.inspect_container(cid)["NetworkSettings"]["Networks"][net.name]
+            assert settings["DriverOpts"] == {"com.example.opt": "1"}
+            assert settings["Links"] == ["other:o"]
+        finally:
+            client.api.remove_container(cid, force=True)
+    finally:
+        net.remove()
+
+
+def test_info_lists_the_bridge_network_driver(daemon: Daemon) -> None:
+    plugins = json.loads(daemon.docker_ok("info", "--format", "{{json .Plugins.Network}}"))
+    assert plugins[0] == "bridge" and {"host", "null"} <= set(plugins)
