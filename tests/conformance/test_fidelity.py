@@ -3,9 +3,12 @@ dockerd's, each checked through the stock CLI or docker-py."""
 
 from __future__ import annotations
 
+import io
 import json
+import tarfile
 import time
 from collections.abc import Callable
+from pathlib import Path
 
 import docker
 import pytest
@@ -172,3 +175,49 @@ def test_endpoint_driver_opts_and_links_are_kept(client: docker.DockerClient, na
 def test_info_lists_the_bridge_network_driver(daemon: Daemon) -> None:
     plugins = json.loads(daemon.docker_ok("info", "--format", "{{json .Plugins.Network}}"))
     assert plugins[0] == "bridge" and {"host", "null"} <= set(plugins)
+
+
+def test_build_with_a_dockerfile_outside_the_context(daemon: Daemon, tmp_path: Path, name: Name) -> None:
+    ctx, elsewhere = tmp_path / "ctx", tmp_path / "elsewhere"
+    ctx.mkdir()
+    elsewhere.mkdir()
+    (ctx / "f").write_text("from the context\n")
+    (elsewhere / "Dockerfile").write_text("FROM busybox\nCOPY f /f\n")
+    tag = name("outside")
+    daemon.docker_ok("build", "-q", "-t", tag, "-f", str(elsewhere / "Dockerfile"), str(ctx))
+    try:
+        assert daemon.docker_ok("run", "--rm", tag, "cat", "/f") == "from the context\n"
+    finally:
+        daemon.docker("rmi", tag)
+    (elsewhere / "Bad").write_text("FROM busybox\n\nBOGUS x\n")
+    code, _, err = daemon.docker("build", "-f", str(elsewhere / "Bad"), str(ctx))
+    assert code != 0 and "line 3" in err and "unknown instruction" in err.lower()
+
+
+def test_build_errors_before_any_output_are_http_errors(daemon: Daemon, tmp_path: Path) -> None:
+    (tmp_path / "Dockerfile").write_text("")
+    body = _context_tar(tmp_path)
+    status, _, raw = daemon.request("POST", f"{daemon.api}/build", body,
+                                    {"Content-Type": "application/x-tar"})
+    assert status == 400, raw
+    assert "file with no instructions" in json.loads(raw)["message"]
+
+
+def test_build_stream_sends_the_image_id_before_success(daemon: Daemon, tmp_path: Path) -> None:
+    (tmp_path / "Dockerfile").write_text("FROM busybox\nENV A=1\n")
+    status, _, raw = daemon.request("POST", f"{daemon.api}/build", _context_tar(tmp_path),
+                                    {"Content-Type": "application/x-tar"})
+    assert status == 200
+    messages = [json.loads(line) for line in raw.splitlines() if line.strip()]
+    aux = next(i for i, m in enumerate(messages) if "aux" in m)
+    built = next(i for i, m in enumerate(messages) if "Successfully built" in m.get("stream", ""))
+    assert aux < built
+    daemon.docker("rmi", messages[aux]["aux"]["ID"])
+
+
+def _context_tar(root: Path) -> bytes:
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w") as tar:
+        for path in root.iterdir():
+            tar.add(path, arcname=path.name)
+    return buffer.getvalue()

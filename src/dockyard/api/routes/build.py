@@ -7,10 +7,12 @@ and on failure ``{"errorDetail": {"code", "message"}, "error": …}`` (the CLI e
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import binascii
 import json
 import logging
+from pathlib import Path
 from typing import Any
 
 from aiohttp import web
@@ -88,28 +90,58 @@ def _line(payload: dict[str, Any]) -> bytes:
     return json.dumps(payload).encode() + b"\r\n"
 
 
+class _Stream:
+    """The build's JSON stream, opened at its first message: an error before any output is an
+    HTTP error (moby answers so when nothing was flushed), a later one is an ``errorDetail`` line."""
+
+    def __init__(self, request: web.Request) -> None:
+        self._request = request
+        self.response: web.StreamResponse | None = None
+
+    async def write(self, payload: dict[str, Any]) -> None:
+        if self.response is None:
+            self.response = web.StreamResponse(status=200, headers={"Content-Type": "application/json"})
+            await self.response.prepare(self._request)
+        await self.response.write(_line(payload))
+
+
 @table.post("/build")
 async def build(request: web.Request) -> web.StreamResponse:
     builder = _builder(request)
     options = build_options(request)
     async with body_file(request) as context_tar:
-        response = web.StreamResponse(status=200, headers={"Content-Type": "application/json"})
-        await response.prepare(request)
+        await asyncio.to_thread(complete_tar, context_tar)
+        stream = _Stream(request)
 
         async def emit(text: str) -> None:
-            await response.write(_line({"stream": text}))
+            await stream.write({"stream": text})
+
+        async def aux(image_id: str) -> None:
+            await stream.write({"aux": {"ID": image_id}})
 
         try:
-            result = await builder.build(context_tar, options, emit)
+            await builder.build(context_tar, options, emit, on_built=aux)
         except DockyardError as exc:
+            if stream.response is None:
+                raise
             code = int(getattr(exc, "code", 1) or 1)
             log.info("build failed: %s", exc)
-            await response.write(_line({"errorDetail": {"code": code, "message": str(exc)},
-                                        "error": str(exc)}))
-        else:
-            await response.write(_line({"aux": {"ID": result.image_id}}))
-        await response.write_eof()
-        return response
+            await stream.write({"errorDetail": {"code": code, "message": str(exc)}, "error": str(exc)})
+        assert stream.response is not None  # a build that succeeds has said so
+        await stream.response.write_eof()
+        return stream.response
+
+
+def complete_tar(path: Path) -> None:
+    """Give an uncompressed tar its missing end: the docker CLI's context with a Dockerfile from
+    outside (``-f /elsewhere/Dockerfile``) ends after the last member's data, without the padding
+    and the two zero blocks that Go's tar reader does not need but others do."""
+    with path.open("rb+") as f:
+        head = f.read(512)
+        if len(head) < 512 or head[257:262] != b"ustar":
+            return  # compressed, empty or not a tar: the extractor says what is wrong
+        size = f.seek(0, 2)
+        f.write(b"\0" * ((-size) % 512 + 1024))
 
 
 @table.post("/build/prune")

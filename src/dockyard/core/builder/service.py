@@ -11,6 +11,7 @@ import contextlib
 import itertools
 import logging
 import os
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -61,9 +62,11 @@ class BuilderService:
             self._cache.ensure_schema()
             self._opened = True
 
-    async def build(self, context_tar: Path, options: BuildOptions, emit: Emit) -> BuildResult:
-        """Build; ``emit`` receives Docker's stream text. Errors raise (nothing half-made is kept:
-        every committed step is a complete image, reused by the next build's cache)."""
+    async def build(self, context_tar: Path, options: BuildOptions, emit: Emit, *,
+                    on_built: Callable[[str], Awaitable[None]] | None = None) -> BuildResult:
+        """Build; ``emit`` receives Docker's stream text, ``on_built`` the image ID before the
+        success lines (the classic builder's ``aux`` message). Errors raise (nothing half-made is
+        kept: every committed step is a complete image, reused by the next build's cache)."""
         await self.open()
         for tag in options.tags:
             parse_repository(*_split_tag(tag))  # a bad -t fails before any work
@@ -81,6 +84,8 @@ class BuilderService:
             await asyncio.to_thread(cleanup, work)
         if image is None:
             raise InvalidArgument("no image was built: the target stage is FROM scratch with no steps")
+        if on_built is not None:
+            await on_built(image.id)
         return await self._finish(image, options, emit)
 
     async def _finish(self, image: Image, options: BuildOptions, emit: Emit) -> BuildResult:
