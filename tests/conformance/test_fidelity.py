@@ -221,3 +221,44 @@ def _context_tar(root: Path) -> bytes:
         for path in root.iterdir():
             tar.add(path, arcname=path.name)
     return buffer.getvalue()
+
+
+def test_load_of_a_corrupt_archive_is_an_error_in_the_stream(daemon: Daemon,
+                                                             client: docker.DockerClient) -> None:
+    before = daemon.store_state()
+    status, _, raw = daemon.request("POST", f"{daemon.api}/images/load", b"garbage" * 200,
+                                    {"Content-Type": "application/x-tar"})
+    assert status == 200
+    assert "error" in json.loads(raw.splitlines()[-1])
+    with pytest.raises(docker.errors.ImageLoadError):
+        client.images.load(b"garbage" * 200)
+    code, _, err = daemon.docker("load", input=b"garbage" * 200)
+    assert code == 1 and err.strip()
+    assert daemon.store_state() == before
+
+
+def test_load_reports_each_layer(daemon: Daemon, tmp_path: Path) -> None:
+    archive = tmp_path / "bb.tar"
+    daemon.docker_ok("save", "-o", str(archive), "busybox")
+    status, _, raw = daemon.request("POST", f"{daemon.api}/images/load?quiet=0", archive.read_bytes(),
+                                    {"Content-Type": "application/x-tar"})
+    messages = [json.loads(line) for line in raw.splitlines() if line.strip()]
+    layers = [m for m in messages if m.get("status") == "Loading layer"]
+    assert status == 200 and layers and len(layers[0]["id"]) == 12
+    assert layers[0]["progressDetail"]["total"] > 0
+    assert messages[-1]["stream"] == "Loaded image: busybox:latest\n"
+    status, _, raw = daemon.request("POST", f"{daemon.api}/images/load?quiet=1", archive.read_bytes(),
+                                    {"Content-Type": "application/x-tar"})
+    assert b"Loading layer" not in raw
+
+
+def test_volume_created_without_a_name_is_anonymous(daemon: Daemon, name: Name) -> None:
+    status, body = daemon.request_json("POST", f"{daemon.api}/volumes/create", {})
+    assert status == 201
+    named = name("vol")
+    daemon.docker_ok("volume", "create", named)
+    pruned = daemon.docker_ok("volume", "prune", "-f")
+    assert body["Name"] in pruned and named not in pruned
+    # Before API 1.42, prune took every unused volume.
+    status, report = daemon.request_json("POST", "/v1.41/volumes/prune")
+    assert status == 200 and named in (report["VolumesDeleted"] or [])

@@ -24,6 +24,13 @@ def api_version(request: web.Request) -> str:
     return request[API_VERSION_KEY]
 
 
+def api_at_least(request: web.Request, version: str) -> bool:
+    """Whether the client speaks ``version`` or newer (for moby's ``versions.GreaterThanOrEqualTo``)."""
+    def parts(text: str) -> tuple[int, ...]:
+        return tuple(int(p) for p in text.split(".") if p.isdigit())
+    return parts(api_version(request)) >= parts(version)
+
+
 @dataclass
 class RouteTable:
     routes: list[tuple[str, str, Handler]] = field(default_factory=list)

@@ -7,6 +7,7 @@ first so they win. Request bodies (import, load) are streamed to a temp file, ne
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 from pathlib import Path
@@ -18,12 +19,13 @@ from dockyard.api.params import json_response, query_bool, query_filters
 from dockyard.api.routes import distribution
 from dockyard.api.routing import RouteTable, engine
 from dockyard.api.transfer import body_file, scratch_dir, send_file
+from dockyard.core.distribution.progress import ProgressEvent, ProgressSink
 from dockyard.core.ids import hex_of
 from dockyard.core.images.model import Image
 from dockyard.core.images.reference import familiar
 from dockyard.core.images.service import ImageService
 from dockyard.core.timestamps import unix_seconds
-from dockyard.errors import InvalidArgument
+from dockyard.errors import DockyardError, InvalidArgument
 
 log = logging.getLogger(__name__)
 
@@ -141,10 +143,33 @@ async def create_image(request: web.Request) -> web.StreamResponse:
 
 @table.post("/images/load")
 async def load_images(request: web.Request) -> web.StreamResponse:
+    """As dockerd: a 200 JSON stream at once, ``Loading layer`` progress unless ``quiet``, then the
+    loaded names; a failure is an ``error`` message in the stream (docker-py's ImageLoadError)."""
     service = _images(request)
+    quiet = query_bool(request, "quiet")
     async with body_file(request) as path:
-        lines = await service.load(path)
-    return await _json_lines(request, [{"stream": line + "\n"} for line in lines])
+        response = web.StreamResponse(status=200, headers={"Content-Type": _JSON_STREAM})
+        await response.prepare(request)
+        queue: asyncio.Queue[ProgressEvent | None] = asyncio.Queue()
+        sink = ProgressSink(queue.put_nowait)
+
+        def loaded_layer(short_id: str, size: int) -> None:  # called from the loading thread
+            sink(ProgressEvent("Loading layer", short_id, size, size))
+
+        task = asyncio.create_task(service.load(path, progress=None if quiet else loaded_layer))
+        task.add_done_callback(lambda _: queue.put_nowait(None))
+        try:
+            while (event := await queue.get()) is not None:
+                await response.write(_message_line(distribution.message(event)))
+            lines = task.result()
+        except DockyardError as exc:
+            log.info("load failed: %s", exc)
+            await response.write(_message_line({"errorDetail": {"message": str(exc)}, "error": str(exc)}))
+        else:
+            for line in lines:
+                await response.write(_message_line({"stream": line + "\n"}))
+    await response.write_eof()
+    return response
 
 
 @table.post("/images/prune")

@@ -7,7 +7,7 @@ from typing import Any
 from aiohttp import web
 
 from dockyard.api.params import json_body, json_response, query_bool, query_filters
-from dockyard.api.routing import RouteTable, engine
+from dockyard.api.routing import RouteTable, api_at_least, engine
 from dockyard.core.volumes.model import Volume
 from dockyard.core.volumes.service import VolumeService
 
@@ -43,9 +43,11 @@ async def list_volumes(request: web.Request) -> web.StreamResponse:
 @table.post("/volumes/create")
 async def create(request: web.Request) -> web.StreamResponse:
     body = await json_body(request)
+    name = str(body.get("Name") or "")
+    # As moby: a volume the client did not name is anonymous (so `volume prune` takes it).
     volume = await _service(request).create(
-        str(body.get("Name") or ""), driver=str(body.get("Driver") or ""),
-        options=_strings(body.get("DriverOpts")), labels=_strings(body.get("Labels")))
+        name, driver=str(body.get("Driver") or ""),
+        options=_strings(body.get("DriverOpts")), labels=_strings(body.get("Labels")), anonymous=not name)
     return json_response(volume_json(volume), status=201)
 
 
@@ -62,5 +64,8 @@ async def remove(request: web.Request) -> web.StreamResponse:
 
 @table.post("/volumes/prune")
 async def prune(request: web.Request) -> web.StreamResponse:
-    deleted, reclaimed = await _service(request).prune(query_filters(request))
+    filters = query_filters(request)
+    if not api_at_least(request, "1.42"):
+        filters["all"] = ["true"]  # before API 1.42 prune took every unused volume
+    deleted, reclaimed = await _service(request).prune(filters)
     return json_response({"VolumesDeleted": deleted or None, "SpaceReclaimed": reclaimed})

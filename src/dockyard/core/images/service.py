@@ -25,7 +25,7 @@ from dockyard.config import DaemonConfig
 from dockyard.core.content import ContentStore
 from dockyard.core.downloads import Fetcher, normalise_url
 from dockyard.core.events import EventBus
-from dockyard.core.ids import Digest, ImageId, digest_of, is_full_hex_id
+from dockyard.core.ids import Digest, ImageId, chain_ids, digest_of, hex_of, is_full_hex_id
 from dockyard.core.images import archive
 from dockyard.core.images.commit import CommitOptions, child_config
 from dockyard.core.images.importer import import_config
@@ -46,6 +46,7 @@ ImageUsers = Callable[[ImageId], Awaitable[list[ImageUser]]]
 Filters = dict[str, list[str]]
 Records = list[dict[str, str]]
 Images = list[Image]
+LayerProgress = Callable[[str, int], None]  # (short chain ID, bytes) of a layer taken in
 _HEX_PREFIX = re.compile(r"^(?:sha256:)?([0-9a-f]{1,64})$")
 
 
@@ -293,16 +294,18 @@ class ImageService:
             undo.callback(self._content.delete, image_id)
         return image_id
 
-    async def load(self, tar_path: Path) -> builtins.list[str]:
+    async def load(self, tar_path: Path, *, progress: LayerProgress | None = None) -> builtins.list[str]:
+        """``docker load``; ``progress(short chain ID, bytes)`` is called (from a worker thread)
+        as each layer is taken in."""
         async with self._lock:
-            lines = await asyncio.to_thread(self._load_sync, tar_path)
+            lines = await asyncio.to_thread(self._load_sync, tar_path, progress)
         for line in lines:
             if line.startswith("Loaded image"):
                 name = line.split(": ", 1)[1]
                 self._events.publish("image", "load", self.resolve(name).id, {"name": name})
         return lines
 
-    def _load_sync(self, tar_path: Path) -> builtins.list[str]:
+    def _load_sync(self, tar_path: Path, progress: LayerProgress | None) -> builtins.list[str]:
         workdir = Path(tempfile.mkdtemp(prefix="images-load-", dir=self._config.tmp_dir))
         try:
             archive.extract(tar_path, workdir)
@@ -310,13 +313,14 @@ class ImageService:
             with ExitStack() as undo:
                 lines: builtins.list[str] = []
                 for item in found:
-                    lines += self._load_one(item, undo)
+                    lines += self._load_one(item, undo, progress)
                 undo.pop_all()
             return lines
         finally:
             shutil.rmtree(workdir, ignore_errors=True)
 
-    def _load_one(self, item: archive.ArchivedImage, undo: ExitStack) -> builtins.list[str]:
+    def _load_one(self, item: archive.ArchivedImage, undo: ExitStack,
+                  progress: LayerProgress | None) -> builtins.list[str]:
         try:
             config = json.loads(item.config_bytes)
             diff_ids = [Digest(str(d)) for d in config["rootfs"]["diff_ids"]]
@@ -325,8 +329,10 @@ class ImageService:
         if len(diff_ids) != len(item.layers):
             raise InvalidArgument(f"invalid manifest, layers length mismatch: expected {len(diff_ids)},"
                                   f" got {len(item.layers)}")
-        for path, diff_id in zip(item.layers, diff_ids, strict=True):
+        for path, diff_id, chain_id in zip(item.layers, diff_ids, chain_ids([str(d) for d in diff_ids]), strict=True):
             self._unpacker.ingest(path, undo, expected=diff_id)
+            if progress is not None:
+                progress(hex_of(chain_id)[:12], path.stat().st_size)
         keys: builtins.list[str] = []
         layers = self._unpacker.unpack(diff_ids, undo, keys)
         image_id = self._write_config(item.config_bytes, undo)
