@@ -262,3 +262,49 @@ def test_volume_created_without_a_name_is_anonymous(daemon: Daemon, name: Name) 
     # Before API 1.42, prune took every unused volume.
     status, report = daemon.request_json("POST", "/v1.41/volumes/prune")
     assert status == 200 and named in (report["VolumesDeleted"] or [])
+
+
+def test_image_prune_keeps_the_steps_of_tagged_images(daemon: Daemon, tmp_path: Path, name: Name) -> None:
+    (tmp_path / "Dockerfile").write_text(f"FROM busybox\nRUN echo {name('a')} > /a\nRUN echo b > /b\n")
+    tag = name("steps")
+    daemon.docker_ok("build", "-t", tag, str(tmp_path))
+    try:
+        before = daemon.docker_ok("images", "-a", "-q").split()
+        daemon.docker_ok("image", "prune", "-f")
+        assert daemon.docker_ok("images", "-a", "-q").split() == before
+        out = daemon.docker_ok("build", "-t", tag, str(tmp_path))
+        assert out.count("Using cache") == 2
+    finally:
+        daemon.docker("rmi", tag)
+
+
+def test_system_df_counts_listed_images_and_sizes_add_up(daemon: Daemon, tmp_path: Path,
+                                                         name: Name) -> None:
+    (tmp_path / "Dockerfile").write_text(f"FROM busybox\nRUN echo {name('a')} > /a\nRUN echo b > /b\n")
+    tag = name("df")
+    daemon.docker_ok("build", "-t", tag, str(tmp_path))
+    try:
+        status, df = daemon.request_json("GET", f"{daemon.api}/system/df")
+        assert status == 200
+        listed = set(daemon.docker_ok("images", "-q", "--no-trunc").split())
+        assert {i["Id"] for i in df["Images"]} == listed
+        for image in df["Images"]:
+            assert image["Size"] >= image["SharedSize"] >= 0
+        verbose = daemon.docker_ok("system", "df", "-v").split("Containers space usage")[0]
+        assert " -" not in verbose  # no negative UNIQUE SIZE
+        images_line = next(line for line in daemon.docker_ok("system", "df").splitlines()
+                           if line.startswith("Images"))
+        assert int(images_line.split("(")[1].split("%")[0]) <= 100
+    finally:
+        daemon.docker("rmi", tag)
+
+
+def test_builder_prune_reports_what_it_freed(daemon: Daemon, tmp_path: Path, name: Name) -> None:
+    (tmp_path / "Dockerfile").write_text(
+        f"FROM busybox\nRUN head -c 2000000 /dev/urandom > /blob && echo {name('x')}\n")
+    image_id = daemon.docker_ok("build", "-q", str(tmp_path)).strip()
+    assert image_id
+    out = daemon.docker_ok("builder", "prune", "-f")
+    freed = out.strip().splitlines()[-1]
+    assert freed.startswith("Total reclaimed space:") and ("MB" in freed or "kB" in freed), out
+    assert daemon.docker("image", "inspect", image_id)[0] != 0

@@ -30,6 +30,7 @@ class ImageUsage:
     image: Image
     shared_size: int
     containers: int
+    size: int  # bytes of its layers on disk, measured as LayersSize is, so never below shared_size
 
 
 @dataclass(frozen=True, slots=True)
@@ -69,6 +70,8 @@ def tree_size(root: Path) -> int:
 async def disk_usage(*, images: ImageService, containers: ContainerService,
                      volumes: VolumeService, snapshots_dir: Path) -> DiskUsage:
     all_images = await images.list(all=True)
+    # As moby: intermediate build images are not listed, though their layers count as shared.
+    listed = await images.list()
     all_containers = await containers.list(all=True)
     uses = Counter(c.image_id for c in all_containers)
     chain_users = Counter(chain for image in all_images for chain in set(image.chain_ids))
@@ -76,8 +79,8 @@ async def disk_usage(*, images: ImageService, containers: ContainerService,
              for chain in chain_users}
     image_usage = [
         ImageUsage(image, sum(sizes[c] for c in set(image.chain_ids) if chain_users[c] > 1),
-                   uses[image.id])
-        for image in all_images]
+                   uses[image.id], sum(sizes[c] for c in set(image.chain_ids)))
+        for image in listed]
     container_usage = []
     for container in all_containers:
         rw, root_fs = await containers.size(container)

@@ -120,7 +120,7 @@ async def system_df(request: web.Request) -> web.StreamResponse:
     images = []
     for item in usage.images:
         entry = image_summary(item.image)
-        entry.update({"SharedSize": item.shared_size, "Containers": item.containers})
+        entry.update({"Size": item.size, "SharedSize": item.shared_size, "Containers": item.containers})
         images.append(entry)
     containers = []
     for c in usage.containers:

@@ -329,7 +329,8 @@ class ImageService:
         if len(diff_ids) != len(item.layers):
             raise InvalidArgument(f"invalid manifest, layers length mismatch: expected {len(diff_ids)},"
                                   f" got {len(item.layers)}")
-        for path, diff_id, chain_id in zip(item.layers, diff_ids, chain_ids([str(d) for d in diff_ids]), strict=True):
+        chains = chain_ids([str(d) for d in diff_ids])
+        for path, diff_id, chain_id in zip(item.layers, diff_ids, chains, strict=True):
             self._unpacker.ingest(path, undo, expected=diff_id)
             if progress is not None:
                 progress(hex_of(chain_id)[:12], path.stat().st_size)
