@@ -3,6 +3,7 @@ dockerd's, each checked through the stock CLI or docker-py."""
 
 from __future__ import annotations
 
+import asyncio
 import io
 import json
 import tarfile
@@ -10,6 +11,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+import aiohttp
 import docker
 import pytest
 
@@ -308,3 +310,26 @@ def test_builder_prune_reports_what_it_freed(daemon: Daemon, tmp_path: Path, nam
     freed = out.strip().splitlines()[-1]
     assert freed.startswith("Total reclaimed space:") and ("MB" in freed or "kB" in freed), out
     assert daemon.docker("image", "inspect", image_id)[0] != 0
+
+
+def test_attach_over_a_websocket(daemon: Daemon, container: Run) -> None:
+    cid = container("-i", "busybox", "sh", "-c", "read line; echo got $line; echo err >&2")
+
+    async def talk() -> bytes:
+        connector = aiohttp.UnixConnector(path=str(daemon.sock))
+        async with aiohttp.ClientSession(connector=connector) as session:
+            url = (f"http://localhost{daemon.api}/containers/{cid}/attach/ws"
+                   "?stream=1&stdin=1&stdout=1&stderr=1")
+            async with session.ws_connect(url) as ws:
+                await ws.send_bytes(b"hello\n")
+                received = b""
+                async for msg in ws:
+                    if msg.type == aiohttp.WSMsgType.BINARY:
+                        received += msg.data
+                    if b"err" in received:
+                        break
+                return received
+
+    received = asyncio.run(asyncio.wait_for(talk(), 30))
+    assert b"got hello\n" in received and b"err\n" in received
+    assert b"\x01\x00\x00\x00" not in received  # bare bytes, no stream frames

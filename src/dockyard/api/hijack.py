@@ -14,7 +14,7 @@ import contextlib
 import logging
 import struct
 from collections.abc import Awaitable, Callable
-from typing import Any
+from typing import Any, Protocol
 
 from aiohttp import web
 
@@ -120,6 +120,19 @@ class _RawProtocol(asyncio.Protocol):
         await self._can_write.wait()
 
 
+class Duplex(Protocol):
+    """A connection that ``pump`` copies over: a hijacked socket, or a websocket."""
+
+    @property
+    def closed(self) -> asyncio.Event: ...
+
+    async def read(self) -> bytes | None: ...
+
+    async def write(self, data: bytes) -> None: ...
+
+    def close(self) -> None: ...
+
+
 class Hijacked:
     """The raw connection after the 101: read the client's bytes, write ours, close."""
 
@@ -180,19 +193,20 @@ def hijack(request: web.Request, content_type: str) -> Hijacked:
     return Hijacked(transport, raw)
 
 
-async def pump(conn: Hijacked, stream: StdioStream, *, tty: bool, stdin: bool,
+async def pump(conn: Duplex, stream: StdioStream, *, tty: bool, stdin: bool,
                stdout: bool = True, stderr: bool = True,
                before_close: Callable[[], Awaitable[object]] | None = None,
-               detach_keys: bytes = b"") -> None:
+               detach_keys: bytes = b"", raw: bool = False) -> None:
     """Copy the process's output to the client and the client's input to the process until the
-    output ends (the process exited) or the client goes away; then close the connection."""
+    output ends (the process exited) or the client goes away; then close the connection. Output
+    is framed without a TTY unless ``raw`` (websocket attach sends bare bytes, as moby)."""
 
     async def copy_out() -> None:
         while (item := await stream.read()) is not None:
             fd, data = item
             if (fd == 1 and not stdout) or (fd == 2 and not stderr):
                 continue
-            await conn.write(data if tty else frame(fd, data))
+            await conn.write(data if tty or raw else frame(fd, data))
 
     async def copy_in() -> bool:
         """True when the client detached with its keys (the process keeps its stdin)."""

@@ -12,6 +12,7 @@ from aiohttp import web
 
 from dockyard.api import wire
 from dockyard.api.hijack import (
+    Duplex,
     Hijacked,
     HijackedResponse,
     frame,
@@ -22,6 +23,7 @@ from dockyard.api.hijack import (
 )
 from dockyard.api.params import json_body, json_response, query_bool, query_filters, query_int
 from dockyard.api.routing import RouteTable, api_version, engine
+from dockyard.api.websocket import WebSocketDuplex
 from dockyard.core.containers.logs import LogEntry, LogOptions, parse_unix_ns
 from dockyard.core.containers.model import Container
 from dockyard.core.containers.service import ContainerService
@@ -264,6 +266,32 @@ async def attach(request: web.Request) -> web.StreamResponse:
     return HijackedResponse()
 
 
+@table.get("/containers/{id}/attach/ws")
+async def attach_ws(request: web.Request) -> web.StreamResponse:
+    service = _service(request)
+    container = await service.inspect(request.match_info["id"])
+    pending = service.attach(container) if query_bool(request, "stream") else None
+    ws = web.WebSocketResponse()
+    await ws.prepare(request)
+    conn = WebSocketDuplex(ws)
+    try:
+        if query_bool(request, "logs"):
+            options = LogOptions(stdout=query_bool(request, "stdout"), stderr=query_bool(request, "stderr"))
+            async for entry in service.logs(container, options):
+                await conn.write(entry.data)
+        if pending is not None and (stream := await _await_or_gone(pending, conn)) is not None:
+            await pump(conn, stream, tty=container.config.tty, stdin=query_bool(request, "stdin"),
+                       stdout=query_bool(request, "stdout"), stderr=query_bool(request, "stderr"),
+                       raw=True)
+    except (ConnectionError, asyncio.CancelledError):
+        log.debug("websocket attach to %s ended by the client", container.id[:12])
+    finally:
+        if pending is not None:
+            pending.cancel()
+        conn.close()
+    return ws
+
+
 async def _replay_logs(service: ContainerService, container: Container, conn: Hijacked,
                        request: web.Request) -> None:
     options = LogOptions(stdout=query_bool(request, "stdout"), stderr=query_bool(request, "stderr"))
@@ -271,7 +299,7 @@ async def _replay_logs(service: ContainerService, container: Container, conn: Hi
         await conn.write(_log_bytes(entry, tty=container.config.tty, timestamps=False))
 
 
-async def _await_or_gone(pending: asyncio.Future[StdioStream], conn: Hijacked) -> StdioStream | None:
+async def _await_or_gone(pending: asyncio.Future[StdioStream], conn: Duplex) -> StdioStream | None:
     """The stream once the container starts, or None when the client hangs up first."""
     gone: asyncio.Future[Any] = asyncio.ensure_future(conn.closed.wait())
     waiting: set[asyncio.Future[Any]] = {pending, gone}
