@@ -247,3 +247,31 @@ async def test_open_removes_what_a_crash_in_create_left(h: Harness) -> None:
     assert not h.snapshotter.exists(orphan)
     assert (h.config.containers_dir / kept.id).exists() and h.snapshotter.exists(kept.id)
     assert [c.id for c in await fresh.list(all=True)] == [kept.id]
+
+
+async def test_commit_goes_on_when_the_container_exits_before_the_pause(
+        h: Harness, monkeypatch: pytest.MonkeyPatch) -> None:
+    from dockyard.core.containers.commit import CommitRequest
+    from dockyard.core.images.model import Image
+
+    c = await h.service.create(request("leaving", ["sleep", "9"]))
+    await h.service.start(c.id)
+
+    async def exited_meanwhile(ref: str) -> None:
+        raise WrongState(f"Container {ref} is not running")
+
+    monkeypatch.setattr(h.service, "pause", exited_meanwhile)
+    committed: list[Path | None] = []
+
+    class Images:
+        async def inspect(self, ref: str) -> Image:
+            return await h.images.inspect(ref)
+
+        async def commit(self, parent: Image | None, layer_tar: Path | None, options: object, *,
+                         repo: str | None = None, tag: str | None = None) -> Image:
+            committed.append(layer_tar)
+            assert parent is not None
+            return parent
+
+    image = await h.service.commit(CommitRequest(container=c.id), Images())  # type: ignore[arg-type]
+    assert committed and image.id == (await h.images.inspect("busybox")).id

@@ -99,8 +99,10 @@ async def commit(request: CommitRequest, *, containers: Pausing, images: ImageCo
     parent = await images.inspect(container.image_id)
     paused = False
     if request.pause and container.state == State.RUNNING:
-        await containers.pause(container.id)
-        paused = True
+        # As moby: a pause that fails (the container exited meanwhile) does not fail the commit.
+        with contextlib.suppress(NotModified, WrongState):
+            await containers.pause(container.id)
+            paused = True
     try:
         config.tmp_dir.mkdir(parents=True, exist_ok=True)
         with tempfile.TemporaryDirectory(prefix="commit-", dir=config.tmp_dir) as tmp:
