@@ -333,3 +333,34 @@ def test_attach_over_a_websocket(daemon: Daemon, container: Run) -> None:
     received = asyncio.run(asyncio.wait_for(talk(), 30))
     assert b"got hello\n" in received and b"err\n" in received
     assert b"\x01\x00\x00\x00" not in received  # bare bytes, no stream frames
+
+
+def test_host_config_fields_that_were_ignored(daemon: Daemon, client: docker.DockerClient) -> None:
+    api = client.api
+    host = api.create_host_config(network_mode="bridge")
+    host.update({"Annotations": {"com.example.note": "kept"}, "MaskedPaths": ["/etc/hostname"],
+                 "ReadonlyPaths": []})
+    cid = api.create_container("busybox", ["cat", "/etc/hostname"],
+                               host_config=host)["Id"]
+    try:
+        api.start(cid)
+        api.wait(cid, timeout=30)
+        assert cid[:12] not in api.logs(cid).decode()  # masked: /etc/hostname reads as empty
+        bundle = json.loads((daemon.data_root / "containers" / cid / "config.json").read_text())
+        assert bundle["annotations"]["com.example.note"] == "kept"
+        assert bundle["linux"]["maskedPaths"] == ["/etc/hostname"]
+        assert bundle["linux"]["readonlyPaths"] == []
+    finally:
+        api.remove_container(cid, force=True)
+    cid = api.create_container("busybox", ["ls", "/sys/class/net"], network_disabled=True)["Id"]
+    try:
+        api.start(cid)
+        api.wait(cid, timeout=30)
+        assert api.logs(cid).decode().split() == ["lo"]
+    finally:
+        api.remove_container(cid, force=True)
+    for extra, text in (({"KernelMemoryTCP": 1 << 20}, "KernelMemoryTCP"),
+                        ({"VolumeDriver": "nosuch"}, 'plugin "nosuch" not found')):
+        status, body = daemon.request_json("POST", f"{daemon.api}/containers/create",
+                                           {"Image": "busybox", "HostConfig": extra})
+        assert status == 400 and text in body["message"]

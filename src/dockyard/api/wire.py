@@ -136,11 +136,19 @@ def create_request(body: dict[str, Any], *, name: str = "", platform: str = "",
         image=config.image,
         name=name,
         config=config,
-        host=host_options(_dict(body.get("HostConfig"), "HostConfig"), default_runtime=default_runtime),
+        host=host_options(_host_config(body), default_runtime=default_runtime),
         platform=platform,
         entrypoint_given=body.get("Entrypoint") is not None,
         networking=_dict(body.get("NetworkingConfig"), "NetworkingConfig"),
     )
+
+
+def _host_config(body: dict[str, Any]) -> dict[str, Any]:
+    host = _dict(body.get("HostConfig"), "HostConfig")
+    if body.get("NetworkDisabled"):
+        # Config.NetworkDisabled: as moby, the container gets no network at all.
+        host["NetworkMode"] = "none"
+    return host
 
 
 def config_json(config: ContainerConfig) -> dict[str, Any]:

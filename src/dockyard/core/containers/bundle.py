@@ -80,7 +80,9 @@ def spec_input(
         privileged=container.host.privileged,
         cap_add=tuple(container.host.cap_add),
         cap_drop=tuple(container.host.cap_drop),
-        annotations={"io.dockyard.container.name": container.name.lstrip("/")},
+        # HostConfig.Annotations go to the OCI spec, as dockerd passes them to the runtime.
+        annotations={**{str(k): str(v) for k, v in (container.host.raw.get("Annotations") or {}).items()},
+                     "io.dockyard.container.name": container.name.lstrip("/")},
         security=security,
         **spec_fields(container.host.raw),
     )

@@ -1,6 +1,8 @@
 """HostConfig settings this engine has no mechanism for, refused as dockerd refuses them on a host
-without one: device requests (``--gpus``: no GPU device driver is registered here) and storage
-options (``--storage-opt size=``: overlay on a backing filesystem without project quotas)."""
+without one: device requests (``--gpus``: no GPU device driver is registered here), storage
+options (``--storage-opt size=``: overlay on a backing filesystem without project quotas), and the
+settings dockerd itself no longer honours (``KernelMemoryTCP``, ``Cgroup``) or that need a plugin
+(``VolumeDriver``)."""
 
 from __future__ import annotations
 
@@ -37,3 +39,15 @@ def check_storage_opts(raw: dict[str, Any]) -> None:
         # moby's overlay2 answer where the backing filesystem has no project quotas.
         raise InvalidArgument("--storage-opt is supported only for overlay over xfs with 'pquota' "
                               "mount option")
+
+
+def check_unsupported(raw: dict[str, Any]) -> None:
+    if raw.get("KernelMemoryTCP"):
+        raise InvalidArgument("invalid HostConfig.KernelMemoryTCP: kernel TCP memory limits are not "
+                              "supported (deprecated by the kernel and by Docker)")
+    if raw.get("Cgroup"):
+        raise InvalidArgument("invalid HostConfig.Cgroup: joining another container's cgroup is not "
+                              "supported")
+    driver = str(raw.get("VolumeDriver") or "local")
+    if driver != "local":
+        raise InvalidArgument(f'error looking up volume plugin {driver}: plugin "{driver}" not found')

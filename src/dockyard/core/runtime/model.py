@@ -73,6 +73,9 @@ class SpecInput:
     resources: dict[str, Any] = field(default_factory=dict)
     shm_size: int = 64 * 1024 * 1024  # bytes of the /dev/shm tmpfs (--shm-size)
     oom_score_adj: int = 0  # --oom-score-adj, -1000..1000, set on the container's first process
+    # HostConfig.MaskedPaths / ReadonlyPaths: None keeps Docker's defaults, a list replaces them.
+    masked_paths: tuple[str, ...] | None = None
+    readonly_paths: tuple[str, ...] | None = None
     # Seccomp, no-new-privileges, devices, sysctls, namespaces, userns: core/runtime/security.py.
     security: SecuritySpec | None = None
 

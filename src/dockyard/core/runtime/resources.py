@@ -16,7 +16,7 @@ import stat
 from dataclasses import dataclass
 from typing import Any
 
-from dockyard.core.runtime.devices import check_device_requests, check_storage_opts
+from dockyard.core.runtime.devices import check_device_requests, check_storage_opts, check_unsupported
 from dockyard.errors import InvalidArgument
 
 log = logging.getLogger(__name__)
@@ -301,7 +301,13 @@ def spec_fields(raw: dict[str, Any], host: HostLimits | None = None) -> dict[str
 
     host = host or HostLimits.detect(cgroup_v2=cgroup_version() == "2")
     return {"resources": linux_resources(raw, host), "rlimits": ulimits(raw),
-            "shm_size": shm_size(raw), "oom_score_adj": _int(raw, "OomScoreAdj")}
+            "shm_size": shm_size(raw), "oom_score_adj": _int(raw, "OomScoreAdj"),
+            "masked_paths": _paths(raw, "MaskedPaths"), "readonly_paths": _paths(raw, "ReadonlyPaths")}
+
+
+def _paths(raw: dict[str, Any], key: str) -> tuple[str, ...] | None:
+    value = raw.get(key)
+    return None if value is None else tuple(str(p) for p in value)
 
 
 def check_create(raw: dict[str, Any], host: HostLimits | None = None) -> dict[str, Any]:
@@ -312,4 +318,5 @@ def check_create(raw: dict[str, Any], host: HostLimits | None = None) -> dict[st
     validate(adapted, host or HostLimits.detect(cgroup_v2=cgroup_version() == "2"))
     check_device_requests(adapted)
     check_storage_opts(adapted)
+    check_unsupported(adapted)
     return adapted

@@ -165,8 +165,10 @@ def _linux(inp: SpecInput, *, cgroup_v2: bool) -> dict[str, Any]:
     if inp.cgroups_path:
         linux["cgroupsPath"] = inp.cgroups_path
     if not inp.privileged:
-        linux["maskedPaths"] = list(MASKED_PATHS)
-        linux["readonlyPaths"] = list(READONLY_PATHS)
+        masked = MASKED_PATHS if inp.masked_paths is None else inp.masked_paths
+        readonly = READONLY_PATHS if inp.readonly_paths is None else inp.readonly_paths
+        linux["maskedPaths"] = list(masked)
+        linux["readonlyPaths"] = list(readonly)
     return linux
 
 
