@@ -2,7 +2,7 @@
 VENV := .venv
 PY := $(VENV)/bin/python
 
-.PHONY: run test deps lint unit integration conformance bench clean
+.PHONY: run test deps lint unit integration conformance bench clean emulation
 
 deps:
 	@scripts/ensure-deps.sh
@@ -20,6 +20,9 @@ test: deps lint
 
 unit: deps
 	$(PY) -m pytest -q tests/unit
+
+emulation: deps
+	@scripts/enable-emulation.sh
 
 bench: deps
 	$(PY) bench/run_latency.py

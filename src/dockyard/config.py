@@ -43,6 +43,8 @@ class DaemonConfig:
     # dockerd's --userns-remap ("default" or "user[:group]") and --no-new-privileges.
     userns_remap: str = ""
     no_new_privileges: bool = False
+    # Opt-in host change: register qemu-user-static in binfmt_misc so --platform can run foreign images.
+    emulation: bool = False
 
     # ---- derived paths (storage layout from ARCHITECTURE.md) ----
     @property
@@ -98,6 +100,7 @@ _JSON_KEYS: dict[str, str] = {
     "max-concurrent-uploads": "max_concurrent_uploads",
     "userns-remap": "userns_remap",
     "no-new-privileges": "no_new_privileges",
+    "emulation": "emulation",
 }
 
 

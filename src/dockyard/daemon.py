@@ -136,6 +136,8 @@ def _parse_args(argv: list[str]) -> tuple[DaemonConfig, Path | None]:
                         help="user/group setting for user namespaces (default or user[:group])")
     parser.add_argument("--no-new-privileges", action="store_true", default=None,
                         help="set no-new-privileges by default for new containers")
+    parser.add_argument("--emulation", action="store_true", default=None,
+                        help="register qemu-user-static in binfmt_misc to run other platforms' images")
     parser.add_argument("--storage-driver", choices=["overlay2", "overlay", "copy"], help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     config = DaemonConfig()
@@ -163,6 +165,8 @@ def _parse_args(argv: list[str]) -> tuple[DaemonConfig, Path | None]:
         changes["userns_remap"] = args.userns_remap
     if args.no_new_privileges:
         changes["no_new_privileges"] = True
+    if args.emulation:
+        changes["emulation"] = True
     if args.storage_driver:
         changes["snapshotter"] = "copy" if args.storage_driver == "copy" else "overlay"
     config = replace(config, **changes)  # type: ignore[arg-type]
@@ -187,6 +191,19 @@ def _claim_pidfile(path: Path) -> None:
     path.write_text(f"{os.getpid()}\n")
 
 
+def _register_emulators() -> None:
+    from dockyard.backends.binfmt import register
+    from dockyard.core.system import go_arch
+
+    try:
+        platforms = register(go_arch())
+    except OSError as exc:
+        log.warning("emulation: cannot register binfmt_misc handlers: %s", exc)
+        return
+    if not platforms:
+        log.warning("emulation: no qemu-user-static interpreters found (apt-get install qemu-user-static)")
+
+
 async def serve(config: DaemonConfig) -> None:
     from dockyard.api.app import build_app
 
@@ -195,6 +212,8 @@ async def serve(config: DaemonConfig) -> None:
         from dockyard.core.system import hybrid_v2_controllers
 
         bind_v1_controllers(hybrid_v2_controllers())
+    if config.emulation:
+        _register_emulators()
     engine = build_engine(config)
     for name, reason in engine.system.unusable_runtimes().items():
         log.warning("runtime %s disabled: %s", name, reason)

@@ -30,15 +30,16 @@ def _info(name: str, kind: bytes, mode: int, size: int = 0, linkname: str = "") 
     return info
 
 
-def busybox_rootfs_tar() -> bytes:
-    """An uncompressed layer tar of a busybox root filesystem."""
+def busybox_rootfs_tar(binary_path: Path = BUSYBOX) -> bytes:
+    """An uncompressed layer tar of a busybox root filesystem (the host's busybox, or another
+    build of it such as Debian's arm64 one: the applets are listed by the host's)."""
     applets = subprocess.run([str(BUSYBOX), "--list"], capture_output=True, text=True,
                              timeout=10, check=True).stdout.split()
     buf = io.BytesIO()
     with tarfile.open(fileobj=buf, mode="w", format=tarfile.PAX_FORMAT) as tar:
         for name, mode in _DIRS.items():
             tar.addfile(_info(name, tarfile.DIRTYPE, mode))
-        binary = BUSYBOX.read_bytes()
+        binary = binary_path.read_bytes()
         tar.addfile(_info("bin/busybox", tarfile.REGTYPE, 0o755, len(binary)), io.BytesIO(binary))
         for applet in sorted(set(applets) - {"busybox"}):
             tar.addfile(_info(f"bin/{applet}", tarfile.SYMTYPE, 0o777, linkname="busybox"))

@@ -10,6 +10,7 @@ from aiohttp import web
 from dockyard import API_VERSION, MIN_API_VERSION, __version__
 from dockyard.api.params import json_response
 from dockyard.api.routing import RouteTable, engine
+from dockyard.core.runtime.emulation import emulated
 from dockyard.core.runtime.security import info_options
 
 table = RouteTable()
@@ -90,6 +91,8 @@ async def info(request: web.Request) -> web.StreamResponse:
         "Isolation": "", "InitBinary": "catatonit", "SecurityOptions": info_options(
             cgroup_version=facts.cgroup_version, no_new_privileges=cfg.no_new_privileges,
             remap_active=bool(cfg.userns_remap)),
+        # Ours: the foreign platforms the kernel runs through binfmt_misc (`dockyardd --emulation`).
+        "Emulation": {"Enabled": cfg.emulation, "Platforms": emulated()},
         "Warnings": [f"WARNING: runtime {name} disabled: {why}"
                      for name, why in eng.system.unusable_runtimes().items()],
     })

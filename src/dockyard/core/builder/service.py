@@ -26,6 +26,7 @@ from dockyard.core.builder.shell import expand
 from dockyard.core.builder.solver import Images, Solver, StageRun, cleanup
 from dockyard.core.builder.steps import Containers, StepRunner
 from dockyard.core.downloads import Fetcher
+from dockyard.core.images import platform as image_platform
 from dockyard.core.images.model import Image
 from dockyard.core.images.reference import parse_repository
 from dockyard.core.layers.snapshots import Mounter, Snapshotter
@@ -173,6 +174,8 @@ class BuilderService:
             image = None
         else:
             image = await self._images.inspect(base_name)
+            wanted = expand(stage.platform, meta, dockerfile.escape) or options.platform
+            image_platform.check(image, base_name, wanted)
         if image is not None:
             await emit(f" ---> {image.id[7:19]}\n")
         config: dict[str, Any] = dict(image.container_config) if image else {}

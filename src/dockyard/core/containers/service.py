@@ -46,10 +46,12 @@ from dockyard.core.containers.update import ContainerResources
 from dockyard.core.containers.volumes import ContainerVolumes
 from dockyard.core.events import EventBus
 from dockyard.core.ids import ContainerId, new_container_id
+from dockyard.core.images import platform as image_platform
 from dockyard.core.images.model import Image, ImageUser
 from dockyard.core.layers.snapshots import Mounter, Snapshotter
 from dockyard.core.metadata import Metadata
 from dockyard.core.runtime.backend import ExecProcess, Monitor, RuntimeBackend, StdioStream
+from dockyard.core.runtime.emulation import check_runnable
 from dockyard.core.runtime.resources import check_create as check_resources
 from dockyard.core.runtime.security import validate as check_security
 from dockyard.core.runtime.userns import UsernsRemap
@@ -244,6 +246,8 @@ class ContainerService:
     async def create(self, request: CreateRequest) -> Container:
         # The image service answers Docker's "No such image: busybox:latest" itself.
         image = await self._images.inspect(request.image)
+        image_platform.check(image, request.image, request.platform)  # --platform: 404 if another
+        check_runnable(image_platform.of(image), image_platform.host())
         config = merge_config(request, image.container_config)
         network = network_of(request.host.network_mode)
         self._networking.check_create(request)
