@@ -4,6 +4,7 @@ dockerd's, each checked through the stock CLI or docker-py."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import io
 import json
 import tarfile
@@ -364,3 +365,75 @@ def test_host_config_fields_that_were_ignored(daemon: Daemon, client: docker.Doc
         status, body = daemon.request_json("POST", f"{daemon.api}/containers/create",
                                            {"Image": "busybox", "HostConfig": extra})
         assert status == 400 and text in body["message"]
+
+
+def _build_stream(daemon: Daemon, root: Path, query: str = "") -> list[dict[str, object]]:
+    status, _, raw = daemon.request("POST", f"{daemon.api}/build?{query}", _context_tar(root),
+                                    {"Content-Type": "application/x-tar"})
+    assert status == 200, raw
+    return [json.loads(line) for line in raw.splitlines() if line.strip()]
+
+
+def _text(messages: list[dict[str, object]]) -> str:
+    return "".join(str(m.get("stream", "")) for m in messages)
+
+
+def test_build_run_gets_the_builds_host_settings(daemon: Daemon, tmp_path: Path, name: Name) -> None:
+    marker = name("m")
+    (tmp_path / "Dockerfile").write_text(
+        f"FROM busybox\nRUN echo {marker}; grep gateway.example /etc/hosts; ulimit -n; "
+        "cat /sys/fs/cgroup/memory/memory.limit_in_bytes 2>/dev/null || cat /sys/fs/cgroup/memory.max; "
+        "echo to-stderr >&2\n")
+    ulimits = '[{"Name":"nofile","Soft":123,"Hard":123}]'
+    text = _text(_build_stream(daemon, tmp_path, "extrahosts=gateway.example:10.9.8.7&memory=67108864"
+                               f"&ulimits={ulimits}&labels=%7B%22a%22%3A%22b%22%7D"))
+    assert "10.9.8.7\tgateway.example" in text or "10.9.8.7 gateway.example" in text
+    assert "\n123\n" in text and "67108864" in text
+    assert "\x1b[91mto-stderr\n\x1b[0m" in text
+    assert "Step 3/3 : LABEL 'a'='b'" in text
+
+
+def test_build_rm_false_keeps_the_step_containers(daemon: Daemon, tmp_path: Path, name: Name) -> None:
+    (tmp_path / "Dockerfile").write_text(f"FROM busybox\nRUN echo {name('keep')}\n")
+    before = set(daemon.docker_ok("ps", "-aq").split())
+    code, out, _ = daemon.docker("build", "--rm=false", str(tmp_path))
+    kept = set(daemon.docker_ok("ps", "-aq").split()) - before
+    try:
+        assert code == 0 and len(kept) == 1 and "Removed intermediate container" not in out
+    finally:
+        if kept:
+            daemon.docker("rm", "-f", *kept)
+
+
+def test_build_pull_and_buildkit_only_settings_are_refused(daemon: Daemon, tmp_path: Path) -> None:
+    (tmp_path / "Dockerfile").write_text("FROM busybox\n")
+    for query, text in (("pull=1", "--pull is not supported"), ("squash=1", "squash"),
+                        ("outputs=x", "outputs are only supported with BuildKit")):
+        status, _, raw = daemon.request("POST", f"{daemon.api}/build?{query}", _context_tar(tmp_path),
+                                        {"Content-Type": "application/x-tar"})
+        assert status in (400, 501) and text in json.loads(raw)["message"]
+
+
+def test_multi_stage_steps_come_in_file_order(daemon: Daemon, tmp_path: Path, name: Name) -> None:
+    (tmp_path / "Dockerfile").write_text(
+        f"FROM busybox AS slow\nRUN sleep 1; echo {name('s')} > /s\n"
+        f"FROM busybox AS fast\nRUN echo {name('f')} > /f\n"
+        "FROM busybox\nCOPY --from=slow /s /s\nCOPY --from=fast /f /f\n")
+    text = _text(_build_stream(daemon, tmp_path))
+    steps = [line for line in text.splitlines() if line.startswith("Step ")]
+    assert [s.split(" :")[0] for s in steps] == [f"Step {i}/7" for i in range(1, 8)]
+    assert steps[1].startswith("Step 2/7 : RUN sleep 1") and steps[3].startswith("Step 4/7 : RUN echo")
+
+
+def test_cgroup_parent_is_applied(daemon: Daemon, name: Name) -> None:
+    parent = name("parent")
+    try:
+        out = daemon.docker_ok("run", "--rm", "--cgroup-parent", f"/{parent}", "busybox",
+                               "cat", "/proc/self/cgroup")
+        assert f"/{parent}/" in out
+    finally:
+        for left in Path("/sys/fs/cgroup").glob(f"**/{parent}"):
+            with contextlib.suppress(OSError):
+                left.rmdir()
+    code, _, err = daemon.docker("create", "--cgroup-parent", "../escape", "busybox", "true")
+    assert code != 0 and "invalid cgroup parent" in err

@@ -22,6 +22,7 @@ from dockyard.api.routing import RouteTable, engine
 from dockyard.api.transfer import body_file
 from dockyard.core.builder.model import BuildOptions
 from dockyard.core.builder.service import BuilderService
+from dockyard.core.runtime.resources import check_create
 from dockyard.errors import DockyardError, InvalidArgument, Unimplemented
 
 log = logging.getLogger(__name__)
@@ -70,7 +71,53 @@ def build_options(request: web.Request) -> BuildOptions:
         network_mode=query.get("networkmode", "") if query.get("networkmode") != "default" else "",
         platform=query.get("platform", ""),
         secrets=_secrets(request),
+        run_host=_run_host(request),
     )
+
+
+# Query parameters of the classic build API -> the HostConfig field each RUN container gets.
+_RUN_INTS = {"shmsize": "ShmSize", "memory": "Memory", "memswap": "MemorySwap", "cpushares": "CpuShares",
+             "cpuperiod": "CpuPeriod", "cpuquota": "CpuQuota"}
+_RUN_STRINGS = {"cpusetcpus": "CpusetCpus", "cpusetmems": "CpusetMems", "cgroupparent": "CgroupParent"}
+
+
+def _run_host(request: web.Request) -> dict[str, Any]:
+    query = request.query
+    _refuse_unsupported(request)
+    host: dict[str, Any] = {}
+    for name, key in _RUN_INTS.items():
+        if query.get(name):
+            try:
+                host[key] = int(query[name])
+            except ValueError as exc:
+                raise InvalidArgument(f"invalid {name}: {query[name]!r} is not an integer") from exc
+    for name, key in _RUN_STRINGS.items():
+        if query.get(name):
+            host[key] = query[name]
+    if query.get("extrahosts"):
+        host["ExtraHosts"] = [h for h in query["extrahosts"].split(",") if h]
+    ulimits = _json_query(request, "ulimits", [])
+    if not isinstance(ulimits, list):
+        raise InvalidArgument("ulimits must be a JSON list")
+    if ulimits:
+        host["Ulimits"] = ulimits
+    return check_create(host) if host else {}
+
+
+def _refuse_unsupported(request: web.Request) -> None:
+    """Settings of the build API this builder has no mechanism for: refused, never ignored."""
+    query = request.query
+    if query_bool(request, "pull"):
+        raise Unimplemented("--pull is not supported by this builder: pull the base image first")
+    if query_bool(request, "squash"):
+        raise InvalidArgument("squash is only supported with experimental mode")
+    if query.get("isolation", "default") not in ("", "default"):
+        raise InvalidArgument(f"Unsupported isolation: {query['isolation']!r}")
+    if query.get("version", "1") != "1":
+        raise InvalidArgument("BuildKit (version=2) is not supported by this engine: use the classic "
+                              "builder (DOCKER_BUILDKIT=0)")
+    if query.get("outputs"):
+        raise InvalidArgument("outputs are only supported with BuildKit")
 
 
 def _secrets(request: web.Request) -> dict[str, bytes]:

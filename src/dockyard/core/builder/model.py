@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 from dockyard.errors import InvalidArgument
 
@@ -26,6 +27,9 @@ class BuildOptions:
     platform: str = ""
     # RUN --mount=type=secret values by id; never printed, stored, nor part of a cache key.
     secrets: dict[str, bytes] = field(default_factory=dict, repr=False)
+    # HostConfig fields every RUN container gets: ExtraHosts (--add-host), ShmSize, Memory,
+    # MemorySwap, CpuShares, CpusetCpus, CpusetMems, CpuPeriod, CpuQuota, Ulimits, CgroupParent.
+    run_host: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, slots=True)

@@ -22,6 +22,7 @@ from dockyard.core.builder.dockerfile import Dockerfile, Instruction, Stage, par
 from dockyard.core.builder.instructions import PROXY_ARGS, StageState, set_env
 from dockyard.core.builder.model import BuildOptions, BuildResult, Emit
 from dockyard.core.builder.mounts import CacheDirs, stage_refs
+from dockyard.core.builder.ordering import OrderedOutput, step_offsets
 from dockyard.core.builder.shell import expand
 from dockyard.core.builder.solver import Images, Solver, StageRun, cleanup
 from dockyard.core.builder.steps import Containers, StepRunner
@@ -108,12 +109,17 @@ class BuilderService:
         meta = _meta_args(dockerfile.meta_args, build_args, dockerfile.escape, options.platform)
         target = _target_index(dockerfile, options.target)
         needed = _needed(dockerfile, target, meta)
-        total = sum(1 + len(dockerfile.stages[i].instructions) for i in needed)
-        numbers = itertools.count(1)
+        # --label is one more step, a LABEL at the end of the target stage (the classic builder's).
+        counts = {i: 1 + len(dockerfile.stages[i].instructions) + (bool(options.labels) if i == target else 0)
+                  for i in needed}
+        total = sum(counts.values())
+        offsets = step_offsets(counts)
+        output = OrderedOutput(emit, sorted(needed))
         solver = Solver(images=self._images, cache=self._cache, steps=self._steps, context=ctx,
                         fetcher=self._fetcher, build_args=build_args, meta_args=meta, caches=self._caches,
                         secrets=options.secrets)
         solver.cache_from = await self._cache_from(options.cache_from, emit)
+        solver.run_host, solver.keep_containers = dict(options.run_host), not options.remove
         results: dict[int, asyncio.Future[Image | None]] = {
             i: asyncio.get_running_loop().create_future() for i in needed}
         used: set[str] = set()
@@ -124,12 +130,14 @@ class BuilderService:
                 body = list(stage.instructions)
                 if index == target and options.labels:
                     body.append(_labels_instruction(options.labels))
-                run = await self._from(stage, dockerfile, meta, results, emit, numbers, total, work, options)
+                run = await self._from(stage, dockerfile, meta, results, output.emitter(index),
+                                       itertools.count(offsets[index]), total, work, options)
                 results[index].set_result(await solver.run_stage(run, body))
                 used.update(run.used_args)
             except BaseException as exc:
                 results[index].set_exception(exc)
                 raise
+            await output.finish(index)
 
         tasks = [asyncio.create_task(stage_task(i)) for i in needed]
         try:
@@ -138,6 +146,7 @@ class BuilderService:
             for task in tasks:
                 task.cancel()
             await asyncio.gather(*tasks, return_exceptions=True)
+            await output.flush_all()
             raise
         finally:
             for future in results.values():

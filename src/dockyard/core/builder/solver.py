@@ -79,6 +79,8 @@ class Solver:
         self._fetcher = fetcher
         self._caches = caches
         self.cache_from: list[Image] = []  # --cache-from images found locally
+        self.run_host: dict[str, Any] = {}  # HostConfig settings of every RUN container
+        self.keep_containers = False  # --rm=false
         self._secrets = secrets
 
     async def run_stage(self, run: StageRun, body: list[Instruction]) -> Image | None:
@@ -212,7 +214,8 @@ class Solver:
             layer = await self._steps.run(run.image, argv, env=env, workdir=workdir,
                                           user=state.config.get("User") or "",
                                           network=run.network if network in ("", "default") else network,
-                                          shown=shown, emit=run.emit, layer_dest=dest, mounts=host_mounts)
+                                          shown=shown, emit=run.emit, layer_dest=dest, mounts=host_mounts,
+                                          host=self.run_host, keep=self.keep_containers)
         await self._commit(run, key, layer, created_by)
 
     async def _mount_inputs(self, run: StageRun, mounts: list[RunMount]) -> list[Any]:

@@ -59,13 +59,17 @@ class StepRunner:
     # ---- RUN ----
     async def run(self, parent: Image, argv: list[str], *, env: list[str], workdir: str, user: str,
                   network: str, shown: str, emit: Emit, layer_dest: Path,
-                  mounts: list[dict[str, Any]] | None = None) -> Path | None:
-        """RUN ``argv``; ``mounts`` are Docker ``HostConfig.Mounts`` (RUN --mount), kept out of the layer."""
+                  mounts: list[dict[str, Any]] | None = None, host: dict[str, Any] | None = None,
+                  keep: bool = False) -> Path | None:
+        """RUN ``argv``; ``mounts`` are Docker ``HostConfig.Mounts`` (RUN --mount), kept out of the
+        layer; ``host`` the build's HostConfig settings for RUN; ``keep`` leaves the container of a
+        step that succeeded (``--rm=false``)."""
         mode = network or "default"
+        raw = {**(host or {}), "NetworkMode": mode, "Mounts": list(mounts or [])}
         request = CreateRequest(
             image=parent.id,
             config=ContainerConfig(image=parent.id, cmd=argv, env=env, working_dir=workdir, user=user),
-            host=HostOptions(network_mode=mode, raw={"NetworkMode": mode, "Mounts": list(mounts or [])}),
+            host=HostOptions(network_mode=mode, raw=raw),
             entrypoint_given=True)
         container = await self._containers.create(request)
         try:
@@ -77,17 +81,26 @@ class StepRunner:
             await self._containers.start(container.id)
             stream = await attached
             while (chunk := await stream.read()) is not None:
-                await emit(chunk[1].decode(errors="replace"))
+                text = chunk[1].decode(errors="replace")
+                # The classic builder shows a RUN's stderr in red.
+                await emit(f"\x1b[91m{text}\x1b[0m" if chunk[0] == 2 else text)
             result = await waiter
             if result.status_code != 0:
                 raise StepFailed(f"The command '{shown}' returned a non-zero code: {result.status_code}",
                                  result.status_code)
             stubs = [str(m["Target"]) for m in mounts or []]
-            return await asyncio.to_thread(self._diff, container.id, layer_dest, stubs)
-        finally:
+            layer = await asyncio.to_thread(self._diff, container.id, layer_dest, stubs)
+        except BaseException:
+            # A failed step leaves nothing behind, whatever --rm says (as --force-rm).
             with contextlib.suppress(Exception):
                 await self._containers.remove(container.id, force=True)
             await emit(f" ---> Removed intermediate container {container.id[:12]}\n")
+            raise
+        if not keep:
+            with contextlib.suppress(Exception):
+                await self._containers.remove(container.id, force=True)
+            await emit(f" ---> Removed intermediate container {container.id[:12]}\n")
+        return layer
 
     def _diff(self, key: str, dest: Path, stubs: list[str] | None = None) -> Path | None:
         upper = self._snapshotter.upper_dir(key)

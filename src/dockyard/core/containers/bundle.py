@@ -75,7 +75,7 @@ def spec_input(
         domainname=config.domainname,
         mounts=tuple(mounts),
         network=network,
-        cgroups_path=f"/dockyard/{container.id}",
+        cgroups_path=container.cgroups_path,
         readonly_rootfs=container.host.readonly_rootfs,
         privileged=container.host.privileged,
         cap_add=tuple(container.host.cap_add),

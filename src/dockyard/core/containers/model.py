@@ -145,6 +145,13 @@ class Container:
         self.state.check(target)
         self.state = target
 
+    @property
+    def cgroups_path(self) -> str:
+        """The cgroupfs path the runtime gets: ``--cgroup-parent`` (default ``/dockyard``) joined
+        with the ID, as moby's cgroupfs driver does with ``/docker``."""
+        parent = str(self.host.raw.get("CgroupParent") or "/dockyard").strip("/")
+        return f"/{parent}/{self.id}"
+
     def to_record(self) -> dict[str, Any]:
         data = asdict(self)
         data["state"] = self.state.value

@@ -81,8 +81,7 @@ class CgroupReader(Protocol):
 
 
 def cgroups_path(container: Container) -> str:
-    # The path bundle.py gives the runtime (cgroupfs driver).
-    return f"/dockyard/{container.id}"
+    return container.cgroups_path
 
 
 class ContainerStats:

@@ -45,6 +45,9 @@ def check_unsupported(raw: dict[str, Any]) -> None:
     if raw.get("KernelMemoryTCP"):
         raise InvalidArgument("invalid HostConfig.KernelMemoryTCP: kernel TCP memory limits are not "
                               "supported (deprecated by the kernel and by Docker)")
+    parent = str(raw.get("CgroupParent") or "")
+    if ".." in parent.split("/") or any(ord(c) < 32 for c in parent):
+        raise InvalidArgument(f"invalid cgroup parent {parent!r}")
     if raw.get("Cgroup"):
         raise InvalidArgument("invalid HostConfig.Cgroup: joining another container's cgroup is not "
                               "supported")
