@@ -11,6 +11,7 @@ import click
 
 from dockyard.cli.client import CliError
 from dockyard.cli.health_opts import health_options, healthcheck_body
+from dockyard.cli.mount_opts import mount_host_config, mount_options
 from dockyard.cli.network_opts import apply_network_opts, network_options
 from dockyard.cli.network_opts import parse_ports as parse_network_ports
 from dockyard.cli.resource_opts import parse_ram as parse_ram  # re-exported: cli/resources.py
@@ -63,7 +64,7 @@ def _options() -> list[Callable[[Any], Any]]:
 
 def create_options(func: Callable[..., Any]) -> Callable[..., Any]:
     for option in reversed([*_options(), *health_options(), *network_options(), *resource_options(),
-                            *security_options()]):
+                            *security_options(), *mount_options()]):
         func = option(func)
     return func
 
@@ -138,7 +139,8 @@ def _host_config(opts: Mapping[str, Any]) -> dict[str, Any]:
     host: dict[str, Any] = {
         "AutoRemove": bool(opts["auto_remove"]),
         "NetworkMode": opts["network"] or "default",
-        "Binds": list(opts["volume"]) or None,
+        # As docker's CLI: a -v with a source is a bind (or named volume); one without is anonymous.
+        "Binds": [v for v in opts["volume"] if ":" in v] or None,
         "PortBindings": bindings,
         "ReadonlyRootfs": bool(opts["read_only"]),
         "ExtraHosts": list(opts["add_host"]) or None,
@@ -149,6 +151,7 @@ def _host_config(opts: Mapping[str, Any]) -> dict[str, Any]:
     host.update({k: v for k, v in optional.items() if v is not None})
     host.update(resource_host_config(opts))  # cli/resource_opts.py
     host.update(security_host_config(opts))  # cli/security_opts.py
+    host.update(mount_host_config(opts))  # cli/mount_opts.py
     if opts["log_driver"]:
         host["LogConfig"] = {"Type": opts["log_driver"], "Config": {}}
     return host
@@ -179,6 +182,7 @@ def build_create_body(image: str, command: Sequence[str], opts: Mapping[str, Any
         "WorkingDir": opts["workdir"] or "",
         "Entrypoint": None if opts["entrypoint"] is None else [opts["entrypoint"]],
         "Labels": build_labels(opts["label"], opts["label_file"]),
+        "Volumes": {v: {} for v in opts["volume"] if ":" not in v} or None,
         "HostConfig": _host_config(opts),
         "NetworkingConfig": {"EndpointsConfig": {}},
     }

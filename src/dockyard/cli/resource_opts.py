@@ -43,6 +43,9 @@ def resource_options() -> list[Callable[[Any], Any]]:
         o("--device-write-iops", multiple=True, help="Limit write rate (IO per second) to a device"),
         o("--ulimit", multiple=True, help="Ulimit options"),
         o("--shm-size", help="Size of /dev/shm"),
+        o("--memory-swappiness", type=int, default=-1, help="Tune container memory swappiness (0 to 100)"),
+        o("--oom-score-adj", type=int, default=0, help="Tune host's OOM preferences (-1000 to 1000)"),
+        o("--cgroup-parent", help="Optional parent cgroup for the container"),
         o("--restart", default="no", help="Restart policy to apply when a container exits"),
     ]
 
@@ -152,4 +155,8 @@ def resource_host_config(opts: Mapping[str, Any]) -> dict[str, Any]:
         host[field] = [parse_throttle(v, "--" + key.replace("_", "-"), iops=key.endswith("iops"))
                        for v in opts.get(key) or ()]
     host["ShmSize"] = ram("shm_size")
+    swappiness = opts.get("memory_swappiness")
+    host["MemorySwappiness"] = -1 if swappiness is None else swappiness
+    host["OomScoreAdj"] = opts.get("oom_score_adj") or 0
+    host["CgroupParent"] = opts.get("cgroup_parent") or ""
     return host

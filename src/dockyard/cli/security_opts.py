@@ -8,6 +8,7 @@ read-only path lists.
 
 from __future__ import annotations
 
+import csv
 import json
 import posixpath
 from collections.abc import Callable, Mapping, Sequence
@@ -47,6 +48,8 @@ def security_options() -> list[Callable[[Any], Any]]:
         o("--uts", help="UTS namespace to use"),
         o("--cgroupns", help="Cgroup namespace to use (host|private)"),
         o("--userns", help="User namespace to use"),
+        o("--device-cgroup-rule", multiple=True, help="Add a rule to the cgroup allowed devices list"),
+        o("--gpus", help="GPU devices to add to the container ('all' to pass all GPUs)"),
     ]
 
 
@@ -83,6 +86,37 @@ def parse_device(spec: str) -> dict[str, str]:
         raise CliError(f"{target} is not an absolute path", 125)
     return {"PathOnHost": source, "PathInContainer": posixpath.normpath(target),
             "CgroupPermissions": permissions}
+
+
+def parse_gpus(value: str) -> dict[str, Any]:
+    """``--gpus all|N|device=0,1|capabilities=…,driver=…`` → a DeviceRequest (docker's GpuOpts)."""
+    request: dict[str, Any] = {"Driver": "", "Count": 0, "DeviceIDs": None,
+                               "Capabilities": [["gpu"]], "Options": {}}
+    for field in next(csv.reader([value])):
+        key, sep, setting = field.partition("=")
+        if not sep:
+            if key == "all":
+                request["Count"] = -1
+            elif key.isdigit():
+                request["Count"] = int(key)
+            else:
+                raise CliError(f'invalid argument "{value}" for "--gpus" flag: unexpected key '
+                               f"'{key}' in '{value}'", 125)
+        elif key == "count":
+            request["Count"] = -1 if setting == "all" else int(setting)
+        elif key == "device":
+            request["DeviceIDs"] = setting.split(",")
+        elif key == "driver":
+            request["Driver"] = setting
+        elif key == "capabilities":
+            request["Capabilities"] = [setting.split(",")]
+        elif key == "options":
+            name, _, option = setting.partition("=")
+            request["Options"][name] = option
+        else:
+            raise CliError(f'invalid argument "{value}" for "--gpus" flag: unexpected key '
+                           f"'{key}' in '{value}'", 125)
+    return request
 
 
 def parse_sysctls(values: Sequence[str]) -> dict[str, str] | None:
@@ -150,6 +184,9 @@ def security_host_config(opts: Mapping[str, Any]) -> dict[str, Any]:
         "CgroupnsMode": _check_mode("cgroupns", opts.get("cgroupns") or ""),
         "UsernsMode": _check_mode("userns", opts.get("userns") or ""),
     }
+    host["DeviceCgroupRules"] = list(opts.get("device_cgroup_rule") or ()) or None
+    if opts.get("gpus"):
+        host["DeviceRequests"] = [parse_gpus(str(opts["gpus"]))]
     sysctls = parse_sysctls(opts.get("sysctl") or ())
     if sysctls is not None:
         host["Sysctls"] = sysctls

@@ -42,6 +42,7 @@ def check_storage_opts(raw: dict[str, Any]) -> None:
 
 
 def check_unsupported(raw: dict[str, Any]) -> None:
+    cgroup_rules(raw)  # a bad --device-cgroup-rule fails the create
     if raw.get("KernelMemoryTCP"):
         raise InvalidArgument("invalid HostConfig.KernelMemoryTCP: kernel TCP memory limits are not "
                               "supported (deprecated by the kernel and by Docker)")
@@ -54,3 +55,28 @@ def check_unsupported(raw: dict[str, Any]) -> None:
     driver = str(raw.get("VolumeDriver") or "local")
     if driver != "local":
         raise InvalidArgument(f'error looking up volume plugin {driver}: plugin "{driver}" not found')
+
+
+_RULE_TYPES = ("a", "b", "c")
+
+
+def parse_cgroup_rule(rule: str) -> dict[str, Any]:
+    """``--device-cgroup-rule 'c 1:3 mr'`` → an OCI ``linux.resources.devices`` allow entry."""
+    parts = rule.split()
+    if len(parts) != 3 or parts[0] not in _RULE_TYPES:
+        raise InvalidArgument(f"invalid device cgroup format '{rule}'")
+    major, sep, minor = parts[1].partition(":")
+    access = parts[2]
+    numbers_ok = sep and all(n == "*" or n.isdigit() for n in (major, minor))
+    if not numbers_ok or not access or any(c not in "rwm" for c in access):
+        raise InvalidArgument(f"invalid device cgroup format '{rule}'")
+    entry: dict[str, Any] = {"allow": True, "type": parts[0], "access": access}
+    if major != "*":
+        entry["major"] = int(major)
+    if minor != "*":
+        entry["minor"] = int(minor)
+    return entry
+
+
+def cgroup_rules(raw: dict[str, Any]) -> tuple[dict[str, Any], ...]:
+    return tuple(parse_cgroup_rule(str(rule)) for rule in raw.get("DeviceCgroupRules") or ())

@@ -118,3 +118,5 @@ class SecuritySpec:
     cgroupns: str = ""  # "" (the host's default) | private | host
     group_add: tuple[int, ...] = ()
     userns: UsernsRemap | None = None
+    # --device-cgroup-rule: extra OCI device cgroup allow entries (core/runtime/devices.py).
+    device_rules: tuple[dict[str, Any], ...] = ()

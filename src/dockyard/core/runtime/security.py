@@ -19,6 +19,7 @@ from typing import Any
 
 from dockyard.core.runtime import seccomp
 from dockyard.core.runtime.capabilities import capabilities
+from dockyard.core.runtime.devices import cgroup_rules
 from dockyard.core.runtime.model import Device, SecurityOpts, SecuritySpec
 from dockyard.core.runtime.userns import UsernsRemap
 from dockyard.errors import InvalidArgument, WrongState
@@ -214,7 +215,7 @@ def resolve(host: dict[str, Any], *, peer: PeerLookup, default_nnp: bool,
         ipc="private" if ipc == "shareable" else ipc, pid=pid,
         uts=str(host.get("UTSMode") or "private"), cgroupns=str(host.get("CgroupnsMode") or ""),
         group_add=group_gids(groups) if groups else (),
-        userns=None if host.get("UsernsMode") == "host" else remap)
+        userns=None if host.get("UsernsMode") == "host" else remap, device_rules=cgroup_rules(host))
 
 
 # ---- the spec ----
@@ -298,6 +299,8 @@ def apply(spec: dict[str, Any], sec: SecuritySpec, *, privileged: bool) -> None:
     _apply_namespaces(spec, sec)
     if not privileged:
         _apply_devices(linux, sec.devices)
+        if sec.device_rules:
+            linux.setdefault("resources", {}).setdefault("devices", []).extend(sec.device_rules)
     else:
         linux["devices"] = [{"path": d.path, "type": d.type, "major": d.major, "minor": d.minor,
                              "fileMode": d.file_mode, "uid": d.uid, "gid": d.gid} for d in sec.devices]
