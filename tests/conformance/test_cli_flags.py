@@ -60,3 +60,81 @@ def test_gpus_and_platform_flags(daemon: Daemon) -> None:
     out = dockyard(daemon, "create", "--platform", "linux/amd64", "busybox", "true")
     assert out.returncode == 0, out.stderr
     daemon.docker("rm", out.stdout.strip())
+
+
+def test_inspect_networks_and_volumes(daemon: Daemon, name: Name) -> None:
+    net, vol = name("net"), name("vol")
+    daemon.docker_ok("network", "create", net)
+    daemon.docker_ok("volume", "create", vol)
+    try:
+        typed = dockyard(daemon, "inspect", "--type", "network", net)
+        assert typed.returncode == 0 and json.loads(typed.stdout)[0]["Name"] == net
+        untyped = dockyard(daemon, "inspect", "-f", "{{.Name}}", vol)
+        assert untyped.returncode == 0 and untyped.stdout.strip() == vol
+        missing = dockyard(daemon, "inspect", "--type", "volume", net)
+        assert missing.returncode == 1
+    finally:
+        daemon.docker("network", "rm", net)
+        daemon.docker("volume", "rm", vol)
+
+
+def test_help_and_short_help_flag(daemon: Daemon) -> None:
+    for args in (["-h"], ["help"], ["help", "run"], ["ps", "-h"]):
+        out = dockyard(daemon, *args)
+        assert out.returncode == 0 and "Usage:" in out.stdout, args
+    assert "dockyard run" in dockyard(daemon, "help", "run").stdout
+    out = dockyard(daemon, "run", "--rm", "-h", "named", "busybox", "hostname")
+    assert out.stdout.strip() == "named"  # run's -h stays --hostname, as docker's
+    assert dockyard(daemon, "help", "nosuch").returncode == 1
+
+
+def test_build_from_stdin(daemon: Daemon, name: Name) -> None:
+    tag = name("stdin")
+    out = subprocess.run([sys.executable, "-m", "dockyard.cli.main", "build", "-q", "-t", tag, "-"],
+                         input=f"FROM busybox\nLABEL made={tag}\n", capture_output=True, text=True,
+                         env=daemon.env(), timeout=60)
+    try:
+        assert out.returncode == 0, out.stderr
+        assert daemon.docker_ok("inspect", "-f", "{{.Config.Labels.made}}", tag).strip() == tag
+    finally:
+        daemon.docker("rmi", tag)
+
+
+def test_completion_names_come_from_the_daemon(daemon: Daemon, name: Name) -> None:
+    script = dockyard(daemon, "completion", "bash")
+    assert script.returncode == 0 and "_DOCKYARD_COMPLETE" in script.stdout
+    vol = name("vol")
+    daemon.docker_ok("volume", "create", vol)
+    try:
+        env = {**daemon.env(), "COMP_WORDS": f"dockyard volume rm {vol[:5]}", "COMP_CWORD": "3",
+               "_DOCKYARD_COMPLETE": "bash_complete"}
+        out = subprocess.run([sys.executable, "-m", "dockyard.cli.main"], capture_output=True, text=True,
+                             env=env, timeout=30)
+        assert f"plain,{vol}" in out.stdout.split()
+    finally:
+        daemon.docker("volume", "rm", vol)
+
+
+def test_ps_and_images_formats_from_config_json(daemon: Daemon, name: Name) -> None:
+    cname = name("fmt")
+    daemon.docker_ok("create", "--name", cname, "busybox", "true")
+    config = daemon.docker_config / "config.json"
+    saved = config.read_text() if config.exists() else None
+    config.write_text(json.dumps({"psFormat": "ps:{{.Names}}", "imagesFormat": "img:{{.Repository}}"}))
+    try:
+        assert "img:busybox" in dockyard(daemon, "images").stdout.split()
+        assert f"ps:{cname}" in dockyard(daemon, "ps", "-a").stdout.split()
+        assert dockyard(daemon, "images", "--format", "{{.Tag}}").stdout.split()[0] != "img:busybox"
+    finally:
+        daemon.docker("rm", cname)
+        if saved is None:
+            config.unlink()
+        else:
+            config.write_text(saved)
+
+
+def test_load_prints_what_it_loaded(daemon: Daemon, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    archive = tmp_path / "bb.tar"
+    daemon.docker_ok("save", "-o", str(archive), "busybox")
+    out = dockyard(daemon, "load", "-i", str(archive))
+    assert out.returncode == 0 and out.stdout == "Loaded image: busybox:latest\n"

@@ -9,6 +9,7 @@ lines are printed as they come, as docker's classic builder prints them.
 from __future__ import annotations
 
 import base64
+import io
 import json
 import os
 import sys
@@ -29,8 +30,30 @@ from dockyard.cli.session import session
 _CHUNK = 1 << 20
 
 
+_ARCHIVE_MAGIC = (b"\x1f\x8b", b"BZh", b"\xfd7zXZ\x00", b"\x28\xb5\x2f\xfd")
+
+
+def _stdin_context(dockerfile: str | None) -> tuple[IO[bytes], str]:
+    """``build -``: stdin is the context when it is an archive, else the Dockerfile of an empty
+    context (docker's rule)."""
+    data = sys.stdin.buffer.read()
+    handle = tempfile.TemporaryFile()
+    if data.startswith(_ARCHIVE_MAGIC) or data[257:262] == b"ustar":
+        handle.write(data)
+        handle.seek(0)
+        return handle, dockerfile or "Dockerfile"
+    with tarfile.open(fileobj=handle, mode="w", format=tarfile.PAX_FORMAT) as tar:
+        info = tarfile.TarInfo("Dockerfile")
+        info.size, info.mode = len(data), 0o644
+        tar.addfile(info, io.BytesIO(data))
+    handle.seek(0)
+    return handle, "Dockerfile"
+
+
 def _context_tar(context: Path, dockerfile: str | None) -> tuple[IO[bytes], str]:
     """A temporary tar of ``context``; the Dockerfile's name inside it."""
+    if str(context) == "-":
+        return _stdin_context(dockerfile)
     if not context.is_dir():
         raise CliError(f'unable to prepare context: path "{context}" not found', 1)
     name = "Dockerfile"
@@ -130,7 +153,7 @@ def _consume(response: httpx.Response, display: _Display) -> str:
 @click.option("--platform", default="", help="Set platform if server is multi-platform capable")
 @click.option("--secret", "secrets", multiple=True,
               help="Secret to expose to the build (format: id=mysecret[,src=/local/secret|env=VAR])")
-@click.argument("context", type=click.Path(file_okay=False, path_type=Path))
+@click.argument("context", type=click.Path(path_type=Path))
 def build_command(tags: tuple[str, ...], dockerfile: str | None, build_args: tuple[str, ...], target: str,
                   no_cache: bool, labels: tuple[str, ...], quiet: bool, progress: str, network: str,
                   platform: str, secrets: tuple[str, ...], context: Path) -> None:

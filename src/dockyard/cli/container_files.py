@@ -24,6 +24,7 @@ import click
 from dockyard.cli.client import CliError, DaemonError
 from dockyard.cli.images import split_tag
 from dockyard.cli.session import Session, session
+from dockyard.cli.units import human_size
 
 _CHUNK = 1 << 16
 _GO_DIR = 1 << 31
@@ -63,13 +64,16 @@ def cp_command(archive: bool, follow_link: bool, quiet: bool, src: str, dest: st
         raise CliError("copying between containers is not supported" if src_ctr
                        else "must specify at least one container source", 1)
     if src_ctr is not None:
-        _copy_from(s, src_ctr, src_path, dest_path, follow_link)
+        copied = _copy_from(s, src_ctr, src_path, dest_path, follow_link)
     else:
         assert dest_ctr is not None
-        _copy_to(s, src_path, dest_ctr, dest_path, archive)
+        copied = _copy_to(s, src_path, dest_ctr, dest_path, archive)
+    if copied is not None and not quiet and sys.stderr.isatty() and "-" not in (src, dest):
+        # docker's summary, shown on a terminal only: the size of the archive that travelled.
+        click.echo(f"Successfully copied {human_size(copied)} to {dest}", err=True)
 
 
-def _copy_from(s: Session, container: str, path: str, dest: str, follow: bool) -> None:
+def _copy_from(s: Session, container: str, path: str, dest: str, follow: bool) -> int | None:
     info = _stat(s, container, path)
     if info is None:
         raise CliError(f"Error response from daemon: Could not find the file {path} in container "
@@ -82,12 +86,14 @@ def _copy_from(s: Session, container: str, path: str, dest: str, follow: bool) -
             for chunk in response.iter_raw():
                 s.stdout.write(chunk)
             s.stdout.flush()
-            return
+            return None
         with tempfile.TemporaryFile() as spool:
             for chunk in response.iter_raw():
                 spool.write(chunk)
+            size = spool.tell()
             spool.seek(0)
             _extract_local(spool, dest, name)
+    return size
 
 
 def _extract_local(spool: IO[bytes], dest: str, name: str) -> None:
@@ -109,11 +115,11 @@ def _extract_local(spool: IO[bytes], dest: str, name: str) -> None:
         tar.extractall(target_dir, members=members, filter="tar")
 
 
-def _copy_to(s: Session, src: str, container: str, dest: str, archive: bool) -> None:
+def _copy_to(s: Session, src: str, container: str, dest: str, archive: bool) -> int | None:
     params = {"copyUIDGID": "1" if archive else "0", "noOverwriteDirNonDir": "1"}
     if src == "-":
         _put(s, container, dest, params, _chunks(sys.stdin.buffer))
-        return
+        return None
     if not os.path.lexists(src):
         raise CliError(f"stat {src}: no such file or directory", 1)
     info = _stat(s, container, dest)
@@ -125,6 +131,7 @@ def _copy_to(s: Session, src: str, container: str, dest: str, archive: bool) -> 
     with tarfile.open(fileobj=buf, mode="w", format=tarfile.PAX_FORMAT) as tar:
         tar.add(src, arcname=name, recursive=True)
     _put(s, container, where, params, iter([buf.getvalue()]))
+    return len(buf.getvalue())
 
 
 def _put(s: Session, container: str, path: str, params: dict[str, str], content: Iterator[bytes]) -> None:

@@ -74,6 +74,12 @@ def _load() -> dict[str, Any]:
     return data if isinstance(data, dict) else {}
 
 
+def config_format(key: str) -> str | None:
+    """A listing's default template from config.json (``psFormat``, ``imagesFormat``…), as docker."""
+    value = _load().get(key)
+    return str(value) if value else None
+
+
 def _save(data: dict[str, Any]) -> None:
     path = config_path()
     path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)

@@ -11,7 +11,9 @@ import click
 import httpx
 
 from dockyard.cli.client import CliError, filters_param, iter_json_stream
+from dockyard.cli.credentials import config_format
 from dockyard.cli.formatter import ellipsis, render_rows, short_id
+from dockyard.cli.registry import ProgressDisplay
 from dockyard.cli.session import session
 from dockyard.cli.units import format_local_time, human_size, parse_timestamp, since
 
@@ -123,6 +125,8 @@ def images_command(show_all: bool, quiet: bool, digests: bool, no_trunc: bool, f
     params = {"all": "1" if show_all else "0"}
     if all_filters:
         params["filters"] = filters_param(all_filters)
+    if not fmt and not quiet:
+        fmt = config_format("imagesFormat")  # the user's default template in config.json
     images = s.client.get_json("/images/json", params)
     rows = image_rows(images, trunc=not no_trunc)
     if quiet and not fmt:
@@ -287,6 +291,8 @@ def load_command(input_path: str | None, quiet: bool, platform: tuple[str, ...])
     s = session()
     if input_path is None and os.isatty(sys.stdin.fileno()):
         raise CliError("requested load from stdin, but stdin is empty", 1)
+    # As docker: progress bars only on a terminal; otherwise the daemon is asked for none.
+    quiet = quiet or not sys.stdout.isatty()
     params = [("quiet", "1" if quiet else "0")] + [("platform", p) for p in platform]
     try:
         handle = open(input_path, "rb") if input_path else sys.stdin.buffer  # noqa: SIM115
@@ -294,7 +300,9 @@ def load_command(input_path: str | None, quiet: bool, platform: tuple[str, ...])
         raise CliError(f"open {input_path}: {exc.strerror.lower() if exc.strerror else exc}", 1) from exc
     with handle, s.client.stream("POST", "/images/load", params=params, content=_chunks(handle),
                                  headers={"Content-Type": "application/x-tar"}) as response:
-        show_json_stream(response)
+        with ProgressDisplay(quiet=False) as display:
+            for message in iter_json_stream(response):
+                display.show(message)
 
 
 @click.command("save")

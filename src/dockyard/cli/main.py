@@ -12,7 +12,7 @@ from collections.abc import Sequence
 
 import click
 
-from dockyard.cli import bootstrap, execs, images, lifecycle, ps, registry, run, system
+from dockyard.cli import bootstrap, completion, execs, images, lifecycle, ps, registry, run, system
 from dockyard.cli import build as build_cli
 from dockyard.cli import container_files as files_cli
 from dockyard.cli import events as events_cli
@@ -24,7 +24,8 @@ from dockyard.cli.client import CliError
 from dockyard.cli.session import Session
 
 USAGE_STATUS = 125
-CONTEXT = {"help_option_names": ["--help"], "max_content_width": 100}
+# -h is help as in docker, except where a command has its own -h (run/create: --hostname).
+CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
 
 
 class DockerGroup(click.Group):
@@ -115,6 +116,9 @@ container_group.add_command(prune_cli.container_prune_command)
 image_group.add_command(prune_cli.image_prune_command)
 cli.add_command(events_cli.events_command)
 _system.add_command(events_cli.events_command)
+cli.add_command(completion.completion_command)
+cli.add_command(completion.help_command)
+completion.install_completers(cli)
 
 
 # docker's boolean flags also accept Go's ``--flag=true|false``; click flags take no value.

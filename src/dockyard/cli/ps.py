@@ -8,6 +8,7 @@ from typing import Any
 import click
 
 from dockyard.cli.client import filters_param
+from dockyard.cli.credentials import config_format
 from dockyard.cli.formatter import ellipsis, render_rows, short_id
 from dockyard.cli.session import session
 from dockyard.cli.units import format_local_time, human_size, since
@@ -159,6 +160,8 @@ def ps_command(show_all: bool, quiet: bool, last: int, latest: bool, size: bool,
         params["limit"] = str(last)
     if filters:
         params["filters"] = filters_param(filters)
+    if not fmt and not quiet:
+        fmt = config_format("psFormat")  # the user's default template in config.json
     # docker asks for sizes when the template reads .Size, also through {{json .}}.
     if size or (fmt and (".Size" in fmt or "json ." in fmt)):
         params["size"] = "1"

@@ -31,7 +31,7 @@ def _full_name(image: str) -> tuple[str, str]:
     return image, "latest"
 
 
-class _Display:
+class ProgressDisplay:
     """Draws progress messages: a rich bar per layer on a terminal, status lines otherwise."""
 
     def __init__(self, quiet: bool) -> None:
@@ -40,7 +40,7 @@ class _Display:
         self._progress: Progress | None = None
         self._tasks: dict[str, TaskID] = {}
 
-    def __enter__(self) -> _Display:
+    def __enter__(self) -> ProgressDisplay:
         if self._tty:
             self._progress = Progress(TextColumn("{task.fields[layer]}: {task.description}"), BarColumn(),
                                       DownloadColumn(), console=Console(), transient=False)
@@ -54,6 +54,13 @@ class _Display:
     def show(self, message: dict[str, Any]) -> None:
         if "error" in message:
             raise CliError(str(message["error"]))
+        if message.get("stream"):  # load's result lines
+            text = str(message["stream"])
+            if self._progress is not None:
+                self._progress.console.print(text.rstrip("\n"), highlight=False)
+            else:
+                click.echo(text, nl=False)
+            return
         status = str(message.get("status") or "")
         layer = str(message.get("id") or "")
         if self._quiet or not status:
@@ -76,7 +83,7 @@ class _Display:
 def _stream(s: Session, path: str, params: list[tuple[str, str]], server: str, quiet: bool) -> None:
     auth = credentials.load(server)
     with s.client.stream("POST", path, params=params, headers={"X-Registry-Auth": auth.header()}) as response:
-        with _Display(quiet) as display:
+        with ProgressDisplay(quiet) as display:
             for message in iter_json_stream(response):
                 display.show(message)
 

@@ -15,17 +15,19 @@ from dockyard.cli.formatter import render_each
 from dockyard.cli.session import Session, session
 from dockyard.cli.units import bytes_size
 
-_KINDS = ("container", "image")
+_KINDS = ("container", "image", "network", "volume")
 
 
 def _fetch(s: Session, kind: str, name: str, size: bool) -> Any:
     if kind == "container":
         return s.client.get_json(f"/containers/{name}/json", {"size": "1"} if size else None)
+    if kind in ("network", "volume"):
+        return s.client.get_json(f"/{kind}s/{name}")
     return s.client.get_json(f"/images/{name}/json")
 
 
 def inspect_objects(names: tuple[str, ...], kind: str | None, fmt: str | None, size: bool) -> None:
-    """docker's inspect of containers and images."""
+    """docker's inspect of containers, images, networks and volumes."""
     s = session()
     show_inspected(s, (_lookup(s, name, kind, size) for name in names), fmt)
 
