@@ -91,8 +91,9 @@ def help_command(ctx: click.Context, words: tuple[str, ...]) -> None:
     command: click.Command = root.command
     parent = root
     for word in words:
-        if not isinstance(command, click.Group) or word not in command.commands:
+        sub = command.get_command(parent, word) if isinstance(command, click.Group) else None
+        if sub is None:
             raise CliError(f'unknown help topic: "{" ".join(words)}"', 1)
-        command = command.commands[word]
+        command = sub
         parent = click.Context(command, info_name=word, parent=parent)
     click.echo(command.get_help(parent))

@@ -7,35 +7,99 @@ commands exit 1 on error. Errors are one line on stderr.
 
 from __future__ import annotations
 
+import importlib
+import os
 import sys
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 import click
 
-from dockyard.cli import bootstrap, completion, execs, images, lifecycle, ps, registry, run, system
-from dockyard.cli import build as build_cli
-from dockyard.cli import container_files as files_cli
-from dockyard.cli import events as events_cli
-from dockyard.cli import networks as networks_cli
-from dockyard.cli import prune as prune_cli
-from dockyard.cli import resources as resources_cli
-from dockyard.cli import volumes as volumes_cli
-from dockyard.cli.client import CliError
-from dockyard.cli.session import Session
+from dockyard import __version__
+
+if TYPE_CHECKING:
+    from dockyard.cli.client import CliError
 
 USAGE_STATUS = 125
 # -h is help as in docker, except where a command has its own -h (run/create: --hostname).
 CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
 
+# Every command by name -> "module:attribute" under dockyard.cli, imported only when it runs (or is
+# listed by help): a command costs its own imports, not every other command's (issue 10's start-up).
+_TOP_LEVEL = {
+    "container": "main:container_group", "image": "main:image_group",
+    "run": "run:run_command", "exec": "execs:exec_command", "ps": "ps:ps_command",
+    "images": "images:images_command", "info": "system:info_command", "version": "system:version_command",
+    "create": "run:create_command", "start": "run:start_command", "stop": "lifecycle:stop_command",
+    "restart": "lifecycle:restart_command", "kill": "lifecycle:kill_command", "rm": "lifecycle:rm_command",
+    "pause": "lifecycle:pause_command", "unpause": "lifecycle:unpause_command",
+    "wait": "lifecycle:wait_command", "rename": "lifecycle:rename_command", "top": "lifecycle:top_command",
+    "logs": "lifecycle:logs_command", "attach": "run:attach_command", "inspect": "system:inspect_command",
+    "rmi": "images:rmi_command", "tag": "images:tag_command", "history": "images:history_command",
+    "import": "images:import_command", "load": "images:load_command", "save": "images:save_command",
+    "pull": "registry:pull_command", "push": "registry:push_command", "login": "registry:login_command",
+    "logout": "registry:logout_command", "build": "build:build_command", "builder": "build:builder_group",
+    "volume": "volumes:volume_group", "network": "networks:network_group", "port": "networks:port_command",
+    "cp": "container_files:cp_command", "commit": "container_files:commit_command",
+    "export": "container_files:export_command", "diff": "container_files:diff_command",
+    "update": "resources:update_command", "stats": "resources:stats_command", "system": "main:system_group",
+    "events": "events:events_command", "completion": "completion:completion_command",
+    "help": "completion:help_command",
+}
+_CONTAINER = {
+    "attach": "run:attach_command", "commit": "container_files:commit_command",
+    "cp": "container_files:cp_command", "create": "run:create_command",
+    "diff": "container_files:diff_command",
+    "exec": "execs:exec_command", "export": "container_files:export_command",
+    "inspect": "system:container_inspect_command", "kill": "lifecycle:kill_command",
+    "logs": "lifecycle:logs_command", "ls": "ps:ps_command", "list": "ps:ps_command", "ps": "ps:ps_command",
+    "pause": "lifecycle:pause_command", "port": "networks:port_command",
+    "prune": "prune:container_prune_command", "rename": "lifecycle:rename_command",
+    "restart": "lifecycle:restart_command", "rm": "lifecycle:rm_command", "remove": "lifecycle:rm_command",
+    "run": "run:run_command", "start": "run:start_command", "stats": "resources:stats_command",
+    "stop": "lifecycle:stop_command", "top": "lifecycle:top_command", "unpause": "lifecycle:unpause_command",
+    "update": "resources:update_command", "wait": "lifecycle:wait_command",
+}
+_IMAGE = {
+    "bootstrap": "bootstrap:bootstrap_group", "build": "build:build_command",
+    "history": "images:history_command", "import": "images:import_command",
+    "inspect": "system:image_inspect_command", "load": "images:load_command", "ls": "images:images_command",
+    "list": "images:images_command", "prune": "prune:image_prune_command", "pull": "registry:pull_command",
+    "push": "registry:push_command", "rm": "images:rmi_command", "remove": "images:rmi_command",
+    "save": "images:save_command", "tag": "images:tag_command",
+}
+_SYSTEM = {"df": "resources:df_command", "events": "events:events_command", "info": "system:info_command",
+           "prune": "prune:system_prune_command"}
+
 
 class DockerGroup(click.Group):
-    """Lists commands in registration order, like docker's help."""
+    """Lists commands in registration order, like docker's help; loads each on first use."""
+
+    def __init__(self, *args: object, lazy: dict[str, str] | None = None, **kwargs: object) -> None:
+        super().__init__(*args, **kwargs)  # type: ignore[arg-type]
+        self.lazy = dict(lazy or {})
 
     def list_commands(self, ctx: click.Context) -> list[str]:
-        return list(self.commands)
+        return [*self.lazy, *(name for name in self.commands if name not in self.lazy)]
+
+    def get_command(self, ctx: click.Context | None, cmd_name: str) -> click.Command | None:
+        return self.resolve(cmd_name)
+
+    def resolve(self, name: str) -> click.Command | None:
+        if name not in self.commands and name in self.lazy:
+            module, _, attribute = self.lazy[name].partition(":")
+            command = getattr(importlib.import_module(f"dockyard.cli.{module}"), attribute)
+            self.commands[name] = command
+        return self.commands.get(name)
+
+    def load_all(self) -> None:
+        for name in self.lazy:
+            command = self.resolve(name)
+            if isinstance(command, DockerGroup):
+                command.load_all()
 
 
-@click.group(cls=DockerGroup, context_settings=CONTEXT)
+@click.group(cls=DockerGroup, lazy=_TOP_LEVEL, context_settings=CONTEXT)
 @click.option("-H", "--host", help="Daemon socket to connect to (default: $DOCKER_HOST or "
                                    "unix:///run/dockyard/dockyard.sock)")
 @click.option("-D", "--debug", is_flag=True, help="Enable debug mode")
@@ -44,81 +108,25 @@ class DockerGroup(click.Group):
 @click.pass_context
 def cli(ctx: click.Context, host: str | None, debug: bool, log_level: str | None) -> None:
     """A self-sufficient runtime for containers"""
+    from dockyard.cli.session import Session  # the HTTP client's imports, only for commands that talk
+
     ctx.obj = Session(host)
     ctx.call_on_close(ctx.obj.close)
 
 
-@cli.group("container", cls=DockerGroup)
+@click.group("container", cls=DockerGroup, lazy=_CONTAINER)
 def container_group() -> None:
     """Manage containers"""
 
 
-@cli.group("image", cls=DockerGroup)
+@click.group("image", cls=DockerGroup, lazy=_IMAGE)
 def image_group() -> None:
     """Manage images"""
 
 
-_TOP_LEVEL = [run.run_command, execs.exec_command, ps.ps_command, images.images_command,
-              system.info_command, system.version_command, run.create_command, run.start_command,
-              lifecycle.stop_command, lifecycle.restart_command, lifecycle.kill_command, lifecycle.rm_command,
-              lifecycle.pause_command, lifecycle.unpause_command, lifecycle.wait_command,
-              lifecycle.rename_command, lifecycle.top_command,
-              lifecycle.logs_command, run.attach_command,
-              system.inspect_command, images.rmi_command, images.tag_command, images.history_command,
-              images.import_command, images.load_command, images.save_command,
-              registry.pull_command, registry.push_command, registry.login_command,
-              registry.logout_command]
-
-_CONTAINER = {"attach": run.attach_command, "create": run.create_command, "exec": execs.exec_command,
-              "inspect": system.container_inspect_command, "kill": lifecycle.kill_command,
-              "logs": lifecycle.logs_command, "ls": ps.ps_command, "list": ps.ps_command,
-              "ps": ps.ps_command, "pause": lifecycle.pause_command, "rename": lifecycle.rename_command,
-              "restart": lifecycle.restart_command, "rm": lifecycle.rm_command,
-              "remove": lifecycle.rm_command,
-              "run": run.run_command, "start": run.start_command, "stop": lifecycle.stop_command,
-              "top": lifecycle.top_command, "unpause": lifecycle.unpause_command,
-              "wait": lifecycle.wait_command}
-
-_IMAGE = {"history": images.history_command, "import": images.import_command,
-          "inspect": system.image_inspect_command, "load": images.load_command, "ls": images.images_command,
-          "list": images.images_command, "rm": images.rmi_command, "remove": images.rmi_command,
-          "save": images.save_command, "tag": images.tag_command,
-          "pull": registry.pull_command, "push": registry.push_command,
-          "bootstrap": bootstrap.bootstrap_group}
-
-for _command in _TOP_LEVEL:
-    cli.add_command(_command)
-cli.add_command(build_cli.build_command)
-cli.add_command(build_cli.builder_group)
-cli.add_command(volumes_cli.volume_group)
-cli.add_command(networks_cli.network_group)
-cli.add_command(networks_cli.port_command)
-container_group.add_command(networks_cli.port_command)
-for _command in (files_cli.cp_command, files_cli.commit_command, files_cli.export_command,
-                 files_cli.diff_command):
-    cli.add_command(_command)
-    container_group.add_command(_command)
-for _name, _command in _CONTAINER.items():
-    container_group.add_command(_command, _name)
-for _name, _command in _IMAGE.items():
-    image_group.add_command(_command, _name)
-for _command in (resources_cli.update_command, resources_cli.stats_command):
-    cli.add_command(_command)
-    container_group.add_command(_command)
-# `system` may be another command module's group too (prune): join it rather than replace it.
-_system = cli.commands.get("system")
-if not isinstance(_system, click.Group):
-    _system = click.Group("system", help="Manage Dockyard")
-    cli.add_command(_system)
-_system.add_command(resources_cli.df_command)
-_system.add_command(prune_cli.system_prune_command)
-container_group.add_command(prune_cli.container_prune_command)
-image_group.add_command(prune_cli.image_prune_command)
-cli.add_command(events_cli.events_command)
-_system.add_command(events_cli.events_command)
-cli.add_command(completion.completion_command)
-cli.add_command(completion.help_command)
-completion.install_completers(cli)
+@click.group("system", cls=DockerGroup, lazy=_SYSTEM)
+def system_group() -> None:
+    """Manage Dockyard"""
 
 
 # docker's boolean flags also accept Go's ``--flag=true|false``; click flags take no value.
@@ -131,7 +139,7 @@ def _value_options(argv: list[str]) -> tuple[int, set[str], set[str]]:
         if skip or arg in ("-H", "--host", "-l", "--log-level"):
             skip = not skip
             continue
-        command = group.commands.get(arg)
+        command = group.resolve(arg) if isinstance(group, DockerGroup) else group.commands.get(arg)
         if isinstance(command, click.Group):
             group = command
         elif command is not None:
@@ -193,6 +201,16 @@ def _error_message(exc: CliError) -> str:
 
 
 def main(argv: Sequence[str] | None = None) -> None:
+    if list(sys.argv[1:] if argv is None else argv) in (["--version"], ["-v"]):
+        sys.stdout.write(f"Dockyard version {__version__}\n")  # no HTTP client to load for this
+        sys.exit(0)
+    from dockyard.cli.client import CliError
+
+    if "_DOCKYARD_COMPLETE" in os.environ:
+        from dockyard.cli.completion import install_completers
+
+        cli.load_all()
+        install_completers(cli)
     args = _rewrite_bool_flags(list(sys.argv[1:] if argv is None else argv))
     try:
         status = cli.main(args=args, prog_name="dockyard", standalone_mode=False)
