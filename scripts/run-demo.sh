@@ -5,6 +5,10 @@ cd "$(dirname "$0")/.."
 SOCK=${DOCKYARD_SOCK:-/run/dockyard/dockyard.sock}
 export DOCKER_HOST="unix://$SOCK"
 DY=.venv/bin/dockyard
+# Put our two commands on the PATH, as a package would (links into this clone's venv).
+for cmd in dockyard dockyardd; do
+  ln -sfn "$PWD/.venv/bin/$cmd" "/usr/local/bin/$cmd"
+done
 if ! "$DY" version >/dev/null 2>&1; then
   mkdir -p /var/log
   nohup .venv/bin/dockyardd -H "unix://$SOCK" >>/var/log/dockyardd.log 2>&1 &
