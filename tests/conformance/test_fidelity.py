@@ -437,3 +437,17 @@ def test_cgroup_parent_is_applied(daemon: Daemon, name: Name) -> None:
                 left.rmdir()
     code, _, err = daemon.docker("create", "--cgroup-parent", "../escape", "busybox", "true")
     assert code != 0 and "invalid cgroup parent" in err
+
+
+def test_cache_from_means_only_those_images(daemon: Daemon, tmp_path: Path, name: Name) -> None:
+    (tmp_path / "Dockerfile").write_text(f"FROM busybox\nRUN echo {name('c')} > /c\n")
+    tag = name("cached")
+    daemon.docker_ok("build", "-t", tag, str(tmp_path))
+    try:
+        assert "Using cache" in daemon.docker_ok("build", str(tmp_path))
+        # An unrelated image as the only candidate: the local cache is not consulted.
+        out = daemon.docker_ok("build", "--cache-from", "busybox", str(tmp_path))
+        assert "Using cache" not in out
+        assert "Using cache" in daemon.docker_ok("build", "--cache-from", tag, str(tmp_path))
+    finally:
+        daemon.docker("rmi", tag)

@@ -120,6 +120,7 @@ class BuilderService:
                         secrets=options.secrets)
         solver.cache_from = await self._cache_from(options.cache_from, emit)
         solver.run_host, solver.keep_containers = dict(options.run_host), not options.remove
+        solver.cache_from_only = bool(options.cache_from)
         results: dict[int, asyncio.Future[Image | None]] = {
             i: asyncio.get_running_loop().create_future() for i in needed}
         used: set[str] = set()

@@ -81,6 +81,7 @@ class Solver:
         self.cache_from: list[Image] = []  # --cache-from images found locally
         self.run_host: dict[str, Any] = {}  # HostConfig settings of every RUN container
         self.keep_containers = False  # --rm=false
+        self.cache_from_only = False  # --cache-from given: the local cache is not consulted
         self._secrets = secrets
 
     async def run_stage(self, run: StageRun, body: list[Instruction]) -> Image | None:
@@ -143,7 +144,8 @@ class Solver:
         run.key = key
         if run.no_cache:
             return False  # --no-cache wins over the local cache and --cache-from alike
-        image_id = self._cache.get(key)
+        # As the classic builder: with --cache-from, only those images' layers are candidates.
+        image_id = None if self.cache_from_only else self._cache.get(key)
         if image_id is None:
             log.debug("[BUILDER] Cache miss: %s", key)
             return await self._hit_cache_from(run, key, created_by)
