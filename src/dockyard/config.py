@@ -45,6 +45,10 @@ class DaemonConfig:
     no_new_privileges: bool = False
     # Opt-in host change: register qemu-user-static in binfmt_misc so --platform can run foreign images.
     emulation: bool = False
+    # dockerd's --cpu-rt-period/--cpu-rt-runtime: the real-time budget (µs) of the containers'
+    # parent cgroup, which --cpu-rt-runtime of a container draws on (cgroup v1 only).
+    cpu_rt_period: int = 1_000_000
+    cpu_rt_runtime: int = 0
 
     # ---- derived paths (storage layout from ARCHITECTURE.md) ----
     @property
@@ -101,6 +105,8 @@ _JSON_KEYS: dict[str, str] = {
     "userns-remap": "userns_remap",
     "no-new-privileges": "no_new_privileges",
     "emulation": "emulation",
+    "cpu-rt-period": "cpu_rt_period",
+    "cpu-rt-runtime": "cpu_rt_runtime",
 }
 
 

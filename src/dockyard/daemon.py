@@ -136,6 +136,10 @@ def _parse_args(argv: list[str]) -> tuple[DaemonConfig, Path | None]:
                         help="user/group setting for user namespaces (default or user[:group])")
     parser.add_argument("--no-new-privileges", action="store_true", default=None,
                         help="set no-new-privileges by default for new containers")
+    parser.add_argument("--cpu-rt-period", type=int,
+                        help="real-time period (µs) of the containers' parent cgroup")
+    parser.add_argument("--cpu-rt-runtime", type=int,
+                        help="real-time runtime (µs) containers may share (cgroup v1)")
     parser.add_argument("--emulation", action="store_true", default=None,
                         help="register qemu-user-static in binfmt_misc to run other platforms' images")
     parser.add_argument("--storage-driver", choices=["overlay2", "overlay", "copy"], help=argparse.SUPPRESS)
@@ -167,6 +171,9 @@ def _parse_args(argv: list[str]) -> tuple[DaemonConfig, Path | None]:
         changes["no_new_privileges"] = True
     if args.emulation:
         changes["emulation"] = True
+    for key in ("cpu_rt_period", "cpu_rt_runtime"):
+        if getattr(args, key) is not None:
+            changes[key] = getattr(args, key)
     if args.storage_driver:
         changes["snapshotter"] = "copy" if args.storage_driver == "copy" else "overlay"
     config = replace(config, **changes)  # type: ignore[arg-type]
@@ -214,6 +221,10 @@ async def serve(config: DaemonConfig) -> None:
         bind_v1_controllers(hybrid_v2_controllers())
     if config.emulation:
         _register_emulators()
+    if config.cpu_rt_runtime:
+        from dockyard.backends.cgroups import set_rt_budget
+
+        set_rt_budget("dockyard", period=config.cpu_rt_period, runtime=config.cpu_rt_runtime)
     engine = build_engine(config)
     for name, reason in engine.system.unusable_runtimes().items():
         log.warning("runtime %s disabled: %s", name, reason)

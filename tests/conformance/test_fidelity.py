@@ -451,3 +451,32 @@ def test_cache_from_means_only_those_images(daemon: Daemon, tmp_path: Path, name
         assert "Using cache" in daemon.docker_ok("build", "--cache-from", tag, str(tmp_path))
     finally:
         daemon.docker("rmi", tag)
+
+
+def test_cpu_realtime_needs_and_gets_a_budget(daemon: Daemon) -> None:
+    if not Path("/sys/fs/cgroup/cpu/cpu.rt_runtime_us").exists():
+        code, _, err = daemon.docker("create", "--cpu-rt-runtime", "1000", "busybox", "true")
+        assert code != 0 and "does not support cgroup cpu real-time runtime" in err
+        return
+    code, _, err = daemon.docker("create", "--cpu-rt-runtime", "2000", "--cpu-rt-period", "1000",
+                                 "busybox", "true")
+    assert code != 0 and "cpu real-time runtime cannot be higher than cpu real-time period" in err
+    budgeted = Daemon()
+    budgeted.extra_args = ["--cpu-rt-runtime", "50000"]
+    budgeted.start()
+    try:
+        budgeted.docker_ok("import", str(_busybox_tar(budgeted)), "busybox")
+        cid = budgeted.docker_ok("run", "-d", "--cpu-rt-runtime", "10000", "busybox", "sleep", "30").strip()
+        rt = next(Path("/sys/fs/cgroup/cpu").glob(f"dockyard/{cid}/cpu.rt_runtime_us")).read_text()
+        assert rt.strip() == "10000"
+        budgeted.docker("rm", "-f", cid)
+    finally:
+        budgeted.cleanup()
+
+
+def _busybox_tar(daemon: Daemon) -> Path:
+    from .images import busybox_rootfs_tar
+
+    path = daemon.root / "rootfs.tar"
+    path.write_bytes(busybox_rootfs_tar())
+    return path

@@ -16,6 +16,19 @@ from dockyard.errors import DockyardError
 log = logging.getLogger(__name__)
 
 
+def set_rt_budget(parent: str, *, period: int, runtime: int, root: Path = Path("/sys/fs/cgroup")) -> None:
+    """Give the containers' parent cgroup a real-time budget (moby's initCPURtController), so a
+    container's ``--cpu-rt-runtime`` can draw on it. cgroup v1 only; the root keeps its own."""
+    cpu = root / "cpu"
+    if not (cpu / "cpu.rt_runtime_us").exists():
+        raise OSError("this host has no cgroup v1 cpu real-time scheduling (cpu.rt_runtime_us)")
+    target = cpu / parent
+    target.mkdir(exist_ok=True)
+    (target / "cpu.rt_period_us").write_text(str(period))
+    (target / "cpu.rt_runtime_us").write_text(str(runtime))
+    log.info("cpu real-time budget of %s: %d/%d µs", target, runtime, period)
+
+
 def bind_v1_controllers(controllers: list[str], root: Path = Path("/sys/fs/cgroup")) -> list[str]:
     """Bind each controller to its own cgroup v1 hierarchy under ``root``.
 

@@ -43,6 +43,7 @@ class HostLimits:
     cpus: int
     cgroup_v2: bool
     swap_accounting: bool = True
+    cpu_realtime: bool = False  # cgroup v1's cpu.rt_runtime_us (cgroup v2 has no RT group scheduling)
 
     @classmethod
     def detect(cls, *, cgroup_v2: bool) -> HostLimits:
@@ -50,7 +51,9 @@ class HostLimits:
         if not cgroup_v2:
             # Without swap accounting (swapaccount=0) there is no memsw file to write.
             swap = os.path.exists("/sys/fs/cgroup/memory/memory.memsw.limit_in_bytes")
-        return cls(cpus=os.cpu_count() or 1, cgroup_v2=cgroup_v2, swap_accounting=swap)
+        realtime = not cgroup_v2 and os.path.exists("/sys/fs/cgroup/cpu/cpu.rt_runtime_us")
+        return cls(cpus=os.cpu_count() or 1, cgroup_v2=cgroup_v2, swap_accounting=swap,
+                   cpu_realtime=realtime)
 
 
 def _int(raw: dict[str, Any], key: str) -> int:
@@ -127,6 +130,13 @@ def _validate_cpu(raw: dict[str, Any], host: HostLimits) -> None:
         text = str(raw.get(key) or "")
         if text and not _valid_cpuset(text):
             raise InvalidArgument(f"Invalid value {text} for cpuset {kind.lower()}")
+    rt_period, rt_runtime = _int(raw, "CpuRealtimePeriod"), _int(raw, "CpuRealtimeRuntime")
+    if rt_period and not host.cpu_realtime:
+        raise InvalidArgument("Your kernel does not support cgroup cpu real-time period")
+    if rt_runtime and not host.cpu_realtime:
+        raise InvalidArgument("Your kernel does not support cgroup cpu real-time runtime")
+    if rt_period and rt_runtime > rt_period:
+        raise InvalidArgument("cpu real-time runtime cannot be higher than cpu real-time period")
     cpus = str(raw.get("CpusetCpus") or "")
     if cpus and max(_cpuset_members(cpus)) >= host.cpus:
         raise InvalidArgument(f"Requested CPUs are not available - requested {cpus}, "
@@ -208,6 +218,9 @@ def _cpu(raw: dict[str, Any]) -> dict[str, Any]:
     for key, field in (("CpusetCpus", "cpus"), ("CpusetMems", "mems")):
         if raw.get(key):
             cpu[field] = str(raw[key])
+    for key, field in (("CpuRealtimePeriod", "realtimePeriod"), ("CpuRealtimeRuntime", "realtimeRuntime")):
+        if _int(raw, key):
+            cpu[field] = _int(raw, key)
     return cpu
 
 
