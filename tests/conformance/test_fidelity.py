@@ -361,10 +361,15 @@ def test_host_config_fields_that_were_ignored(daemon: Daemon, client: docker.Doc
     finally:
         api.remove_container(cid, force=True)
     for extra, text in (({"KernelMemoryTCP": 1 << 20}, "KernelMemoryTCP"),
-                        ({"VolumeDriver": "nosuch"}, 'plugin "nosuch" not found')):
+                        ({"VolumeDriver": "nosuch"}, 'plugin "nosuch" not found'),
+                        ({"CpuCount": 2}, "Windows containers only"),
+                        ({"Isolation": "hyperv"}, "invalid isolation")):
         status, body = daemon.request_json("POST", f"{daemon.api}/containers/create",
                                            {"Image": "busybox", "HostConfig": extra})
         assert status == 400 and text in body["message"]
+    status, body = daemon.request_json("POST", f"{daemon.api}/containers/create", {
+        "Image": "busybox", "NetworkingConfig": {"EndpointsConfig": {"bridge": {"GwPriority": 5}}}})
+    assert status == 400 and "GwPriority" in body["message"]
 
 
 def _build_stream(daemon: Daemon, root: Path, query: str = "") -> list[dict[str, object]]:

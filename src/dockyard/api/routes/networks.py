@@ -160,7 +160,8 @@ async def connect(request: web.Request) -> web.StreamResponse:
     endpoint = EndpointRequest(network=network.name, ip=str(ipam.get("IPv4Address") or ""),
                                ip6=str(ipam.get("IPv6Address") or ""),
                                aliases=tuple(str(a) for a in config.get("Aliases") or []), links=links,
-                               mac=str(config.get("MacAddress") or ""))
+                               mac=str(config.get("MacAddress") or ""),
+                               gw_priority=int(config.get("GwPriority") or 0))
     await engine(request).containers.connect_network(str(body.get("Container") or ""), endpoint)
     return web.Response(status=200)
 

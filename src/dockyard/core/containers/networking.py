@@ -56,7 +56,8 @@ def endpoint_requests(mode: str, networking: dict[str, Any], host: dict[str, Any
             network=name, ip=str(ipam_config.get("IPv4Address") or ""),
             ip6=str(ipam_config.get("IPv6Address") or ""),
             aliases=tuple(str(a) for a in cfg.get("Aliases") or []),
-            links=links if name != DEFAULT_BRIDGE else (), mac=str(cfg.get("MacAddress") or "")))
+            links=links if name != DEFAULT_BRIDGE else (), mac=str(cfg.get("MacAddress") or ""),
+            gw_priority=int(cfg.get("GwPriority") or 0)))
     return result
 
 

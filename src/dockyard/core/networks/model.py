@@ -120,6 +120,7 @@ class EndpointRequest:
     aliases: tuple[str, ...] = ()
     links: tuple[str, ...] = ()  # "name:alias"
     mac: str = ""  # --mac-address / EndpointSettings.MacAddress; derived from the IP when empty
+    gw_priority: int = 0  # EndpointSettings.GwPriority: only the default is supported (refused otherwise)
 
 
 @dataclass(frozen=True, slots=True)

@@ -390,6 +390,9 @@ def check_endpoint_request(network: Network, request: EndpointRequest) -> None:
                               "defined networks")
     if request.mac:
         ipam.check_mac(request.mac)
+    if request.gw_priority:
+        # The gateway comes from the container's first network here; moby's priorities are not kept.
+        raise InvalidArgument("EndpointSettings.GwPriority is not supported by this engine")
 
 
 def _subnet6(request: NetworkCreate, occupied: Sequence[ipam.AnyNet], seed: str) -> ipam.IPv6Net:

@@ -52,6 +52,11 @@ def check_unsupported(raw: dict[str, Any]) -> None:
     if raw.get("Cgroup"):
         raise InvalidArgument("invalid HostConfig.Cgroup: joining another container's cgroup is not "
                               "supported")
+    for key in ("CpuCount", "CpuPercent", "IOMaximumIOps", "IOMaximumBandwidth"):
+        if raw.get(key):
+            raise InvalidArgument(f"invalid HostConfig.{key}: it applies to Windows containers only")
+    if str(raw.get("Isolation") or "default") != "default":
+        raise InvalidArgument(f"invalid isolation '{raw['Isolation']}' on linux")
     driver = str(raw.get("VolumeDriver") or "local")
     if driver != "local":
         raise InvalidArgument(f'error looking up volume plugin {driver}: plugin "{driver}" not found')
