@@ -116,6 +116,11 @@ image_group.add_command(prune_cli.image_prune_command)
 cli.add_command(events_cli.events_command)
 _system.add_command(events_cli.events_command)
 
+# ``dockyard compose`` (src/dockyard/compose/): a client of the API like this CLI.
+from dockyard.compose.cli import compose_group  # noqa: E402 - after the CLI's own commands
+
+cli.add_command(compose_group)
+
 
 # docker's boolean flags also accept Go's ``--flag=true|false``; click flags take no value.
 def _value_options(argv: list[str]) -> tuple[int, set[str], set[str]]:
