@@ -15,8 +15,8 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 
 from dockyard.cli.client import Client
-from dockyard.compose.converge import UpOptions, down, up
-from dockyard.compose.executor import Executor
+from dockyard.compose.converge import down, up
+from dockyard.compose.executor import Executor, UpOptions
 from dockyard.compose.loader import Project, load_project
 from dockyard.compose.yamlfile import ComposeError
 

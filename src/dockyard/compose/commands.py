@@ -14,8 +14,8 @@ from ruamel.yaml import YAML
 from dockyard.cli.formatter import tabwrite
 from dockyard.cli.hijack import FrameDemuxer
 from dockyard.cli.session import session
-from dockyard.compose.converge import UpOptions, down, up
-from dockyard.compose.executor import Executor, order
+from dockyard.compose.converge import down, up
+from dockyard.compose.executor import Executor, UpOptions, order
 from dockyard.compose.loader import Project, load_project
 from dockyard.compose.spec import PROJECT, SERVICE
 from dockyard.compose.yamlfile import ComposeError
@@ -105,7 +105,9 @@ def _attached(ex: Executor, services: tuple[str, ...], *, abort: bool, exit_code
     def follow(index: int, container: dict[str, Any]) -> None:
         cname = container["Names"][0].lstrip("/")
         colour = _COLOURS[index % len(_COLOURS)]
-        prefix = f"\x1b[{colour}m{cname.ljust(width)} | \x1b[0m" if sys.stdout.isatty() else f"{cname.ljust(width)} | "
+        prefix = f"{cname.ljust(width)} | "
+        if sys.stdout.isatty():
+            prefix = f"\x1b[{colour}m{prefix}\x1b[0m"
         client = ex.client.clone()
         for line in _log_lines(client, container["Id"], follow=True, tail="all", timestamps=False):
             with lock:
@@ -153,7 +155,8 @@ def _log_lines(client: Any, cid: str, *, follow: bool, tail: str, timestamps: bo
 
 @compose_group.command("down")
 @click.option("-v", "--volumes", is_flag=True, help="Remove named volumes declared in the volumes section")
-@click.option("--rmi", type=click.Choice(["local", "all"]), default=None, help="Remove images used by services")
+@click.option("--rmi", type=click.Choice(["local", "all"]), default=None,
+              help="Remove images used by services")
 @click.option("--remove-orphans", is_flag=True, help="Remove containers for services not in the file")
 @click.option("-t", "--timeout", type=int, help="Specify a shutdown timeout in seconds")
 def down_command(volumes: bool, rmi: str | None, remove_orphans: bool, timeout: int | None) -> None:

@@ -42,8 +42,11 @@ SUPPORTED = frozenset({
 })
 
 
-def labels(project: Project, name: str, service: dict[str, Any], number: int, *, oneoff: bool) -> dict[str, str]:
-    deps = ",".join(f"{dep}:{cfg.get('condition', 'service_started')}:{str(cfg.get('restart', False)).lower()}"
+def labels(project: Project, name: str, service: dict[str, Any], number: int, *,
+           oneoff: bool) -> dict[str, str]:
+    """Compose v2's labels; ``depends_on`` is ``name:condition:restart`` joined by commas."""
+    deps = ",".join(f"{dep}:{cfg.get('condition', 'service_started')}:"
+                    f"{str(cfg.get('restart', False)).lower()}"
                     for dep, cfg in (service.get("depends_on") or {}).items())
     return {**{str(k): str(v) for k, v in (service.get("labels") or {}).items()},
             PROJECT: project.name, SERVICE: name, NUMBER: str(number), ONEOFF: "True" if oneoff else "False",
@@ -70,8 +73,8 @@ def _restart(service: dict[str, Any]) -> dict[str, Any]:
     name, _, count = policy.partition(":")
     restart = ((service.get("deploy") or {}).get("restart_policy") or {})
     if restart and not service.get("restart"):
-        name = {"any": "always", "none": "no", "on-failure": "on-failure"}.get(restart.get("condition", "any"),
-                                                                                 "always")
+        conditions = {"any": "always", "none": "no", "on-failure": "on-failure"}
+        name = conditions.get(restart.get("condition", "any"), "always")
         count = str(restart.get("max_attempts") or "")
     return {"Name": name, "MaximumRetryCount": int(count or 0)}
 

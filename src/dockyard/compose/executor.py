@@ -91,7 +91,8 @@ class Executor:
             found = [c for c in found if (c["Labels"].get(ONEOFF) == "True") == oneoff]
         if services:
             found = [c for c in found if c["Labels"].get(SERVICE) in services]
-        return sorted(found, key=lambda c: (c["Labels"].get(SERVICE, ""), int(c["Labels"].get(NUMBER, 0) or 0)))
+        return sorted(found, key=lambda c: (c["Labels"].get(SERVICE, ""),
+                                            int(c["Labels"].get(NUMBER, 0) or 0)))
 
     # ---- up ----
     def ensure_networks(self, names: Sequence[str]) -> None:
@@ -108,7 +109,8 @@ class Executor:
             if cfg.get("external"):
                 raise ComposeError(f"network {name} declared as external, but could not be found")
             ipam = cfg.get("ipam") or {}
-            body = {"Name": name, "Driver": cfg.get("driver") or "bridge", "Options": cfg.get("driver_opts") or {},
+            body = {"Name": name, "Driver": cfg.get("driver") or "bridge",
+                    "Options": cfg.get("driver_opts") or {},
                     "Internal": bool(cfg.get("internal")), "Attachable": bool(cfg.get("attachable")),
                     "EnableIPv6": bool(cfg.get("enable_ipv6")), "CheckDuplicate": True,
                     "Labels": {**(cfg.get("labels") or {}), PROJECT: self.project.name, NETWORK: key},
@@ -133,7 +135,8 @@ class Executor:
                 raise ComposeError(f"external volume \"{name}\" not found")
             self.say(f" Volume {name}  Creating")
             self.client.post_json("/volumes/create", body={
-                "Name": name, "Driver": cfg.get("driver") or "local", "DriverOpts": cfg.get("driver_opts") or {},
+                "Name": name, "Driver": cfg.get("driver") or "local",
+                "DriverOpts": cfg.get("driver_opts") or {},
                 "Labels": {**(cfg.get("labels") or {}), PROJECT: self.project.name, VOLUME: key}})
             self.say(f" Volume {name}  Created")
 
@@ -225,7 +228,8 @@ def wait_for(client: Client, project: Project, name: str, condition: str, *, dea
         states = [client.get_json(f"/containers/{c['Id']}/json")["State"] for c in found]
         if condition == "service_healthy":
             if any((s.get("Health") or {}).get("Status") == "unhealthy" for s in states):
-                raise ComposeError(f"dependency failed to start: container {project.name}-{name}-1 is unhealthy")
+                raise ComposeError(f"dependency failed to start: container {project.name}-{name}-1 "
+                                   "is unhealthy")
             if states and all((s.get("Health") or {}).get("Status") == "healthy" for s in states):
                 return
             if states and any(s.get("Health") is None for s in states):
@@ -234,7 +238,8 @@ def wait_for(client: Client, project: Project, name: str, condition: str, *, dea
             if states and all(s["Status"] == "exited" for s in states):
                 bad = [s for s in states if s.get("ExitCode")]
                 if bad:
-                    raise ComposeError(f"service {name!r} didn't complete successfully: exit {bad[0]['ExitCode']}")
+                    raise ComposeError(f"service {name!r} didn't complete successfully: "
+                                       f"exit {bad[0]['ExitCode']}")
                 return
         elif states and all(s["Status"] in ("running", "exited") for s in states):
             return

@@ -13,8 +13,8 @@ from dockyard.cli.client import DaemonError
 from dockyard.cli.formatter import tabwrite
 from dockyard.cli.session import session
 from dockyard.compose.commands import _log_lines, _o, compose_group
-from dockyard.compose.converge import UpOptions, create_container, start, up
-from dockyard.compose.executor import order
+from dockyard.compose.converge import create_container, start, up
+from dockyard.compose.executor import UpOptions, order
 from dockyard.compose.spec import COMPOSE_VERSION, CONFIG_FILES, NUMBER, PROJECT
 from dockyard.compose.yamlfile import ComposeError
 
@@ -43,9 +43,11 @@ def _simple(verb: str, doc: str, done: str, path: str, params: dict[str, str] | 
     command.__doc__ = doc
     wrapped = click.argument("services", nargs=-1)(command)
     if verb in ("stop", "restart"):
-        wrapped = click.option("-t", "--timeout", type=int, help="Specify a shutdown timeout in seconds")(wrapped)
+        wrapped = click.option("-t", "--timeout", type=int,
+                               help="Specify a shutdown timeout in seconds")(wrapped)
     if verb == "kill":
-        wrapped = click.option("-s", "--signal", default="SIGKILL", help="SIGNAL to send to the container")(wrapped)
+        wrapped = click.option("-s", "--signal", default="SIGKILL",
+                               help="SIGNAL to send to the container")(wrapped)
     compose_group.command(verb)(wrapped)
 
 
@@ -80,7 +82,8 @@ def rm_command(force: bool, stop: bool, volumes: bool, services: tuple[str, ...]
 @click.option("-t", "--timestamps", is_flag=True, help="Show timestamps")
 @click.option("--no-log-prefix", is_flag=True, help="Don't print prefix in logs")
 @click.argument("services", nargs=-1)
-def logs_command(follow: bool, tail: str, timestamps: bool, no_log_prefix: bool, services: tuple[str, ...]) -> None:
+def logs_command(follow: bool, tail: str, timestamps: bool, no_log_prefix: bool,
+                 services: tuple[str, ...]) -> None:
     """View output from containers"""
     ex = _o().executor()
     found = ex.containers(services)
@@ -154,8 +157,9 @@ def run_command(ctx: click.Context, detach: bool, remove: bool, service_ports: b
         click.echo(cid)
         return
     ctx.invoke(run.start_command, attach=True, interactive=False, detach_keys=None, containers=(cid,))
-    code = int((ex.client.post_json(f"/containers/{cid}/wait") or {}).get("StatusCode", 0)) if not remove else 0
-    ctx.exit(code)
+    if remove:
+        return
+    ctx.exit(int((ex.client.post_json(f"/containers/{cid}/wait") or {}).get("StatusCode", 0)))
 
 
 @compose_group.command("build")
@@ -187,7 +191,8 @@ def ls_command(all_: bool, quiet: bool, fmt: str) -> None:
     projects: dict[str, dict[str, object]] = {}
     for c in found:
         name = c["Labels"][PROJECT]
-        entry = projects.setdefault(name, {"Name": name, "states": [], "ConfigFiles": c["Labels"].get(CONFIG_FILES, "")})
+        entry = projects.setdefault(name, {"Name": name, "states": [],
+                                           "ConfigFiles": c["Labels"].get(CONFIG_FILES, "")})
         entry["states"].append(c["State"])  # type: ignore[attr-defined]
     rows = []
     for name in sorted(projects):
@@ -202,7 +207,8 @@ def ls_command(all_: bool, quiet: bool, fmt: str) -> None:
     elif fmt == "json":
         click.echo(json.dumps(rows))
     else:
-        lines = ["NAME\tSTATUS\tCONFIG FILES", *[f"{r['Name']}\t{r['Status']}\t{r['ConfigFiles']}" for r in rows]]
+        lines = ["NAME\tSTATUS\tCONFIG FILES"]
+        lines += [f"{r['Name']}\t{r['Status']}\t{r['ConfigFiles']}" for r in rows]
         click.echo(tabwrite(lines), nl=False)
 
 
