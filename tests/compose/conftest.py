@@ -14,7 +14,6 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-
 from conformance.daemon import DOCKER, Daemon
 
 COMPOSE_V1 = "/usr/bin/docker-compose"

@@ -7,7 +7,6 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-
 from conformance.daemon import Daemon
 
 from .conftest import Compose, free_port, http_get, wait_healthy
@@ -32,7 +31,9 @@ services:
       db: {condition: service_healthy}
     environment:
       GREETING: ${GREETING:-hello}
-    command: sh -c 'echo "$$GREETING $$(nc -w 2 db 1 </dev/null; echo db-resolved)" > /tmp/index.html; exec httpd -f -p 8080 -h /tmp'
+    command: >-
+      sh -c 'nslookup db >/dev/null && echo "$$GREETING db-resolved" > /tmp/index.html;
+      exec httpd -f -p 8080 -h /tmp'
     ports: ["127.0.0.1:${WEB_PORT}:8080"]
 volumes:
   dbdata:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import io
 import tarfile
 import time
+from pathlib import PurePosixPath
 from typing import Any
 
 from dockyard.cli.client import DaemonError
@@ -98,6 +99,13 @@ def add_secrets(ex: Executor, name: str, cid: str) -> None:
         return
     buf = io.BytesIO()
     with tarfile.open(fileobj=buf, mode="w") as tar:
+        # The parents first: an archive's extraction does not make missing directories.
+        parents = sorted({str(p) for target, _ in files for p in PurePosixPath(target.lstrip("/")).parents
+                          if str(p) != "."})
+        for parent in parents:
+            info = tarfile.TarInfo(parent)
+            info.type, info.mode = tarfile.DIRTYPE, 0o755
+            tar.addfile(info)
         for target, data in files:
             info = tarfile.TarInfo(target.lstrip("/"))
             info.size, info.mode = len(data), 0o444

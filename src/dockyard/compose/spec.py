@@ -90,7 +90,7 @@ def config_hash(service: dict[str, Any]) -> str:
     pull policy, scale and replicas, depends_on, profiles). Compose v2 hashes its Go struct's JSON,
     which this does not reproduce byte for byte: each tool recreates the other's containers once."""
     data = {k: v for k, v in service.items() if k not in ("build", "pull_policy", "scale", "depends_on",
-                                                          "profiles")}
+                                                          "profiles") and not k.startswith("_")}
     if isinstance(data.get("deploy"), dict):
         data["deploy"] = {k: v for k, v in data["deploy"].items() if k != "replicas"}
     return hashlib.sha256(json.dumps(data, sort_keys=True, default=str).encode()).hexdigest()
