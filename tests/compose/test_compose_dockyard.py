@@ -121,3 +121,20 @@ def test_port_in_use_fails_and_leaves_only_labelled_containers(
         finally:
             compose("-p", project, "down", check=False)
     assert free_port() > 0
+
+
+def test_attached_up_prefixes_logs_and_returns_the_exit_code(daemon: Daemon,
+                                                            compose_for: Callable[..., Compose],
+                                                            tmp_path: Path) -> None:
+    (tmp_path / "compose.yaml").write_text(
+        "services:\n  a:\n    image: busybox\n    command: sh -c 'echo hello from a; sleep 1; exit 3'\n"
+        "  b:\n    image: busybox\n    command: sleep 60\n    stop_grace_period: 1s\n")
+    project = f"att{uuid.uuid4().hex[:6]}"
+    compose = compose_for("dockyard", tmp_path)
+    try:
+        proc = compose("-p", project, "up", "--exit-code-from", "a", check=False)
+        assert proc.returncode == 3, proc.stderr
+        assert f"{project}-a-1  | hello from a" in proc.stdout
+        assert compose("-p", project, "ps", "-q").stdout.strip() == "", "the others were stopped"
+    finally:
+        compose("-p", project, "down", "-t", "1", check=False)

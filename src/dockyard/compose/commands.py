@@ -122,13 +122,17 @@ def _attached(ex: Executor, services: tuple[str, ...], *, abort: bool, exit_code
     threads = [threading.Thread(target=follow, args=(i, c), daemon=True) for i, c in enumerate(containers)]
     for thread in threads:
         thread.start()
+    interrupted = False
     try:
         while any(t.is_alive() for t in threads) and not done.is_set():
             done.wait(0.2)
     except KeyboardInterrupt:
+        interrupted = True
         click.echo("Gracefully stopping... (press Ctrl+C again to force)", err=True)
-    if abort or any(t.is_alive() for t in threads) is not False:
-        for container in ex.containers():
+    if done.is_set() or interrupted:
+        if done.is_set():
+            click.echo("Aborting on container exit...", err=True)
+        for container in ex.containers(all_=False):
             ex.client.request("POST", f"/containers/{container['Id']}/stop")
     return codes.get(exit_code_from, 0) if exit_code_from else (
         next((c for c in codes.values() if c), 0) if abort else 0)
