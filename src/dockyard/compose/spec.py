@@ -186,9 +186,9 @@ def mounts(project: Project, service: dict[str, Any]) -> list[dict[str, Any]]:
         source = str(vol.get("source") or "")
         if vol["type"] == "bind":
             mount["Source"] = str((project.working_dir / Path(source).expanduser()).resolve())
-            if (vol.get("bind") or {}).get("create_host_path", True):
-                Path(mount["Source"]).mkdir(parents=True, exist_ok=True) if not Path(
-                    mount["Source"]).exists() else None
+            # Compose creates a missing bind source (``bind.create_host_path``, on by default).
+            if (vol.get("bind") or {}).get("create_host_path", True) and not Path(mount["Source"]).exists():
+                Path(mount["Source"]).mkdir(parents=True)
         elif vol["type"] == "volume" and source:
             if source not in project.volumes:
                 raise ComposeError(f"service {service.get('_name', '')!r} refers to undefined volume "
