@@ -6,12 +6,14 @@ from __future__ import annotations
 import io
 import tarfile
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import PurePosixPath
 from typing import Any
 
 from dockyard.cli.client import DaemonError
 from dockyard.compose.create import create_body
 from dockyard.compose.executor import WAIT_DEADLINE, Executor, UpOptions, order, wait_for
+from dockyard.compose.loader import Project
 from dockyard.compose.spec import (
     HASH,
     NUMBER,
@@ -173,16 +175,59 @@ def up(ex: Executor, options: UpOptions, *, start_containers: bool = True) -> li
     return ids
 
 
+def _depth(project: Project) -> dict[str, int]:
+    """Each service's dependency level: 0 without dependencies, else 1 + its deepest one's."""
+    depth: dict[str, int] = {}
+
+    def of(name: str) -> int:
+        if name not in depth:
+            wanted = project.services.get(name, {}).get("depends_on") or {}
+            deps = [d for d in wanted if d in project.services]
+            depth[name] = 1 + max((of(d) for d in deps), default=-1)
+        return depth[name]
+
+    for name in project.services:
+        of(name)
+    return depth
+
+
+def remove_in_order(ex: Executor, containers: list[dict[str, Any]], timeout: dict[str, str]) -> None:
+    """Stop dependants before what they depend on (one dependency level at a time, each level in
+    parallel, as Compose v2), then remove them all in parallel."""
+    depth = _depth(ex.project)
+    levels: dict[int, list[dict[str, Any]]] = {}
+    for container in containers:
+        levels.setdefault(depth.get(container["Labels"].get(SERVICE, ""), 0), []).append(container)
+
+    def stop(container: dict[str, Any]) -> None:
+        if container["State"] in ("running", "restarting", "paused"):
+            cname = container["Names"][0].lstrip("/")
+            ex.say(f" Container {cname}  Stopping")
+            ex.client.clone().request("POST", f"/containers/{container['Id']}/stop", params=timeout)
+            ex.say(f" Container {cname}  Stopped")
+
+    def remove(container: dict[str, Any]) -> None:
+        cname = container["Names"][0].lstrip("/")
+        ex.say(f" Container {cname}  Removing")
+        try:
+            ex.client.clone().request("DELETE", f"/containers/{container['Id']}", params={"force": "1"})
+        except DaemonError as exc:
+            if exc.http_status != 404:  # an AutoRemove one-off may have gone by itself
+                raise
+        ex.say(f" Container {cname}  Removed")
+
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        for level in sorted(levels, reverse=True):
+            list(pool.map(stop, levels[level]))
+        list(pool.map(remove, containers))
+
+
 def down(ex: Executor, *, volumes: bool = False, rmi: str = "", remove_orphans: bool = False,
          timeout: int | None = None) -> None:
     t = {"t": str(timeout)} if timeout is not None else {}
     known = set(ex.project.services) | set(ex.project.disabled)
-    by_service = order(ex.project) if ex.project.services else []
-    containers = ex.containers(oneoff=None)
-    rank = {name: i for i, name in enumerate(by_service)}
-    for container in sorted(containers, key=lambda c: -rank.get(c["Labels"].get(SERVICE, ""), -1)):
-        if container["Labels"].get(SERVICE) in known or remove_orphans:
-            remove_container(ex, container, t)
+    doomed = [c for c in ex.containers(oneoff=None) if c["Labels"].get(SERVICE) in known or remove_orphans]
+    remove_in_order(ex, doomed, t)
     for key, cfg in ex.project.networks.items():
         if cfg.get("external"):
             continue
