@@ -8,14 +8,14 @@ import uuid
 
 import click
 
-from dockyard.cli import execs, run
-from dockyard.cli.client import DaemonError
+from dockyard.cli import container_files, execs, registry, run
+from dockyard.cli.client import DaemonError, iter_json_stream
 from dockyard.cli.formatter import tabwrite
 from dockyard.cli.session import session
 from dockyard.compose.commands import _log_lines, _o, compose_group
 from dockyard.compose.converge import create_container, start, up
 from dockyard.compose.executor import UpOptions, order
-from dockyard.compose.spec import COMPOSE_VERSION, CONFIG_FILES, NUMBER, PROJECT
+from dockyard.compose.spec import COMPOSE_VERSION, CONFIG_FILES, NUMBER, PROJECT, SERVICE
 from dockyard.compose.yamlfile import ComposeError
 
 
@@ -283,3 +283,57 @@ def wait_command(services: tuple[str, ...]) -> int:
 def version_command(short: bool) -> None:
     """Show the Docker Compose version information"""
     click.echo(COMPOSE_VERSION if short else f"Dockyard Compose version v{COMPOSE_VERSION}")
+
+
+@compose_group.command("cp")
+@click.option("-a", "--archive", is_flag=True, help="Archive mode (copy all uid/gid information)")
+@click.option("-L", "--follow-link", is_flag=True, help="Always follow symbol link in SRC_PATH")
+@click.option("--index", default=1, type=int, help="Index of the container if service has multiple replicas")
+@click.argument("src")
+@click.argument("dest")
+@click.pass_context
+def cp_command(ctx: click.Context, archive: bool, follow_link: bool, index: int, src: str, dest: str) -> None:
+    """Copy files/folders between a service container and the local filesystem"""
+
+    def resolve(arg: str) -> str:
+        service, sep, path = arg.partition(":")
+        return f"{_one(service, index)}:{path}" if sep and "/" not in service else arg
+
+    ctx.invoke(container_files.cp_command, archive=archive, follow_link=follow_link, quiet=True,
+               src=resolve(src), dest=resolve(dest))
+
+
+@compose_group.command("push")
+@click.argument("services", nargs=-1)
+@click.pass_context
+def push_command(ctx: click.Context, services: tuple[str, ...]) -> None:
+    """Push service images"""
+    ex = _o().executor(services)
+    for name in order(ex.project, services, deps=False):
+        service = ex.project.services[name]
+        if service.get("image"):
+            ctx.invoke(registry.push_command, all_tags=False, quiet=True, image=str(service["image"]))
+
+
+@compose_group.command("events")
+@click.option("--json", "as_json", is_flag=True, help="Output events as a stream of json objects")
+@click.argument("services", nargs=-1)
+def events_command(as_json: bool, services: tuple[str, ...]) -> None:
+    """Receive real time events from containers"""
+    ex = _o().executor()
+    filters = {"type": ["container"], "label": [f"{PROJECT}={ex.project.name}"]}
+    with ex.client.stream("GET", "/events", params={"filters": json.dumps(filters)}) as response:
+        for event in iter_json_stream(response):
+            attrs = (event.get("Actor") or {}).get("Attributes") or {}
+            service = attrs.get(SERVICE, "")
+            if services and service not in services:
+                continue
+            record = {"time": event.get("time"), "type": "container", "action": event.get("Action"),
+                      "id": (event.get("Actor") or {}).get("ID"), "service": service,
+                      "attributes": {k: v for k, v in attrs.items()
+                                     if not k.startswith("com.docker.compose")}}
+            if as_json:
+                click.echo(json.dumps(record))
+            else:
+                click.echo(f"{record['time']} container {record['action']} {record['id']} "
+                           f"({', '.join(f'{k}={v}' for k, v in sorted(record['attributes'].items()))})")
