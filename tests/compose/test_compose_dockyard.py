@@ -138,3 +138,35 @@ def test_attached_up_prefixes_logs_and_returns_the_exit_code(daemon: Daemon,
         assert compose("-p", project, "ps", "-q").stdout.strip() == "", "the others were stopped"
     finally:
         compose("-p", project, "down", "-t", "1", check=False)
+
+
+@pytest.mark.slow
+def test_watch_syncs_changed_files_into_the_container(daemon: Daemon, tmp_path: Path) -> None:
+    import subprocess
+    import sys
+    import time
+
+    (tmp_path / "src").mkdir()
+    (tmp_path / "src" / "app.txt").write_text("v1\n")
+    (tmp_path / "compose.yaml").write_text(
+        "services:\n  app:\n    image: busybox\n    command: sleep 300\n    init: true\n"
+        "    develop:\n      watch:\n        - {action: sync, path: ./src, target: /app}\n")
+    project = f"w{uuid.uuid4().hex[:6]}"
+    argv = [sys.executable, "-m", "dockyard.cli.main", "compose", "-p", project]
+    watcher = subprocess.Popen([*argv, "watch"], cwd=tmp_path, env=daemon.env(), stdout=subprocess.DEVNULL,
+                               stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.monotonic() + 60
+        while daemon.docker("exec", f"{project}-app-1", "true")[0] != 0:
+            assert time.monotonic() < deadline and watcher.poll() is None, "watch did not start the service"
+            time.sleep(0.3)
+        time.sleep(1.0)  # the watcher's first scan
+        (tmp_path / "src" / "app.txt").write_text("v2\n")
+        while daemon.docker("exec", f"{project}-app-1", "cat", "/app/app.txt")[1] != "v2\n":
+            assert time.monotonic() < deadline, "the change was not synced"
+            time.sleep(0.3)
+    finally:
+        watcher.terminate()
+        watcher.wait(10)
+        subprocess.run([*argv, "down", "-t", "1"], cwd=tmp_path, env=daemon.env(), capture_output=True,
+                       timeout=120)

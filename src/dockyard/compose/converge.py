@@ -99,9 +99,15 @@ def add_secrets(ex: Executor, name: str, cid: str) -> None:
             files.append((target, data))
     if not files:
         return
+    ex.client.request("PUT", f"/containers/{cid}/archive", params={"path": "/"}, content=files_tar(files),
+                      headers={"Content-Type": "application/x-tar"})
+
+
+def files_tar(files: list[tuple[str, bytes]], mode: int = 0o444) -> bytes:
+    """A tar to extract at ``/`` that writes each (absolute path, content), its parent directories
+    first: an archive's extraction does not make missing directories."""
     buf = io.BytesIO()
     with tarfile.open(fileobj=buf, mode="w") as tar:
-        # The parents first: an archive's extraction does not make missing directories.
         parents = sorted({str(p) for target, _ in files for p in PurePosixPath(target.lstrip("/")).parents
                           if str(p) != "."})
         for parent in parents:
@@ -110,10 +116,9 @@ def add_secrets(ex: Executor, name: str, cid: str) -> None:
             tar.addfile(info)
         for target, data in files:
             info = tarfile.TarInfo(target.lstrip("/"))
-            info.size, info.mode = len(data), 0o444
+            info.size, info.mode = len(data), mode
             tar.addfile(info, io.BytesIO(data))
-    ex.client.request("PUT", f"/containers/{cid}/archive", params={"path": "/"}, content=buf.getvalue(),
-                      headers={"Content-Type": "application/x-tar"})
+    return buf.getvalue()
 
 
 def remove_container(ex: Executor, container: dict[str, Any], timeout: dict[str, str]) -> None:
