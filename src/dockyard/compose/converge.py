@@ -234,34 +234,11 @@ def down(ex: Executor, *, volumes: bool = False, rmi: str = "", remove_orphans: 
     doomed = [c for c in ex.containers(oneoff=None) if c["Labels"].get(SERVICE) in known or remove_orphans]
     remove_in_order(ex, doomed, t)
     for key, cfg in ex.project.networks.items():
-        if cfg.get("external"):
-            continue
-        name = network_name(ex.project, key)
-        try:
-            ex.say(f" Network {name}  Removing")
-            ex.client.request("DELETE", f"/networks/{name}")
-            ex.say(f" Network {name}  Removed")
-        except DaemonError as exc:
-            if exc.http_status != 404:
-                raise
-    if volumes:
-        for key, cfg in ex.project.volumes.items():
-            if cfg.get("external"):
-                continue
-            vname = volume_name(ex.project, key)
-            try:
-                ex.client.request("DELETE", f"/volumes/{vname}")
-                ex.say(f" Volume {vname}  Removed")
-            except DaemonError as exc:
-                if exc.http_status != 404:
-                    raise
-    if rmi:
-        for name, service in ex.project.services.items():
-            if rmi == "all" or not service.get("image"):
-                image = image_of(ex.project, name, service)
-                try:
-                    ex.client.request("DELETE", f"/images/{image}")
-                    ex.say(f" Image {image}  Removed")
-                except DaemonError as exc:
-                    if exc.http_status not in (404, 409):
-                        raise
+        if not cfg.get("external"):
+            ex.delete("network", network_name(ex.project, key))
+    for key, cfg in ex.project.volumes.items() if volumes else ():
+        if not cfg.get("external"):
+            ex.delete("volume", volume_name(ex.project, key))
+    for name, service in ex.project.services.items() if rmi else ():
+        if rmi == "all" or not service.get("image"):
+            ex.delete("image", image_of(ex.project, name, service), tolerate=(404, 409))

@@ -100,12 +100,8 @@ class Executor:
         for key in sorted(wanted):
             cfg = self.project.networks.get(key) or {}
             name = network_name(self.project, key)
-            try:
-                self.client.get_json(f"/networks/{name}")
+            if self.exists(f"/networks/{name}"):
                 continue
-            except DaemonError as exc:
-                if exc.http_status != 404:
-                    raise
             if cfg.get("external"):
                 raise ComposeError(f"network {name} declared as external, but could not be found")
             ipam = cfg.get("ipam") or {}
@@ -125,12 +121,8 @@ class Executor:
     def ensure_volumes(self) -> None:
         for key, cfg in self.project.volumes.items():
             name = volume_name(self.project, key)
-            try:
-                self.client.get_json(f"/volumes/{name}")
+            if self.exists(f"/volumes/{name}"):
                 continue
-            except DaemonError as exc:
-                if exc.http_status != 404:
-                    raise
             if cfg.get("external"):
                 raise ComposeError(f"external volume \"{name}\" not found")
             self.say(f" Volume {name}  Creating")
@@ -152,13 +144,28 @@ class Executor:
             self._build_one(name, image, build)
 
     def _has_image(self, image: str) -> bool:
+        return self.exists(f"/images/{image}/json")
+
+    def exists(self, path: str) -> bool:
+        """Whether the engine has the network, volume or image that ``GET path`` inspects."""
         try:
-            self.client.get_json(f"/images/{image}/json")
+            self.client.get_json(path)
             return True
         except DaemonError as exc:
             if exc.http_status == 404:
                 return False
             raise
+
+    def delete(self, kind: str, name: str, *, tolerate: tuple[int, ...] = (404,)) -> None:
+        """``DELETE /<kind>s/<name>`` with Compose's progress lines; gone already is fine."""
+        self.say(f" {kind.capitalize()} {name}  Removing")
+        try:
+            self.client.request("DELETE", f"/{kind}s/{name}")
+        except DaemonError as exc:
+            if exc.http_status not in tolerate:
+                raise
+            return
+        self.say(f" {kind.capitalize()} {name}  Removed")
 
     def _build_one(self, name: str, image: str, build: dict[str, Any]) -> None:
         context = (self.project.working_dir / str(build.get("context") or ".")).resolve()
