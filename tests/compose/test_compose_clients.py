@@ -104,7 +104,7 @@ OVERRIDE = "services:\n  service2:\n    environment: {FROM_OVERRIDE: 'yes'}\n"
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("kind", ["dockyard", "v2"])
+@pytest.mark.parametrize("kind", ["dockyard", "v2", "v1"])
 def test_three_services_two_networks(kind: str, daemon: Daemon, compose_for: Callable[..., Compose],
                                      tmp_path: Path) -> None:
     (tmp_path / "compose.yaml").write_text(TWO_NETWORKS)
@@ -113,22 +113,23 @@ def test_three_services_two_networks(kind: str, daemon: Daemon, compose_for: Cal
     project = f"tn{kind}{uuid.uuid4().hex[:6]}"
     # Compose v2 only takes the classic builder with DOCKER_BUILDKIT=0 (see the report).
     compose = compose_for(kind, tmp_path, {"DOCKER_BUILDKIT": "0"} if kind == "v2" else None)
+    sep = "_" if kind == "v1" else "-"
     try:
         compose("-p", project, "up", "-d", "--build")
         names = set(daemon.docker_ok("ps", "--format", "{{.Names}}",
                                      "--filter", f"label=com.docker.compose.project={project}").split())
-        assert names == {f"{project}-service{i}-1" for i in (1, 2, 3)}, "profiles are off by default"
+        assert names == {f"{project}{sep}service{i}{sep}1" for i in (1, 2, 3)}, "profiles are off by default"
 
         def sees(src: int, dst: int) -> bool:
-            code = daemon.docker("exec", f"{project}-service{src}-1", "nslookup", f"service{dst}")[0]
+            code = daemon.docker("exec", f"{project}{sep}service{src}{sep}1", "nslookup", f"service{dst}")[0]
             return code == 0
 
         assert sees(2, 1) and sees(2, 3)
         assert not sees(1, 3) and not sees(3, 1)
-        assert daemon.docker_ok("exec", f"{project}-service1-1", "cat", "/stage").strip() == "base"
-        pid1 = daemon.docker_ok("exec", f"{project}-service1-1", "cat", "/proc/1/cmdline")
+        assert daemon.docker_ok("exec", f"{project}{sep}service1{sep}1", "cat", "/stage").strip() == "base"
+        pid1 = daemon.docker_ok("exec", f"{project}{sep}service1{sep}1", "cat", "/proc/1/cmdline")
         assert "sleep" not in pid1.split("\0")[0], "init: true puts an init first"
-        env = daemon.docker_ok("exec", f"{project}-service2-1", "env")
+        env = daemon.docker_ok("exec", f"{project}{sep}service2{sep}1", "env")
         assert "FROM_OVERRIDE=yes" in env
         compose("-p", project, "down")
         assert daemon.docker("volume", "inspect", f"{project}_store")[0] == 0
