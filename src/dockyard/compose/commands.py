@@ -13,7 +13,9 @@ from ruamel.yaml import YAML
 
 from dockyard.cli.formatter import tabwrite
 from dockyard.cli.hijack import FrameDemuxer
+from dockyard.cli.ps import format_ports
 from dockyard.cli.session import session
+from dockyard.cli.units import since
 from dockyard.compose.converge import down, up
 from dockyard.compose.executor import Executor, UpOptions, order
 from dockyard.compose.loader import Project, load_project
@@ -187,14 +189,14 @@ def ps_command(all_: bool, quiet: bool, only_services: bool, fmt: str, services:
     rows = [{"ID": c["Id"][:12], "Name": c["Names"][0].lstrip("/"), "Image": c["Image"],
              "Command": json.dumps(c["Command"]), "Project": c["Labels"].get(PROJECT),
              "Service": c["Labels"].get(SERVICE), "State": c["State"], "Status": c["Status"],
-             "Ports": ", ".join(f"{p.get('IP', '0.0.0.0')}:{p['PublicPort']}->{p['PrivatePort']}/{p['Type']}"
-                                if p.get("PublicPort") else f"{p['PrivatePort']}/{p['Type']}"
-                                for p in c.get("Ports") or [])} for c in found]
+             "RunningFor": since(c.get("Created")), "Ports": format_ports(list(c.get("Ports") or []))}
+            for c in found]
     if fmt == "json":
         click.echo("\n".join(json.dumps(r) for r in rows))
         return
     lines = ["NAME\tIMAGE\tCOMMAND\tSERVICE\tCREATED\tSTATUS\tPORTS"]
-    lines += [f"{r['Name']}\t{r['Image']}\t{r['Command']}\t{r['Service']}\t\t{r['Status']}\t{r['Ports']}"
+    lines += [f"{r['Name']}\t{r['Image']}\t{r['Command']}\t{r['Service']}\t{r['RunningFor']}\t"
+              f"{r['Status']}\t{r['Ports']}"
               for r in rows]
     click.echo(tabwrite(lines), nl=False)
 
