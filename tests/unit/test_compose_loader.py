@@ -116,3 +116,19 @@ def test_ports_short_long_and_ranges() -> None:
     assert ports[0] == {"target": 80, "published": "8080", "host_ip": "127.0.0.1", "protocol": "udp"}
     assert [(p["published"], p["target"]) for p in ports[1:3]] == [("9000", 90), ("9001", 91)]
     assert ports[3]["published"] == "" and ports[4]["published"] == "6"
+
+
+def test_config_prints_a_file_that_loads_to_the_same_project(tmp_path: Path) -> None:
+    from click.testing import CliRunner
+
+    from dockyard.cli.main import cli
+
+    _write(tmp_path, "compose.yaml", "services:\n  a:\n    image: busybox\n"
+                                     "    command: sh -c 'echo $$HOME ${WHO:-me}'\n")
+    runner = CliRunner()
+    first = runner.invoke(cli, ["compose", "--project-directory", str(tmp_path), "config"], env={})
+    assert first.exit_code == 0, first.output
+    assert "echo $$HOME me" in first.output
+    _write(tmp_path, "again.yaml", first.output)
+    again = load_project([tmp_path / "again.yaml"], working_dir=tmp_path, environ={})
+    assert again.services["a"]["command"] == "sh -c 'echo $HOME me'"

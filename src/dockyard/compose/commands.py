@@ -217,10 +217,22 @@ def config_command(quiet: bool, list_services: bool, list_volumes: bool, fmt: st
     if list_volumes:
         click.echo("".join(n + "\n" for n in project.volumes), nl=False)
         return
-    model = json.loads(json.dumps(project.model(), default=str))
+    model = _escaped(json.loads(json.dumps(project.model(), default=str, sort_keys=True)))
     if fmt == "json":
         click.echo(json.dumps(model, indent=2))
         return
     yaml = YAML()
     yaml.default_flow_style = False
+    yaml.width = 4096  # a long command stays on one line
     yaml.dump(model, sys.stdout)
+
+
+def _escaped(node: Any) -> Any:
+    """Interpolated values with ``$`` written ``$$`` again, so the output loads to the same project."""
+    if isinstance(node, str):
+        return node.replace("$", "$$")
+    if isinstance(node, dict):
+        return {k: _escaped(v) for k, v in node.items()}
+    if isinstance(node, list):
+        return [_escaped(v) for v in node]
+    return node

@@ -105,5 +105,6 @@ def read_file(path: Path) -> SourceFile:
     try:
         text = path.read_text()
     except OSError as exc:
-        raise ComposeError(f"open {path}: {exc.strerror or exc}", 14) from exc
+        reason = str(exc.strerror or exc)
+        raise ComposeError(f"open {path}: {reason[:1].lower()}{reason[1:]}", 14) from exc
     return parse_text(text, path)
