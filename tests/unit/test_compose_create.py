@@ -82,13 +82,7 @@ def test_the_hash_ignores_scale_and_depends_on_but_not_the_command(tmp_path: Pat
     assert config_hash({**service, "command": "true"}) != config_hash(service)
 
 
-def test_unsupported_or_undefined_references_are_refused(tmp_path: Path) -> None:
-    project = _project(tmp_path, "services:\n  a: {image: busybox, volumes: ['nope:/x']}\n")
-    with pytest.raises(ComposeError, match="refers to undefined volume nope"):
-        create_body(project, "a", {**project.services["a"], "_name": "a"}, 1)
-    project = _project(tmp_path, "services:\n  a: {image: busybox, networks: [nope]}\n")
-    with pytest.raises(ComposeError, match="refers to undefined network nope"):
-        create_body(project, "a", {**project.services["a"], "_name": "a"}, 1)
+def test_keys_not_applied_are_refused_by_name(tmp_path: Path) -> None:
     project = _project(tmp_path, "services:\n  a: {image: busybox, cgroup_parent: x}\n")
     with pytest.raises(ComposeError, match="services.a.cgroup_parent: not supported"):
         create_body(project, "a", project.services["a"], 1)

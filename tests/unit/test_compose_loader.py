@@ -132,3 +132,16 @@ def test_config_prints_a_file_that_loads_to_the_same_project(tmp_path: Path) -> 
     _write(tmp_path, "again.yaml", first.output)
     again = load_project([tmp_path / "again.yaml"], working_dir=tmp_path, environ={})
     assert again.services["a"]["command"] == "sh -c 'echo $HOME me'"
+
+
+@pytest.mark.parametrize(("service", "message"), [
+    ("volumes: ['data:/x']", "refers to undefined volume data"),
+    ("networks: [back]", "refers to undefined network back"),
+    ("secrets: [token]", "refers to undefined secret token"),
+])
+def test_undefined_references_are_refused_at_load(tmp_path: Path, service: str, message: str) -> None:
+    _write(tmp_path, "compose.yaml", f"services:\n  a:\n    image: busybox\n    {service}\n")
+    with pytest.raises(ComposeError, match=message):
+        load_project(working_dir=tmp_path, environ={})
+    _write(tmp_path, "compose.yaml", "services:\n  a:\n    image: busybox\n    volumes: ['./d:/x', '/y']\n")
+    assert load_project(working_dir=tmp_path, environ={}).services["a"]["volumes"]

@@ -202,6 +202,26 @@ def check_dependencies(services: Mapping[str, dict[str, Any]], source: str) -> N
         visit(name, [])
 
 
+def check_references(services: Mapping[str, dict[str, Any]], model: Mapping[str, Any], source: str) -> None:
+    """Named volumes, networks, secrets and configs a service uses must be declared (before
+    anything is created, as Compose refuses the project)."""
+    for name, service in services.items():
+        uses: list[tuple[str, str]] = [("networks", n) for n in service.get("networks") or {}
+                                       if n != "default"]
+        for item in service.get("volumes") or []:
+            source_ = item.get("source", "") if isinstance(item, dict) else (
+                str(item).split(":")[0] if ":" in str(item) else "")
+            kind = item.get("type", "volume") if isinstance(item, dict) else "volume"
+            if kind == "volume" and source_ and not source_.startswith((".", "/", "~")):
+                uses.append(("volumes", str(source_)))
+        for kind in ("secrets", "configs"):
+            uses += [(kind, str(i["source"] if isinstance(i, dict) else i)) for i in service.get(kind) or []]
+        for kind, ref in uses:
+            if ref not in (model.get(kind) or {}):
+                raise ComposeError(f"{source}: services.{name}.{kind}: service {name!r} refers to "
+                                   f"undefined {kind[:-1]} {ref}: invalid compose project")
+
+
 def _environment(working_dir: Path, env_files: Sequence[Path], environ: Mapping[str, str]) -> dict[str, str]:
     env: dict[str, str] = {}
     for path in env_files or [working_dir / ".env"]:
@@ -236,6 +256,7 @@ def load_project(files: Sequence[Path] = (), *, text: str | None = None, working
     enabled = {n: s for n, s in all_services.items()
                if not s.get("profiles") or active & set(s["profiles"]) or n in services}
     check_dependencies(all_services, str(sources[0].path))
+    check_references(enabled, merged, str(sources[0].path))
     return Project(
         name=project_name(str(raw_name)), working_dir=working_dir,
         config_files=[s.path for s in sources], services=enabled,
