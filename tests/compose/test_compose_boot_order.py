@@ -18,7 +18,7 @@ services:
   db:
     image: busybox
     restart: always
-    command: sh -c 'sleep 2; touch /tmp/ready; exec sleep 300'
+    command: sh -c 'rm -f /tmp/ready; sleep 2; touch /tmp/ready; exec sleep 300'
     healthcheck: {test: [CMD, test, -f, /tmp/ready], interval: 500ms, retries: 60}
   web:
     image: busybox
@@ -52,6 +52,6 @@ def test_restart_policies_come_back_in_depends_on_order(daemon_factory: Callable
         time.sleep(0.3)
     web_started = _when(d.docker_ok("inspect", "-f", "{{.State.StartedAt}}", "boot-web-1").strip())
     db_started = _when(d.docker_ok("inspect", "-f", "{{.State.StartedAt}}", "boot-db-1").strip())
-    # db sleeps 2 s before its healthcheck can pass: web must have waited for that.
+    # db sleeps 2 s (its marker file removed first) before its healthcheck can pass: web waited.
     assert (web_started - db_started).total_seconds() >= 1.5
     assert d.docker_ok("inspect", "-f", "{{.State.Health.Status}}", "boot-db-1").strip() == "healthy"
