@@ -267,15 +267,30 @@ def test_resolv_conf_on_user_and_default_networks() -> None:
 
 # ---- a container's requests ----
 def test_endpoint_requests_from_a_create_body() -> None:
-    from dockyard.core.containers.networking import endpoint_requests
+    from dockyard.core.containers.networking import endpoint_requests, seed_endpoints
 
-    assert endpoint_requests("none", {}, {}) == [] and endpoint_requests("container:x", {}, {}) == []
-    assert endpoint_requests("default", {}, {"Links": ["db:d"]}) == [EndpointRequest("bridge")]
-    networking = {"EndpointsConfig": {"app": {"IPAMConfig": {"IPv4Address": "10.0.0.5"},
-                                              "Aliases": ["web"]}, "extra": {}}}
-    assert endpoint_requests("app", networking, {"Links": ["db:d"]}) == [
+    def requests(mode: str, networking: dict[str, object], host: dict[str, object]) -> object:
+        return endpoint_requests(mode, seed_endpoints(mode, networking), host)
+
+    assert requests("none", {}, {}) == [] and requests("container:x", {}, {}) == []
+    assert requests("default", {}, {"Links": ["db:d"]}) == [EndpointRequest("bridge")]
+    networking = {"EndpointsConfig": {"extra": {}, "app": {"IPAMConfig": {"IPv4Address": "10.0.0.5"},
+                                                           "Aliases": ["web"]}}}
+    assert requests("app", networking, {"Links": ["db:d"]}) == [
         EndpointRequest("app", ip="10.0.0.5", aliases=("web",), links=("db:d",)),
         EndpointRequest("extra", links=("db:d",))]
+    assert requests("app", {"EndpointsConfig": {"default": {"Aliases": ["w"]}}}, {}) == [
+        EndpointRequest("app", aliases=("w",))]
+
+
+def test_a_created_container_disconnected_from_its_network_mode_joins_only_what_is_left() -> None:
+    """moby keeps NetworkMode and drops the endpoint entry; a later connect adds one back."""
+    from dockyard.core.containers.networking import endpoint_requests, seed_endpoints
+
+    stored = seed_endpoints("app", {})
+    assert endpoint_requests("app", {"EndpointsConfig": {}}, {}) == []
+    reconnected = {"EndpointsConfig": {**stored["EndpointsConfig"], "app": {"Aliases": ["web"]}}}
+    assert endpoint_requests("app", reconnected, {}) == [EndpointRequest("app", aliases=("web",))]
 
 
 def test_ipv6_pool_skips_routed_prefixes_and_addresses_are_handed_out_in_order() -> None:

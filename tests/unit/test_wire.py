@@ -8,6 +8,7 @@ from dockyard.api import wire
 from dockyard.api.hijack import frame
 from dockyard.core.containers.configs import merge_config
 from dockyard.core.containers.model import Container, ContainerPaths, State
+from dockyard.core.containers.networking import seed_endpoints
 from dockyard.core.ids import ContainerId, ImageId
 
 CLI_BODY = {
@@ -26,7 +27,8 @@ def _container() -> Container:
     config = merge_config(request, {"Cmd": ["sh"], "Env": ["PATH=/bin"]})
     return Container(id=ContainerId("a" * 64), name="/web", created="2024-05-01T10:00:00.000000000Z",
                      image_id=ImageId("sha256:" + "b" * 64), config=config, host=request.host,
-                     path="cat", args=[], runtime="runc")
+                     path="cat", args=[], runtime="runc",
+                     networking=seed_endpoints(request.host.network_mode, request.networking))
 
 
 def test_create_body_to_request() -> None:

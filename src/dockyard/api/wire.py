@@ -199,7 +199,9 @@ def network_settings(container: Container) -> dict[str, Any]:
     live: dict[str, Any] = state.get("networks") or {}
     networks: dict[str, Any] = {}
     if not mode.startswith("container:"):
-        asked = [mode, *((container.networking.get("EndpointsConfig") or {}).keys())]
+        # The stored EndpointsConfig already holds the NetworkMode's network unless it was
+        # disconnected (core/containers/networking.py seed_endpoints).
+        asked = list((container.networking.get("EndpointsConfig") or {}).keys())
         for name in dict.fromkeys([*asked, *live]):
             if name != "default":
                 networks[name] = _endpoint(live.get(name), _endpoint_config(container, name))

@@ -128,6 +128,11 @@ def image_group() -> None:
 def system_group() -> None:
     """Manage Dockyard"""
 
+# ``dockyard compose`` (src/dockyard/compose/): a client of the API like this CLI.
+from dockyard.compose.cli import compose_group  # noqa: E402 - after the CLI's own commands
+
+cli.add_command(compose_group)
+
 
 # docker's boolean flags also accept Go's ``--flag=true|false``; click flags take no value.
 def _value_options(argv: list[str]) -> tuple[int, set[str], set[str]]:

@@ -40,17 +40,37 @@ def primary_network(mode: str) -> str | None:
     return mode
 
 
+def seed_endpoints(mode: str, networking: dict[str, Any]) -> dict[str, Any]:
+    """The NetworkingConfig a container is stored with: the NetworkMode's network is made an entry
+    of ``EndpointsConfig`` (taking the settings of a ``default`` entry), as moby's
+    ``updateContainerNetworkSettings`` does at create. From then on that map alone says which
+    networks the container joins at start, so a disconnect while it is created removes the entry
+    and leaves ``NetworkMode`` as it was, and a connect adds one (Compose v1 disconnects then
+    reconnects every network of a created container to set its aliases). ``none`` and ``host``
+    get their entry too, as in moby, though no endpoint is made for them."""
+    if mode.startswith("container:"):
+        return networking
+    primary = primary_network(mode) or mode
+    configs = dict(networking.get("EndpointsConfig") or {})
+    seeded = configs.pop("default", None)
+    configs = {primary: configs.get(primary) or seeded or {},
+               **{name: cfg for name, cfg in configs.items() if name != primary}}
+    return {**networking, "EndpointsConfig": configs}
+
+
 def endpoint_requests(mode: str, networking: dict[str, Any], host: dict[str, Any]) -> list[EndpointRequest]:
-    """Docker's EndpointsConfig: the NetworkMode's network first, then any others asked for."""
+    """The endpoints of a stored (seeded) NetworkingConfig: the NetworkMode's network first when
+    the container is still attached to it, then the others."""
     primary = primary_network(mode)
     if primary is None:
         return []
     configs = dict(networking.get("EndpointsConfig") or {})
     links = tuple(str(link) for link in host.get("Links") or [])
-    ordered = [primary] + [name for name in configs if name != primary and name != "default"]
+    ordered = [primary] if primary in configs else []
+    ordered += [name for name in configs if name != primary and name != "default"]
     result = []
     for name in ordered:
-        cfg = configs.get(name) or (configs.get("default") if name == primary else None) or {}
+        cfg = configs.get(name) or {}
         ipam_config = cfg.get("IPAMConfig") or {}
         result.append(EndpointRequest(
             network=name, ip=str(ipam_config.get("IPv4Address") or ""),
@@ -73,7 +93,7 @@ class ContainerNetworking:
 
     def check_create(self, request: CreateRequest) -> None:
         mode = request.host.network_mode
-        requests = endpoint_requests(mode, request.networking, request.host.raw)
+        requests = endpoint_requests(mode, seed_endpoints(mode, request.networking), request.host.raw)
         config = request.config
         port_bindings(request.host.raw, config.exposed_ports if config else {})
         # A 400, not a 404: the CLI answers a 404 from create by pulling the image (moby too
@@ -191,7 +211,13 @@ class ContainerNetworking:
         network = self._networks.inspect(request.network)
         check_endpoint_request(network, request)
         configs = dict(container.networking.get("EndpointsConfig") or {})
-        if network.name in configs or primary_network(container.host.network_mode) == network.name:
+        if primary_network(container.host.network_mode) is None:
+            raise InvalidArgument("container cannot be connected to multiple networks with one of the "
+                                  "networks in private (none) mode"
+                                  if container.host.network_mode == "none" else
+                                  "container sharing network namespace with another container or a "
+                                  "host network namespace cannot be connected to any other network")
+        if network.name in configs:
             if not container.state.is_active:
                 raise InvalidArgument(f"endpoint with name {container.name.lstrip('/')} already "
                                       f"exists in network {network.name}")
@@ -214,16 +240,13 @@ class ContainerNetworking:
         assert self._networks is not None
         network = self._networks.inspect(network_ref)
         configs = dict(container.networking.get("EndpointsConfig") or {})
-        attached = network.name in configs or primary_network(container.host.network_mode) == network.name
+        attached = network.name in configs
         if container.state.is_active:
             await self._networks.disconnect(container.id, network.id)
             container.network_state = self.state(container, str(container.network_state.get("sandbox")))
         elif not attached:
             raise NotFound(f"container {container.id} is not connected to network {network.name}")
         configs.pop(network.name, None)
-        if primary_network(container.host.network_mode) == network.name:
-            container.host.network_mode = "none"
-            container.host.raw["NetworkMode"] = "none"
         container.networking = {**container.networking, "EndpointsConfig": configs}
         self._live.save(container)
 

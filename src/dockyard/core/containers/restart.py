@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from dockyard.core.containers import events as container_events
+from dockyard.core.containers.boot_order import Gate, gate_for
 from dockyard.core.containers.model import Container, State
 from dockyard.core.containers.store import LiveContainers
 from dockyard.core.events import EventBus
@@ -119,7 +120,8 @@ class RestartSupervisor:
         self._timers: dict[ContainerId, asyncio.Task[None]] = {}
         self._backoffs: dict[ContainerId, Backoff] = {}
 
-    def after_exit(self, container: Container, *, daemon_start: bool = False) -> bool:
+    def after_exit(self, container: Container, *, daemon_start: bool = False,
+                   gate: Gate | None = None) -> bool:
         """Called once an exit is recorded: schedule a restart if the policy wants one. Decided
         before any await, so no reader sees ``exited`` between the exit and ``restarting``."""
         policy = RestartPolicy.of(container.host.raw.get("RestartPolicy"))
@@ -137,13 +139,15 @@ class RestartSupervisor:
         self._live.save(container)
         log.info("restarting container %s in %.1fs (policy %s, restart %d)", container.id[:12],
                  delay, policy.name, container.restart_count)
-        task = asyncio.get_running_loop().create_task(self._restart(container, delay))
+        task = asyncio.get_running_loop().create_task(self._restart(container, delay, gate))
         self._timers[container.id] = task
         task.add_done_callback(lambda _t: self._timers.pop(container.id, None))
         return True
 
-    async def _restart(self, container: Container, delay: float) -> None:
+    async def _restart(self, container: Container, delay: float, gate: Gate | None = None) -> None:
         await asyncio.sleep(delay)
+        if gate is not None:
+            await gate()
         try:
             await self._launch(container)
         except DockyardError as exc:
@@ -176,10 +180,12 @@ class RestartSupervisor:
         self._backoffs.pop(container.id, None)
 
     def restore(self, containers: Iterable[Container]) -> None:
-        """At daemon start: bring back stopped containers whose policy says so."""
-        for container in list(containers):
+        """At daemon start: bring back stopped containers whose policy says so, those of a Compose
+        project after what they depend on (core/containers/boot_order.py)."""
+        everyone = list(containers)
+        for container in everyone:
             if container.state == State.EXITED:
-                self.after_exit(container, daemon_start=True)
+                self.after_exit(container, daemon_start=True, gate=gate_for(container, everyone))
 
     def forget(self, container_id: ContainerId) -> None:
         self._backoffs.pop(container_id, None)

@@ -36,7 +36,7 @@ from dockyard.core.containers.model import (
 )
 from dockyard.core.containers.mounts import MountPoint, parse_volumes_from
 from dockyard.core.containers.names import generate_name, validate_name
-from dockyard.core.containers.networking import ContainerNetworking
+from dockyard.core.containers.networking import ContainerNetworking, seed_endpoints
 from dockyard.core.containers.processes import parse_ps, run_ps
 from dockyard.core.containers.restart import RestartSupervisor, check_create, launcher
 from dockyard.core.containers.runner import Runner, parse_signal
@@ -265,7 +265,7 @@ class ContainerService:
         container = Container(
             id=container_id, name=name, created=now_rfc3339(), image_id=image.id, config=config,
             host=request.host, path=path, args=args, runtime=runtime,
-            networking=request.networking)
+            networking=seed_endpoints(request.host.network_mode, request.networking))
         container.mounts, new_volumes = await self._volumes.resolve(
             request.host.raw, config.volumes, self._volumes_from(request.host.raw))
         try:

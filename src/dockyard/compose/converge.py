@@ -1,0 +1,244 @@
+"""The planner and its execution: for each service, in dependency order, which containers to keep,
+create, recreate (the config hash changed) or remove (scaled down), then start them."""
+
+from __future__ import annotations
+
+import io
+import tarfile
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import PurePosixPath
+from typing import Any
+
+from dockyard.cli.client import DaemonError
+from dockyard.compose.create import create_body
+from dockyard.compose.executor import WAIT_DEADLINE, Executor, UpOptions, order, wait_for
+from dockyard.compose.loader import Project
+from dockyard.compose.spec import (
+    HASH,
+    NUMBER,
+    SERVICE,
+    config_hash,
+    container_name,
+    image_of,
+    network_name,
+    volume_name,
+)
+from dockyard.compose.yamlfile import ComposeError
+
+
+def replicas(service: dict[str, Any], options: UpOptions, name: str) -> int:
+    if name in options.scale:
+        return options.scale[name]
+    deploy = service.get("deploy") or {}
+    return int(service.get("scale") or deploy.get("replicas") or 1)
+
+
+def plan(ex: Executor, name: str, options: UpOptions) -> list[tuple[str, int, dict[str, Any] | None]]:
+    """(action, number, existing) for service ``name``: keep, create, recreate or remove."""
+    service = ex.project.services[name]
+    wanted = replicas(service, options, name)
+    current = {int(c["Labels"].get(NUMBER, 0) or 0): c for c in ex.containers([name])}
+    digest = config_hash(service)
+    actions: list[tuple[str, int, dict[str, Any] | None]] = []
+    for number, container in sorted(current.items()):
+        if number > wanted:
+            actions.append(("remove", number, container))
+        elif options.no_recreate:
+            actions.append(("keep", number, container))
+        elif options.force_recreate or container["Labels"].get(HASH) != digest:
+            actions.append(("recreate", number, container))
+        else:
+            actions.append(("keep", number, container))
+    for number in range(1, wanted + 1):
+        if number not in current:
+            actions.append(("create", number, None))
+    return actions
+
+
+def _stop_timeout(options: UpOptions) -> dict[str, str]:
+    return {"t": str(options.timeout)} if options.timeout is not None else {}
+
+
+def create_container(ex: Executor, name: str, number: int, *, oneoff: bool = False,
+                     command: list[str] | None = None, publish: bool = True, auto_remove: bool = False,
+                     run_name: str = "") -> str:
+    service = {**ex.project.services[name], "_name": name}
+    body = create_body(ex.project, name, service, number, oneoff=oneoff, command=command, publish=publish)
+    body["HostConfig"]["AutoRemove"] = auto_remove
+    cname = run_name or str(ex.project.services[name].get("container_name")
+                            or container_name(ex.project.name, name, number))
+    ex.say(f" Container {cname}  Creating")
+    created = ex.client.post_json("/containers/create", params={"name": cname}, body=body)
+    cid = str(created["Id"])
+    add_secrets(ex, name, cid)
+    ex.say(f" Container {cname}  Created")
+    return cid
+
+
+def add_secrets(ex: Executor, name: str, cid: str) -> None:
+    """Secrets at /run/secrets/<target> and configs at /<target>, copied in as files before start."""
+    service = ex.project.services[name]
+    files: list[tuple[str, bytes]] = []
+    for kind, base in (("secrets", "/run/secrets/"), ("configs", "/")):
+        for item in service.get(kind) or []:
+            spec = {"source": item} if isinstance(item, str) else item
+            source = str(spec["source"])
+            top = getattr(ex.project, kind).get(source)
+            if top is None:
+                raise ComposeError(f"service {name!r} refers to undefined {kind[:-1]} {source}: "
+                                   "invalid compose project")
+            target = str(spec.get("target") or source)
+            target = target if target.startswith("/") else base + target
+            if top.get("file"):
+                data = (ex.project.working_dir / str(top["file"])).read_bytes()
+            elif top.get("environment"):
+                data = ex.project.environment.get(str(top["environment"]), "").encode()
+            else:
+                data = str(top.get("content", "")).encode()
+            files.append((target, data))
+    if not files:
+        return
+    ex.client.request("PUT", f"/containers/{cid}/archive", params={"path": "/"}, content=files_tar(files),
+                      headers={"Content-Type": "application/x-tar"})
+
+
+def files_tar(files: list[tuple[str, bytes]], mode: int = 0o444) -> bytes:
+    """A tar to extract at ``/`` that writes each (absolute path, content), its parent directories
+    first: an archive's extraction does not make missing directories."""
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w") as tar:
+        parents = sorted({str(p) for target, _ in files for p in PurePosixPath(target.lstrip("/")).parents
+                          if str(p) != "."})
+        for parent in parents:
+            info = tarfile.TarInfo(parent)
+            info.type, info.mode = tarfile.DIRTYPE, 0o755
+            tar.addfile(info)
+        for target, data in files:
+            info = tarfile.TarInfo(target.lstrip("/"))
+            info.size, info.mode = len(data), mode
+            tar.addfile(info, io.BytesIO(data))
+    return buf.getvalue()
+
+
+def remove_container(ex: Executor, container: dict[str, Any], timeout: dict[str, str]) -> None:
+    cname = container["Names"][0].lstrip("/")
+    if container["State"] in ("running", "restarting", "paused"):
+        ex.say(f" Container {cname}  Stopping")
+        ex.client.request("POST", f"/containers/{container['Id']}/stop", params=timeout)
+        ex.say(f" Container {cname}  Stopped")
+    ex.say(f" Container {cname}  Removing")
+    ex.client.request("DELETE", f"/containers/{container['Id']}", params={"force": "1"})
+    ex.say(f" Container {cname}  Removed")
+
+
+def start(ex: Executor, cid: str, cname: str) -> None:
+    ex.say(f" Container {cname}  Starting")
+    try:
+        ex.client.request("POST", f"/containers/{cid}/start")
+    except DaemonError as exc:
+        if exc.http_status != 304:
+            raise ComposeError(f"Error response from daemon: {exc.daemon_message}") from exc
+    ex.say(f" Container {cname}  Started")
+
+
+def up(ex: Executor, options: UpOptions, *, start_containers: bool = True) -> list[str]:
+    """Converge the project; returns the IDs of the service containers it now has."""
+    names = order(ex.project, options.services, deps=not options.no_deps)
+    ex.ensure_networks(names)
+    ex.ensure_volumes()
+    ex.build(names, force=options.build)
+    ex.pull_missing(names)
+    if options.remove_orphans:
+        for container in ex.containers():
+            if container["Labels"].get(SERVICE) not in ex.project.services:
+                remove_container(ex, container, _stop_timeout(options))
+    ids: list[str] = []
+    deadline = time.monotonic() + WAIT_DEADLINE
+    for name in names:
+        for dep, cfg in (ex.project.services[name].get("depends_on") or {}).items():
+            if dep in names and start_containers:
+                wait_for(ex.client, ex.project, dep, str(cfg.get("condition") or "service_started"),
+                         deadline=deadline)
+        for action, number, existing in plan(ex, name, options):
+            if action == "remove" and existing is not None:
+                remove_container(ex, existing, _stop_timeout(options))
+                continue
+            if action == "recreate" and existing is not None:
+                remove_container(ex, existing, _stop_timeout(options))
+            cid = existing["Id"] if action == "keep" and existing else create_container(ex, name, number)
+            ids.append(cid)
+            cname = str(ex.project.services[name].get("container_name")
+                        or container_name(ex.project.name, name, number))
+            if start_containers:
+                start(ex, cid, cname)
+    if options.wait:
+        for name in names:
+            condition = "service_healthy" if ex.project.services[name].get("healthcheck") and not (
+                ex.project.services[name]["healthcheck"].get("disable")) else "service_started"
+            wait_for(ex.client, ex.project, name, condition, deadline=deadline)
+    return ids
+
+
+def _depth(project: Project) -> dict[str, int]:
+    """Each service's dependency level: 0 without dependencies, else 1 + its deepest one's."""
+    depth: dict[str, int] = {}
+
+    def of(name: str) -> int:
+        if name not in depth:
+            wanted = project.services.get(name, {}).get("depends_on") or {}
+            deps = [d for d in wanted if d in project.services]
+            depth[name] = 1 + max((of(d) for d in deps), default=-1)
+        return depth[name]
+
+    for name in project.services:
+        of(name)
+    return depth
+
+
+def remove_in_order(ex: Executor, containers: list[dict[str, Any]], timeout: dict[str, str]) -> None:
+    """Stop dependants before what they depend on (one dependency level at a time, each level in
+    parallel, as Compose v2), then remove them all in parallel."""
+    depth = _depth(ex.project)
+    levels: dict[int, list[dict[str, Any]]] = {}
+    for container in containers:
+        levels.setdefault(depth.get(container["Labels"].get(SERVICE, ""), 0), []).append(container)
+
+    def stop(container: dict[str, Any]) -> None:
+        if container["State"] in ("running", "restarting", "paused"):
+            cname = container["Names"][0].lstrip("/")
+            ex.say(f" Container {cname}  Stopping")
+            ex.client.clone().request("POST", f"/containers/{container['Id']}/stop", params=timeout)
+            ex.say(f" Container {cname}  Stopped")
+
+    def remove(container: dict[str, Any]) -> None:
+        cname = container["Names"][0].lstrip("/")
+        ex.say(f" Container {cname}  Removing")
+        try:
+            ex.client.clone().request("DELETE", f"/containers/{container['Id']}", params={"force": "1"})
+        except DaemonError as exc:
+            if exc.http_status != 404:  # an AutoRemove one-off may have gone by itself
+                raise
+        ex.say(f" Container {cname}  Removed")
+
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        for level in sorted(levels, reverse=True):
+            list(pool.map(stop, levels[level]))
+        list(pool.map(remove, containers))
+
+
+def down(ex: Executor, *, volumes: bool = False, rmi: str = "", remove_orphans: bool = False,
+         timeout: int | None = None) -> None:
+    t = {"t": str(timeout)} if timeout is not None else {}
+    known = set(ex.project.services) | set(ex.project.disabled)
+    doomed = [c for c in ex.containers(oneoff=None) if c["Labels"].get(SERVICE) in known or remove_orphans]
+    remove_in_order(ex, doomed, t)
+    for key, cfg in ex.project.networks.items():
+        if not cfg.get("external"):
+            ex.delete("network", network_name(ex.project, key))
+    for key, cfg in ex.project.volumes.items() if volumes else ():
+        if not cfg.get("external"):
+            ex.delete("volume", volume_name(ex.project, key))
+    for name, service in ex.project.services.items() if rmi else ():
+        if rmi == "all" or not service.get("image"):
+            ex.delete("image", image_of(ex.project, name, service), tolerate=(404, 409))
