@@ -116,6 +116,9 @@ class TarWriter:
         self._inodes: dict[tuple[int, int], str] = {}
 
     def add(self, entry: Entry, arcname: str) -> None:
+        if stat.S_ISSOCK(entry.st.st_mode):
+            log.debug("skipping socket %s: tar has no form for it", arcname)  # as tar and moby do
+            return
         info = self.info(entry, arcname)
         if info.isreg():
             fd = open_content(entry)
@@ -153,10 +156,6 @@ class TarWriter:
             info.devmajor, info.devminor = os.major(st.st_rdev), os.minor(st.st_rdev)
         elif kind == stat.S_IFIFO:
             info.type = tarfile.FIFOTYPE
-        else:
-            # Sockets have no tar form (tar and moby skip them too); an empty file keeps the name.
-            log.debug("archiving socket %s as an empty file", arcname)
-            info.type = tarfile.REGTYPE
         if self._keep_xattrs:
             found = xattrs(entry)
             if found:

@@ -22,7 +22,7 @@ import stat
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, BinaryIO, Protocol
 
 import libarchive
 
@@ -94,11 +94,14 @@ def clean_member(name: str, *, refuse_absolute: bool) -> str:
     return "/".join(parts)
 
 
-def unpack(tar_path: Path, dest: Destination, options: UnpackOptions) -> int:
-    """Unpack ``tar_path`` into ``dest``; return the bytes of file content written."""
+def unpack(source: Path | BinaryIO, dest: Destination, options: UnpackOptions) -> int:
+    """Unpack the tar at ``source`` (a path or a readable file) into ``dest``; return the bytes of
+    file content written."""
     state = _State(dest=dest, options=options)
+    reader = (libarchive.file_reader(str(source)) if isinstance(source, Path)
+              else libarchive.stream_reader(source))
     try:
-        with libarchive.file_reader(str(tar_path)) as archive:
+        with reader as archive:
             for entry in archive:
                 if state.stale:
                     dest.forget()
@@ -106,8 +109,11 @@ def unpack(tar_path: Path, dest: Destination, options: UnpackOptions) -> int:
                 _entry(state, entry)
         # Directory times last: creating their children changed them.
         for path, mtime in reversed(state.dirs):
-            _at(state, path, lambda fd, name, t=mtime: os.utime(
-                name, ns=(t, t), dir_fd=fd, follow_symlinks=False))
+            fd, name = dest.parent(path)
+            try:
+                os.utime(name, ns=(mtime, mtime), dir_fd=fd, follow_symlinks=False)
+            finally:
+                os.close(fd)
     except libarchive.ArchiveError as exc:
         raise InvalidArgument(f"archive/tar: invalid tar header: {exc}") from exc
     except OSError as exc:
@@ -129,14 +135,6 @@ def refusal(exc: OSError) -> InvalidArgument:
     if exc.errno == errno.ENOTDIR:
         return InvalidArgument(f"invalid archive member{where}: parent is not a directory")
     return InvalidArgument(f"failed to unpack{where}: {exc.strerror or exc}")
-
-
-def _at(state: _State, path: str, action: Callable[[int, str], None], *, create: bool = False) -> None:
-    fd, name = state.dest.parent(path, create=create)
-    try:
-        action(fd, name)
-    finally:
-        os.close(fd)
 
 
 def _owner(state: _State, entry: Any) -> tuple[int, int] | None:
@@ -175,6 +173,8 @@ def _clear(state: _State, fd: int, name: str, entry: Any) -> os.stat_result | No
     existing = lstat_at(fd, name)
     if existing is None:
         return None
+    if name == "." and not entry.isdir:  # a mount's top (docker cp): never removed
+        raise InvalidArgument(f"cannot overwrite directory {entry.pathname!r} with non-directory")
     is_dir = stat.S_ISDIR(existing.st_mode)
     if state.options.no_overwrite_dir_non_dir and is_dir != bool(entry.isdir):
         kinds = ("directory", "non-directory") if is_dir else ("non-directory", "directory")
