@@ -168,7 +168,7 @@ def _entry(state: _State, entry: Any) -> None:
         os.close(fd)
 
 
-def _clear(state: _State, fd: int, name: str, entry: Any) -> os.stat_result | None:
+def _clear(state: _State, fd: int, name: str, entry: Any, path: str) -> os.stat_result | None:
     """Make room for ``entry`` at ``name``; return what stays (an existing directory for a dir)."""
     existing = lstat_at(fd, name)
     if existing is None:
@@ -177,8 +177,10 @@ def _clear(state: _State, fd: int, name: str, entry: Any) -> os.stat_result | No
         raise InvalidArgument(f"cannot overwrite directory {entry.pathname!r} with non-directory")
     is_dir = stat.S_ISDIR(existing.st_mode)
     if state.options.no_overwrite_dir_non_dir and is_dir != bool(entry.isdir):
+        # moby's texts (pkg/archive Unpack), with the container's paths.
         kinds = ("directory", "non-directory") if is_dir else ("non-directory", "directory")
-        raise InvalidArgument(f"cannot overwrite {kinds[0]} {name!r} with {kinds[1]} {entry.pathname!r}")
+        dest = "/" + "/".join(parts_of(state.options.base))
+        raise InvalidArgument(f'cannot overwrite {kinds[0]} "{"/" + path.lstrip("/")}" with {kinds[1]} "{dest}"')
     if is_dir and entry.isdir:
         return existing
     remove_at(fd, name)
@@ -190,7 +192,7 @@ def _place(state: _State, entry: Any, fd: int, name: str, path: str) -> None:
     owner = _owner(state, entry)
     mode = stat.S_IMODE(entry.mode)
     mtime = int(entry.mtime or 0) * 1_000_000_000
-    kept = _clear(state, fd, name, entry)
+    kept = _clear(state, fd, name, entry, path)
     if entry.isdir:
         if kept is None:
             os.mkdir(name, 0o700, dir_fd=fd)
