@@ -43,6 +43,9 @@ class DaemonConfig:
     # dockerd's --userns-remap ("default" or "user[:group]") and --no-new-privileges.
     userns_remap: str = ""
     no_new_privileges: bool = False
+    # Bytes any archive the daemon unpacks (a layer of a pull, load or import, a build context)
+    # may hold uncompressed: a few KB of gzip can claim terabytes. dockerd has no such bound.
+    max_unpack_size: int = 20 * 2**30
 
     # ---- derived paths (storage layout from ARCHITECTURE.md) ----
     @property
@@ -98,7 +101,26 @@ _JSON_KEYS: dict[str, str] = {
     "max-concurrent-uploads": "max_concurrent_uploads",
     "userns-remap": "userns_remap",
     "no-new-privileges": "no_new_privileges",
+    "max-unpack-size": "max_unpack_size",
 }
+
+
+def size_bytes(value: Any) -> int:
+    """A byte count from daemon.json: an integer, or text such as ``512MB``/``20g`` (binary units,
+    as docker's RAMInBytes)."""
+    if isinstance(value, int) and not isinstance(value, bool) and value > 0:
+        return value
+    text = str(value).strip().lower().removesuffix("b").removesuffix("i")
+    units = {"k": 2**10, "m": 2**20, "g": 2**30, "t": 2**40}
+    scale = units.get(text[-1:], 1) if text else 1
+    number = text[:-1] if text[-1:] in units else text
+    try:
+        size = int(float(number) * scale)
+    except ValueError:
+        size = 0
+    if size <= 0:
+        raise InvalidArgument(f"unable to configure the daemon: invalid size {value!r}")
+    return size
 
 
 def load_daemon_json(path: Path, base: DaemonConfig) -> DaemonConfig:
@@ -123,5 +145,7 @@ def load_daemon_json(path: Path, base: DaemonConfig) -> DaemonConfig:
                 value = tuple(value)
             elif attr == "certs_dirs":
                 value = tuple(Path(v) for v in value)
+            elif attr == "max_unpack_size":
+                value = size_bytes(value)
             changes[attr] = value
     return replace(base, **changes)

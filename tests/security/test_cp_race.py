@@ -18,8 +18,8 @@ from pathlib import Path
 
 import docker
 import pytest
-
 from conformance.daemon import Daemon
+
 from security.hostcheck import tree_digest
 
 ATTEMPTS = int(os.environ.get("DYC_CP_RACE_ATTEMPTS", "1000"))

@@ -62,7 +62,8 @@ class ImageService:
         self._content = content
         self._snapshotter = snapshotter
         self._store = ImageStore(db)
-        self._unpacker = Unpacker(content=content, snapshotter=snapshotter, store=self._store)
+        self._unpacker = Unpacker(content=content, snapshotter=snapshotter, store=self._store,
+                                 limit=config.max_unpack_size)
         self._users: ImageUsers = _no_users
         self._lock = asyncio.Lock()
         self._remover = Remover(store=self._store, content=content, snapshotter=snapshotter,
@@ -300,7 +301,7 @@ class ImageService:
     def _load_sync(self, tar_path: Path) -> builtins.list[str]:
         workdir = Path(tempfile.mkdtemp(prefix="images-load-", dir=self._config.tmp_dir))
         try:
-            archive.extract(tar_path, workdir)
+            archive.extract(tar_path, workdir, self._config.max_unpack_size)
             found = archive.read(workdir)
             with ExitStack() as undo:
                 lines: builtins.list[str] = []

@@ -180,7 +180,8 @@ def _clear(state: _State, fd: int, name: str, entry: Any, path: str) -> os.stat_
         # moby's texts (pkg/archive Unpack), with the container's paths.
         kinds = ("directory", "non-directory") if is_dir else ("non-directory", "directory")
         dest = "/" + "/".join(parts_of(state.options.base))
-        raise InvalidArgument(f'cannot overwrite {kinds[0]} "{"/" + path.lstrip("/")}" with {kinds[1]} "{dest}"')
+        where = "/" + path.lstrip("/")
+        raise InvalidArgument(f'cannot overwrite {kinds[0]} "{where}" with {kinds[1]} "{dest}"')
     if is_dir and entry.isdir:
         return existing
     remove_at(fd, name)
