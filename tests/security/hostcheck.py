@@ -21,7 +21,9 @@ def tree_digest(root: Path, *, skip: tuple[Path, ...] = ()) -> dict[str, str]:
                 st = os.lstat(path)
             except FileNotFoundError:
                 continue
-            h = hashlib.sha256(f"{st.st_mode}:{st.st_uid}:{st.st_gid}:{st.st_size}".encode())
+            # A directory's size only says how many blocks its entries ever took: not compared.
+            size = 0 if stat.S_ISDIR(st.st_mode) else st.st_size
+            h = hashlib.sha256(f"{st.st_mode}:{st.st_uid}:{st.st_gid}:{size}".encode())
             if stat.S_ISLNK(st.st_mode):
                 h.update(os.readlink(path).encode())
             elif stat.S_ISREG(st.st_mode):

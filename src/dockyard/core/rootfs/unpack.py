@@ -243,12 +243,16 @@ def _hardlink(state: _State, entry: Any, fd: int, name: str) -> None:
     rel = clean_member(entry.linkpath, refuse_absolute=False)
     if not rel:
         raise InvalidArgument(f"invalid hard link {entry.linkpath!r}: target is the root")
-    src_fd, src_name = state.dest.parent("/".join([*parts_of(state.options.base), rel]))
+    missing = InvalidArgument(f"invalid hard link {entry.linkpath!r}: target does not exist")
+    try:
+        src_fd, src_name = state.dest.parent("/".join([*parts_of(state.options.base), rel]))
+    except (FileNotFoundError, NotADirectoryError) as exc:
+        raise missing from exc
     try:
         # No AT_SYMLINK_FOLLOW: a link to a symlink links the symlink, never what it points at.
         os.link(src_name, name, src_dir_fd=src_fd, dst_dir_fd=fd, follow_symlinks=False)
     except FileNotFoundError as exc:
-        raise InvalidArgument(f"invalid hard link {entry.linkpath!r}: target does not exist") from exc
+        raise missing from exc
     finally:
         os.close(src_fd)
 
