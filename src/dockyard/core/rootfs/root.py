@@ -23,6 +23,7 @@ from dockyard.errors import InvalidArgument
 
 _DIR = os.O_DIRECTORY | os.O_PATH
 _CACHE_MAX = 256
+_MAX_LINKS = 40  # the kernel's MAXSYMLINKS
 
 
 def parts_of(path: str) -> list[str]:
@@ -115,7 +116,7 @@ class Root:
         self._dirs.clear()
 
     def directory(self, path: str, *, create: bool = False, mode: int = 0o755,
-                  owner: tuple[int, int] | None = None) -> int:
+                  owner: tuple[int, int] | None = None, _links: int = 0) -> int:
         """A cached ``O_PATH`` descriptor of directory ``path`` (borrowed: valid until
         :meth:`forget`), its missing components made (``mode``, ``owner``) when ``create``."""
         key = "/".join(parts_of(path))
@@ -127,17 +128,17 @@ class Root:
         except FileNotFoundError:
             if not create or not key:
                 raise
-            fd = self._make(key, mode, owner)
+            fd = self._make(key, mode, owner, _links)
         if len(self._dirs) >= _CACHE_MAX:
             self.forget()
         self._dirs[key] = fd
         return fd
 
-    def _make(self, key: str, mode: int, owner: tuple[int, int] | None) -> int:
+    def _make(self, key: str, mode: int, owner: tuple[int, int] | None, links: int) -> int:
         head, _, name = key.rpartition("/")
         if name == "..":
             raise InvalidArgument(f"invalid path {key!r}")
-        parent = self.directory(head, create=True, mode=mode, owner=owner)
+        parent = self.directory(head, create=True, mode=mode, owner=owner, _links=links)
         try:
             os.mkdir(name, mode, dir_fd=parent)
             # mkdir's mode is cut by the umask: set it (and the owner) as asked.
@@ -147,9 +148,18 @@ class Root:
         try:
             return openat2(parent, name, _DIR, 0, STEP)
         except OSError as exc:
-            if exc.errno in (errno.ELOOP, errno.ENOTDIR, errno.EXDEV):
-                return self.open(key, _DIR)  # a symlink to a directory: follow it in the root
-            raise
+            if exc.errno not in (errno.ELOOP, errno.ENOTDIR, errno.EXDEV):
+                raise
+        # A symlink: to a directory, followed in the root; dangling, its target is made, as
+        # MkdirAll on a path resolved in the root does (moby's builder).
+        if self._resolve & RESOLVE_NO_SYMLINKS or links >= _MAX_LINKS:
+            raise OSError(errno.ELOOP, os.strerror(errno.ELOOP), key)
+        try:
+            return self.open(key, _DIR)
+        except FileNotFoundError:
+            target = os.readlink(name, dir_fd=parent)
+        return os.dup(self.directory(target if target.startswith("/") else f"{head}/{target}",
+                                     create=True, mode=mode, owner=owner, _links=links + 1))
 
     def parent(self, path: str, *, create: bool = False, owner: tuple[int, int] | None = None
                ) -> tuple[int, str]:
