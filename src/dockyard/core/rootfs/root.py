@@ -77,6 +77,15 @@ def set_metadata_at(dirfd: int, name: str, *, owner: tuple[int, int] | None, mod
         os.utime(name, ns=(mtime_ns, mtime_ns), dir_fd=dirfd, follow_symlinks=False)
 
 
+def write_in_place(path: Path, text: str) -> None:
+    """Rewrite one of the daemon's own files that a container sees through a bind mount
+    (``/etc/hosts``): truncated in place, so the mount keeps showing it, and never through a
+    symlink, whoever managed to leave one there."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW | os.O_CLOEXEC, 0o644)
+    with os.fdopen(fd, "w", encoding="utf-8") as f:
+        f.write(text)
+
+
 class Root:
     """The top of an untrusted tree, held open; a context manager that closes it."""
 
@@ -160,6 +169,10 @@ class Root:
             target = os.readlink(name, dir_fd=parent)
         return os.dup(self.directory(target if target.startswith("/") else f"{head}/{target}",
                                      create=True, mode=mode, owner=owner, _links=links + 1))
+
+    def replaceable(self, dirfd: int, name: str) -> bool:
+        """Every entry of a plain tree may be replaced (a container's view has mounted files)."""
+        return True
 
     def parent(self, path: str, *, create: bool = False, owner: tuple[int, int] | None = None
                ) -> tuple[int, str]:

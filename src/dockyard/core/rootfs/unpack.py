@@ -53,6 +53,8 @@ class Destination(Protocol):
 
     def forget(self) -> None: ...
 
+    def replaceable(self, dirfd: int, name: str) -> bool: ...
+
 
 @dataclass(frozen=True, slots=True)
 class UnpackOptions:
@@ -184,6 +186,9 @@ def _clear(state: _State, fd: int, name: str, entry: Any, path: str) -> os.stat_
         raise InvalidArgument(f'cannot overwrite {kinds[0]} "{where}" with {kinds[1]} "{dest}"')
     if is_dir and entry.isdir:
         return existing
+    if not state.dest.replaceable(fd, name):
+        # A file bind-mounted into the container (/etc/hosts): Docker's unlink meets EBUSY too.
+        raise InvalidArgument(f"unlinkat /{path.lstrip('/')}: device or resource busy")
     remove_at(fd, name)
     state.stale = True
     return None

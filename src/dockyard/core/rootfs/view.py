@@ -143,6 +143,12 @@ class View:
     def forget(self) -> None:
         """Nothing is cached: every member's parent is walked again, as the container may move it."""
 
+    def replaceable(self, dirfd: int, name: str) -> bool:
+        """False for a file mounted over the rootfs (``/etc/hosts``): it is never unlinked."""
+        st = os.fstat(dirfd)
+        return not any(top.name == name and (st.st_dev, st.st_ino) == _inode(top.fd)
+                       for top in self._mounts.values() if top.name != ".")
+
     def _directory(self, path: str, create: bool, owner: tuple[int, int] | None, asked: str) -> int:
         try:
             found = self._walk(path, True)
@@ -248,6 +254,11 @@ class View:
         finally:
             for fd in fds:
                 os.close(fd)
+
+
+def _inode(fd: int) -> tuple[int, int]:
+    st = os.fstat(fd)
+    return st.st_dev, st.st_ino
 
 
 class _Entering:
