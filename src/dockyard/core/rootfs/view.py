@@ -138,7 +138,14 @@ class View:
         if not parts or parts[-1] == "..":
             raise InvalidArgument(f"invalid path {path!r}: it names no entry")
         head = "/" + "/".join(parts[:-1])
-        return self._directory(head, create, owner, path), parts[-1]
+        fd, where = self._directory(head, create, owner, path)
+        top = self._mounts.get(f"{where.rstrip('/')}/{parts[-1]}")
+        if top is None:
+            return fd, parts[-1]
+        # The entry is a mount's top: the volume itself, or a mounted file (never replaced).
+        os.close(fd)
+        self.check_writable(f"{where.rstrip('/')}/{parts[-1]}")
+        return os.dup(top.fd), top.name
 
     def forget(self) -> None:
         """Nothing is cached: every member's parent is walked again, as the container may move it."""
@@ -149,13 +156,15 @@ class View:
         return not any(top.name == name and (st.st_dev, st.st_ino) == _inode(top.fd)
                        for top in self._mounts.values() if top.name != ".")
 
-    def _directory(self, path: str, create: bool, owner: tuple[int, int] | None, asked: str) -> int:
+    def _directory(self, path: str, create: bool, owner: tuple[int, int] | None, asked: str
+                   ) -> tuple[int, str]:
+        """A descriptor of directory ``path`` (made if asked), and its container path resolved."""
         try:
             found = self._walk(path, True)
         except FileNotFoundError:
             if not create or path == "/":
                 raise self.missing(asked) from None
-            parent = self._directory(path.rsplit("/", 1)[0] or "/", create, owner, asked)
+            parent, _ = self._directory(path.rsplit("/", 1)[0] or "/", create, owner, asked)
             try:
                 os.mkdir(path.rsplit("/", 1)[-1], 0o755, dir_fd=parent)
                 set_metadata_at(parent, path.rsplit("/", 1)[-1], owner=owner, mode=0o755, mtime_ns=None)
@@ -169,13 +178,13 @@ class View:
         try:
             self.check_writable(found.path)
             if found.name == ".":
-                return os.dup(found.fd)
+                return os.dup(found.fd), found.path
             try:
-                return openat2(found.fd, found.name, _DIR, 0, STEP)
+                return openat2(found.fd, found.name, _DIR, 0, STEP), found.path
             except FileNotFoundError:
                 if not create:
                     raise self.missing(asked) from None
-                return self._make(found, owner, asked)
+                return self._make(found, owner, asked), found.path
             except OSError as exc:
                 raise self.missing(asked) from exc
         finally:
