@@ -49,6 +49,9 @@ class DaemonConfig:
     # parent cgroup, which --cpu-rt-runtime of a container draws on (cgroup v1 only).
     cpu_rt_period: int = 1_000_000
     cpu_rt_runtime: int = 0
+    # Bytes any archive the daemon unpacks (a layer of a pull, load or import, a build context)
+    # may hold uncompressed: a few KB of gzip can claim terabytes. dockerd has no such bound.
+    max_unpack_size: int = 20 * 2**30
 
     # ---- derived paths (storage layout from ARCHITECTURE.md) ----
     @property
@@ -107,7 +110,26 @@ _JSON_KEYS: dict[str, str] = {
     "emulation": "emulation",
     "cpu-rt-period": "cpu_rt_period",
     "cpu-rt-runtime": "cpu_rt_runtime",
+    "max-unpack-size": "max_unpack_size",
 }
+
+
+def size_bytes(value: Any) -> int:
+    """A byte count from daemon.json: an integer, or text such as ``512MB``/``20g`` (binary units,
+    as docker's RAMInBytes)."""
+    if isinstance(value, int) and not isinstance(value, bool) and value > 0:
+        return value
+    text = str(value).strip().lower().removesuffix("b").removesuffix("i")
+    units = {"k": 2**10, "m": 2**20, "g": 2**30, "t": 2**40}
+    scale = units.get(text[-1:], 1) if text else 1
+    number = text[:-1] if text[-1:] in units else text
+    try:
+        size = int(float(number) * scale)
+    except ValueError:
+        size = 0
+    if size <= 0:
+        raise InvalidArgument(f"unable to configure the daemon: invalid size {value!r}")
+    return size
 
 
 def load_daemon_json(path: Path, base: DaemonConfig) -> DaemonConfig:
@@ -132,5 +154,7 @@ def load_daemon_json(path: Path, base: DaemonConfig) -> DaemonConfig:
                 value = tuple(value)
             elif attr == "certs_dirs":
                 value = tuple(Path(v) for v in value)
+            elif attr == "max_unpack_size":
+                value = size_bytes(value)
             changes[attr] = value
     return replace(base, **changes)

@@ -75,7 +75,8 @@ def build_engine(config: DaemonConfig) -> Engine:
                                registry_mirrors=config.registry_mirrors), images=images,
         content=content, db=db, snapshotter=snapshotter, tmp_dir=config.tmp_dir,
         max_concurrent_downloads=config.max_concurrent_downloads,
-        max_concurrent_uploads=config.max_concurrent_uploads, events=events)
+        max_concurrent_uploads=config.max_concurrent_uploads, events=events,
+        max_unpack_size=config.max_unpack_size)
     builder = BuilderService(config=config, db=db, images=images, containers=containers,
                              snapshotter=snapshotter, mounter=SyscallMounter(), fetcher=HttpxFetcher())
     return Engine(config=config, images=images, containers=containers, system=system,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import tempfile
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager, contextmanager
@@ -11,6 +12,8 @@ from pathlib import Path
 from aiohttp import web
 
 from dockyard.api.routing import engine
+
+log = logging.getLogger(__name__)
 
 CHUNK = 1 << 20
 
@@ -40,8 +43,14 @@ async def send_file(request: web.Request, path: Path, headers: dict[str, str] | 
     """Stream ``path`` as the response body."""
     response = web.StreamResponse(status=200, headers={"Content-Type": content_type, **(headers or {})})
     await response.prepare(request)
-    with path.open("rb") as f:
-        while chunk := await asyncio.to_thread(f.read, CHUNK):
-            await response.write(chunk)
-    await response.write_eof()
+    try:
+        with path.open("rb") as f:
+            while chunk := await asyncio.to_thread(f.read, CHUNK):
+                await response.write(chunk)
+        await response.write_eof()
+    except ConnectionResetError:
+        # The client stopped reading (the docker CLI closes once it has the tar's last entry):
+        # nothing is wrong with the daemon. aiohttp's own write_eof of a returned response
+        # meets the closed transport again and treats it as a disconnect, without a traceback.
+        log.info("%s %s: client went away (499)", request.method, request.path)
     return response

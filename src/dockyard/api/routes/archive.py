@@ -76,12 +76,11 @@ async def archive_put(request: web.Request) -> web.StreamResponse:
             owner = None
             if query_bool(request, "copyUIDGID") and container.config.user:
                 # moby: -a chowns to the container's user when it has one, else keeps the tar's.
-                user = await asyncio.to_thread(resolve_user, fs.host_path("/"), container.config.user)
+                user = await asyncio.to_thread(resolve_user, fs.rootfs, container.config.user)
                 owner = (user.uid, user.gid)
-            with tar_path.open("rb") as archive:
-                await asyncio.to_thread(
-                    fs.extract, path, request.match_info["id"], archive,
-                    no_overwrite_dir_non_dir=query_bool(request, "noOverwriteDirNonDir"), owner=owner)
+            await asyncio.to_thread(
+                fs.extract, path, request.match_info["id"], tar_path,
+                no_overwrite_dir_non_dir=query_bool(request, "noOverwriteDirNonDir"), owner=owner)
     return web.Response(status=200)
 
 

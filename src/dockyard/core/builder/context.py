@@ -1,6 +1,7 @@
 """The build context: the tar the client sends, unpacked, filtered and digested.
 
-Extraction refuses members that would land outside the context directory. Sources named by COPY/ADD
+Extraction refuses members that would land outside the context directory and never follows the
+archive's links on the host. Sources named by COPY/ADD
 are resolved inside the context: ``..`` or a symlink leading out is refused with Docker's
 ``forbidden path outside the build context``. Content digests (sha256 of mode, link target and
 bytes; never mtimes) feed the cache keys and are memoised for the build.
@@ -13,39 +14,25 @@ import hashlib
 import os
 import posixpath
 import stat
-import tarfile
 from pathlib import Path
 
 from dockyard.core.builder.ignore import Matcher, read_patterns
+from dockyard.core.rootfs.root import Root
+from dockyard.core.rootfs.unpack import UnpackOptions, unpack
 from dockyard.errors import InvalidArgument, NotFound
 
 _CHUNK = 1 << 20
 
 
-def extract(tar_path: Path, dest: Path) -> None:
-    """Unpack the context tar (plain or compressed) into ``dest`` (which exists). Blocking."""
-    root = os.path.realpath(dest)
-    try:
-        with tarfile.open(tar_path, mode="r:*") as tar:
-            for member in tar:
-                name = posixpath.normpath(member.name.lstrip("/"))
-                if name in (".", "") :
-                    continue
-                if name.startswith("../") or name == "..":
-                    raise InvalidArgument(f"invalid context entry {member.name!r}: outside the context")
-                if member.islnk():
-                    target = posixpath.normpath(member.linkname.lstrip("/"))
-                    if target.startswith("../"):
-                        raise InvalidArgument(f"invalid hard link {member.name!r} in the context")
-                if member.isdev() or member.isfifo():
-                    continue
-                member.name = name
-                parent = os.path.realpath(os.path.join(root, posixpath.dirname(name)))
-                if parent != root and not parent.startswith(root + "/"):
-                    raise InvalidArgument(f"invalid context entry {member.name!r}: outside the context")
-                tar.extract(member, root, set_attrs=True, numeric_owner=True, filter="fully_trusted")
-    except tarfile.TarError as exc:
-        raise InvalidArgument(f"failed to read the build context: {exc}") from exc
+def extract(tar_path: Path, dest: Path, limit: int | None = None) -> None:
+    """Unpack the context tar (plain or compressed) into ``dest`` (which exists). Blocking.
+
+    The archive is the client's: its symlinks are followed only inside ``dest`` and its hard links
+    only name entries of ``dest`` (:mod:`dockyard.core.rootfs`); device nodes and FIFOs are dropped,
+    as Docker's context never carries them. Owners are kept when the daemon is root.
+    """
+    with Root.at(dest) as root:
+        unpack(tar_path, root, UnpackOptions(special_files=False, limit=limit))
 
 
 def apply_dockerignore(root: Path, dockerfile_name: str) -> None:

@@ -19,11 +19,13 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from dockyard.core.builder.ignore import Matcher
-from dockyard.core.runtime.users import resolve_in_root
+from dockyard.core.rootfs.root import Root, lstat_at, remove_at, set_metadata_at
+from dockyard.core.rootfs.unpack import UnpackOptions, unpack
 from dockyard.errors import InvalidArgument
 
 MULTI_SOURCE_ERROR = ("When using COPY with more than one source file, the destination must be a "
                       "directory and end with a /")
+_NEW_FILE = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
 
 
 @dataclass(frozen=True, slots=True)
@@ -46,90 +48,148 @@ def dest_path(dest: str, workdir: str) -> str:
     return absolute.rstrip("/") + "/" if trailing else absolute
 
 
+def is_dir(rootfs: Path, path: str) -> bool:
+    """Whether container ``path`` is a directory, symlinks followed inside ``rootfs`` only."""
+    with Root.at(rootfs) as root:
+        try:
+            os.close(root.open(path, os.O_PATH | os.O_DIRECTORY))
+        except OSError:
+            return False
+        return True
+
+
 def copy_sources(rootfs: Path, sources: list[Path], dest: str, options: CopyOptions) -> None:
+    """Copy ``sources`` (host paths in the context or another stage) to container path ``dest``.
+
+    Every write goes through :class:`Root` of ``rootfs``: a symlink an earlier step left at the
+    destination is followed inside the rootfs, never out of it."""
     into_dir = dest.endswith("/")
-    target = resolve_in_root(rootfs, dest)
     if len(sources) > 1 and not into_dir:
         raise InvalidArgument(MULTI_SOURCE_ERROR)
-    into_dir = into_dir or target.is_dir()
-    for source in [s for s in sources if not options.excluded(s.name)]:
-        base_dir = target
-        if options.parents_of is not None:
-            rel_parent = source.parent.relative_to(options.parents_of)
-            base_dir = resolve_in_root(rootfs, posixpath.join(dest, str(rel_parent)))
-        if source.is_dir() and not source.is_symlink():
-            _make_dirs(rootfs, base_dir, options)
+    into_dir = into_dir or is_dir(rootfs, dest)
+    with Root.at(rootfs) as root:
+        for source in [s for s in sources if not options.excluded(s.name)]:
+            base_dir = dest
             if options.parents_of is not None:
-                base_dir = base_dir / source.name
-                _copy_entry(source, base_dir, options)
-            _copy_tree(rootfs, source, base_dir, options)
-        elif options.extract and _is_archive(source):
-            _make_dirs(rootfs, target, options)
-            extract_archive(rootfs, source, target)
-        else:
-            out = base_dir / source.name if (into_dir or options.parents_of is not None) else base_dir
-            _make_dirs(rootfs, out.parent, options)
-            _copy_entry(source, out, options)
+                base_dir = posixpath.join(dest, str(source.parent.relative_to(options.parents_of)))
+            if source.is_dir() and not source.is_symlink():
+                _directory(root, base_dir, options)
+                if options.parents_of is not None:
+                    base_dir = posixpath.join(base_dir, source.name)
+                    _copy_entry(root, source, base_dir, options)
+                _copy_tree(root, source, base_dir, options)
+            elif options.extract and _is_archive(source):
+                _directory(root, dest, options)
+                _extract(root, source, dest)
+            else:
+                into = into_dir or options.parents_of is not None
+                _copy_entry(root, source, posixpath.join(base_dir, source.name) if into else base_dir,
+                            options)
 
 
-def write_file(rootfs: Path, content: bytes, dest: Path, options: CopyOptions, mode: int = 0o644) -> None:
-    """Write a file (a heredoc or a downloaded URL) at ``dest`` inside ``rootfs``."""
-    _make_dirs(rootfs, dest.parent, options)
-    if dest.is_dir() and not dest.is_symlink():
-        raise InvalidArgument(f"cannot replace directory {dest.relative_to(rootfs)} with a file")
-    dest.write_bytes(content)
-    os.chmod(dest, options.mode if options.mode is not None else mode)
-    uid, gid = options.owner or (0, 0)
-    os.lchown(dest, uid, gid)
+def write_file(rootfs: Path, content: bytes, dest: str, options: CopyOptions, mode: int = 0o644) -> None:
+    """Write a file (a heredoc or a downloaded URL) at container path ``dest`` inside ``rootfs``."""
+    with Root.at(rootfs) as root:
+        fd, name = root.parent(dest, create=True, owner=options.owner or (0, 0))
+        try:
+            existing = lstat_at(fd, name)
+            if existing is not None and stat.S_ISDIR(existing.st_mode):
+                raise InvalidArgument(f"cannot replace directory {dest.strip('/')} with a file")
+            if existing is not None:
+                os.unlink(name, dir_fd=fd)
+            out = os.open(name, _NEW_FILE, 0o600, dir_fd=fd)
+            with os.fdopen(out, "wb") as f:
+                f.write(content)
+                f.flush()
+                os.fchown(out, *(options.owner or (0, 0)))
+                os.fchmod(out, options.mode if options.mode is not None else mode)
+        finally:
+            os.close(fd)
 
 
-def _make_dirs(rootfs: Path, directory: Path, options: CopyOptions) -> None:
-    missing: list[Path] = []
-    current = directory
-    while not current.exists() and current != rootfs:
-        missing.append(current)
-        current = current.parent
-    for path in reversed(missing):
-        path.mkdir(mode=0o755)
-        os.chmod(path, 0o755)
-        uid, gid = options.owner or (0, 0)
-        os.lchown(path, uid, gid)
+def _directory(root: Root, path: str, options: CopyOptions) -> None:
+    """Make directory ``path`` and its missing parents (0755, the --chown owner or root)."""
+    root.directory(path, create=True, owner=options.owner or (0, 0))
 
 
-def _copy_entry(source: Path, out: Path, options: CopyOptions) -> None:
+def _copy_entry(root: Root, source: Path, out: str, options: CopyOptions) -> None:
     st = source.lstat()
-    if out.is_dir() and not out.is_symlink() and not stat.S_ISDIR(st.st_mode):
-        shutil.rmtree(out)
-    elif (out.is_symlink() or out.exists()) and not out.is_dir():
-        out.unlink()
-    if stat.S_ISLNK(st.st_mode):
-        os.symlink(os.readlink(source), out)
-    elif stat.S_ISDIR(st.st_mode):
-        out.mkdir(exist_ok=True)
-    else:
-        shutil.copyfile(source, out, follow_symlinks=False)
-    uid, gid = options.owner or (0, 0)
-    os.lchown(out, uid, gid)
-    if not stat.S_ISLNK(st.st_mode):
-        os.chmod(out, options.mode if options.mode is not None else stat.S_IMODE(st.st_mode))
-        os.utime(out, ns=(st.st_atime_ns, st.st_mtime_ns))
+    owner = options.owner or (0, 0)
+    if out.strip("/") == "":
+        return  # the rootfs's own top: it keeps its owner and mode
+    fd, name = root.parent(out, create=True, owner=owner)
+    try:
+        existing = lstat_at(fd, name)
+        if existing is not None:
+            keep = stat.S_ISDIR(st.st_mode) and (stat.S_ISDIR(existing.st_mode) or _is_dir_link(root, out))
+            if not keep:
+                remove_at(fd, name)
+                root.forget()
+                existing = None
+        if stat.S_ISLNK(st.st_mode):
+            os.symlink(os.readlink(source), name, dir_fd=fd)
+            set_metadata_at(fd, name, owner=owner, mode=None, mtime_ns=None)
+            return
+        if stat.S_ISDIR(st.st_mode):
+            if existing is None:
+                os.mkdir(name, 0o755, dir_fd=fd)
+            if existing is None or stat.S_ISDIR(existing.st_mode):
+                mode = options.mode if options.mode is not None else stat.S_IMODE(st.st_mode)
+                set_metadata_at(fd, name, owner=owner, mode=mode, mtime_ns=st.st_mtime_ns)
+            return
+        _copy_file(source, st, fd, name, owner, options)
+    finally:
+        os.close(fd)
 
 
-def _copy_tree(rootfs: Path, source: Path, target: Path, options: CopyOptions, rel: str = "") -> None:
+def _is_dir_link(root: Root, path: str) -> bool:
+    """A symlink to a directory inside the root: COPY of a directory goes into it (Docker's)."""
+    try:
+        os.close(root.open(path, os.O_PATH | os.O_DIRECTORY))
+    except OSError:
+        return False
+    return True
+
+
+def _copy_file(source: Path, st: os.stat_result, dirfd: int, name: str, owner: tuple[int, int],
+               options: CopyOptions) -> None:
+    mode = options.mode if options.mode is not None else stat.S_IMODE(st.st_mode)
+    if not stat.S_ISREG(st.st_mode):
+        # A node or FIFO of another stage: made as what it is, never opened.
+        os.mknod(name, stat.S_IFMT(st.st_mode) | 0o600, st.st_rdev, dir_fd=dirfd)
+        set_metadata_at(dirfd, name, owner=owner, mode=mode, mtime_ns=st.st_mtime_ns)
+        return
+    src = os.open(source, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
+    try:
+        out = os.open(name, _NEW_FILE, 0o600, dir_fd=dirfd)
+        with os.fdopen(out, "wb") as f, os.fdopen(os.dup(src), "rb") as data:
+            shutil.copyfileobj(data, f, 1 << 20)
+            f.flush()
+            os.fchown(out, *owner)
+            os.fchmod(out, mode)
+            os.utime(out, ns=(st.st_atime_ns, st.st_mtime_ns))
+    finally:
+        os.close(src)
+
+
+def _copy_tree(root: Root, source: Path, target: str, options: CopyOptions, rel: str = "") -> None:
     for name in sorted(os.listdir(source)):
         child = source / name
         child_rel = f"{rel}/{name}" if rel else name
         if options.excluded(child_rel):
             continue
-        out = target / name
-        if out.is_symlink() and child.is_dir() and not child.is_symlink():
-            out = resolve_in_root(rootfs, "/" + str(out.relative_to(rootfs)))
-        _copy_entry(child, out, options)
+        out = posixpath.join(target, name)
+        _copy_entry(root, child, out, options)
         if child.is_dir() and not child.is_symlink():
-            _copy_tree(rootfs, child, out, options, child_rel)
-    st = source.stat()
-    if target != rootfs and target.is_dir():
-        os.utime(target, ns=(st.st_atime_ns, st.st_mtime_ns))
+            _copy_tree(root, child, out, options, child_rel)
+    if target.strip("/"):
+        st = source.stat()
+        fd, name = root.parent(target)
+        try:
+            if (found := lstat_at(fd, name)) is not None and stat.S_ISDIR(found.st_mode):
+                os.utime(name, ns=(st.st_atime_ns, st.st_mtime_ns), dir_fd=fd, follow_symlinks=False)
+        finally:
+            os.close(fd)
 
 
 def _is_archive(path: Path) -> bool:
@@ -141,20 +201,6 @@ def _is_archive(path: Path) -> bool:
         return False
 
 
-def extract_archive(rootfs: Path, archive: Path, target: Path) -> None:
-    """Unpack ``archive`` into ``target``; every member's parent is resolved inside ``rootfs``."""
-    with tarfile.open(archive, mode="r:*") as tar:
-        for member in tar:
-            name = posixpath.normpath(member.name.lstrip("/"))
-            if name in (".", ""):
-                continue
-            if name == ".." or name.startswith("../"):
-                raise InvalidArgument(f"invalid archive entry {member.name!r}: outside the destination")
-            inner = "/" + str(target.relative_to(rootfs)) + "/" + posixpath.dirname(name)
-            parent = resolve_in_root(rootfs, inner)
-            parent.mkdir(parents=True, exist_ok=True)
-            member.name = str((parent / posixpath.basename(name)).relative_to(rootfs))
-            if member.islnk():
-                link = "/" + str(target.relative_to(rootfs)) + "/" + member.linkname.lstrip("/")
-                member.linkname = str(resolve_in_root(rootfs, link).relative_to(rootfs))
-            tar.extract(member, rootfs, set_attrs=True, numeric_owner=True, filter="fully_trusted")
+def _extract(root: Root, archive: Path, target: str) -> None:
+    """ADD of a local tar: unpacked into ``target``, its links kept inside the rootfs."""
+    unpack(archive, root, UnpackOptions(base=target))

@@ -76,7 +76,7 @@ class BuilderService:
         try:
             root = work / "context"
             root.mkdir()
-            await asyncio.to_thread(build_context.extract, context_tar, root)
+            await asyncio.to_thread(build_context.extract, context_tar, root, self._config.max_unpack_size)
             text = await asyncio.to_thread(_read_dockerfile, root, options.dockerfile)
             await asyncio.to_thread(build_context.apply_dockerignore, root, options.dockerfile)
             dockerfile = parse(text, options.dockerfile)

@@ -22,7 +22,7 @@ from dockyard.core.builder import cachefrom, instructions
 from dockyard.core.builder.cache import BuildCache, cache_key
 from dockyard.core.builder.context import Context
 from dockyard.core.builder.dockerfile import Instruction
-from dockyard.core.builder.files import CopyOptions, copy_sources, dest_path, write_file
+from dockyard.core.builder.files import CopyOptions, copy_sources, dest_path, is_dir, write_file
 from dockyard.core.builder.instructions import StageState
 from dockyard.core.builder.model import Emit
 from dockyard.core.builder.mounts import CacheDirs, MountSources, RunMount, parse_mount
@@ -289,13 +289,13 @@ class Solver:
             if count > 1 and not dest.endswith("/"):
                 from dockyard.core.builder.files import MULTI_SOURCE_ERROR
                 raise InvalidArgument(MULTI_SOURCE_ERROR)
-            target_dir = dest.endswith("/") or (rootfs / dest.lstrip("/")).is_dir()
+            target_dir = dest.endswith("/") or is_dir(rootfs, dest)
             for name, content in heredocs.items():
                 out = posixpath.join(dest, name) if target_dir else dest
-                write_file(rootfs, content.encode(), rootfs / out.lstrip("/"), options)
+                write_file(rootfs, content.encode(), out, options)
             for url, (_, path) in fetched.items():
                 out = posixpath.join(dest, _url_name(url)) if target_dir else dest
-                write_file(rootfs, path.read_bytes(), rootfs / out.lstrip("/"), options, mode=0o600)
+                write_file(rootfs, path.read_bytes(), out, options, mode=0o600)
             if from_image is not None or source_from:
                 with self._steps.mounted_image(from_image) as other:
                     found = [_in_root(other, n) for n in local]

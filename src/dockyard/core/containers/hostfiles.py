@@ -6,6 +6,7 @@ from pathlib import Path
 from typing import Any
 
 from dockyard.core.containers.model import ContainerPaths
+from dockyard.core.rootfs.root import write_in_place
 from dockyard.errors import InvalidArgument
 
 HOST_RESOLV_CONF = Path("/etc/resolv.conf")
@@ -42,13 +43,13 @@ def resolv_conf_text(network: str, host_file: Path = HOST_RESOLV_CONF) -> str:
 def write_host_files(paths: ContainerPaths, hostname: str, domainname: str, network: str) -> None:
     paths.root.mkdir(parents=True, exist_ok=True)
     paths.rootfs.mkdir(exist_ok=True)
-    paths.hostname.write_text(hostname + "\n")
+    write_in_place(paths.hostname, hostname + "\n")
     if network == "host" and HOST_HOSTS.is_file():
         # Sharing the host's network means sharing its names too, as Docker does.
-        paths.hosts.write_text(HOST_HOSTS.read_text())
+        write_in_place(paths.hosts, HOST_HOSTS.read_text())
     else:
-        paths.hosts.write_text(hosts_text(hostname, domainname))
-    paths.resolv_conf.write_text(resolv_conf_text(network))
+        write_in_place(paths.hosts, hosts_text(hostname, domainname))
+    write_in_place(paths.resolv_conf, resolv_conf_text(network))
 
 
 def _extra_hosts(host: dict[str, Any], host_gateway: str) -> list[str]:
@@ -121,5 +122,5 @@ def write_network_files(paths: ContainerPaths, *, hostname: str, domainname: str
     lines += [f"{address}\t{alias} {name}" if alias != name else f"{address}\t{name}"
               for address, alias, name in links]
     lines.append(f"{ip}\t{names}" if ip else f"127.0.1.1\t{names}")
-    paths.hosts.write_text("\n".join(lines) + "\n")
-    paths.resolv_conf.write_text(network_resolv_conf(host, embedded_dns=embedded_dns))
+    write_in_place(paths.hosts, "\n".join(lines) + "\n")
+    write_in_place(paths.resolv_conf, network_resolv_conf(host, embedded_dns=embedded_dns))

@@ -8,7 +8,6 @@ import asyncio
 import contextlib
 import logging
 import os
-import shutil
 from collections.abc import Callable, Iterable
 from dataclasses import replace
 from pathlib import Path
@@ -17,6 +16,9 @@ from typing import Any
 from dockyard.core.containers.model import Container, ContainerPaths
 from dockyard.core.containers.mounts import MountPoint, plan
 from dockyard.core.events import EventBus
+from dockyard.core.rootfs.copy import copy_into
+from dockyard.core.rootfs.root import Root
+from dockyard.core.rootfs.tree import Entry
 from dockyard.core.volumes.service import VolumeService
 from dockyard.errors import DockyardError, InvalidArgument, NotFound
 
@@ -128,33 +130,24 @@ def _check_bind_source(point: MountPoint) -> None:
     source.mkdir(parents=True, exist_ok=True)
 
 
-def _image_dir(rootfs: Path, destination: str) -> Path | None:
-    """The directory at ``destination`` in the image, not following symlinks out of the rootfs."""
-    current = rootfs
-    for part in destination.strip("/").split("/"):
-        current = current / part
-        if current.is_symlink() or not current.is_dir():
-            return None
-    return current
-
-
 def copy_up(rootfs: Path, destination: str, volume_dir: Path) -> None:
     """Docker's copy-up: an empty volume receives what the image has at its mount point, with
-    owners, modes and times. Blocking."""
-    source = _image_dir(rootfs, destination)
-    if source is None or any(volume_dir.iterdir()):
+    owners, modes and times. Both trees are read and written by descriptors
+    (:mod:`dockyard.core.rootfs`): the mount point is looked up without following any symlink,
+    and nothing in the image can point the copy at a host file. Blocking."""
+    if any(volume_dir.iterdir()):
         return
-    for entry in source.iterdir():
-        target = volume_dir / entry.name
-        if entry.is_dir() and not entry.is_symlink():
-            shutil.copytree(entry, target, symlinks=True, copy_function=shutil.copy2)
-        else:
-            shutil.copy2(entry, target, follow_symlinks=False)
-    for dirpath, dirnames, filenames in os.walk(source):
-        rel = Path(dirpath).relative_to(source)
-        for name in [*dirnames, *filenames]:
-            st = os.lstat(Path(dirpath) / name)
-            os.chown(volume_dir / rel / name, st.st_uid, st.st_gid, follow_symlinks=False)
-    st = source.stat()
-    os.chown(volume_dir, st.st_uid, st.st_gid)
-    os.chmod(volume_dir, st.st_mode & 0o7777)
+    with Root.at(rootfs, through_symlinks=False) as image:
+        try:
+            fd = image.open(destination, os.O_PATH | os.O_DIRECTORY | os.O_NOFOLLOW)
+        except OSError:
+            return  # missing, not a directory, or reached through a symlink: nothing to copy
+    try:
+        top = Entry(rel="", name=".", fd=fd, st=os.fstat(fd))
+        with Root.at(volume_dir) as volume:
+            copy_into(top, volume)
+            # The volume's own top is the daemon's directory (volumes/<name>/_data): by path.
+            os.chown(volume_dir, top.st.st_uid, top.st.st_gid)
+            os.chmod(volume_dir, top.st.st_mode & 0o7777)
+    finally:
+        os.close(fd)

@@ -48,13 +48,13 @@ class DistributionService:
     def __init__(self, *, registry: Registry, images: ImageService, content: ContentStore,
                  db: Metadata, snapshotter: Snapshotter, tmp_dir: Path,
                  max_concurrent_downloads: int = 3, max_concurrent_uploads: int = 5,
-                 events: EventBus | None = None) -> None:
+                 events: EventBus | None = None, max_unpack_size: int | None = None) -> None:
         self._registry = registry
         self._events = events or EventBus()
         self._images = images
         self._host = host_platform(host_machine.machine())
         store = ImageStore(db)
-        unpacker = Unpacker(content=content, snapshotter=snapshotter, store=store)
+        unpacker = Unpacker(content=content, snapshotter=snapshotter, store=store, limit=max_unpack_size)
         self._puller = Puller(registry=registry, content=content, store=store, unpacker=unpacker,
                               lock=images.lock, concurrency=max_concurrent_downloads)
         self._pusher = Pusher(registry=registry, content=content, store=store, tmp_dir=tmp_dir,

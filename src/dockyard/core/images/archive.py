@@ -65,8 +65,8 @@ class SavedImage:
     familiar_tags: tuple[str, ...]
 
 
-def extract(tar_path: Path, dest: Path) -> None:
-    apply_layer(tar_path, dest, whiteouts=Whiteouts.REFUSE, refuse_absolute=True)
+def extract(tar_path: Path, dest: Path, limit: int | None = None) -> None:
+    apply_layer(tar_path, dest, whiteouts=Whiteouts.REFUSE, refuse_absolute=True, limit=limit)
 
 
 def member(root: Path, name: str) -> Path:

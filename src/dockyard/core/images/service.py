@@ -64,7 +64,8 @@ class ImageService:
         self._content = content
         self._snapshotter = snapshotter
         self._store = ImageStore(db)
-        self._unpacker = Unpacker(content=content, snapshotter=snapshotter, store=self._store)
+        self._unpacker = Unpacker(content=content, snapshotter=snapshotter, store=self._store,
+                                 limit=config.max_unpack_size)
         self._users: ImageUsers = _no_users
         self._lock = asyncio.Lock()
         self._remover = Remover(store=self._store, content=content, snapshotter=snapshotter,
@@ -308,7 +309,7 @@ class ImageService:
     def _load_sync(self, tar_path: Path, progress: LayerProgress | None) -> builtins.list[str]:
         workdir = Path(tempfile.mkdtemp(prefix="images-load-", dir=self._config.tmp_dir))
         try:
-            archive.extract(tar_path, workdir)
+            archive.extract(tar_path, workdir, self._config.max_unpack_size)
             found = archive.read(workdir)
             with ExitStack() as undo:
                 lines: builtins.list[str] = []

@@ -26,7 +26,9 @@ log = logging.getLogger(__name__)
 
 
 class Unpacker:
-    def __init__(self, *, content: ContentStore, snapshotter: Snapshotter, store: ImageStore) -> None:
+    def __init__(self, *, content: ContentStore, snapshotter: Snapshotter, store: ImageStore,
+                 limit: int | None = None) -> None:
+        self._limit = limit  # uncompressed bytes per layer (daemon.json max-unpack-size)
         self._content = content
         self._snapshotter = snapshotter
         self._store = store
@@ -37,7 +39,7 @@ class Unpacker:
         tmp = Path(tmp_name)
         os.close(fd)
         try:
-            diff_id = normalize_layer(src, tmp)
+            diff_id = normalize_layer(src, tmp, self._limit)
             if expected is not None and diff_id != expected:
                 raise InvalidArgument(
                     f"invalid diffID for layer: expected {expected!r}, got {diff_id!r}")
@@ -97,7 +99,8 @@ class Unpacker:
             # An overlay upper holds only this layer's files: deletions become overlay
             # whiteouts. Any other snapshotter hands out a full tree: deletions delete.
             mode = Whiteouts.OVERLAY if mounts and mounts[0].type == "overlay" else Whiteouts.DELETE
-            size = apply_layer(self._content.path(blob), self._snapshotter.upper_dir(key), whiteouts=mode)
+            size = apply_layer(self._content.path(blob), self._snapshotter.upper_dir(key), whiteouts=mode,
+                               limit=self._limit)
             self._snapshotter.commit(chain_id, key)
         except BaseException:
             self._snapshotter.remove(key)

@@ -9,6 +9,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from dockyard.core.layers.apply import lstat_or_none
+from dockyard.core.rootfs.tree import Entry, walk
 
 CHANGE_MODIFIED, CHANGE_ADDED, CHANGE_DELETED = 0, 1, 2
 
@@ -38,19 +39,21 @@ def changes(upper: Path, lowers: list[Path], *, full_tree: bool = False) -> list
     return _drop_children_of_deleted(result)
 
 
-def _walk(root: Path, prefix: str = "") -> Iterator[tuple[str, os.stat_result]]:
+def _walk(root: Path) -> Iterator[tuple[str, os.stat_result]]:
+    """Every entry below ``root`` with its lstat, by pinned descriptors: a running container
+    swapping a directory for a symlink meanwhile cannot make the walk list a host directory."""
     try:
-        entries = sorted(os.scandir(root / prefix) if prefix else os.scandir(root), key=lambda e: e.name)
+        fd = os.open(root, os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
     except OSError as exc:
         if exc.errno in (errno.ENOENT, errno.ENOTDIR):
             return
         raise
-    for item in entries:
-        rel = f"{prefix}/{item.name}" if prefix else item.name
-        st = item.stat(follow_symlinks=False)
-        yield rel, st
-        if stat.S_ISDIR(st.st_mode):
-            yield from _walk(root, rel)
+    try:
+        for entry in walk(Entry(rel="", name=".", fd=fd, st=os.fstat(fd))):
+            if entry.rel:
+                yield entry.rel, entry.st
+    finally:
+        os.close(fd)
 
 
 def _lower_stat(lowers: list[Path], rel: str) -> os.stat_result | None:

@@ -17,6 +17,8 @@ from pathlib import Path
 
 from dockyard.core.layers.apply import OPAQUE_WHITEOUT, OPAQUE_XATTR, WHITEOUT_PREFIX
 from dockyard.core.layers.changes import CHANGE_DELETED, changes
+from dockyard.core.rootfs.root import Root, proc_path
+from dockyard.core.rootfs.tree import Entry, TarWriter, pin, walk
 
 _Owners = Callable[[int, int], tuple[int, int]] | None
 
@@ -27,84 +29,68 @@ def write_layer(upper: Path, lowers: list[Path], dest: Path, *, full_tree: bool 
     (with ``owners`` mapping each entry's uid and gid: a remapped container's, shifted back).
 
     Entries are in a stable order with their own mtimes, so the same changes give the same bytes
-    (and so the same DiffID, which keeps build cache keys stable)."""
+    (and so the same DiffID, which keeps build cache keys stable). ``upper`` may belong to a
+    running container (``commit --pause=false``): it is read by pinned descriptors
+    (:mod:`dockyard.core.rootfs.tree`), so nothing it swaps in can bring a host file into the layer."""
     with dest.open("wb") as out:
         with tarfile.open(fileobj=out, mode="w", format=tarfile.PAX_FORMAT) as tar:
+            writer = TarWriter(tar, owners, keep_xattrs=True)
             if full_tree:
-                _write_compared(tar, upper, lowers, owners)
+                _write_compared(tar, writer, upper, lowers)
             else:
-                _write_upper(tar, upper, owners)
+                _write_upper(tar, writer, upper)
         out.flush()
         os.fsync(out.fileno())
 
 
-def _write_upper(tar: tarfile.TarFile, upper: Path, owners: _Owners) -> None:
-    for dirpath, dirnames, filenames in os.walk(upper):
-        dirnames.sort()
-        base = Path(dirpath)
-        rel_dir = base.relative_to(upper)
-        if base != upper and _is_opaque(base):
-            tar.addfile(_whiteout_info(rel_dir / OPAQUE_WHITEOUT))
-        for name in sorted(dirnames + filenames):
-            path = base / name
-            rel = rel_dir / name
-            st = path.lstat()
-            if stat.S_ISCHR(st.st_mode) and st.st_rdev == 0:
-                tar.addfile(_whiteout_info(rel_dir / f"{WHITEOUT_PREFIX}{name}"))
-            else:
-                _add(tar, path, rel, owners)
-
-
-def _write_compared(tar: tarfile.TarFile, upper: Path, lowers: list[Path], owners: _Owners) -> None:
-    for kind, path in changes(upper, lowers, full_tree=True):
-        rel = Path(path.lstrip("/"))
-        if kind == CHANGE_DELETED:
-            tar.addfile(_whiteout_info(rel.parent / f"{WHITEOUT_PREFIX}{rel.name}"))
-        else:
-            _add(tar, upper / rel, rel, owners)
-
-
-def _add(tar: tarfile.TarFile, path: Path, rel: Path, owners: _Owners) -> None:
-    info = tar.gettarinfo(str(path), arcname=str(rel))
-    info.uname = info.gname = ""
-    if owners is not None:
-        info.uid, info.gid = owners(info.uid, info.gid)
-    xattrs = _xattrs(path)
-    if xattrs:
-        info.pax_headers = {f"SCHILY.xattr.{k}": v for k, v in xattrs.items()}
-    if info.isreg():
-        with path.open("rb") as f:
-            tar.addfile(info, f)
-    else:
-        tar.addfile(info)
-
-
-def _xattrs(path: Path) -> dict[str, str]:
-    """Extended attributes worth keeping (file capabilities, user.*), never overlay's own."""
-    try:
-        names = os.listxattr(path, follow_symlinks=False)
-    except OSError:
-        return {}
-    found: dict[str, str] = {}
-    for name in names:
-        if name.startswith("trusted.overlay.") or not name.startswith(("user.", "security.capability")):
-            continue
+def _write_upper(tar: tarfile.TarFile, writer: TarWriter, upper: Path) -> None:
+    with Root.at(upper) as root:
+        top = pin(root.fd, ".")
+        assert top is not None
         try:
-            found[name] = os.getxattr(path, name, follow_symlinks=False).decode("latin-1")
-        except OSError:
-            continue
-    return found
+            for entry in walk(top):
+                if not entry.rel:
+                    continue
+                parent, _, name = entry.rel.rpartition("/")
+                if stat.S_ISCHR(entry.st.st_mode) and entry.st.st_rdev == 0:
+                    tar.addfile(_whiteout_info(f"{parent}/{WHITEOUT_PREFIX}{name}".lstrip("/")))
+                    continue
+                writer.add(entry, entry.rel)
+                if stat.S_ISDIR(entry.st.st_mode) and _is_opaque(entry):
+                    tar.addfile(_whiteout_info(f"{entry.rel}/{OPAQUE_WHITEOUT}"))
+        finally:
+            os.close(top.fd)
 
 
-def _is_opaque(directory: Path) -> bool:
+def _write_compared(tar: tarfile.TarFile, writer: TarWriter, upper: Path, lowers: list[Path]) -> None:
+    with Root.at(upper, through_symlinks=False) as root:
+        for kind, path in changes(upper, lowers, full_tree=True):
+            rel = Path(path.lstrip("/"))
+            if kind == CHANGE_DELETED:
+                parent = "" if rel.parent == Path(".") else f"{rel.parent}/"
+                tar.addfile(_whiteout_info(f"{parent}{WHITEOUT_PREFIX}{rel.name}"))
+                continue
+            fd, name = root.parent(str(rel))
+            try:
+                entry = pin(fd, name, str(rel))
+            finally:
+                os.close(fd)
+            if entry is not None:
+                try:
+                    writer.add(entry, str(rel))
+                finally:
+                    os.close(entry.fd)
+
+
+def _is_opaque(entry: Entry) -> bool:
     try:
-        return os.getxattr(directory, OPAQUE_XATTR, follow_symlinks=False) == b"y"
+        return os.getxattr(proc_path(entry.fd), OPAQUE_XATTR) == b"y"
     except OSError:
         return False
 
 
-def _whiteout_info(rel: Path) -> tarfile.TarInfo:
-    info = tarfile.TarInfo(str(rel))
+def _whiteout_info(name: str) -> tarfile.TarInfo:
+    info = tarfile.TarInfo(name)
     info.type = tarfile.REGTYPE
     info.size = 0
     info.mode = 0o600

@@ -13,9 +13,11 @@ it can never point the daemon at a host file.
 from __future__ import annotations
 
 import os
+import stat
 from dataclasses import dataclass
 from pathlib import Path
 
+from dockyard.core.rootfs.root import Root, proc_path
 from dockyard.core.runtime.model import ProcessUser
 from dockyard.errors import InvalidArgument
 
@@ -23,6 +25,7 @@ from dockyard.errors import InvalidArgument
 # int32 max because Go's ``int`` parsing and setgroups(2) callers treat -1 as "unset".
 _MAX_ID = 2**31 - 1
 _MAX_SYMLINKS = 40  # the kernel's own MAXSYMLINKS
+_MAX_FILE = 16 << 20  # a passwd or group file larger than this is an attack, not a user list
 
 
 @dataclass(frozen=True, slots=True)
@@ -70,12 +73,22 @@ def resolve_in_root(rootfs: Path, path: str) -> Path:
 
 
 def _read_lines(rootfs: Path, path: str) -> list[str] | None:
-    """Lines of a container file, or None when it does not exist (or is not a regular file)."""
-    target = resolve_in_root(rootfs, path)
+    """Lines of a container file, or None when it does not exist (or is not a regular file).
+
+    Pinned with ``openat2(RESOLVE_IN_ROOT)`` as ``O_PATH``: a symlinked ``/etc/passwd`` is followed
+    inside the rootfs only, even if the container swaps it meanwhile; only a regular file is then
+    opened for reading, so a FIFO or device node planted there is never opened."""
     try:
-        if not target.is_file():
-            return None
-        text = target.read_text(encoding="utf-8", errors="replace")
+        with Root.at(rootfs) as root:
+            pinned = root.open(path, os.O_PATH)
+        try:
+            if not stat.S_ISREG(os.fstat(pinned).st_mode):
+                return None
+            fd = os.open(proc_path(pinned), os.O_RDONLY | os.O_CLOEXEC)
+        finally:
+            os.close(pinned)
+        with os.fdopen(fd, "rb") as f:
+            text = f.read(_MAX_FILE).decode("utf-8", errors="replace")
     except OSError:
         return None
     return [line for line in text.splitlines() if line.strip() and not line.lstrip().startswith("#")]
