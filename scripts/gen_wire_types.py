@@ -71,6 +71,9 @@ class Generator:
             go = DEFINITION_GO_NAMES.get(ref_name) or target.get("x-go-name") or ref_name
             return self.type_of(target, ref_name, go)
         kind = schema.get("type")
+        if "allOf" in schema and not self._properties(schema, name):
+            # allOf around one scalar definition (Mount.Type: MountType, a string enum).
+            return self.type_of(schema["allOf"][0], name, go_name)
         if "allOf" in schema or "properties" in schema:
             self.struct(schema, name, go_name)
             return "@" + name

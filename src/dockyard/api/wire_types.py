@@ -274,7 +274,7 @@ STRUCTS: dict[str, tuple[str, dict[str, str]]] = {
     'Mount': ('Mount', {
         'Target': 'string',
         'Source': 'string',
-        'Type': '@Mount.Type',
+        'Type': 'string',
         'ReadOnly': 'bool',
         'Consistency': 'string',
         'BindOptions': '@Mount.BindOptions',
@@ -296,8 +296,6 @@ STRUCTS: dict[str, tuple[str, dict[str, str]]] = {
         'SizeBytes': 'int64',
         'Mode': 'int',
         'Options': '[][]string',
-    }),
-    'Mount.Type': ('Type', {
     }),
     'Mount.VolumeOptions': ('VolumeOptions', {
         'NoCopy': 'bool',

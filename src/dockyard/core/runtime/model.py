@@ -72,6 +72,7 @@ class SpecInput:
     # OCI linux.resources without devices (memory, cpu, pids, blockIO): core/runtime/resources.py.
     resources: dict[str, Any] = field(default_factory=dict)
     shm_size: int = 64 * 1024 * 1024  # bytes of the /dev/shm tmpfs (--shm-size)
+    oom_score_adj: int = 0  # --oom-score-adj, checked to [-1000, 1000] at create
     # Seccomp, no-new-privileges, devices, sysctls, namespaces, userns: core/runtime/security.py.
     security: SecuritySpec | None = None
 

@@ -141,7 +141,7 @@ def _process(inp: SpecInput) -> dict[str, Any]:
         "cwd": inp.cwd or "/",
         "capabilities": {"bounding": caps, "effective": list(caps), "permitted": list(caps)},
         "noNewPrivileges": False,
-        "oomScoreAdj": 0,
+        "oomScoreAdj": inp.oom_score_adj,
     }
     limits = rlimits(inp.rlimits)
     if limits:
