@@ -15,7 +15,6 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-
 from conformance.daemon import DOCKER, Daemon
 
 State = tuple[Any, ...]

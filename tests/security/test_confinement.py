@@ -18,7 +18,6 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
-
 from conformance.daemon import Daemon
 
 PROBE_C = r"""
@@ -165,7 +164,8 @@ def test_seccomp_is_on_and_unshare_u_refused(run: Run) -> None:
     assert code != 0 and "UNSHARED" not in out
 
 
-def test_ptrace_of_another_containers_process(daemon: Daemon, run: Run, container: Callable[..., str]) -> None:
+def test_ptrace_of_another_containers_process(daemon: Daemon, run: Run,
+                                              container: Callable[..., str]) -> None:
     victim = container("busybox", "sleep", "600")
     pid = int(daemon.docker_ok("inspect", "-f", "{{.State.Pid}}", victim))
     code, out = run(f"/probe ptrace {pid}; ls /proc/{pid}/root")
