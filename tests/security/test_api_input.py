@@ -236,6 +236,7 @@ def test_bad_network_names(daemon: Daemon, unchanged: None, name: str, message: 
 
 @pytest.mark.parametrize(("repo", "tag", "message"), [
     ("ok", "v1\n", "invalid tag format: v1\n"),
+    ("ok", "a/b", "invalid tag format: a/b"),
     ("ok", "t" * 1000, "invalid tag format: " + "t" * 1000),
     ("a" * 1000, "v1", "invalid reference format: repository name must not be more than 255 characters"),
     ("bad\nrepo", "v1", "invalid reference format"),
