@@ -124,3 +124,25 @@ def test_nesting_within_the_limit_and_malformed_json() -> None:
         validate.parse(b'{"Name": "\xff"}')
     with pytest.raises(InvalidArgument, match="invalid JSON"):
         validate.parse(b'{"Name": ')
+
+
+@pytest.mark.skipif(not SPEC.exists(), reason="the spec is in ../shared/reference")
+def test_the_specs_own_request_examples_pass() -> None:
+    import yaml
+
+    spec = yaml.safe_load(SPEC.read_text())
+    checked = 0
+    for path, operations in spec["paths"].items():
+        for method, operation in operations.items():
+            for param in operation.get("parameters", []) if isinstance(operation, dict) else []:
+                schema = param.get("schema") or {}
+                if param.get("in") != "body":
+                    continue
+                examples = [part["example"] for part in [schema, *schema.get("allOf", [])]
+                            if "example" in part]
+                kind = validate.route_type(method, path)
+                for example in examples:
+                    assert kind is not None
+                    validate.check(kind, validate.parse(json.dumps(example).encode()))
+                    checked += 1
+    assert checked >= 10
