@@ -329,3 +329,22 @@ def test_a_client_hanging_up_mid_stream_is_one_info_line(daemon: Daemon, contain
     time.sleep(1.0)  # the daemon's next write finds the socket closed
     assert daemon.request("GET", "/_ping")[0] == 200
     assert _log_errors(daemon, start) == []
+
+
+def test_exec_console_size_of_nulls(daemon: Daemon, container: Any) -> None:
+    cid = container("busybox", "sleep", "60")
+    status, _, reply = daemon.request(
+        "POST", f"{daemon.api}/containers/{cid}/exec", headers={"Content-Type": "application/json"},
+        body=json.dumps({"Cmd": ["touch", "/ran"], "ConsoleSize": [None, None], "Env": [None]}).encode())
+    assert status == 201, reply
+    exec_id = json.loads(reply)["Id"]
+    status, _, reply = daemon.request(
+        "POST", f"{daemon.api}/exec/{exec_id}/start", headers={"Content-Type": "application/json"},
+        body=json.dumps({"Detach": True, "ConsoleSize": [None, None]}).encode())
+    assert status == 200, reply
+    for _ in range(50):
+        if daemon.docker("exec", cid, "test", "-e", "/ran")[0] == 0:
+            break
+        time.sleep(0.1)
+    else:
+        raise AssertionError("the exec did not run")
