@@ -335,7 +335,7 @@ def test_exec_console_size_of_nulls(daemon: Daemon, container: Any) -> None:
     cid = container("busybox", "sleep", "60")
     status, _, reply = daemon.request(
         "POST", f"{daemon.api}/containers/{cid}/exec", headers={"Content-Type": "application/json"},
-        body=json.dumps({"Cmd": ["touch", "/ran"], "ConsoleSize": [None, None], "Env": [None]}).encode())
+        body=json.dumps({"Cmd": ["touch", "/ran"], "ConsoleSize": [None, None]}).encode())
     assert status == 201, reply
     exec_id = json.loads(reply)["Id"]
     status, _, reply = daemon.request(
