@@ -348,3 +348,13 @@ def test_exec_console_size_of_nulls(daemon: Daemon, container: Any) -> None:
         time.sleep(0.1)
     else:
         raise AssertionError("the exec did not run")
+
+
+@pytest.mark.parametrize("path", ["/containers/json", "/images/json", "/networks", "/volumes"])
+def test_deep_json_in_filters_is_400(daemon: Daemon, path: str) -> None:
+    deep = urllib.parse.quote("[" * 1200 + "]" * 1200)  # past Python's recursion limit; fits a URL
+    status, _, reply = daemon.request("GET", f"{daemon.api}{path}?filters={deep}")
+    assert (status, json.loads(reply)["message"]) == (400, "invalid filter: invalid JSON: exceeded max depth")
+    status, _, reply = daemon.request("GET", f"{daemon.api}{path}?filters=" + urllib.parse.quote(
+        '{"label": NaN}'))
+    assert status == 400 and "invalid character 'N'" in json.loads(reply)["message"]

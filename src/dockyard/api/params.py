@@ -37,8 +37,8 @@ def query_filters(request: web.Request) -> Filters:
     if not raw:
         return {}
     try:
-        data = json.loads(raw)
-    except json.JSONDecodeError as exc:
+        data = validate.parse(raw.encode())  # no NaN, no nesting that recursion would answer
+    except InvalidArgument as exc:
         raise InvalidArgument(f"invalid filter: {exc}") from exc
     if not isinstance(data, dict):
         raise InvalidArgument("invalid filter: expected a JSON object")
