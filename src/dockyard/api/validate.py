@@ -166,7 +166,8 @@ class _Walk:
     def struct(self, value: Any, kind: str, *, struct: str, path: str) -> Any:
         if not isinstance(value, dict):
             raise self.fail(value, kind, struct, path)
-        go_name, fields = STRUCTS[kind[1:]]
+        go_name = STRUCTS[kind[1:]][0]
+        fields = _fields(kind[1:])
         result = dict(value)
         for key, item in value.items():
             field_kind = fields.get(key)
@@ -195,6 +196,17 @@ class _Walk:
         if not ok:
             raise self.fail(value, kind, struct, path)
         return value
+
+
+@cache
+def _fields(name: str) -> dict[str, str]:
+    """A struct's fields with those of the structs it embeds (promoted, as in Go)."""
+    _, embeds, own = STRUCTS[name]
+    fields: dict[str, str] = {}
+    for embedded in embeds:
+        fields.update(_fields(embedded))
+    fields.update(own)
+    return fields
 
 
 def _zero(kind: str) -> Any:
