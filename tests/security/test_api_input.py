@@ -275,6 +275,10 @@ def test_update_refuses_overflow(daemon: Daemon, container: Any) -> None:
     cid = container("busybox", "sleep", "60")
     status, message = post(daemon, f"/containers/{cid}/update", {"Memory": 2**63})
     assert status == 400 and "Go struct field UpdateConfig.Memory of type int64" in message
+    assert post(daemon, f"/containers/{cid}/update", {"Memory": -1}) == (
+        400, f"Cannot update container {cid}: Minimum memory limit allowed is 6MB")
+    code, _, err = daemon.docker("update", "--memory-reservation", "1k", cid)
+    assert code != 0 and "Minimum memory reservation allowed is 6MB" in err
     assert daemon.docker_ok("inspect", "-f", "{{.HostConfig.Memory}}", cid).strip() == "0"
 
 
