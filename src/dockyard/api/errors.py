@@ -58,9 +58,15 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
         level = logging.ERROR if status >= 500 else logging.DEBUG
         log.log(level, "%s %s -> %d: %s", request.method, request.path, status, exc)
         return error_response(exc)
-    except ConnectionResetError:
+    except ConnectionError as exc:
+        transport = request.transport
+        if transport is not None and not transport.is_closing():
+            log.exception("%s %s -> 500", request.method, request.path)
+            return error_response(exc)
+        # The client hung up mid-reply (logs -f, events, build, archive…): nothing to answer and
+        # nothing wrong. aiohttp writes nothing for this response to the closed transport.
         log.info("%s %s: client went away (499)", request.method, request.path)
-        raise
+        return web.Response(status=499)
     except Exception as exc:  # noqa: BLE001 - the last line of defence of every request
         log.exception("%s %s -> 500", request.method, request.path)
         return error_response(exc)

@@ -7,6 +7,7 @@ from typing import Any
 
 from aiohttp import web
 
+from dockyard.api import validate
 from dockyard.errors import InvalidArgument
 
 Filters = dict[str, list[str]]
@@ -36,8 +37,8 @@ def query_filters(request: web.Request) -> Filters:
     if not raw:
         return {}
     try:
-        data = json.loads(raw)
-    except json.JSONDecodeError as exc:
+        data = validate.parse(raw.encode())  # no NaN, no nesting that recursion would answer
+    except InvalidArgument as exc:
         raise InvalidArgument(f"invalid filter: {exc}") from exc
     if not isinstance(data, dict):
         raise InvalidArgument("invalid filter: expected a JSON object")
@@ -52,17 +53,40 @@ def query_filters(request: web.Request) -> Filters:
     return result
 
 
+# dockerd streams a body into its Go structs with no cap of its own; we hold it in memory before
+# decoding, so the cap is what keeps a 50 MB body from costing the daemon hundreds of MB. No Docker
+# request body comes near it (swarm caps a secret at 500 KB).
+MAX_JSON_BODY = 4 * 1024 * 1024
+
+
+async def read_bounded(request: web.Request, limit: int = MAX_JSON_BODY) -> bytes:
+    """The request body, refused as soon as it passes ``limit`` bytes (not after reading it)."""
+    too_large = InvalidArgument(f"request body too large: more than {limit} bytes")
+    if request.content_length is not None and request.content_length > limit:
+        raise too_large
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in request.content.iter_chunked(64 * 1024):
+        size += len(chunk)
+        if size > limit:
+            raise too_large
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
 async def json_body(request: web.Request, *, allow_empty: bool = True) -> dict[str, Any]:
-    """The request body as a JSON object; malformed JSON is a 400 as in Docker."""
-    raw = await request.read()
+    """The request body as a JSON object, checked against the spec's types for this route;
+    malformed JSON or a field of the wrong type is a 400 as in Docker."""
+    raw = await read_bounded(request)
     if not raw.strip():
         if allow_empty:
             return {}
         raise InvalidArgument("request body is required")
-    try:
-        data = json.loads(raw)
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise InvalidArgument(f"invalid JSON: {exc}") from exc
+    data = validate.parse(raw)
+    kind = validate.route_type(request.method, request.match_info.route.resource.canonical
+                               if request.match_info.route.resource else request.path)
+    if kind is not None:
+        data = validate.check(kind, data)
     if data is None:
         return {}
     if not isinstance(data, dict):

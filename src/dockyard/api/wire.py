@@ -384,7 +384,8 @@ def exec_config(body: dict[str, Any]) -> ExecConfig:
         attach_stdout=bool(body.get("AttachStdout")),
         attach_stderr=bool(body.get("AttachStderr")),
         detach_keys=str(body.get("DetachKeys") or ""),
-        console_size=(int(size[0]), int(size[1])) if size and len(size) == 2 else None,
+        console_size=(int(size[0]), int(size[1])) if size and len(size) == 2 and size[0] and size[1]
+        else None,
     )
 
 

@@ -17,6 +17,7 @@ from typing import Any
 
 from aiohttp import web
 
+from dockyard.api import validate
 from dockyard.api.params import json_response, query_bool
 from dockyard.api.routing import RouteTable, engine
 from dockyard.api.transfer import body_file
@@ -43,8 +44,8 @@ def _json_query(request: web.Request, name: str, default: Any) -> Any:
     if not raw:
         return default
     try:
-        return json.loads(raw)
-    except json.JSONDecodeError as exc:
+        return validate.parse(raw.encode())
+    except InvalidArgument as exc:
         raise InvalidArgument(f"invalid {name}: {exc}") from exc
 
 

@@ -14,7 +14,7 @@ from typing import Any
 
 from aiohttp import web
 
-from dockyard.api.params import json_response
+from dockyard.api.params import json_body, json_response
 from dockyard.api.routing import RouteTable, engine
 from dockyard.core.distribution.model import auth_from_json, decode_auth_header
 from dockyard.core.distribution.progress import ProgressEvent, ProgressSink
@@ -122,12 +122,7 @@ async def push(request: web.Request) -> web.StreamResponse:
 
 @table.post("/auth")
 async def login(request: web.Request) -> web.StreamResponse:
-    try:
-        body = await request.json()
-    except ValueError as exc:
-        raise InvalidArgument(f"invalid JSON body: {exc}") from exc
-    if not isinstance(body, dict):
-        raise InvalidArgument("invalid JSON body: expected an object")
+    body = await json_body(request, allow_empty=False)
     token = await _service(request).login(auth_from_json(body))
     return json_response({"Status": "Login Succeeded", "IdentityToken": token})
 

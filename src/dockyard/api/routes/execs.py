@@ -38,7 +38,9 @@ async def exec_start(request: web.Request) -> web.StreamResponse:
     exec_id = request.match_info["id"]
     body = await json_body(request)
     size = body.get("ConsoleSize")
-    console_size = (int(size[0]), int(size[1])) if isinstance(size, list) and len(size) == 2 else None
+    # [0, 0] (also what Go makes of [null, null]) is no size, as for containers/create.
+    console_size = (int(size[0]), int(size[1])) if isinstance(size, list) and len(size) == 2 \
+        and size[0] and size[1] else None
     detach = bool(body.get("Detach"))
     if detach:
         await service.exec_start(exec_id, detach=True, console_size=console_size)

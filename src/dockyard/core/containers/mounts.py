@@ -13,7 +13,9 @@ import posixpath
 from dataclasses import dataclass, replace
 from typing import Any
 
+from dockyard.core.naming import bad_character
 from dockyard.core.runtime.model import BindMount
+from dockyard.core.volumes.model import validate_name as validate_volume_name
 from dockyard.errors import InvalidArgument
 
 _PROPAGATIONS = frozenset({"shared", "rshared", "slave", "rslave", "private", "rprivate"})
@@ -63,6 +65,20 @@ def _clean_destination(path: str, spec: str) -> str:
     return cleaned
 
 
+def _no_parent_steps(source: str, context: str) -> None:
+    # normpath would make "/srv/app/../../etc" the host's /etc without the user seeing it; a
+    # bind source names the host directory it means.
+    if ".." in source.split("/"):
+        raise InvalidArgument(f"{context}: a bind source may not contain '..'")
+
+
+def _volume_source(name: str) -> None:
+    # A volume's name is its directory under the data root: "../x" or "a/b" must never get as
+    # far as the volume service's mkdir. The full name rule is the volume service's at create.
+    if "/" in name or name in (".", "..") or bad_character(name) is not None:
+        validate_volume_name(name)
+
+
 def parse_bind(spec: str) -> MountPoint:
     """``-v src:dst[:opts]``: an absolute ``src`` is a bind, anything else a volume name."""
     parts = spec.split(":")
@@ -86,10 +102,12 @@ def parse_bind(spec: str) -> MountPoint:
         elif option not in _LABELS:
             raise InvalidArgument(f"invalid mode: {mode}")
     if source.startswith("/"):
+        _no_parent_steps(source, f"invalid volume specification: '{spec}'")
         return MountPoint(type="bind", destination=dest, source=posixpath.normpath(source),
                           mode=mode, rw=rw, propagation=propagation or "rprivate", from_flag="binds")
     if propagation:
         raise InvalidArgument(f"invalid mode: {mode}")
+    _volume_source(source)
     return MountPoint(type="volume", destination=dest, name=source, driver="local",
                       mode=mode or "z", rw=rw, nocopy=nocopy)
 
@@ -106,6 +124,7 @@ def parse_mount(spec: dict[str, Any]) -> MountPoint:
     if kind == "bind":
         return _parse_bind_mount(spec, dest, source, readonly)
     if kind == "volume":
+        _volume_source(source)
         opts = spec.get("VolumeOptions") or {}
         driver = (opts.get("DriverConfig") or {})
         return MountPoint(type="volume", destination=dest, name=source,
@@ -127,6 +146,7 @@ def _parse_bind_mount(spec: dict[str, Any], dest: str, source: str, readonly: bo
     if not source.startswith("/"):
         raise InvalidArgument(f'invalid mount config for type "bind": invalid mount path: '
                               f"'{source}' mount path must be absolute")
+    _no_parent_steps(source, f'invalid mount config for type "bind": invalid mount path: \'{source}\'')
     propagation = str((spec.get("BindOptions") or {}).get("Propagation") or "rprivate")
     if propagation not in _PROPAGATIONS:
         raise InvalidArgument(f"invalid propagation mode: {propagation}")

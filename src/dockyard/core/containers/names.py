@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 import secrets
 
+from dockyard.core.naming import check_name
 from dockyard.errors import InvalidArgument
 
 NAME_RE = re.compile(r"^/?[a-zA-Z0-9][a-zA-Z0-9_.-]+$")
@@ -28,7 +29,9 @@ _SURNAMES = (
 
 def validate_name(name: str) -> str:
     """Return the name with Docker's leading slash, or raise Docker's 400."""
-    if not NAME_RE.match(name):
+    # fullmatch: ``$`` alone also matches before a trailing newline, which Go's regexp does not.
+    check_name("container", name)
+    if not NAME_RE.fullmatch(name):
         raise InvalidArgument(f"Invalid container name ({name}), only [a-zA-Z0-9][a-zA-Z0-9_.-] are allowed")
     return name if name.startswith("/") else "/" + name
 

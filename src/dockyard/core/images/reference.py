@@ -110,7 +110,7 @@ def parse(value: str) -> Reference:
     """Parse and normalise as Docker's ``ParseNormalizedNamed`` (no default tag added)."""
     if not value:
         raise InvalidArgument(INVALID_FORMAT)
-    if _ANCHORED_HEX64.match(value):
+    if _ANCHORED_HEX64.fullmatch(value):
         raise InvalidArgument(
             f"invalid repository name ({value}), cannot specify 64-byte hexadecimal strings")
     name_part, at, digest_part = value.partition("@")
@@ -121,7 +121,7 @@ def parse(value: str) -> Reference:
     if remainder.lower() != remainder:
         raise InvalidArgument(f"{INVALID_FORMAT}: repository name ({remainder}) must be lowercase")
     full = f"{domain}/{remainder}{name_part[len(repo_part):]}{at}{digest_part}"
-    match = _REFERENCE_RE.match(full)
+    match = _REFERENCE_RE.fullmatch(full)  # "$" alone allows a trailing newline
     if match is None:
         raise InvalidArgument(INVALID_FORMAT)
     ref_domain, path, tag, digest = match.groups()
@@ -140,7 +140,7 @@ def parse_repository(repo: str, tag: str | None) -> Reference:
     """The ``repo`` + ``tag`` query parameters of tag and import; a tag inside ``repo`` is allowed."""
     ref = parse(repo)
     if tag:
-        if not _TAG_RE.match(tag):
+        if not _TAG_RE.fullmatch(tag):
             raise InvalidArgument(f"invalid tag format: {tag}" if tag else INVALID_FORMAT)
         if ref.digest is not None:
             raise InvalidArgument("refusing to create a tag with a digest reference")

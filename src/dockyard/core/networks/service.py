@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from dockyard.core.events import EventBus
 from dockyard.core.labels import labels_match
 from dockyard.core.metadata import Metadata
+from dockyard.core.naming import check_name
 from dockyard.core.networks import ipam
 from dockyard.core.networks.backend import NetworkBackend, Resolver
 from dockyard.core.networks.model import (
@@ -124,6 +125,10 @@ class NetworkService:
 
     # ---- Docker's verbs ----
     async def create(self, request: NetworkCreate) -> Network:
+        check_name("network", request.name)
+        if "/" in request.name:
+            # A network's name is a path component of the CLI's and compose's references.
+            raise InvalidArgument(f"invalid network name {request.name!r}: it may not contain \"/\"")
         if request.name in BUILTIN_DRIVERS:
             raise Forbidden(f"{request.name} is a pre-defined network and cannot be created")
         if request.driver in ("host", "null"):

@@ -23,6 +23,7 @@ log = logging.getLogger(__name__)
 
 MIN_MEMORY = 6 * 1024 * 1024  # moby's linuxMinMemory
 DEFAULT_SHM_SIZE = 64 * 1024 * 1024
+INT64_MAX = 2**63 - 1
 CPU_PERIOD = 100_000  # microseconds; the CFS period Docker uses for --cpus
 
 # HostConfig keys that make up Docker's ``Resources`` (the body of POST /containers/{id}/update).
@@ -72,7 +73,8 @@ def adapt(raw: dict[str, Any]) -> dict[str, Any]:
     adapted = dict(raw)
     memory = _int(raw, "Memory")
     if memory > 0 and _int(raw, "MemorySwap") == 0:
-        adapted["MemorySwap"] = memory * 2
+        # Twice a limit past half of int64 is no number a client can read back: unlimited swap.
+        adapted["MemorySwap"] = memory * 2 if memory * 2 <= INT64_MAX else -1
     shm = _int(raw, "ShmSize")
     if shm < 0:
         raise InvalidArgument("SHM size can not be less than 0")
@@ -84,6 +86,9 @@ def validate(raw: dict[str, Any], host: HostLimits) -> None:
     """Raise InvalidArgument with Docker's message for a resource request it would refuse."""
     _validate_memory(raw)
     _validate_cpu(raw, host)
+    adj = _int(raw, "OomScoreAdj")
+    if not -1000 <= adj <= 1000:
+        raise InvalidArgument(f"Invalid value {adj}, range for oom score adj is [-1000, 1000]")
     weight = _int(raw, "BlkioWeight")
     if weight and not 10 <= weight <= 1000:
         raise InvalidArgument("Range of blkio weight is from 10 to 1000")
@@ -93,7 +98,8 @@ def validate(raw: dict[str, Any], host: HostLimits) -> None:
 def _validate_memory(raw: dict[str, Any]) -> None:
     memory, swap = _int(raw, "Memory"), _int(raw, "MemorySwap")
     reservation = _int(raw, "MemoryReservation")
-    if 0 < memory < MIN_MEMORY:
+    # moby checks ``!= 0``: a negative limit is refused, not taken as "unlimited".
+    if memory != 0 and memory < MIN_MEMORY:
         raise InvalidArgument("Minimum memory limit allowed is 6MB")
     if memory > 0 and 0 < swap < memory:
         raise InvalidArgument(
@@ -101,7 +107,7 @@ def _validate_memory(raw: dict[str, Any]) -> None:
     if memory == 0 and swap > 0:
         raise InvalidArgument(
             "You should always set the Memory limit when using Memoryswap limit, see usage")
-    if 0 < reservation < MIN_MEMORY:
+    if reservation != 0 and reservation < MIN_MEMORY:
         raise InvalidArgument("Minimum memory reservation allowed is 6MB")
     if memory > 0 and reservation > 0 and memory < reservation:
         raise InvalidArgument(
@@ -226,6 +232,9 @@ def _cpu(raw: dict[str, Any]) -> dict[str, Any]:
 
 def _block_io(raw: dict[str, Any]) -> dict[str, Any]:
     block_io: dict[str, Any] = {}
+    adj = _int(raw, "OomScoreAdj")
+    if not -1000 <= adj <= 1000:
+        raise InvalidArgument(f"Invalid value {adj}, range for oom score adj is [-1000, 1000]")
     weight = _int(raw, "BlkioWeight")
     if weight:
         block_io["weight"] = weight

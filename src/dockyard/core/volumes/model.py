@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from dockyard.core.layers.snapshots import Mount
+from dockyard.core.naming import check_name
 from dockyard.errors import InvalidArgument
 
 ANONYMOUS_LABEL = "com.docker.volume.anonymous"
@@ -48,7 +49,8 @@ class Volume:
 
 
 def validate_name(name: str) -> str:
-    if not _NAME.match(name):
+    check_name("volume", name)
+    if not _NAME.fullmatch(name):  # not match: "$" also matches before a trailing newline
         raise InvalidArgument(
             f'create {name}: "{name}" includes invalid characters for a local volume name, only '
             '"[a-zA-Z0-9][a-zA-Z0-9_.-]" are allowed. If you intended to pass a host directory, '
