@@ -11,6 +11,7 @@ import argparse
 import asyncio
 import logging
 import os
+import resource
 import signal
 import sys
 from dataclasses import replace
@@ -24,6 +25,7 @@ from dockyard.core.events import EventBus
 from dockyard.core.metadata import Metadata
 from dockyard.core.networks.service import NetworkService
 from dockyard.core.runtime.backend import RuntimeBackend
+from dockyard.core.runtime.spec import INHERITED_NOFILE_ENV
 from dockyard.core.runtime.userns import UsernsRemap
 from dockyard.core.system import SystemService
 from dockyard.errors import DockyardError, InvalidArgument
@@ -187,6 +189,18 @@ def _claim_pidfile(path: Path) -> None:
     path.write_text(f"{os.getpid()}\n")
 
 
+def raise_nofile_limit() -> None:
+    """Soft RLIMIT_NOFILE up to the hard limit: every client, stream, container's sync pipe and
+    attach socket is a descriptor, and 1024 runs out under a hundred concurrent clients (dockerd's Go
+    runtime does the same). Containers get the default back in their spec (core/runtime/spec.py)."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if resource.RLIM_INFINITY not in (soft, hard):
+        os.environ.setdefault(INHERITED_NOFILE_ENV, f"{soft}:{hard}")
+    if soft != hard:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+        log.info("raised RLIMIT_NOFILE soft limit from %d to %d", soft, hard)
+
+
 async def serve(config: DaemonConfig) -> None:
     from dockyard.api.app import build_app
 
@@ -242,6 +256,7 @@ def main(argv: list[str] | None = None) -> None:
     if config.log_level != "debug":
         # httpx logs every registry request at INFO: a pull would flood the daemon's log.
         logging.getLogger("httpx").setLevel(logging.WARNING)
+    raise_nofile_limit()
     try:
         assert config.pidfile is not None
         _claim_pidfile(config.pidfile)

@@ -28,7 +28,6 @@ from dockyard.core.ids import Digest, ImageId, digest_of, is_full_hex_id
 from dockyard.core.images import archive
 from dockyard.core.images.commit import CommitOptions, child_config
 from dockyard.core.images.importer import import_config
-from dockyard.core.images.lineage import parent_ids
 from dockyard.core.images.model import Image, ImageUser
 from dockyard.core.images.reference import Reference, familiar, parse, parse_repository
 from dockyard.core.images.remove import Remover
@@ -149,7 +148,7 @@ class ImageService:
     async def list(self, *, all: bool = False, filters: Filters | None = None) -> Images:
         images = self._store.all()
         if not all:
-            images = _without_intermediates(images)
+            images = _without_intermediates(images, self._store.parent_ids())
         for key, values in (filters or {}).items():
             images = self._filter(images, key, values)
         return images
@@ -403,7 +402,6 @@ def _ref_matches(pattern: str, ref: str) -> bool:
     return fnmatch.fnmatchcase(shown, pattern) or fnmatch.fnmatchcase(name, pattern)
 
 
-def _without_intermediates(images: Images) -> Images:
+def _without_intermediates(images: Images, parents: set[str]) -> Images:
     """Docker lists an untagged image that another image was built on only with ``-a``."""
-    parents = parent_ids(images)
     return [i for i in images if i.repo_tags or i.repo_digests or i.id not in parents]
