@@ -24,6 +24,7 @@ from dockyard.core.engine import Engine
 from dockyard.core.events import EventBus
 from dockyard.core.metadata import Metadata
 from dockyard.core.networks.service import NetworkService
+from dockyard.core.recovery import clean_scratch
 from dockyard.core.runtime.backend import RuntimeBackend
 from dockyard.core.runtime.spec import INHERITED_NOFILE_ENV
 from dockyard.core.runtime.userns import UsernsRemap
@@ -55,6 +56,9 @@ def build_engine(config: DaemonConfig) -> Engine:
     content = ContentStore(config.content_dir)
     snapshotter = (CopySnapshotter(config.snapshots_dir) if config.snapshotter == "copy"
                    else OverlaySnapshotter(config.snapshots_dir))
+    # Before any service opens: the tmp dir and build snapshots of a daemon killed mid-operation.
+    clean_scratch(config.tmp_dir, config.snapshots_dir / "active", mounter=SyscallMounter(),
+                  snapshotter=snapshotter)
     images = ImageService(config=config, db=db, content=content, snapshotter=snapshotter,
                           fetcher=HttpxFetcher(), events=events)
     system = SystemService(config)
@@ -203,6 +207,7 @@ def raise_nofile_limit() -> None:
 
 async def serve(config: DaemonConfig) -> None:
     from dockyard.api.app import build_app
+    from dockyard.core.containers.leftovers import recover as recover_containers
 
     if config.bind_hybrid_controllers:
         from dockyard.backends.cgroups import bind_v1_controllers
@@ -219,6 +224,7 @@ async def serve(config: DaemonConfig) -> None:
     if engine.networks is not None:
         await engine.networks.open()  # before containers: their reconnect may leave networks
     await engine.containers.open()
+    await recover_containers(engine.containers, config.containers_dir)  # paused by commit, build steps
     app = build_app(engine)
     runner = web.AppRunner(app, handle_signals=False, access_log=None, shutdown_timeout=1.0)
     await runner.setup()
