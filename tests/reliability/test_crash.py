@@ -49,6 +49,13 @@ class Lab:
     def ok(self, *args: str, timeout: float = 120.0) -> str:
         return self.daemon.docker_ok(*args, timeout=timeout)
 
+    def all_ok(self, *commands: tuple[str, ...]) -> Callable[[], None]:
+        """A redo step: each command must succeed, in order."""
+        def run() -> None:
+            for command in commands:
+                self.ok(*command)
+        return run
+
 
 @pytest.fixture(scope="module")
 def lab(rootfs_tar: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Lab]:
@@ -99,24 +106,24 @@ def _restart_and_check(lab: Lab) -> dict[str, str]:
 def _load(lab: Lab, i: int) -> tuple[Callable[[], subprocess.Popen[bytes]], Callable[[], None]]:
     lab.daemon.docker("rmi", "-f", "loadme:1")
     return (lambda: lab.cli("load", "-i", str(lab.archive)),
-            lambda: (lab.ok("load", "-i", str(lab.archive)), lab.ok("image", "inspect", "loadme:1")) and None)
+            lab.all_ok(("load", "-i", str(lab.archive)), ("image", "inspect", "loadme:1")))
 
 
 def _pull(lab: Lab, i: int) -> tuple[Callable[[], subprocess.Popen[bytes]], Callable[[], None]]:
     ref = f"{lab.registry.host}/crash/pullme:1"
     lab.daemon.docker("rmi", "-f", ref)
-    return lambda: lab.cli("pull", ref), lambda: (lab.ok("pull", ref), lab.ok("image", "inspect", ref)) and None
+    return lambda: lab.cli("pull", ref), lab.all_ok(("pull", ref), ("image", "inspect", ref))
 
 
 def _push(lab: Lab, i: int) -> tuple[Callable[[], subprocess.Popen[bytes]], Callable[[], None]]:
     ref = f"{lab.registry.host}/crash/push{i}:1"
     lab.ok("tag", "loadme:1", ref)
-    return lambda: lab.cli("push", ref), lambda: lab.ok("push", ref) and None
+    return lambda: lab.cli("push", ref), lab.all_ok(("push", ref))
 
 
 def _build(lab: Lab, i: int) -> tuple[Callable[[], subprocess.Popen[bytes]], Callable[[], None]]:
     args = ("build", "--no-cache", "-t", f"built:{i}", str(lab.context))
-    return lambda: lab.cli(*args), lambda: (lab.ok(*args), lab.ok("image", "inspect", f"built:{i}")) and None
+    return lambda: lab.cli(*args), lab.all_ok(args, ("image", "inspect", f"built:{i}"))
 
 
 def _create(lab: Lab, i: int) -> tuple[Callable[[], subprocess.Popen[bytes]], Callable[[], None]]:
@@ -134,7 +141,8 @@ def _commit(lab: Lab, i: int) -> tuple[Callable[[], subprocess.Popen[bytes]], Ca
     name = f"committed{i}"
     lab.ok("run", "-d", "--name", name, "busybox", "sh", "-c",
            "dd if=/dev/urandom of=/fill bs=1M count=16 2>/dev/null; exec sleep 3600")
-    lab.ok("exec", name, "sh", "-c", "while [ ! -s /fill ] || [ $(wc -c < /fill) -lt 16777216 ]; do sleep 0.05; done")
+    lab.ok("exec", name, "sh", "-c",
+           "while [ ! -s /fill ] || [ $(wc -c < /fill) -lt 16777216 ]; do sleep 0.05; done")
 
     def redo() -> None:
         state = lab.ok("inspect", "-f", "{{.State.Status}}", name).strip()
