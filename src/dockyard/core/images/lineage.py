@@ -25,17 +25,30 @@ def _entries(config: dict[str, Any]) -> list[Any]:
     return list(config.get("history") or [])
 
 
+def _next(key: bytes, entry: Any) -> bytes:
+    # Sorted keys: equal entries (as dicts) give equal bytes whatever order the JSON had.
+    canonical = json.dumps(entry, sort_keys=True, separators=(",", ":")).encode()
+    return hashlib.sha256(key + canonical).digest()
+
+
 def prefix_keys(config: dict[str, Any]) -> list[str]:
     """The history key of each prefix of the config's history: element ``k`` is that of the first
     ``k + 1`` entries, the last one the key of the whole history. Linear in the history's size."""
     keys: list[str] = []
     key = b""
     for entry in _entries(config):
-        # Sorted keys: equal entries (as dicts) give equal bytes whatever order the JSON had.
-        canonical = json.dumps(entry, sort_keys=True, separators=(",", ":")).encode()
-        key = hashlib.sha256(key + canonical).digest()
+        key = _next(key, entry)
         keys.append(key.hex())
     return keys
+
+
+def extend_key(parent_key: str, config: dict[str, Any], parent_len: int) -> str:
+    """The key of the config's whole history, given that its first ``parent_len`` entries are a
+    parent's whose key is ``parent_key``: a commit or build step costs what it adds, not its depth."""
+    key = bytes.fromhex(parent_key)
+    for entry in _entries(config)[parent_len:]:
+        key = _next(key, entry)
+    return key.hex()
 
 
 def history_key(config: dict[str, Any]) -> str | None:

@@ -276,7 +276,7 @@ class ImageService:
             layers = self._unpacker.unpack(diff_ids, undo, keys)
             image_id = self._write_config(config, undo)
             self._store.add_image(image_id, config, layers, [str(target)] if target else [],
-                                  unpack_keys=keys)
+                                  unpack_keys=keys, parent=parent.id if parent else None)
             undo.pop_all()
         return image_id
 

@@ -21,6 +21,7 @@ import json
 import sqlite3
 from collections.abc import Iterable
 from dataclasses import dataclass
+from typing import Any
 
 from dockyard.core.ids import ChainId, Digest, ImageId
 from dockyard.core.images import lineage
@@ -194,9 +195,10 @@ class ImageStore:
 
     def add_image(self, image_id: str, config_bytes: bytes, layers: Iterable[LayerRecord],
                   refs: Iterable[str], *, manifest: str | None = None,
-                  unpack_keys: Iterable[str] = ()) -> list[str]:
+                  unpack_keys: Iterable[str] = (), parent: str | None = None) -> list[str]:
         """Record an image, its layers and references in one transaction.
 
+        ``parent`` is the image a commit extended (a hint: it saves hashing a deep history).
         Returns the references that moved here from another image (those images may now be
         dangling). An image already present keeps its row; only references are added.
         """
@@ -214,14 +216,14 @@ class ImageStore:
                                (image_id, config_bytes.decode(), json.dumps(chain_ids),
                                 sum(la.size for la in layers), manifest, now)).rowcount
             if added:
-                self._link(tx, image_id, json.loads(config_bytes), chain_ids)
+                self._link(tx, image_id, json.loads(config_bytes), chain_ids, parent)
             for ref in refs:
                 moved += self._set_ref(tx, ref, image_id, now)
             for key in unpack_keys:
                 tx.execute("DELETE FROM unpacks WHERE key = ?", (key,))
         return moved
 
-    def _find_parent(self, tx: sqlite3.Connection, image_id: str, config: dict[str, object],
+    def _find_parent(self, tx: sqlite3.Connection, image_id: str, config: dict[str, Any],
                      chain_ids: list[str]) -> str | None:
         """The image whose history is the longest strict prefix of this one's and whose layers are
         this one's lowest: an indexed lookup of the prefix keys, longest first."""
@@ -238,25 +240,44 @@ class ImageStore:
                     best = (int(row["history_len"]), str(row["id"]))
         return best[1] if best is not None else None
 
-    def _link(self, tx: sqlite3.Connection, image_id: str, config: dict[str, object],
-              chain_ids: list[str]) -> None:
+    def _lineage_from_hint(self, tx: sqlite3.Connection, config: dict[str, Any], chain_ids: list[str],
+                           hint: str | None) -> tuple[str, int, str] | None:
+        """(key, length, parent) from the image a commit says it extends by one history entry, without
+        rehashing the whole history; None when there is no such hint or it does not fit."""
+        row = tx.execute("SELECT history_key, history_len, chain_ids FROM images WHERE id = ?",
+                         (hint,)).fetchone() if hint else None
+        length = len(config.get("history") or [])
+        if (row is None or not row["history_key"] or row["history_len"] != length - 1
+                or not lineage.extends(chain_ids, json.loads(row["chain_ids"]))):
+            return None
+        assert hint is not None
+        return lineage.extend_key(row["history_key"], config, length - 1), length, hint
+
+    def _link(self, tx: sqlite3.Connection, image_id: str, config: dict[str, Any],
+              chain_ids: list[str], hint: str | None = None) -> None:
         """Index a new image: its keys and parent, and adopt the parent's children it now sits under
         (an image loaded after its own descendants, e.g. a base saved and loaded separately)."""
-        keys = lineage.prefix_keys(config)
-        parent = self._find_parent(tx, image_id, config, chain_ids)
+        hinted = self._lineage_from_hint(tx, config, chain_ids, hint)
+        parent: str | None
+        if hinted is not None:
+            key, length, parent = hinted
+        else:
+            keys = lineage.prefix_keys(config)
+            key, length = (keys[-1] if keys else ""), len(keys)
+            parent = self._find_parent(tx, image_id, config, chain_ids)
         tx.execute("UPDATE images SET history_key = ?, history_len = ?, parent = ? WHERE id = ?",
-                   (keys[-1] if keys else None, len(keys), parent, image_id))
-        if not keys:
+                   (key or None, length, parent, image_id))
+        if not length:
             return
         prefix = json.dumps(chain_ids)[:-1]  # '["a", "b"' matches '["a", "b", "c"]' and '["a", "b"]'
         pattern = prefix.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
         siblings = tx.execute(
             "SELECT id, config, chain_ids FROM images WHERE parent IS ? AND id != ? AND history_len > ?"
-            " AND chain_ids LIKE ? ESCAPE '\\'", (parent, image_id, len(keys), pattern)).fetchall()
+            " AND chain_ids LIKE ? ESCAPE '\\'", (parent, image_id, length, pattern)).fetchall()
         for row in siblings:
             if not lineage.extends(json.loads(row["chain_ids"]), chain_ids):
                 continue
-            if lineage.prefix_keys(json.loads(row["config"]))[len(keys) - 1] == keys[-1]:
+            if lineage.prefix_keys(json.loads(row["config"]))[length - 1] == key:
                 tx.execute("UPDATE images SET parent = ? WHERE id = ?", (image_id, row["id"]))
 
     def _set_ref(self, tx: sqlite3.Connection, ref: str, image_id: str, now: str) -> list[str]:
