@@ -224,7 +224,9 @@ async def serve(config: DaemonConfig) -> None:
     if engine.networks is not None:
         await engine.networks.open()  # before containers: their reconnect may leave networks
     await engine.containers.open()
-    await recover_containers(engine.containers, config.containers_dir)  # paused by commit, build steps
+    # Paused by a commit, build steps, host ports taken while we were down.
+    await recover_containers(engine.containers, config.containers_dir,
+                             engine.networks.port_conflicts if engine.networks is not None else ())
     app = build_app(engine)
     runner = web.AppRunner(app, handle_signals=False, access_log=None, shutdown_timeout=1.0)
     await runner.setup()

@@ -125,6 +125,11 @@ class ContainerService:
                 log.error("could not reconnect to container %s: %s", container.id[:12], exc)
         self._restarts.restore(self._live.by_id.values())
 
+    def record(self, container: Container, action: str) -> None:
+        """Persist a change made outside the verbs (core/containers/leftovers.py) and announce it."""
+        self._live.save(container)
+        emit(self._events, container, action)
+
     async def close(self) -> None:
         await self._restarts.close()
         await self._runner.close()
