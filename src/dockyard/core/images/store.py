@@ -98,8 +98,10 @@ class ImageStore:
             tx.execute("UPDATE images SET parent = ? WHERE id = ?", (parent, image_id))
 
     # ---- reading ----
-    def _image(self, row: sqlite3.Row) -> Image:
+    def _image(self, row: sqlite3.Row, *, history: bool = True) -> Image:
         config = json.loads(row["config"])
+        if not history:
+            config.pop("history", None)
         refs = [r["ref"] for r in self._db.query(
             "SELECT ref FROM image_refs WHERE image_id = ? ORDER BY ref", (row["id"],))]
         return Image(
@@ -117,7 +119,11 @@ class ImageStore:
         return self._image(row) if row is not None else None
 
     def all(self) -> list[Image]:
-        return [self._image(r) for r in self._db.query("SELECT * FROM images ORDER BY added DESC")]
+        """Every image, for listing and pruning, without its history: a long build's images repeat
+        all earlier steps' entries each, so the histories of all images together grow with the square
+        of the steps (one image at a time, with history, is :meth:`get`)."""
+        rows = self._db.query("SELECT * FROM images ORDER BY added DESC")
+        return [self._image(r, history=False) for r in rows]
 
     def count(self) -> int:
         row = self._db.query_one("SELECT COUNT(*) AS n FROM images")
