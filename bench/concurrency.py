@@ -205,7 +205,7 @@ def table(results: list[Result]) -> str:
         leaked = ", ".join(f"{k} {v}" for k, v in r.leaks.items()) or "none"
         lines.append(f"| {r.engine} | {r.per_second:.1f}"
                      f" | {_pct(r.create_ms, .5):.0f} / {_pct(r.create_ms, .99):.0f}"
-                     f" | {_pct(r.list_ms, .5):.0f} / {_pct(r.list_ms, .99):.0f} | {len(r.errors)} | {leaked}"
+                     f" | {_pct(r.list_ms, .5):.1f} / {_pct(r.list_ms, .99):.1f} | {len(r.errors)} | {leaked}"
                      f" | {ratio} |")
     return "\n".join(lines)
 
