@@ -19,10 +19,10 @@ from pathlib import Path
 
 import pytest
 from conformance.daemon import DOCKER, Daemon
-from conformance.fixtures import put_busybox
 from conformance.registries import Registry
 
 from .consistency import check_store
+from .daemons import own_daemon
 
 OPERATIONS = ("load", "pull", "push", "build", "create", "commit", "rm")
 DEFAULT_KILLS = len(OPERATIONS)
@@ -61,31 +61,32 @@ class Lab:
 def lab(rootfs_tar: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Lab]:
     work = tmp_path_factory.mktemp("crash")
     registry = Registry(work / "registry")
-    d = Daemon()
     try:
-        d.start()
-        put_busybox(d, rootfs_tar)
-        # A 24 MB layer, so that load, pull, push and commit take long enough to be cut.
-        big = work / "big"
-        big.mkdir()
-        (big / "data").write_bytes(os.urandom(24 << 20))
-        subprocess.run(["tar", "-C", str(big), "-cf", str(work / "big.tar"), "."], check=True)
-        d.docker_ok("import", str(work / "big.tar"), "loadme:1", timeout=120)
-        archive = work / "loadme.tar"
-        d.docker_ok("save", "-o", str(archive), "loadme:1", timeout=120)
-        d.docker_ok("tag", "loadme:1", f"{registry.host}/crash/pullme:1")
-        d.docker_ok("push", f"{registry.host}/crash/pullme:1", timeout=120)
-        context = work / "ctx"
-        context.mkdir()
-        (context / "Dockerfile").write_text(
-            "FROM busybox\nRUN dd if=/dev/urandom of=/blob bs=1M count=12 2>/dev/null && sleep 0.5\n"
-            "COPY . /ctx\nENV STEP=done\n")
-        seed = int(os.environ.get("DYC_CRASH_SEED", str(random.randrange(1 << 30))))
-        print(f"crash seed {seed} (DYC_CRASH_SEED to repeat)")
-        yield Lab(d, registry, work, archive, context, seed)
+        with own_daemon(rootfs_tar) as d:
+            yield _lab(d, registry, work)
     finally:
-        d.cleanup()
         registry.stop()
+
+
+def _lab(d: Daemon, registry: Registry, work: Path) -> Lab:
+    # A 24 MB layer, so that load, pull, push and commit take long enough to be cut.
+    big = work / "big"
+    big.mkdir()
+    (big / "data").write_bytes(os.urandom(24 << 20))
+    subprocess.run(["tar", "-C", str(big), "-cf", str(work / "big.tar"), "."], check=True)
+    d.docker_ok("import", str(work / "big.tar"), "loadme:1", timeout=120)
+    archive = work / "loadme.tar"
+    d.docker_ok("save", "-o", str(archive), "loadme:1", timeout=120)
+    d.docker_ok("tag", "loadme:1", f"{registry.host}/crash/pullme:1")
+    d.docker_ok("push", f"{registry.host}/crash/pullme:1", timeout=120)
+    context = work / "ctx"
+    context.mkdir()
+    (context / "Dockerfile").write_text(
+        "FROM busybox\nRUN dd if=/dev/urandom of=/blob bs=1M count=12 2>/dev/null && sleep 0.5\n"
+        "COPY . /ctx\nENV STEP=done\n")
+    seed = int(os.environ.get("DYC_CRASH_SEED", str(random.randrange(1 << 30))))
+    print(f"crash seed {seed} (DYC_CRASH_SEED to repeat)")
+    return Lab(d, registry, work, archive, context, seed)
 
 
 def _kill_during(lab: Lab, proc: subprocess.Popen[bytes], delay: float) -> None:

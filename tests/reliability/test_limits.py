@@ -13,8 +13,8 @@ from pathlib import Path
 
 import pytest
 from conformance.daemon import Daemon
-from conformance.fixtures import put_busybox
 
+from .daemons import own_daemon, ready
 from .resources import holdings
 
 SOFT = 1024
@@ -33,17 +33,14 @@ def d(rootfs_tar: Path) -> Iterator[Daemon]:
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     if hard != resource.RLIM_INFINITY and hard <= SOFT:
         pytest.skip(f"the hard limit {hard} leaves nothing to raise")
-    daemon = Daemon()
-    resource.setrlimit(resource.RLIMIT_NOFILE, (SOFT, hard))
-    try:
-        daemon.start()
-    finally:
-        resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
-    try:
-        put_busybox(daemon, rootfs_tar)
+    with own_daemon(rootfs_tar, start=False) as daemon:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (SOFT, hard))
+        try:
+            daemon.start()  # inherits the low soft limit
+        finally:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
+        ready(daemon, rootfs_tar)
         yield daemon
-    finally:
-        daemon.cleanup()
 
 
 def test_daemon_raises_its_own_limit_but_not_its_containers(d: Daemon) -> None:

@@ -12,19 +12,15 @@ from pathlib import Path
 
 import pytest
 from conformance.daemon import Daemon
-from conformance.fixtures import put_busybox
 from conformance.registries import free_port
+
+from .daemons import own_daemon
 
 
 @pytest.fixture(scope="module")
 def d(rootfs_tar: Path) -> Iterator[Daemon]:
-    daemon = Daemon()
-    try:
-        daemon.start()
-        put_busybox(daemon, rootfs_tar)
+    with own_daemon(rootfs_tar) as daemon:
         yield daemon
-    finally:
-        daemon.cleanup()
 
 
 def _kill_9_and_restart(d: Daemon) -> None:

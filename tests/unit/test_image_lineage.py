@@ -7,13 +7,12 @@ image configs the store parses: the old search read all of them for every parent
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-from test_images_service import make_service, small_tar
+from test_images_service import make_service, run, small_tar
 
 from dockyard.core.images.commit import CommitOptions
 from dockyard.core.images.model import Image
@@ -21,10 +20,6 @@ from dockyard.core.images.service import ImageService
 from dockyard.core.images.store import ImageStore
 
 CHAIN = 200
-
-
-def run(coro: Any) -> Any:
-    return asyncio.run(coro)
 
 
 @pytest.fixture
