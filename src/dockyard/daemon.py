@@ -11,6 +11,7 @@ import argparse
 import asyncio
 import logging
 import os
+import resource
 import signal
 import sys
 from dataclasses import replace
@@ -23,7 +24,9 @@ from dockyard.core.engine import Engine
 from dockyard.core.events import EventBus
 from dockyard.core.metadata import Metadata
 from dockyard.core.networks.service import NetworkService
+from dockyard.core.recovery import clean_scratch
 from dockyard.core.runtime.backend import RuntimeBackend
+from dockyard.core.runtime.spec import INHERITED_NOFILE_ENV
 from dockyard.core.runtime.userns import UsernsRemap
 from dockyard.core.system import SystemService
 from dockyard.errors import DockyardError, InvalidArgument
@@ -53,6 +56,9 @@ def build_engine(config: DaemonConfig) -> Engine:
     content = ContentStore(config.content_dir)
     snapshotter = (CopySnapshotter(config.snapshots_dir) if config.snapshotter == "copy"
                    else OverlaySnapshotter(config.snapshots_dir))
+    # Before any service opens: the tmp dir and build snapshots of a daemon killed mid-operation.
+    clean_scratch(config.tmp_dir, config.snapshots_dir / "active", mounter=SyscallMounter(),
+                  snapshotter=snapshotter)
     images = ImageService(config=config, db=db, content=content, snapshotter=snapshotter,
                           fetcher=HttpxFetcher(), events=events)
     system = SystemService(config)
@@ -210,10 +216,21 @@ def _register_emulators() -> None:
         return
     if not platforms:
         log.warning("emulation: no qemu-user-static interpreters found (apt-get install qemu-user-static)")
+def raise_nofile_limit() -> None:
+    """Soft RLIMIT_NOFILE up to the hard limit: every client, stream, container's sync pipe and
+    attach socket is a descriptor, and 1024 runs out under a hundred concurrent clients (dockerd's Go
+    runtime does the same). Containers get the default back in their spec (core/runtime/spec.py)."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if resource.RLIM_INFINITY not in (soft, hard):
+        os.environ.setdefault(INHERITED_NOFILE_ENV, f"{soft}:{hard}")
+    if soft != hard:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+        log.info("raised RLIMIT_NOFILE soft limit from %d to %d", soft, hard)
 
 
 async def serve(config: DaemonConfig) -> None:
     from dockyard.api.app import build_app
+    from dockyard.core.containers.leftovers import recover as recover_containers
 
     if config.bind_hybrid_controllers:
         from dockyard.backends.cgroups import bind_v1_controllers
@@ -236,6 +253,9 @@ async def serve(config: DaemonConfig) -> None:
     if engine.networks is not None:
         await engine.networks.open()  # before containers: their reconnect may leave networks
     await engine.containers.open()
+    # Paused by a commit, build steps, host ports taken while we were down.
+    await recover_containers(engine.containers, config.containers_dir,
+                             engine.networks.port_conflicts if engine.networks is not None else ())
     app = build_app(engine)
     runner = web.AppRunner(app, handle_signals=False, access_log=None, shutdown_timeout=1.0)
     await runner.setup()
@@ -273,6 +293,7 @@ def main(argv: list[str] | None = None) -> None:
     if config.log_level != "debug":
         # httpx logs every registry request at INFO: a pull would flood the daemon's log.
         logging.getLogger("httpx").setLevel(logging.WARNING)
+    raise_nofile_limit()
     try:
         assert config.pidfile is not None
         _claim_pidfile(config.pidfile)

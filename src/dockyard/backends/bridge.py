@@ -26,7 +26,7 @@ from pyroute2.netlink.exceptions import NetlinkError
 from dockyard.backends.netlink import NetlinkLinks
 from dockyard.backends.nftables import NftFirewall
 from dockyard.backends.port_proxy import PortProxy
-from dockyard.core.networks.model import Endpoint, Network, PortBinding
+from dockyard.core.networks.model import Endpoint, Network, PortBinding, PortConflict
 from dockyard.errors import Conflict, DockyardError, Unavailable
 
 log = logging.getLogger(__name__)
@@ -215,7 +215,7 @@ class BridgeBackend:
     async def _reset(self) -> None:
         await self._firewall.reset(self._networks.values(), self._endpoints.values())
 
-    async def restore(self, networks: Sequence[Network], endpoints: Sequence[Endpoint]) -> None:
+    async def restore(self, networks: Sequence[Network], endpoints: Sequence[Endpoint]) -> list[PortConflict]:
         await asyncio.to_thread(_enable_forwarding)
         self._networks = {n.id: n for n in networks if n.driver == "bridge"}
         await self._remove_stale_bridges()
@@ -230,15 +230,35 @@ class BridgeBackend:
                 log.info("removing a sandbox left by a crash: %s", key[:12])
                 await self.remove_sandbox(key)
         self._endpoints = {e.id: e for e in endpoints}
+        conflicts: list[PortConflict] = []
         for endpoint in endpoints:
-            owner = f"{endpoint.container_name} ({endpoint.id[:12]})"
-            try:
-                bound, self._reserved[endpoint.id] = await asyncio.to_thread(
-                    reserve_ports, endpoint.ports, owner)
-                await self._start_proxies(endpoint, bound, self._reserved[endpoint.id])
-            except DockyardError as exc:
-                log.warning("could not reserve the ports of %s again: %s", owner, exc)
+            conflicts += await self._reserve_again(endpoint)
         await self._reset()  # the whole table from the records: rules no record owns go
+        return conflicts
+
+    async def _reserve_again(self, endpoint: Endpoint) -> list[PortConflict]:
+        """Bind the endpoint's host ports again, one by one: one taken meanwhile by another process
+        is no longer ours, so it leaves the endpoint (no DNAT, no relay) and is reported."""
+        owner = f"{endpoint.container_name} ({endpoint.id[:12]})"
+        conflicts: list[PortConflict] = []
+        kept: list[PortBinding] = []
+        sockets: list[socket.socket] = []
+        for binding in endpoint.ports:
+            try:
+                bound, taken = await asyncio.to_thread(reserve_ports, [binding], owner)
+            except DockyardError as exc:
+                log.warning("published port of %s taken while the daemon was down: %s", owner, exc)
+                conflicts.append(PortConflict(endpoint.container_id, binding, str(exc)))
+                continue
+            kept += bound
+            sockets += taken
+        endpoint.ports = kept
+        self._reserved[endpoint.id] = sockets
+        try:
+            await self._start_proxies(endpoint, kept, sockets)
+        except DockyardError as exc:
+            log.warning("could not relay the ports of %s again: %s", owner, exc)
+        return conflicts
 
     async def _remove_stale_bridges(self) -> None:
         """Bridges this root made that no record owns (a crash between the bridge and the record,

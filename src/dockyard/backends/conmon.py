@@ -113,6 +113,11 @@ class ConmonMonitor:
         try:
             return await self._spawn(start, mdir)
         except BaseException:
+            # conmon first: a live one would go on to run the runtime's create after our delete.
+            pid = self._conmon_pid(cid)
+            if pid is not None and alive(pid, comm="conmon"):
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(pid, 9)
             with contextlib.suppress(Exception):
                 await start.runtime.delete(cid, force=True)
             await self.cleanup(cid)
@@ -226,8 +231,11 @@ def _read_sync(fd: int, timeout: float) -> dict[str, Any] | None:
         remaining = deadline - time.monotonic()
         if remaining <= 0:
             return None
-        ready, _, _ = select.select([fd], [], [], remaining)
-        if not ready:
+        # poll, not select: select() cannot watch a descriptor numbered 1024 or above, and a busy
+        # daemon (many clients, streams, containers) holds more than that.
+        poller = select.poll()
+        poller.register(fd, select.POLLIN | select.POLLHUP | select.POLLERR)
+        if not poller.poll(max(1, int(remaining * 1000))):
             return None
         chunk = os.read(fd, 65536)
         if not chunk:

@@ -19,6 +19,7 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
+from dockyard.backends.cgroup_reap import reap_cgroup
 from dockyard.backends.processes import become_subreaper, reap_adopted_zombies
 from dockyard.backends.stdio import DetachedExec, PipeExec, PtyExec
 from dockyard.core.runtime.backend import ExecProcess
@@ -140,7 +141,13 @@ class CliRuntime:
         await self._run("resume", container_id)
 
     async def delete(self, container_id: str, *, force: bool = False) -> None:
-        await self._run("delete", container_id, *(["--force"] if force else []))
+        try:
+            await self._run("delete", container_id, *(["--force"] if force else []))
+        finally:
+            if force:
+                # What the runtime may not know of (a create cut short): the processes and
+                # directories of the container's cgroup, /dockyard/<id> (core/containers/bundle.py).
+                await asyncio.to_thread(reap_cgroup, f"/dockyard/{container_id}")
 
     async def pids(self, container_id: str) -> list[int]:
         out = await self._run("ps", container_id, "--format", "json")

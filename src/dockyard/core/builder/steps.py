@@ -26,6 +26,7 @@ from dockyard.core.containers.model import Container, ContainerConfig, CreateReq
 from dockyard.core.images.model import Image
 from dockyard.core.layers.diff import write_layer
 from dockyard.core.layers.snapshots import Mounter, Snapshotter
+from dockyard.core.recovery import BUILD_LABEL
 from dockyard.core.runtime.backend import StdioStream
 
 log = logging.getLogger(__name__)
@@ -68,7 +69,9 @@ class StepRunner:
         raw = {**(host or {}), "NetworkMode": mode, "Mounts": list(mounts or [])}
         request = CreateRequest(
             image=parent.id,
-            config=ContainerConfig(image=parent.id, cmd=argv, env=env, working_dir=workdir, user=user),
+            # Labelled: a daemon killed mid-step removes the container at start (core/recovery.py).
+            config=ContainerConfig(image=parent.id, cmd=argv, env=env, working_dir=workdir, user=user,
+                                   labels={BUILD_LABEL: "1"}),
             host=HostOptions(network_mode=mode, raw=raw),
             entrypoint_given=True)
         container = await self._containers.create(request)

@@ -17,6 +17,7 @@ from typing import Any, Protocol
 
 from dockyard.config import DaemonConfig
 from dockyard.core.containers.hardening import remap_of
+from dockyard.core.containers.leftovers import commit_marker
 from dockyard.core.containers.model import Container, ContainerConfig, State
 from dockyard.core.images.commit import CommitOptions
 from dockyard.core.images.importer import apply_changes
@@ -98,7 +99,10 @@ async def commit(request: CommitRequest, *, containers: Pausing, images: ImageCo
     new_config = committed_config(container.config, request.config, request.changes)
     parent = await images.inspect(container.image_id)
     paused = False
+    marker = commit_marker(config.containers_dir, container.id)
     if request.pause and container.state == State.RUNNING:
+        # Written first: a daemon killed while the container is paused unpauses it at start.
+        marker.write_bytes(b"")
         # As moby: a pause that fails (the container exited meanwhile) does not fail the commit.
         with contextlib.suppress(NotModified, WrongState):
             await containers.pause(container.id)
@@ -117,5 +121,6 @@ async def commit(request: CommitRequest, *, containers: Pausing, images: ImageCo
         if paused:
             with contextlib.suppress(NotModified, WrongState):
                 await containers.unpause(container.id)
+        marker.unlink(missing_ok=True)
     log.info("committed container %s as %s", container.id[:12], image.id)
     return image

@@ -27,6 +27,7 @@ from dockyard.core.containers.hostfiles import write_host_files
 from dockyard.core.containers.logs import LogEntry, LogOptions, follow_entries
 from dockyard.core.containers.model import (
     Container,
+    ContainerConfig,
     ContainerPaths,
     CreateRequest,
     ProcessTable,
@@ -35,7 +36,7 @@ from dockyard.core.containers.model import (
     WaitResult,
 )
 from dockyard.core.containers.mounts import MountPoint, parse_volumes_from
-from dockyard.core.containers.names import generate_name, validate_name
+from dockyard.core.containers.names import NameReservations, generate_name, validate_name
 from dockyard.core.containers.networking import ContainerNetworking, seed_endpoints
 from dockyard.core.containers.processes import parse_ps, run_ps
 from dockyard.core.containers.restart import RestartSupervisor, check_create, launcher
@@ -57,7 +58,6 @@ from dockyard.core.runtime.security import validate as check_security
 from dockyard.core.runtime.userns import UsernsRemap
 from dockyard.core.timestamps import now_rfc3339
 from dockyard.errors import (
-    AlreadyExists,
     Conflict,
     DockyardError,
     InvalidArgument,
@@ -96,6 +96,7 @@ class ContainerService:
         self._snapshotter = snapshotter
         self._mounter = mounter
         self._live = LiveContainers(ContainerStore(db))
+        self._names = NameReservations(self._live.store.owner_of)  # held from the check to the record
         self._runner = Runner(config=config, live=self._live, snapshotter=snapshotter,
                               mounter=mounter, runtimes=runtimes, monitor=monitor, events=self._events)
         self._runner.on_exit = self._after_exit
@@ -126,6 +127,11 @@ class ContainerService:
             except DockyardError as exc:
                 log.error("could not reconnect to container %s: %s", container.id[:12], exc)
         self._restarts.restore(self._live.by_id.values())
+
+    def record(self, container: Container, action: str) -> None:
+        """Persist a change made outside the verbs (core/containers/leftovers.py) and announce it."""
+        self._live.save(container)
+        emit(self._events, container, action)
 
     async def close(self) -> None:
         await self._restarts.close()
@@ -258,7 +264,11 @@ class ContainerService:
         request.host.raw = check_resources(request.host.raw)  # Docker's limits checks, 400s
         check_security(request.host.raw, remap=self._userns)  # caps, security-opt, sysctls, devices
         container_id = new_container_id()
-        name = self._pick_name(request.name)
+        with self._names.reserve(request.name, container_id) as name:
+            return await self._create(request, image, config, network, runtime, container_id, name)
+
+    async def _create(self, request: CreateRequest, image: Image, config: ContainerConfig, network: str,
+                      runtime: str, container_id: ContainerId, name: str) -> Container:
         config.hostname = config.hostname or (
             _host_hostname() if network == "host" else container_id[:12])
         path, args = command_of(config)
@@ -298,19 +308,6 @@ class ContainerService:
                                     network)
             self._live.add(container)
             stack.pop_all()
-
-    def _pick_name(self, wanted: str) -> str:
-        if wanted:
-            name = validate_name(wanted)
-            owner = self._live.store.owner_of(name)
-            if owner is not None:
-                raise name_conflict(name, owner)
-            return name
-        for attempt in range(10):
-            name = generate_name(attempt)
-            if self._live.store.owner_of(name) is None:
-                return name
-        raise AlreadyExists("could not generate a unique container name")
 
     # ---- start/stop/kill/restart/pause ----
     async def start(self, ref: str) -> None:

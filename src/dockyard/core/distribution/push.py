@@ -133,14 +133,13 @@ class Pusher:
         Matched by DiffID: a layer we gzip is gzipped reproducibly, so the same DiffID pushed
         before is the same blob; a wrong guess only costs the upload the mount falls back to.
         """
-        for image in self._store.all():
-            for repo_digest in image.repo_digests:
-                ref = parse(repo_digest)
-                if ref.domain != repo.host or ref.path == repo.path:
-                    continue
-                layers = (self._store.layer(c) for c in image.chain_ids)
-                if any(layer is not None and layer.diff_id == record.diff_id for layer in layers):
-                    return ref.path
+        for repo_digest, chain_ids in self._store.repo_digests_with_chains():
+            ref = parse(repo_digest)
+            if ref.domain != repo.host or ref.path == repo.path:
+                continue
+            layers = (self._store.layer(c) for c in chain_ids)
+            if any(layer is not None and layer.diff_id == record.diff_id for layer in layers):
+                return ref.path
         return None
 
     async def _push_bytes(self, repo: Repository, data: bytes, digest: str, workdir: Path) -> None:

@@ -85,22 +85,22 @@ class Remover:
                 raise self._conflict(image.id, users)
             for r in refs:
                 self._untag(r, records)
+        parent = self._store.parent_of(image.id)  # before the delete moves its children to it
         await self._delete(image.id, records, force=force, users=users)
         if prune:
-            await self._delete_parents(image, records)
+            await self._delete_parents(parent, records)
         return records
 
-    async def _delete_parents(self, image: Image, records: Records) -> None:
+    async def _delete_parents(self, parent: ImageId | None, records: Records) -> None:
         """moby's prune of parents: walk down the build chain deleting each untagged parent that
         nothing else holds (no tag, no container, no other child); stop at the first that is held."""
-        parent = parent_of(image, self._store.all())
         while parent is not None:
-            others = self._store.all()
-            if (self._store.refs_of(parent.id) or await self._users(parent.id)
-                    or any(parent_of(o, others) == parent for o in others if o.id != parent.id)):
+            if (self._store.refs_of(parent) or await self._users(parent)
+                    or self._store.children_of(parent)):
                 return
-            await self._delete(parent.id, records, force=False, users=[])
-            parent = parent_of(parent, self._store.all())
+            grandparent = self._store.parent_of(parent)
+            await self._delete(parent, records, force=False, users=[])
+            parent = grandparent
 
     def _conflict(self, image_id: str, users: list[ImageUser]) -> Conflict:
         running = [u for u in users if u.running]

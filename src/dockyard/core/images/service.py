@@ -29,7 +29,6 @@ from dockyard.core.ids import Digest, ImageId, chain_ids, digest_of, hex_of, is_
 from dockyard.core.images import archive
 from dockyard.core.images.commit import CommitOptions, child_config
 from dockyard.core.images.importer import import_config
-from dockyard.core.images.lineage import parent_ids
 from dockyard.core.images.model import Image, ImageUser
 from dockyard.core.images.reference import Reference, familiar, parse, parse_repository
 from dockyard.core.images.remove import Remover
@@ -152,7 +151,7 @@ class ImageService:
     async def list(self, *, all: bool = False, filters: Filters | None = None) -> Images:
         images = self._store.all()
         if not all:
-            images = _without_intermediates(images)
+            images = _without_intermediates(images, self._store.parent_ids())
         for key, values in (filters or {}).items():
             images = self._filter(images, key, values)
         return images
@@ -284,7 +283,7 @@ class ImageService:
             layers = self._unpacker.unpack(diff_ids, undo, keys)
             image_id = self._write_config(config, undo)
             self._store.add_image(image_id, config, layers, [str(target)] if target else [],
-                                  unpack_keys=keys)
+                                  unpack_keys=keys, parent=parent.id if parent else None)
             undo.pop_all()
         return image_id
 
@@ -416,7 +415,6 @@ def _ref_matches(pattern: str, ref: str) -> bool:
     return fnmatch.fnmatchcase(shown, pattern) or fnmatch.fnmatchcase(name, pattern)
 
 
-def _without_intermediates(images: Images) -> Images:
+def _without_intermediates(images: Images, parents: set[str]) -> Images:
     """Docker lists an untagged image that another image was built on only with ``-a``."""
-    parents = parent_ids(images)
     return [i for i in images if i.repo_tags or i.repo_digests or i.id not in parents]

@@ -9,6 +9,10 @@ Tables (owned by the image service):
 - ``layers``: chain id -> diff id, the blob holding the uncompressed tar, its media type and the
   unpacked size. A layer row exists only while an image uses it.
 - ``unpacks``: active snapshots being filled; a row left after a crash names what to clean up.
+
+``images.parent`` is the image this one was built on and ``history_key``/``history_len`` what finds
+it (core/images/lineage.py); they are filled when an image is added, and by :meth:`ensure_schema`
+for rows of a store made before the columns existed.
 """
 
 from __future__ import annotations
@@ -17,8 +21,10 @@ import json
 import sqlite3
 from collections.abc import Iterable
 from dataclasses import dataclass
+from typing import Any
 
 from dockyard.core.ids import ChainId, Digest, ImageId
+from dockyard.core.images import lineage
 from dockyard.core.images.model import Image
 from dockyard.core.metadata import Metadata
 from dockyard.core.timestamps import now_rfc3339
@@ -35,6 +41,15 @@ SCHEMA = (
         media_type TEXT NOT NULL, size INTEGER NOT NULL)""",
     "CREATE TABLE IF NOT EXISTS unpacks (key TEXT PRIMARY KEY, chain_id TEXT NOT NULL)",
 )
+
+# Added after the first release: ALTERed into existing stores, then indexed.
+LINEAGE_COLUMNS = (("history_key", "TEXT"), ("history_len", "INTEGER"), ("parent", "TEXT"))
+LINEAGE_INDEXES = (
+    "CREATE INDEX IF NOT EXISTS images_by_history_key ON images(history_key)",
+    "CREATE INDEX IF NOT EXISTS images_by_parent ON images(parent)",
+)
+# SQLite's default limit of bound parameters is 999 on old builds: look prefixes up in batches.
+_BATCH = 500
 
 LAYER_MEDIA_TYPE = "application/vnd.oci.image.layer.v1.tar"
 
@@ -58,10 +73,35 @@ class ImageStore:
 
     def ensure_schema(self) -> None:
         self._db.ensure_schema(SCHEMA)
+        with self._db.transaction() as tx:
+            have = {r["name"] for r in tx.execute("PRAGMA table_info(images)").fetchall()}
+            for name, kind in LINEAGE_COLUMNS:
+                if name not in have:
+                    tx.execute(f"ALTER TABLE images ADD COLUMN {name} {kind}")
+            for statement in LINEAGE_INDEXES:
+                tx.execute(statement)
+            self._index_lineage(tx)
+
+    def _index_lineage(self, tx: sqlite3.Connection) -> None:
+        """Fill the lineage columns of rows that predate them: keys first (one config in memory at a
+        time), then each row's parent through the index, as :meth:`add_image` does."""
+        todo = [r["id"] for r in tx.execute("SELECT id FROM images WHERE history_len IS NULL").fetchall()]
+        for image_id in todo:
+            row = tx.execute("SELECT config FROM images WHERE id = ?", (image_id,)).fetchone()
+            config = json.loads(row[0])
+            keys = lineage.prefix_keys(config)
+            tx.execute("UPDATE images SET history_key = ?, history_len = ? WHERE id = ?",
+                       (keys[-1] if keys else None, len(keys), image_id))
+        for image_id in todo:
+            row = tx.execute("SELECT config, chain_ids FROM images WHERE id = ?", (image_id,)).fetchone()
+            parent = self._find_parent(tx, image_id, json.loads(row["config"]), json.loads(row["chain_ids"]))
+            tx.execute("UPDATE images SET parent = ? WHERE id = ?", (parent, image_id))
 
     # ---- reading ----
-    def _image(self, row: sqlite3.Row) -> Image:
+    def _image(self, row: sqlite3.Row, *, history: bool = True) -> Image:
         config = json.loads(row["config"])
+        if not history:
+            config.pop("history", None)
         refs = [r["ref"] for r in self._db.query(
             "SELECT ref FROM image_refs WHERE image_id = ? ORDER BY ref", (row["id"],))]
         return Image(
@@ -79,7 +119,11 @@ class ImageStore:
         return self._image(row) if row is not None else None
 
     def all(self) -> list[Image]:
-        return [self._image(r) for r in self._db.query("SELECT * FROM images ORDER BY added DESC")]
+        """Every image, for listing and pruning, without its history: a long build's images repeat
+        all earlier steps' entries each, so the histories of all images together grow with the square
+        of the steps (one image at a time, with history, is :meth:`get`)."""
+        rows = self._db.query("SELECT * FROM images ORDER BY added DESC")
+        return [self._image(r, history=False) for r in rows]
 
     def count(self) -> int:
         row = self._db.query_one("SELECT COUNT(*) AS n FROM images")
@@ -125,6 +169,26 @@ class ImageStore:
         blobs.update(r["blob"] for r in self._db.query("SELECT blob FROM layers"))
         return blobs
 
+    def repo_digests_with_chains(self) -> list[tuple[str, list[str]]]:
+        """Every repo digest reference with the chain IDs of its image, without reading configs."""
+        return [(str(r["ref"]), json.loads(r["chain_ids"])) for r in self._db.query(
+            "SELECT r.ref, i.chain_ids FROM image_refs r JOIN images i ON r.image_id = i.id"
+            " WHERE r.ref LIKE '%@%' ORDER BY r.ref")]
+
+    def parent_of(self, image_id: str) -> ImageId | None:
+        """The image ``image_id`` was built on; None for a base image."""
+        row = self._db.query_one("SELECT parent FROM images WHERE id = ?", (image_id,))
+        return ImageId(row["parent"]) if row is not None and row["parent"] else None
+
+    def children_of(self, image_id: str) -> list[ImageId]:
+        rows = self._db.query("SELECT id FROM images WHERE parent = ?", (image_id,))
+        return [ImageId(r["id"]) for r in rows]
+
+    def parent_ids(self) -> set[str]:
+        """The IDs of the images another image was built on."""
+        return {r["parent"] for r in self._db.query(
+            "SELECT DISTINCT parent FROM images WHERE parent IS NOT NULL")}
+
     def unpacks(self) -> list[tuple[str, str]]:
         return [(r["key"], r["chain_id"]) for r in self._db.query("SELECT key, chain_id FROM unpacks")]
 
@@ -137,9 +201,10 @@ class ImageStore:
 
     def add_image(self, image_id: str, config_bytes: bytes, layers: Iterable[LayerRecord],
                   refs: Iterable[str], *, manifest: str | None = None,
-                  unpack_keys: Iterable[str] = ()) -> list[str]:
+                  unpack_keys: Iterable[str] = (), parent: str | None = None) -> list[str]:
         """Record an image, its layers and references in one transaction.
 
+        ``parent`` is the image a commit extended (a hint: it saves hashing a deep history).
         Returns the references that moved here from another image (those images may now be
         dangling). An image already present keeps its row; only references are added.
         """
@@ -151,15 +216,75 @@ class ImageStore:
                 tx.execute("INSERT OR IGNORE INTO layers (chain_id, diff_id, blob, media_type, size)"
                            " VALUES (?, ?, ?, ?, ?)", (layer.chain_id, layer.diff_id, layer.blob,
                                                       layer.media_type, layer.size))
-            tx.execute("INSERT OR IGNORE INTO images (id, config, chain_ids, size, manifest, added)"
-                       " VALUES (?, ?, ?, ?, ?, ?)",
-                       (image_id, config_bytes.decode(), json.dumps([la.chain_id for la in layers]),
-                        sum(la.size for la in layers), manifest, now))
+            chain_ids: list[str] = [la.chain_id for la in layers]
+            added = tx.execute("INSERT OR IGNORE INTO images (id, config, chain_ids, size, manifest, added)"
+                               " VALUES (?, ?, ?, ?, ?, ?)",
+                               (image_id, config_bytes.decode(), json.dumps(chain_ids),
+                                sum(la.size for la in layers), manifest, now)).rowcount
+            if added:
+                self._link(tx, image_id, json.loads(config_bytes), chain_ids, parent)
             for ref in refs:
                 moved += self._set_ref(tx, ref, image_id, now)
             for key in unpack_keys:
                 tx.execute("DELETE FROM unpacks WHERE key = ?", (key,))
         return moved
+
+    def _find_parent(self, tx: sqlite3.Connection, image_id: str, config: dict[str, Any],
+                     chain_ids: list[str]) -> str | None:
+        """The image whose history is the longest strict prefix of this one's and whose layers are
+        this one's lowest: an indexed lookup of the prefix keys, longest first."""
+        keys = lineage.prefix_keys(config)[:-1]
+        best: tuple[int, str] | None = None
+        for start in range(0, len(keys), _BATCH):
+            batch = keys[start:start + _BATCH]
+            marks = ",".join("?" * len(batch))
+            rows = tx.execute(f"SELECT id, chain_ids, history_len FROM images WHERE history_key IN ({marks})"
+                              " AND id != ?", (*batch, image_id)).fetchall()
+            for row in rows:
+                if lineage.extends(chain_ids, json.loads(row["chain_ids"])) and (
+                        best is None or row["history_len"] > best[0]):
+                    best = (int(row["history_len"]), str(row["id"]))
+        return best[1] if best is not None else None
+
+    def _lineage_from_hint(self, tx: sqlite3.Connection, config: dict[str, Any], chain_ids: list[str],
+                           hint: str | None) -> tuple[str, int, str] | None:
+        """(key, length, parent) from the image a commit says it extends by one history entry, without
+        rehashing the whole history; None when there is no such hint or it does not fit."""
+        row = tx.execute("SELECT history_key, history_len, chain_ids FROM images WHERE id = ?",
+                         (hint,)).fetchone() if hint else None
+        length = len(config.get("history") or [])
+        if (row is None or not row["history_key"] or row["history_len"] != length - 1
+                or not lineage.extends(chain_ids, json.loads(row["chain_ids"]))):
+            return None
+        assert hint is not None
+        return lineage.extend_key(row["history_key"], config, length - 1), length, hint
+
+    def _link(self, tx: sqlite3.Connection, image_id: str, config: dict[str, Any],
+              chain_ids: list[str], hint: str | None = None) -> None:
+        """Index a new image: its keys and parent, and adopt the parent's children it now sits under
+        (an image loaded after its own descendants, e.g. a base saved and loaded separately)."""
+        hinted = self._lineage_from_hint(tx, config, chain_ids, hint)
+        parent: str | None
+        if hinted is not None:
+            key, length, parent = hinted
+        else:
+            keys = lineage.prefix_keys(config)
+            key, length = (keys[-1] if keys else ""), len(keys)
+            parent = self._find_parent(tx, image_id, config, chain_ids)
+        tx.execute("UPDATE images SET history_key = ?, history_len = ?, parent = ? WHERE id = ?",
+                   (key or None, length, parent, image_id))
+        if not length:
+            return
+        prefix = json.dumps(chain_ids)[:-1]  # '["a", "b"' matches '["a", "b", "c"]' and '["a", "b"]'
+        pattern = prefix.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+        siblings = tx.execute(
+            "SELECT id, config, chain_ids FROM images WHERE parent IS ? AND id != ? AND history_len > ?"
+            " AND chain_ids LIKE ? ESCAPE '\\'", (parent, image_id, length, pattern)).fetchall()
+        for row in siblings:
+            if not lineage.extends(json.loads(row["chain_ids"]), chain_ids):
+                continue
+            if lineage.prefix_keys(json.loads(row["config"]))[length - 1] == key:
+                tx.execute("UPDATE images SET parent = ? WHERE id = ?", (image_id, row["id"]))
 
     def _set_ref(self, tx: sqlite3.Connection, ref: str, image_id: str, now: str) -> list[str]:
         row = tx.execute("SELECT image_id FROM image_refs WHERE ref = ?", (ref,)).fetchone()
@@ -180,9 +305,11 @@ class ImageStore:
     def delete_image(self, image_id: str) -> list[LayerRecord]:
         """Delete the image row and its references; return the layers no other image uses."""
         with self._db.transaction() as tx:
-            row = tx.execute("SELECT chain_ids FROM images WHERE id = ?", (image_id,)).fetchone()
+            row = tx.execute("SELECT chain_ids, parent FROM images WHERE id = ?", (image_id,)).fetchone()
             if row is None:
                 return []
+            # Its children move to its own parent: the next-longest prefix of their history.
+            tx.execute("UPDATE images SET parent = ? WHERE parent = ?", (row["parent"], image_id))
             tx.execute("DELETE FROM image_refs WHERE image_id = ?", (image_id,))
             tx.execute("DELETE FROM images WHERE id = ?", (image_id,))
             used: set[str] = set()

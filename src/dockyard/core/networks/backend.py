@@ -11,7 +11,7 @@ import ipaddress
 from collections.abc import Callable, Sequence
 from typing import Protocol
 
-from dockyard.core.networks.model import Endpoint, NameAnswer, Network, PortBinding
+from dockyard.core.networks.model import Endpoint, NameAnswer, Network, PortBinding, PortConflict
 
 # (key of the querying container, name asked for) -> what to answer
 NameLookup = Callable[[str, str], NameAnswer]
@@ -42,9 +42,10 @@ class NetworkBackend(Protocol):
 
     async def detach(self, network: Network, endpoint: Endpoint) -> None: ...
 
-    async def restore(self, networks: Sequence[Network], endpoints: Sequence[Endpoint]) -> None:
+    async def restore(self, networks: Sequence[Network], endpoints: Sequence[Endpoint]) -> list[PortConflict]:
         """After a daemon restart: make the host match these records exactly (rules rebuilt,
-        ports reserved again, leftovers removed)."""
+        ports reserved again, leftovers removed). A port that cannot be reserved again is dropped
+        from its endpoint (not forwarded) and returned."""
         ...
 
     async def close(self, *, keep: bool) -> None:

@@ -135,3 +135,13 @@ class NameAnswer:
 @dataclass(frozen=True, slots=True)
 class NetworkPruneReport:
     deleted: list[str]
+
+
+@dataclass(frozen=True, slots=True)
+class PortConflict:
+    """A published host port something else took while the daemon was down: no longer ours, so
+    no longer forwarded; the container's record says so (State.Error, an event)."""
+
+    container_id: str
+    binding: PortBinding
+    message: str

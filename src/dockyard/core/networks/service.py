@@ -31,6 +31,7 @@ from dockyard.core.networks.model import (
     NameAnswer,
     Network,
     PortBinding,
+    PortConflict,
 )
 from dockyard.core.networks.store import NetworkStore
 from dockyard.core.timestamps import now_rfc3339
@@ -84,6 +85,7 @@ class NetworkService:
         self._networks: dict[str, Network] = {}
         self._endpoints: dict[str, Endpoint] = {}
         self._lock = asyncio.Lock()
+        self.port_conflicts: list[PortConflict] = []
 
     # ---- lifecycle ----
     async def open(self) -> None:
@@ -91,7 +93,9 @@ class NetworkService:
         self._networks = {n.id: n for n in self._store.networks()}
         self._endpoints = {e.id: e for e in self._store.endpoints()}
         await self._ensure_builtins()
-        await self._backend.restore(list(self._networks.values()), list(self._endpoints.values()))
+        # Host ports taken while we were down; the container service reports them (leftovers.py).
+        self.port_conflicts = await self._backend.restore(list(self._networks.values()),
+                                                          list(self._endpoints.values())) or []
         for key in {e.container_id for e in self._endpoints.values()}:
             await self._serve_dns(key)
 

@@ -12,6 +12,7 @@ core/runtime/security.py from ``SpecInput.security``; AppArmor and SELinux label
 from __future__ import annotations
 
 import logging
+import os
 import resource
 from pathlib import Path
 from typing import Any
@@ -79,10 +80,23 @@ def host_cgroup_v2() -> bool:
     return Path("/sys/fs/cgroup/cgroup.controllers").exists()
 
 
+# "soft:hard" of RLIMIT_NOFILE as the daemon found it, set by daemon.py before it raises its own;
+# in the environment because that is what every process the daemon starts inherits anyway.
+INHERITED_NOFILE_ENV = "DOCKYARD_INHERITED_NOFILE"
+
+
 def rlimits(requested: dict[str, tuple[int, int]]) -> list[dict[str, Any]]:
     """Rlimits clamped to the daemon's own hard limits: a runtime cannot raise a hard limit above
     its parent's (EPERM), so asking for more would only make the container fail to start."""
     result: list[dict[str, Any]] = []
+    requested = dict(requested)
+    inherited = os.environ.get(INHERITED_NOFILE_ENV, "")
+    if inherited and not any(name.upper().removeprefix("RLIMIT_") == "NOFILE" for name in requested):
+        # The daemon raised its own soft limit to serve many clients (daemon.py); a container must
+        # not inherit that but the limit the daemon was started with, as dockerd's children get
+        # (Go raises its own soft limit and restores the original for the processes it starts).
+        soft_text, _, hard_text = inherited.partition(":")
+        requested["nofile"] = (int(soft_text), int(hard_text))
     for name, (soft, hard) in sorted(requested.items()):
         type_ = name.upper() if name.upper().startswith("RLIMIT_") else f"RLIMIT_{name.upper()}"
         number = getattr(resource, type_, None)

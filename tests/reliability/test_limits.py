@@ -1,0 +1,93 @@
+"""Descriptor limits and failed starts.
+
+The daemon raises its own soft RLIMIT_NOFILE to the hard limit, yet containers get the limits the
+daemon was started with (as dockerd's do), unless ``--ulimit`` says otherwise. A start that fails
+leaves no process, cgroup, mount or network namespace behind.
+"""
+
+from __future__ import annotations
+
+import resource
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from conformance.daemon import Daemon
+
+from .daemons import own_daemon, ready
+from .resources import holdings
+
+SOFT = 1024
+
+
+def _soft_limit(pid: int) -> int:
+    for line in Path(f"/proc/{pid}/limits").read_text().splitlines():
+        if line.startswith("Max open files"):
+            return int(line.split()[3])
+    raise AssertionError("no open files limit")
+
+
+@pytest.fixture(scope="module")
+def d(rootfs_tar: Path) -> Iterator[Daemon]:
+    """A daemon started with a low soft limit, as from a login shell with the kernel's default."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if hard != resource.RLIM_INFINITY and hard <= SOFT:
+        pytest.skip(f"the hard limit {hard} leaves nothing to raise")
+    with own_daemon(rootfs_tar, start=False) as daemon:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (SOFT, hard))
+        try:
+            daemon.start()  # inherits the low soft limit
+        finally:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
+        ready(daemon, rootfs_tar)
+        yield daemon
+
+
+def test_daemon_raises_its_own_limit_but_not_its_containers(d: Daemon) -> None:
+    assert d.proc is not None
+    _, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    assert _soft_limit(d.proc.pid) == hard
+    assert d.docker_ok("run", "--rm", "busybox", "sh", "-c", "ulimit -n").strip() == str(SOFT)
+    assert d.docker_ok("run", "--rm", "--ulimit", "nofile=2048:4096", "busybox", "sh", "-c",
+                       "ulimit -n").strip() == "2048"
+    cid = d.docker_ok("run", "-d", "busybox", "sleep", "60").strip()
+    try:
+        assert d.docker_ok("exec", cid, "sh", "-c", "ulimit -n").strip() == str(SOFT)
+    finally:
+        d.docker_ok("rm", "-f", cid)
+
+
+def _cgroups_of(cid: str) -> list[Path]:
+    return [p for p in Path("/sys/fs/cgroup").glob(f"*/dockyard/{cid}") if p.exists()] + \
+        [p for p in Path("/sys/fs/cgroup").glob(f"dockyard/{cid}") if p.exists()]
+
+
+def _runc_inits_under(root: Path) -> list[int]:
+    """``runc init`` processes whose root or cwd is under ``root``."""
+    found: list[int] = []
+    for proc in Path("/proc").iterdir():
+        if not proc.name.isdigit():
+            continue
+        try:
+            if b"runc" not in (proc / "cmdline").read_bytes():
+                continue
+            where = [str((proc / "cwd").readlink()), str((proc / "root").readlink())]
+        except OSError:
+            continue
+        if any(w.startswith(str(root)) for w in where):
+            found.append(int(proc.name))
+    return found
+
+
+def test_failed_starts_leave_nothing(d: Daemon) -> None:
+    d.docker_ok("run", "--rm", "-p", "127.0.0.1::80", "busybox", "true")  # bridge made, baseline
+    before = holdings(d)
+    for command in (["/no/such/binary"], ["/etc/passwd"]):
+        cid = d.docker_ok("create", "-p", "127.0.0.1::80", "busybox", *command).strip()
+        code, _, err = d.docker("start", cid)
+        assert code != 0 and err.strip(), "the start must fail with the runtime's reason"
+        assert d.docker_ok("inspect", "-f", "{{.State.Status}}", cid).strip() in ("created", "exited")
+        assert _cgroups_of(cid) == []
+        d.docker_ok("rm", cid)
+    assert _runc_inits_under(d.root) == []
+    assert holdings(d).leaks_against(before) == {}
