@@ -43,6 +43,9 @@ class DaemonConfig:
     # dockerd's --userns-remap ("default" or "user[:group]") and --no-new-privileges.
     userns_remap: str = ""
     no_new_privileges: bool = False
+    # daemon.json log-driver / log-opts; None opts: json-file's bounded default (core/logging/service.py).
+    log_driver: str = "json-file"
+    log_opts: dict[str, str] | None = None
 
     # ---- derived paths (storage layout from ARCHITECTURE.md) ----
     @property
@@ -98,6 +101,8 @@ _JSON_KEYS: dict[str, str] = {
     "max-concurrent-uploads": "max_concurrent_uploads",
     "userns-remap": "userns_remap",
     "no-new-privileges": "no_new_privileges",
+    "log-driver": "log_driver",
+    "log-opts": "log_opts",
 }
 
 

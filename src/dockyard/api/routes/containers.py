@@ -72,6 +72,7 @@ async def inspect(request: web.Request) -> web.StreamResponse:
                              graph_data=await service.graph_data(container))
     if query_bool(request, "size"):
         data["SizeRw"], data["SizeRootFs"] = await service.size(container)
+    data["LogPath"] = service.logging.log_path(container, service.paths(container).root)
     return json_response(data)
 
 

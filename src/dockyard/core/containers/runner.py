@@ -28,6 +28,7 @@ from dockyard.core.containers.store import LiveContainers
 from dockyard.core.events import EventBus
 from dockyard.core.ids import ContainerId
 from dockyard.core.layers.snapshots import Mounter, Snapshotter
+from dockyard.core.logging.service import LogService
 from dockyard.core.runtime.backend import ExecProcess, Monitor, MonitorStart, RuntimeBackend, StdioStream
 from dockyard.core.runtime.userns import UsernsRemap
 from dockyard.core.timestamps import now_rfc3339
@@ -100,6 +101,8 @@ class Runner:
         self.oom_killed: Callable[[Container], Awaitable[bool]] | None = None
         # Set by the service: the daemon's --userns-remap ranges (core/runtime/userns.py), None without.
         self.userns: UsernsRemap | None = None
+        # Set by the daemon: log drivers and the shipper of conmon's spool (core/logging/service.py).
+        self.logging: LogService | None = None
 
     def paths(self, container: Container) -> ContainerPaths:
         return ContainerPaths.of(self._config.containers_dir, container.id)
@@ -125,10 +128,12 @@ class Runner:
             await asyncio.to_thread(self._write_bundle, container, paths, network)
             stack.push_async_callback(self._forget, container, runtime)
             try:
+                log_mode, log_size = await self._open_logs(container, paths, stack)
                 pid = await self._monitor.create(MonitorStart(
                     container_id=container.id, bundle=paths.bundle, runtime=runtime,
                     log_path=paths.log, terminal=container.config.tty,
-                    stdin=container.config.open_stdin, stdin_once=container.config.stdin_once))
+                    stdin=container.config.open_stdin, stdin_once=container.config.stdin_once,
+                    log_mode=log_mode, log_size_max=log_size))
                 if after_create is not None:
                     await after_create(pid)
                 await self._hand_attachers(container.id)
@@ -149,6 +154,14 @@ class Runner:
         container_events.emit(self._events, container, "start")
         self.health.start(container)
         log.info("started container %s (pid %d)", container.id[:12], container.pid)
+
+    async def _open_logs(self, container: Container, paths: ContainerPaths,
+                         stack: AsyncExitStack) -> tuple[str, int]:
+        if self.logging is None:
+            return "k8s-file", 0
+        await self.logging.open(container, paths.root)
+        stack.push_async_callback(self.logging.abandon, container)
+        return self.logging.spool_mode(container), self.logging.spool_size(container)
 
     def _mount(self, container: Container, paths: ContainerPaths) -> None:
         paths.rootfs.mkdir(parents=True, exist_ok=True)
@@ -266,6 +279,8 @@ class Runner:
         task = asyncio.get_running_loop().create_task(self._watch(container))
         self._watchers[container.id] = task
         task.add_done_callback(lambda _t: self._watchers.pop(container.id, None))
+        if self.logging is not None:
+            self.logging.ship(container, self.paths(container).root, lambda: container.state.is_active)
 
     async def _watch(self, container: Container) -> None:
         try:
@@ -295,6 +310,8 @@ class Runner:
         if container.state.is_active:
             container.move(State.EXITED)
         self.health.stop(container)
+        if self.logging is not None:
+            await self.logging.drain(container, paths.root)  # docker logs after wait sees it all
         self._live.record_exit(container)
         if container.oom_killed:
             container_events.emit(self._events, container, "oom")
@@ -319,6 +336,8 @@ class Runner:
 
     async def close(self) -> None:
         await self.health.close()
+        if self.logging is not None:
+            await self.logging.close()
         tasks = list(self._watchers.values())
         for task in tasks:
             task.cancel()

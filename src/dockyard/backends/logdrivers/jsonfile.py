@@ -1,0 +1,156 @@
+"""``json-file`` (Docker's on-disk format) and ``local`` (the same lines, compressed rotation).
+
+json-file: ``<dir>/<id>-json.log``, one ``{"log","stream","attrs","time"}`` object per line,
+rotated to ``.1`` … ``.N`` (gzipped with ``compress``) at ``max-size``. ``local`` is a documented
+equivalent of Docker's protobuf-framed format: the same lines under ``<dir>/local-logs/container.log``
+with Docker's local defaults (20 MB × 5 files, compressed). Both are read back by
+core/logging/reader.py, so docker logs works the same over either.
+"""
+
+from __future__ import annotations
+
+import gzip
+import json
+import os
+import shutil
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+
+from dockyard.core.logging.driver import (
+    ATTR_OPTS,
+    LogContext,
+    LogDriver,
+    LogMessage,
+    parse_bool,
+    parse_int,
+    parse_size,
+)
+from dockyard.core.timestamps import format_ns
+from dockyard.errors import InvalidArgument
+
+_FLUSH_BYTES = 256 * 1024
+
+
+class RotatingWriter:
+    """Appends JSON lines; rotates at ``max_size`` keeping ``max_file`` files in all."""
+
+    def __init__(self, path: Path, *, max_size: int, max_file: int, compress: bool,
+                 attrs: dict[str, str]) -> None:
+        self.path, self.max_size, self.max_file, self.compress = path, max_size, max_file, compress
+        self.attrs = attrs
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self._handle = path.open("ab")
+        self._size = self._handle.tell()
+        self._buffer: list[bytes] = []
+        self._buffered = 0
+
+    def add(self, message: LogMessage) -> None:
+        record: dict[str, object] = {
+            "log": message.line.decode("utf-8", "replace") + ("" if message.partial else "\n"),
+            "stream": message.stream}
+        if self.attrs:
+            record["attrs"] = self.attrs
+        record["time"] = format_ns(message.time_ns)
+        line = json.dumps(record, ensure_ascii=False, separators=(",", ":")).encode() + b"\n"
+        if self.max_size > 0 and self._size + self._buffered + len(line) > self.max_size and (
+                self._size + self._buffered) > 0:
+            self.flush()
+            self._rotate()
+        self._buffer.append(line)
+        self._buffered += len(line)
+        if self._buffered >= _FLUSH_BYTES:
+            self.flush()
+
+    def flush(self) -> None:
+        if self._buffer:
+            self._handle.write(b"".join(self._buffer))
+            self._handle.flush()
+            self._size += self._buffered
+            self._buffer, self._buffered = [], 0
+
+    def _rotate(self) -> None:
+        self._handle.close()
+        if self.max_file <= 1:
+            self._handle = self.path.open("wb")  # one file: start it over, as Docker's
+            self._size = 0
+            return
+        suffix = ".gz" if self.compress else ""
+        oldest = self.path.with_name(f"{self.path.name}.{self.max_file - 1}{suffix}")
+        oldest.unlink(missing_ok=True)
+        for n in range(self.max_file - 2, 0, -1):
+            for ext in (".gz", ""):
+                src = self.path.with_name(f"{self.path.name}.{n}{ext}")
+                if src.exists():
+                    src.rename(self.path.with_name(f"{self.path.name}.{n + 1}{ext}"))
+        first = self.path.with_name(f"{self.path.name}.1")
+        self.path.rename(first)
+        if self.compress:
+            with first.open("rb") as src_f, gzip.open(f"{first}.gz", "wb") as dst_f:
+                shutil.copyfileobj(src_f, dst_f)
+            first.unlink()
+        self._handle = self.path.open("wb")
+        self._size = 0
+
+    def close(self) -> None:
+        self.flush()
+        self._handle.close()
+
+
+class FileDriver:
+    def __init__(self, writer: RotatingWriter) -> None:
+        self._writer = writer
+
+    def write(self, messages: Sequence[LogMessage]) -> None:
+        for message in messages:
+            self._writer.add(message)
+        self._writer.flush()  # a batch is on disk before the shipper records its offset
+
+    def close(self) -> None:
+        self._writer.close()
+
+
+class JsonFileSpec:
+    name = "json-file"
+    options = frozenset({"max-size", "max-file", "compress", "tag"}) | ATTR_OPTS
+    readable = True
+    default_size, default_files, default_compress = -1, 1, False
+
+    def read_path(self, log_dir: Path, container_id: str) -> Path:
+        return log_dir / f"{container_id}-json.log"
+
+    def _limits(self, config: Mapping[str, str]) -> tuple[int, int, bool]:
+        size = parse_size(config["max-size"], "max-size") if "max-size" in config else self.default_size
+        files = parse_int(config["max-file"], "max-file", 1) if "max-file" in config else self.default_files
+        compress = (parse_bool(config["compress"], "compress") if "compress" in config
+                    else self.default_compress)
+        return size, files, compress
+
+    def validate(self, config: Mapping[str, str]) -> None:
+        size, files, _ = self._limits(config)
+        if "max-file" in config and size < 0 and "max-size" not in config and self.name == "json-file":
+            raise InvalidArgument("max-file can only be used with max-size")
+        if size == 0 or (size < 0 and "max-size" in config and config["max-size"] != "-1"):
+            raise InvalidArgument("max-size must be a positive number")
+        del files
+
+    def create(self, context: LogContext) -> LogDriver:
+        size, files, compress = self._limits(context.config)
+        path = self.read_path(context.log_dir, context.container_id)
+        return FileDriver(RotatingWriter(path, max_size=size, max_file=files, compress=compress,
+                                         attrs=context.extra_attributes()))
+
+
+class LocalSpec(JsonFileSpec):
+    name = "local"
+    options = frozenset({"max-size", "max-file", "compress"})
+    default_size, default_files, default_compress = 20 * 1024 * 1024, 5, True
+
+    def read_path(self, log_dir: Path, container_id: str) -> Path:
+        return log_dir / "local-logs" / "container.log"
+
+
+def remove_logs(path: Path) -> None:
+    for member in path.parent.glob(path.name + "*"):
+        with_suffix = member.name[len(path.name):]
+        if with_suffix == "" or with_suffix.lstrip(".").removesuffix(".gz").isdigit():
+            os.unlink(member)

@@ -1,0 +1,101 @@
+"""Copies a container's spool (conmon's k8s-file) to its log drivers, at container speed.
+
+conmon writes the spool whatever the daemon does, so a container never blocks on the daemon and
+keeps logging while it is down. One task per container reads the spool in chunks (in a thread),
+joins conmon's partial pieces, hands each batch to every driver, then records how far it got
+(``inode offset`` in ``log-spool.pos``): after a restart it goes on from there, so file drivers
+get every line once. conmon replaces the spool when it reaches ``--log-size-max``; the open
+descriptor still reads the old file to its end before the shipper moves to the new one.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+from dockyard.core.containers.logs import STDERR, LogEntry, LogParser
+from dockyard.core.logging.driver import LogDriver, LogMessage
+from dockyard.core.logging.reader import Follower
+
+log = logging.getLogger(__name__)
+
+_POLL_SECONDS = 0.05
+
+
+def _message(entry: LogEntry) -> LogMessage:
+    partial = not entry.data.endswith(b"\n")
+    return LogMessage(entry.data if partial else entry.data[:-1],
+                      "stderr" if entry.stream == STDERR else "stdout", entry.time_ns, partial)
+
+
+class Shipper:
+    def __init__(self, container_id: str, spool: Path, drivers: Sequence[LogDriver]) -> None:
+        self.container_id = container_id
+        self.spool, self.drivers = spool, list(drivers)
+        self._pos = spool.with_name("log-spool.pos")
+        self._parser = LogParser()
+        self._follower = Follower(spool, 0)
+        self._failed: set[int] = set()
+
+    def _resume(self) -> None:
+        """Where the last daemon stopped, if the spool is still the same file."""
+        try:
+            inode, offset = (int(v) for v in self._pos.read_text().split())
+            if os.stat(self.spool).st_ino == inode:
+                self._follower.offset = offset
+        except (OSError, ValueError):
+            pass
+
+    def _save(self) -> None:
+        handle = self._follower.handle
+        if handle is None:
+            return
+        tmp = self._pos.with_suffix(".tmp")
+        tmp.write_text(f"{os.fstat(handle.fileno()).st_ino} {handle.tell() - len(self._follower.carry)}")
+        os.replace(tmp, self._pos)
+
+    def pump(self, final: bool = False) -> int:
+        """One batch (blocking: runs in a thread); the bytes of spool it consumed."""
+        data = self._follower.read()
+        entries = [e for e in map(self._parser.feed_line, data.splitlines()) if e is not None]
+        if final and not data:
+            entries.extend(self._parser.flush())
+        if entries:
+            messages = [_message(e) for e in entries]
+            for index, driver in enumerate(self.drivers):
+                try:
+                    driver.write(messages)
+                    self._failed.discard(index)
+                except (OSError, ValueError) as exc:
+                    if index not in self._failed:  # one line per outage, not one per batch
+                        log.warning("log driver of %s failed: %s", self.container_id[:12], exc)
+                    self._failed.add(index)
+        if data:
+            self._save()
+        return len(data)
+
+    def close(self) -> None:
+        self._follower.close()
+        for driver in self.drivers:
+            try:
+                driver.close()
+            except OSError as exc:
+                log.debug("closing log driver of %s: %s", self.container_id[:12], exc)
+
+    async def run(self, is_running: Callable[[], bool]) -> None:
+        """Until the container has stopped and the spool is drained."""
+        await asyncio.to_thread(self._resume)
+        try:
+            while True:
+                running = is_running()
+                if await asyncio.to_thread(self.pump, not running):
+                    continue
+                if not running:
+                    await asyncio.to_thread(self.pump, True)
+                    return
+                await asyncio.sleep(_POLL_SECONDS)
+        finally:
+            await asyncio.to_thread(self.close)
