@@ -43,7 +43,8 @@ def test_rotation_is_bounded_on_disk(daemon: Daemon, name: Name) -> None:
     ctr = name("rot")
     daemon.docker_ok("run", "--name", ctr, "--log-opt", "max-size=100k", "--log-opt", "max-file=3",
                      "--log-opt", "labels=team", "--label", "team=blue", "busybox", "sh", "-c",
-                     "i=0; while [ $i -lt 20000 ]; do echo line-$i-xxxxxxxxxxxxxxxxxxxxxxxx; i=$((i+1)); done",
+                     "i=0; while [ $i -lt 20000 ]; do echo line-$i-xxxxxxxxxxxxxxxxxxxxxxxx; "
+                     "i=$((i+1)); done",
                      timeout=120)
     data = inspect(daemon, ctr)
     log_path = Path(data["LogPath"])

@@ -29,6 +29,7 @@ from dockyard.core.timestamps import format_ns
 from dockyard.errors import InvalidArgument
 
 _FLUSH_BYTES = 256 * 1024
+_encode = json.JSONEncoder(ensure_ascii=False).encode
 
 
 class RotatingWriter:
@@ -37,21 +38,27 @@ class RotatingWriter:
     def __init__(self, path: Path, *, max_size: int, max_file: int, compress: bool,
                  attrs: dict[str, str]) -> None:
         self.path, self.max_size, self.max_file, self.compress = path, max_size, max_file, compress
-        self.attrs = attrs
+        self._attrs = f'"attrs":{json.dumps(attrs, separators=(",", ":"))},' if attrs else ""
+        self._stamp_second, self._stamp_head = -1, ""
         path.parent.mkdir(parents=True, exist_ok=True)
         self._handle = path.open("ab")
         self._size = self._handle.tell()
         self._buffer: list[bytes] = []
         self._buffered = 0
 
+    def _stamp(self, time_ns: int) -> str:
+        """RFC 3339 nano in UTC; the whole-second part formatted once per second."""
+        seconds, nanos = divmod(time_ns, 1_000_000_000)
+        if seconds != self._stamp_second:
+            self._stamp_second, self._stamp_head = seconds, format_ns(seconds * 1_000_000_000)[:19]
+        return f"{self._stamp_head}.{nanos:09d}Z"
+
     def add(self, message: LogMessage) -> None:
-        record: dict[str, object] = {
-            "log": message.line.decode("utf-8", "replace") + ("" if message.partial else "\n"),
-            "stream": message.stream}
-        if self.attrs:
-            record["attrs"] = self.attrs
-        record["time"] = format_ns(message.time_ns)
-        line = json.dumps(record, ensure_ascii=False, separators=(",", ":")).encode() + b"\n"
+        # Built by hand around the C string encoder: one json.dumps of a dict per line costs
+        # the shipper most of its time at container speed.
+        text = message.line.decode("utf-8", "replace") + ("" if message.partial else "\n")
+        line = (f'{{"log":{_encode(text)},"stream":"{message.stream}",{self._attrs}'
+                f'"time":"{self._stamp(message.time_ns)}"}}\n').encode()
         if self.max_size > 0 and self._size + self._buffered + len(line) > self.max_size and (
                 self._size + self._buffered) > 0:
             self.flush()

@@ -50,13 +50,35 @@ class LogParser:
 
     def __init__(self) -> None:
         self._pending: dict[int, tuple[int, bytes]] = {}
+        self._seconds: dict[bytes, int] = {}  # "<date>T<time>|<zone>" -> epoch seconds
+
+    def time_ns(self, stamp: bytes) -> int:
+        """conmon's RFC 3339 nano time; the whole-second part is parsed once per second (a
+        fast writer puts thousands of lines in each), the fraction with int()."""
+        if len(stamp) >= 30 and stamp[19] == 0x2E:  # conmon's fixed "YYYY-MM-DDTHH:MM:SS.nnnnnnnnn"
+            head, fraction, zone = stamp[:19], stamp[20:29], stamp[29:]
+        else:
+            head, dot, rest = stamp.partition(b".")
+            if not dot:
+                return parse_ns(stamp.decode())
+            cut = next((i for i, c in enumerate(rest) if c in b"Z+-"), len(rest))
+            fraction, zone = rest[:cut], rest[cut:]
+        key = head + zone
+        seconds = self._seconds.get(key)
+        if seconds is None:
+            if len(self._seconds) > 64:
+                self._seconds.clear()
+            seconds = self._seconds[key] = parse_ns((head + zone).decode()) // 1_000_000_000
+        if not fraction.isdigit():
+            raise ValueError(f"bad timestamp {stamp!r}")
+        return seconds * 1_000_000_000 + int(fraction[:9].ljust(9, b"0"))
 
     def feed_line(self, line: bytes) -> LogEntry | None:
         parts = line.split(b" ", 3)
         if len(parts) < 3:
             return None
         try:
-            time_ns = parse_ns(parts[0].decode())
+            time_ns = self.time_ns(parts[0])
         except ValueError:
             return None
         stream = STDERR if parts[1] == b"stderr" else STDOUT
@@ -70,6 +92,9 @@ class LogParser:
             self._pending[stream] = (first_ns, before + text)
             return None
         return LogEntry(stream, first_ns, before + text + b"\n")
+
+    def pending(self) -> bool:
+        return bool(self._pending)
 
     def flush(self) -> list[LogEntry]:
         """Pieces never completed (the process ended mid-line): shown without a newline."""

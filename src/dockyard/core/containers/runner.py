@@ -295,6 +295,8 @@ class Runner:
         """Record an exit: clean up the mount and runtime state first, so a waiter that then
         removes the container finds nothing busy."""
         paths = self.paths(container)
+        if self.logging is not None:  # before the exit shows: docker logs after wait sees it all
+            await self.logging.drain(container, paths.root)
         if self.oom_killed is not None:
             container.oom_killed = await self.oom_killed(container)
         with contextlib.suppress(InvalidArgument):
@@ -310,8 +312,6 @@ class Runner:
         if container.state.is_active:
             container.move(State.EXITED)
         self.health.stop(container)
-        if self.logging is not None:
-            await self.logging.drain(container, paths.root)  # docker logs after wait sees it all
         self._live.record_exit(container)
         if container.oom_killed:
             container_events.emit(self._events, container, "oom")

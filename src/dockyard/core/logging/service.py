@@ -42,6 +42,7 @@ class LogService:
         registry.validate(driver, self.opts)  # a bad daemon.json stops the daemon, as dockerd's
         self._drivers: dict[str, list[LogDriver]] = {}
         self._shippers: dict[str, asyncio.Task[None]] = {}
+        self._exited: set[str] = set()  # the process is gone: ship to the end of the spool and stop
 
     # ---- create ----
     def resolve(self, host_raw: dict[str, Any]) -> dict[str, Any]:
@@ -130,7 +131,10 @@ class LogService:
         """Start copying the spool (at start, and for live containers after a daemon restart)."""
         if container.id in self._shippers or self.spool_mode(container) == "none":
             return
-        task = asyncio.get_running_loop().create_task(self._ship(container, log_dir, is_running))
+        cid = container.id
+        self._exited.discard(cid)
+        task = asyncio.get_running_loop().create_task(
+            self._ship(container, log_dir, lambda: cid not in self._exited and is_running()))
         self._shippers[container.id] = task
         task.add_done_callback(lambda _t: self._shippers.pop(container.id, None))
 
@@ -152,8 +156,12 @@ class LogService:
         if task is None and (log_dir / "container.log").exists() and self.spool_mode(container) != "none":
             self.ship(container, log_dir, lambda: False)  # died while the daemon was down
             task = self._shippers.get(container.id)
-        if task is not None:
-            await asyncio.shield(task)
+        self._exited.add(container.id)
+        try:
+            if task is not None:
+                await asyncio.shield(task)
+        finally:
+            self._exited.discard(container.id)
 
     async def abandon(self, container: Container) -> None:
         """A start that failed after ``open``: close its drivers."""

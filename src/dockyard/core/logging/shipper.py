@@ -60,11 +60,10 @@ class Shipper:
     def pump(self, final: bool = False) -> int:
         """One batch (blocking: runs in a thread); the bytes of spool it consumed."""
         data = self._follower.read()
-        entries = [e for e in map(self._parser.feed_line, data.splitlines()) if e is not None]
+        messages = self._messages(data)
         if final and not data:
-            entries.extend(self._parser.flush())
-        if entries:
-            messages = [_message(e) for e in entries]
+            messages.extend(map(_message, self._parser.flush()))
+        if messages:
             for index, driver in enumerate(self.drivers):
                 try:
                     driver.write(messages)
@@ -76,6 +75,24 @@ class Shipper:
         if data:
             self._save()
         return len(data)
+
+    def _messages(self, data: bytes) -> list[LogMessage]:
+        """Whole ``F`` lines straight to messages (the common case, kept cheap); pieces through
+        the parser, which joins them."""
+        parser, out = self._parser, []
+        for line in data.splitlines():
+            parts = line.split(b" ", 3)
+            if len(parts) == 4 and parts[2] == b"F" and not parser.pending():
+                try:
+                    when = parser.time_ns(parts[0])
+                except ValueError:
+                    continue
+                out.append(LogMessage(parts[3], "stderr" if parts[1] == b"stderr" else "stdout", when))
+                continue
+            entry = parser.feed_line(line)
+            if entry is not None:
+                out.append(_message(entry))
+        return out
 
     def close(self) -> None:
         self._follower.close()
