@@ -92,7 +92,7 @@ class RotatingWriter:
         first = self.path.with_name(f"{self.path.name}.1")
         self.path.rename(first)
         if self.compress:
-            with first.open("rb") as src_f, gzip.open(f"{first}.gz", "wb") as dst_f:
+            with first.open("rb") as src_f, gzip.open(f"{first}.gz", "wb", compresslevel=1) as dst_f:
                 shutil.copyfileobj(src_f, dst_f)
             first.unlink()
         self._handle = self.path.open("wb")

@@ -8,6 +8,7 @@ stream transports rfc5424 messages are octet-counted (RFC 5425), others end with
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import os
 import socket
 import ssl
@@ -27,16 +28,27 @@ _SCHEMES = ("udp", "tcp", "tcp+tls", "unix", "unixgram")
 _INFO, _ERR = 6, 3
 
 
+@functools.lru_cache(maxsize=8)
+def _stamp(fmt: str, seconds: int) -> tuple[str, str]:
+    """(before, after) the microseconds of a timestamp; formatted once per second."""
+    stamp = dt.datetime.fromtimestamp(seconds).astimezone()
+    if fmt == "rfc3164":
+        return stamp.strftime("%b %e %H:%M:%S"), ""
+    zone = stamp.isoformat()[19:]
+    return stamp.isoformat()[:19], zone
+
+
 def format_message(fmt: str, *, priority: int, time_ns: int, hostname: str, tag: str, pid: int,
                    text: str) -> bytes:
-    stamp = dt.datetime.fromtimestamp(time_ns / 1e9).astimezone()
+    seconds, nanos = divmod(time_ns, 1_000_000_000)
+    head, zone = _stamp(fmt, seconds)
     if fmt in ("rfc5424", "rfc5424micro"):
-        when = stamp.isoformat(timespec="seconds" if fmt == "rfc5424" else "microseconds")
+        when = head + zone if fmt == "rfc5424" else f"{head}.{nanos // 1000:06d}{zone}"
         return f"<{priority}>1 {when} {hostname} {tag} {pid} {tag} - {text}".encode()
     if fmt == "rfc3164":
-        return f"<{priority}>{stamp.strftime('%b %e %H:%M:%S')} {hostname} {tag}[{pid}]: {text}".encode()
+        return f"<{priority}>{head} {hostname} {tag}[{pid}]: {text}".encode()
     # moby's default for a network address: RFC 3339 time, hostname, tag[pid].
-    return f"<{priority}>{stamp.isoformat(timespec='seconds')} {hostname} {tag}[{pid}]: {text}".encode()
+    return f"<{priority}>{head}{zone} {hostname} {tag}[{pid}]: {text}".encode()
 
 
 class SyslogDriver:
@@ -54,12 +66,12 @@ class SyslogDriver:
         return message + b"\n"
 
     def write(self, messages: Sequence[LogMessage]) -> None:
-        frames = []
+        frames, pid = [], os.getpid()
         for message in messages:
             severity = _ERR if message.stream == "stderr" else _INFO
             frames.append(self._frame(format_message(
                 self.fmt, priority=self.facility * 8 + severity, time_ns=message.time_ns,
-                hostname=self.hostname, tag=self.tag, pid=os.getpid(),
+                hostname=self.hostname, tag=self.tag, pid=pid,
                 text=message.line.decode("utf-8", "replace"))))
         for attempt in (1, 2):  # one reconnect: the receiver may have restarted
             try:

@@ -17,7 +17,7 @@ from typing import Any
 
 from dockyard.core.containers.logs import LogEntry, LogOptions
 from dockyard.core.containers.model import Container
-from dockyard.core.logging.driver import LogContext, LogDriver, LogDriverRegistry, parse_bool, parse_size
+from dockyard.core.logging.driver import LogContext, LogDriver, LogDriverRegistry, parse_bool
 from dockyard.core.logging.reader import read_logs
 from dockyard.core.logging.shipper import Shipper
 from dockyard.errors import InvalidArgument, Unimplemented
@@ -26,6 +26,7 @@ log = logging.getLogger(__name__)
 
 BOUNDED_DEFAULT = {"max-size": "10m", "max-file": "5"}
 CACHE_DEFAULTS = {"max-size": "20m", "max-file": "5", "compress": "true"}
+SPOOL_MAX = 1024 * 1024 * 1024
 
 
 def daemon_defaults(driver: str, opts: Mapping[str, str] | None) -> tuple[str, dict[str, str]]:
@@ -67,10 +68,11 @@ class LogService:
         return "none" if self.log_config(container)[0] == "none" else "k8s-file"
 
     def spool_size(self, container: Container) -> int:
-        """conmon's --log-size-max: room for what a stopped daemon has not shipped yet."""
-        kind, config = self.log_config(container)
-        size = parse_size(config.get("max-size", "-1"), "max-size") if kind == "json-file" else -1
-        return max(size, 64 * 1024 * 1024)
+        """conmon's --log-size-max. The shipper frees what it has shipped (shipper.py), so this
+        only bounds a spool whose daemon is away; conmon starts a new file past it, and only a
+        shipper more than a whole spool behind would miss lines."""
+        del container
+        return SPOOL_MAX
 
     def _cache_context(self, context: LogContext) -> LogContext | None:
         config = context.config

@@ -6,11 +6,17 @@ joins conmon's partial pieces, hands each batch to every driver, then records ho
 (``inode offset`` in ``log-spool.pos``): after a restart it goes on from there, so file drivers
 get every line once. conmon replaces the spool when it reaches ``--log-size-max``; the open
 descriptor still reads the old file to its end before the shipper moves to the new one.
+
+conmon only appends, so what has been shipped is given back to the filesystem by punching a hole
+over it (``fallocate(PUNCH_HOLE)``): offsets stay valid for both sides and the spool's disk use
+stays at the shipper's lag, with no rotation race (a rotation by conmon could skip a generation
+the shipper had not reached).
 """
 
 from __future__ import annotations
 
 import asyncio
+import ctypes
 import logging
 import os
 from collections.abc import Callable, Sequence
@@ -23,6 +29,28 @@ from dockyard.core.logging.reader import Follower
 log = logging.getLogger(__name__)
 
 _POLL_SECONDS = 0.05
+_PUNCH_EVERY = 8 * 1024 * 1024
+_FALLOC_FL_KEEP_SIZE, _FALLOC_FL_PUNCH_HOLE = 0x01, 0x02
+_libc = ctypes.CDLL(None, use_errno=True)
+_libc.fallocate.argtypes = [ctypes.c_int, ctypes.c_int, ctypes.c_long, ctypes.c_long]
+
+
+def release_prefix(fd: int, upto: int) -> None:
+    """Free the blocks before ``upto`` (whole pages) of the file open at ``fd``; a filesystem
+    without holes keeps them. Through /proc: the same inode, opened for writing."""
+    length = upto - upto % 4096
+    if length <= 0:
+        return
+    try:
+        wfd = os.open(f"/proc/self/fd/{fd}", os.O_WRONLY)
+    except OSError as exc:
+        log.debug("punch hole: %s", exc)
+        return
+    try:
+        if _libc.fallocate(wfd, _FALLOC_FL_PUNCH_HOLE | _FALLOC_FL_KEEP_SIZE, 0, length) != 0:
+            log.debug("punch hole: %s", os.strerror(ctypes.get_errno()))
+    finally:
+        os.close(wfd)
 
 
 def _message(entry: LogEntry) -> LogMessage:
@@ -39,6 +67,7 @@ class Shipper:
         self._parser = LogParser()
         self._follower = Follower(spool, 0)
         self._failed: set[int] = set()
+        self._punched = 0
 
     def _resume(self) -> None:
         """Where the last daemon stopped, if the spool is still the same file."""
@@ -53,9 +82,13 @@ class Shipper:
         handle = self._follower.handle
         if handle is None:
             return
+        done = handle.tell() - len(self._follower.carry)
         tmp = self._pos.with_suffix(".tmp")
-        tmp.write_text(f"{os.fstat(handle.fileno()).st_ino} {handle.tell() - len(self._follower.carry)}")
+        tmp.write_text(f"{os.fstat(handle.fileno()).st_ino} {done}")
         os.replace(tmp, self._pos)
+        if done - self._punched >= _PUNCH_EVERY:
+            release_prefix(handle.fileno(), done)
+            self._punched = done
 
     def pump(self, final: bool = False) -> int:
         """One batch (blocking: runs in a thread); the bytes of spool it consumed."""
