@@ -10,6 +10,8 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+import pytest
+
 from .daemon import Daemon
 
 Name = Callable[[str], str]
@@ -126,3 +128,20 @@ def _rss_kb(pid: int) -> int:
         if line.startswith("VmRSS:"):
             return int(line.split()[1])
     return 0
+
+
+@pytest.mark.slow
+def test_a_fast_writer_loses_nothing_and_the_spool_stays_small(daemon: Daemon, name: Name) -> None:
+    """400,000 lines as fast as busybox writes them: every one in json-file, in order, and the
+    spool conmon writes is given back as it is shipped (its blocks, not its length)."""
+    ctr = name("fast")
+    count = 400_000
+    daemon.docker_ok("run", "--name", ctr, "--log-opt", "max-size=-1", "busybox", "sh", "-c",
+                     f"seq 0 {count - 1}", timeout=180)
+    log_path = Path(inspect(daemon, ctr)["LogPath"])
+    numbers = [int(json.loads(line)["log"]) for line in log_path.read_text().splitlines()]
+    assert numbers == list(range(count))
+    spool = log_path.parent / "container.log"
+    assert spool.stat().st_blocks * 512 < spool.stat().st_size / 2
+    assert daemon.docker_ok("logs", "--tail", "1", ctr) == f"{count - 1}\n"
+    daemon.docker_ok("rm", ctr)
