@@ -112,7 +112,7 @@ def test_rotation_is_bounded_and_tail_spans_members(tmp_path: Path, compress: bo
     assert sum(m.stat().st_size for m in members) < 3 * 20_000
     if compress:
         assert members[0].name.endswith(".1.gz") is False and members[1].name == "c-json.log.1.gz"
-        assert gzip.decompress(members[1].read_bytes()).startswith(b'{"log":"line')
+        assert gzip.decompress(members[1].read_bytes()).startswith(b'{"time":"2024')
     newest = path.read_bytes().count(b"\n")
     tail = tail_entries(path, LogOptions(tail=newest + 5), path.stat().st_size)
     assert data(tail)[-1] == b"line 4999\n" and len(tail) == newest + 5
@@ -139,3 +139,36 @@ async def test_follow_across_rotation(tmp_path: Path) -> None:
     running = False
     await asyncio.wait_for(task, 3)
     assert got == [f"n{n}\n".encode() for n in range(12)]
+
+
+@pytest.mark.parametrize("attrs", [{}, {"k": "v\\w"}])
+def test_fast_path_writes_what_the_slow_path_writes(tmp_path: Path, attrs: dict[str, str]) -> None:
+    spool = (b"2026-12-03T12:24:32.594123456+00:00 stdout F hello world\n"
+             b"2026-12-03T12:24:33.000000001Z stderr F oops {x}\n")
+    fast = RotatingWriter(tmp_path / "a.log", max_size=-1, max_file=1, compress=False, attrs=attrs)
+    assert fast.add_spool(spool)
+    for odd in (b"aZ stdout F b", b'q"uote', b"caf\xc3\xa9"):  # header-like text, escapes, UTF-8
+        assert not fast.add_spool(b"2026-12-03T12:24:32.594123456+00:00 stdout F " + odd + b"\n")
+    assert not fast.add_spool(b"2026-12-03T12:24:32.594123456+00:00 stdout P part\n")
+    assert not fast.add_spool(b"2026-12-03T12:24:32.594123456+02:00 stdout F local time\n")
+    fast.close()
+    slow = RotatingWriter(tmp_path / "b.log", max_size=-1, max_file=1, compress=False, attrs=attrs)
+    parser = LogParser()
+    for line in spool.splitlines():
+        entry = parser.feed_line(line)
+        assert entry is not None
+        slow.add(LogMessage(entry.data[:-1], "stderr" if entry.stream == 2 else "stdout", entry.time_ns))
+    slow.close()
+    assert (tmp_path / "a.log").read_bytes() == (tmp_path / "b.log").read_bytes()
+
+
+def test_fast_path_rotates_at_line_boundaries(tmp_path: Path) -> None:
+    path = tmp_path / "c-json.log"
+    writer = RotatingWriter(path, max_size=1000, max_file=3, compress=False, attrs={})
+    line = b"2026-12-03T12:24:32.594123456+00:00 stdout F " + b"x" * 50 + b"\n"
+    assert writer.add_spool(line * 100)
+    writer.close()
+    members = rotated_members(path)
+    assert len(members) == 3 and all(m.stat().st_size <= 1000 for m in members)
+    rows = [json.loads(row) for m in members for row in m.read_text().splitlines()]
+    assert rows and all(row["log"] == "x" * 50 + "\n" for row in rows)

@@ -11,7 +11,7 @@ import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import NamedTuple, Protocol
+from typing import NamedTuple, Protocol, runtime_checkable
 
 from dockyard.errors import InvalidArgument
 
@@ -93,6 +93,14 @@ class LogDriver(Protocol):
     def write(self, messages: Sequence[LogMessage]) -> None: ...
 
     def close(self) -> None: ...
+
+
+@runtime_checkable
+class SpoolWriter(Protocol):
+    """A driver that may take whole spool lines at once (json-file, local): the shipper offers
+    each chunk first and makes messages only when it answers False."""
+
+    def write_spool(self, chunk: bytes) -> bool: ...
 
 
 class DriverSpec(Protocol):

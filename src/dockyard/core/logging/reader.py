@@ -66,14 +66,19 @@ def _read_member(path: Path) -> bytes | None:
         return b""
 
 
-def _tail_of_bytes(data: bytes, count: int, options: LogOptions) -> list[LogEntry]:
-    found: list[LogEntry] = []
+def _take_backwards(data: bytes, count: int, options: LogOptions, found: list[LogEntry]) -> None:
+    """Append wanted entries of ``data``, newest first, until ``found`` holds ``count``."""
     for line in reversed(data.splitlines()):
         entry = decode(line)
         if entry is not None and wanted(entry, options):
             found.append(entry)
             if len(found) >= count:
-                break
+                return
+
+
+def _tail_of_bytes(data: bytes, count: int, options: LogOptions) -> list[LogEntry]:
+    found: list[LogEntry] = []
+    _take_backwards(data, count, options, found)
     found.reverse()
     return found
 
@@ -95,12 +100,7 @@ def _tail_of_file(path: Path, end: int, count: int, options: LogOptions) -> list
             # The first line of a block may start in the block before: keep it for later.
             head, _, body = block.partition(b"\n") if pos > 0 else (b"", b"", block)
             carry = head
-            for line in reversed(body.splitlines()):
-                entry = decode(line)
-                if entry is not None and wanted(entry, options):
-                    found.append(entry)
-                    if len(found) >= count:
-                        break
+            _take_backwards(body, count, options, found)
     found.reverse()
     return found
 

@@ -23,7 +23,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from dockyard.core.containers.logs import STDERR, LogEntry, LogParser
-from dockyard.core.logging.driver import LogDriver, LogMessage
+from dockyard.core.logging.driver import LogDriver, LogMessage, SpoolWriter
 from dockyard.core.logging.reader import Follower
 
 log = logging.getLogger(__name__)
@@ -93,6 +93,10 @@ class Shipper:
     def pump(self, final: bool = False) -> int:
         """One batch (blocking: runs in a thread); the bytes of spool it consumed."""
         data = self._follower.read()
+        raw = self.drivers[0] if len(self.drivers) == 1 else None
+        if data and isinstance(raw, SpoolWriter) and not self._parser.pending() and raw.write_spool(data):
+            self._save()
+            return len(data)
         messages = self._messages(data)
         if final and not data:
             messages.extend(map(_message, self._parser.flush()))
