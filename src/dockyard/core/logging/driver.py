@@ -11,7 +11,7 @@ import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import NamedTuple, Protocol, runtime_checkable
+from typing import NamedTuple, Protocol
 
 from dockyard.errors import InvalidArgument
 
@@ -95,7 +95,6 @@ class LogDriver(Protocol):
     def close(self) -> None: ...
 
 
-@runtime_checkable
 class SpoolWriter(Protocol):
     """A driver that may take whole spool lines at once (json-file, local): the shipper offers
     each chunk first and makes messages only when it answers False."""

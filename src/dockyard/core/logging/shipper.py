@@ -23,7 +23,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from dockyard.core.containers.logs import STDERR, LogEntry, LogParser
-from dockyard.core.logging.driver import LogDriver, LogMessage, SpoolWriter
+from dockyard.core.logging.driver import LogDriver, LogMessage
 from dockyard.core.logging.reader import Follower
 
 log = logging.getLogger(__name__)
@@ -93,8 +93,9 @@ class Shipper:
     def pump(self, final: bool = False) -> int:
         """One batch (blocking: runs in a thread); the bytes of spool it consumed."""
         data = self._follower.read()
-        raw = self.drivers[0] if len(self.drivers) == 1 else None
-        if data and isinstance(raw, SpoolWriter) and not self._parser.pending() and raw.write_spool(data):
+        # A file driver alone may take the chunk as it is (SpoolWriter in driver.py).
+        write_spool = getattr(self.drivers[0], "write_spool", None) if len(self.drivers) == 1 else None
+        if data and write_spool is not None and not self._parser.pending() and write_spool(data):
             self._save()
             return len(data)
         messages = self._messages(data)
