@@ -38,6 +38,9 @@ def test_default_is_json_file_bounded(daemon: Daemon, name: Name) -> None:
     assert lines[0]["time"].endswith("Z")
     code, out, err = daemon.docker("logs", ctr)
     assert (code, out, err) == (0, "hello\n", "oops\n")
+    assert daemon.docker("logs", "--since", "2100-01-01T00:00:00Z", ctr)[1:] == ("", "")
+    assert daemon.docker("logs", "--until", "2000-01-01T00:00:00Z", ctr)[1:] == ("", "")
+    assert daemon.docker("logs", "--since", "2000-01-01T00:00:00Z", ctr)[1:] == ("hello\n", "oops\n")
     daemon.docker_ok("rm", ctr)
 
 
