@@ -41,6 +41,8 @@ def test_unknown_driver_and_options_use_dockers_texts() -> None:
     with pytest.raises(InvalidArgument, match="not supported with TCP"):
         svc.resolve({"LogConfig": {"Type": "gelf", "Config": {
             "gelf-address": "tcp://127.0.0.1:1", "gelf-compression-type": "gzip"}}})
+    with pytest.raises(InvalidArgument, match="cache-max-file"):
+        svc.resolve({"LogConfig": {"Type": "syslog", "Config": {"cache-max-file": "x"}}})
     with pytest.raises(InvalidArgument, match="duration"):
         svc.resolve({"LogConfig": {"Type": "fluentd", "Config": {"fluentd-retry-wait": "soon"}}})
 
@@ -112,3 +114,15 @@ def test_cli_log_flags() -> None:
     assert captured["HostConfig"]["LogConfig"] == {
         "Type": "syslog", "Config": {"tag": "{{.Name}}", "syslog-format": "rfc5424"}}
     json.dumps(captured)
+
+
+def test_json_file_tag_is_an_attribute(tmp_path: Path) -> None:
+    spec = builtin_registry().get("json-file")
+    ctx = LogContext(**{**{k: getattr(context({}), k) for k in LogContext.__dataclass_fields__},
+                        "config": {"tag": "{{.Name}}"}, "log_dir": tmp_path})
+    driver = spec.create(ctx)
+    from dockyard.core.logging.driver import LogMessage
+    driver.write([LogMessage(b"hi", "stdout", 10**18)])
+    driver.close()
+    record = json.loads(spec.read_path(tmp_path, "a" * 64).read_text())
+    assert record["attrs"] == {"tag": "web"} and record["log"] == "hi\n"

@@ -186,8 +186,11 @@ class JsonFileSpec:
     def create(self, context: LogContext) -> LogDriver:
         size, files, compress = self._limits(context.config)
         path = self.read_path(context.log_dir, context.container_id)
+        attrs = context.extra_attributes()
+        if "tag" in context.config:  # json-file keeps the tag as an attribute, as Docker's
+            attrs["tag"] = context.tag()
         return FileDriver(RotatingWriter(path, max_size=size, max_file=files, compress=compress,
-                                         attrs=context.extra_attributes()))
+                                         attrs=attrs))
 
 
 class LocalSpec(JsonFileSpec):

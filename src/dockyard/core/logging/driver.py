@@ -156,8 +156,13 @@ class LogDriverRegistry:
                     re.compile(config[key])
                 except re.error as exc:
                     raise InvalidArgument(f"invalid {key} {config[key]!r}: {exc}") from exc
-        if "cache-disabled" in config:
-            parse_bool(config["cache-disabled"], "cache-disabled")
+        for key in ("cache-disabled", "cache-compress"):
+            if key in config:
+                parse_bool(config[key], key)
+        if "cache-max-size" in config:
+            parse_size(config["cache-max-size"], "cache-max-size")
+        if "cache-max-file" in config:
+            parse_int(config["cache-max-file"], "cache-max-file", 1)
         spec.validate(config)
 
 
