@@ -52,6 +52,9 @@ class DaemonConfig:
     # Bytes any archive the daemon unpacks (a layer of a pull, load or import, a build context)
     # may hold uncompressed: a few KB of gzip can claim terabytes. dockerd has no such bound.
     max_unpack_size: int = 20 * 2**30
+    # daemon.json log-driver / log-opts; None opts: json-file's bounded default (core/logging/service.py).
+    log_driver: str = "json-file"
+    log_opts: dict[str, str] | None = None
 
     # ---- derived paths (storage layout from ARCHITECTURE.md) ----
     @property
@@ -111,6 +114,8 @@ _JSON_KEYS: dict[str, str] = {
     "cpu-rt-period": "cpu_rt_period",
     "cpu-rt-runtime": "cpu_rt_runtime",
     "max-unpack-size": "max_unpack_size",
+    "log-driver": "log_driver",
+    "log-opts": "log_opts",
 }
 
 

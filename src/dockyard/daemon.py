@@ -39,6 +39,7 @@ def build_engine(config: DaemonConfig) -> Engine:
     from dockyard.backends.cgroups import FsCgroupReader
     from dockyard.backends.conmon import ConmonMonitor
     from dockyard.backends.http_fetch import HttpxFetcher
+    from dockyard.backends.logdrivers import log_service
     from dockyard.backends.oci_cli import CliRuntime
     from dockyard.backends.overlay import CopySnapshotter, OverlaySnapshotter, SyscallMounter
     from dockyard.backends.registry import HttpxRegistry
@@ -73,7 +74,7 @@ def build_engine(config: DaemonConfig) -> Engine:
     containers = ContainerService(config=config, db=db, images=images, snapshotter=snapshotter,
                                   mounter=SyscallMounter(), runtimes=runtimes, monitor=monitor,
                                   volumes=volumes, networks=networks, cgroups=FsCgroupReader(),
-                                  events=events, userns=remap)
+                                  events=events, userns=remap, logging=log_service(config))
     images.set_image_users(containers.image_users)
     volumes.set_users(containers.volume_users)
     distribution = DistributionService(

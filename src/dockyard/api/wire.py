@@ -97,11 +97,7 @@ def container_config(body: dict[str, Any]) -> ContainerConfig:
 def host_options(raw: dict[str, Any], *, default_runtime: str) -> HostOptions:
     filled = {**_NULL_DEFAULTS, **{k: v for k, v in raw.items()}}
     filled["Runtime"] = raw.get("Runtime") or default_runtime
-    log_config = raw.get("LogConfig") or {}
-    # Logs are conmon's k8s-file, but they answer /logs as Docker's default driver does, and
-    # clients (docker-py's run) only read logs from drivers they know: show "json-file".
-    filled["LogConfig"] = {"Type": log_config.get("Type") or "json-file",
-                           "Config": log_config.get("Config") or {}}
+    # LogConfig is completed by the core (daemon default driver and options, core/logging/).
     # The CLI sends "default"; Docker records and shows the driver it means.
     mode = str(raw.get("NetworkMode") or "bridge")
     filled["NetworkMode"] = "bridge" if mode == "default" else mode

@@ -82,8 +82,11 @@ class ConmonMonitor:
             # --full-attach puts the attach socket in the bundle itself (no symlink farm);
             # connect_attach copes with long paths.
             "--socket-dir-path", str(mdir), "--full-attach",
-            "-l", f"k8s-file:{start.log_path}", "--log-level", "warning",
+            "-l", f"k8s-file:{start.log_path}" if start.log_mode != "none" else "none:",
+            "--log-level", "warning",
         ]
+        if start.log_size_max > 0:
+            argv += ["--log-size-max", str(start.log_size_max)]
         if start.terminal:
             argv.append("-t")
         if start.stdin:

@@ -57,6 +57,7 @@ def _options() -> list[Callable[[Any], Any]]:
         o("--dns", multiple=True, help="Set custom DNS servers"),
         o("--cidfile", help="Write the container ID to the file"),
         o("--log-driver", help="Logging driver for the container"),
+        o("--log-opt", multiple=True, help="Log driver options"),
         o("--detach-keys", help="Override the key sequence for detaching a container"),
         o("--mac-address", help="Container MAC address"),
     ]
@@ -152,8 +153,9 @@ def _host_config(opts: Mapping[str, Any]) -> dict[str, Any]:
     host.update(resource_host_config(opts))  # cli/resource_opts.py
     host.update(security_host_config(opts))  # cli/security_opts.py
     host.update(mount_host_config(opts))  # cli/mount_opts.py
-    if opts["log_driver"]:
-        host["LogConfig"] = {"Type": opts["log_driver"], "Config": {}}
+    if opts["log_driver"] or opts["log_opt"]:
+        log_opts = dict(opt.partition("=")[::2] for opt in opts["log_opt"])
+        host["LogConfig"] = {"Type": opts["log_driver"] or "", "Config": log_opts}
     return host
 
 

@@ -28,7 +28,7 @@ from dockyard.core.containers.logs import LogEntry, LogOptions, parse_unix_ns
 from dockyard.core.containers.model import Container
 from dockyard.core.containers.service import ContainerService
 from dockyard.core.runtime.backend import StdioStream
-from dockyard.errors import InvalidArgument, NotFound
+from dockyard.errors import InvalidArgument, NotFound, Unimplemented
 
 log = logging.getLogger(__name__)
 table = RouteTable()
@@ -74,6 +74,7 @@ async def inspect(request: web.Request) -> web.StreamResponse:
                              graph_data=await service.graph_data(container))
     if query_bool(request, "size"):
         data["SizeRw"], data["SizeRootFs"] = await service.size(container)
+    data["LogPath"] = service.logging.log_path(container, service.paths(container).root)
     return json_response(data)
 
 
@@ -227,10 +228,11 @@ async def logs(request: web.Request) -> web.StreamResponse:
     if not (options.stdout or options.stderr):
         raise InvalidArgument("Bad parameters: you must choose at least one stream")
     tty = container.config.tty
+    entries = service.logs(container, options)  # refuses (none, cache-disabled) before the 200
     response = web.StreamResponse(
         status=200, headers={"Content-Type": stream_content_type(tty, api_version(request))})
     await response.prepare(request)
-    async for entry in service.logs(container, options):
+    async for entry in entries:
         await response.write(_log_bytes(entry, tty=tty, timestamps=options.timestamps))
     await response.write_eof()
     return response
@@ -295,7 +297,11 @@ async def attach_ws(request: web.Request) -> web.StreamResponse:
 async def _replay_logs(service: ContainerService, container: Container, conn: Hijacked,
                        request: web.Request) -> None:
     options = LogOptions(stdout=query_bool(request, "stdout"), stderr=query_bool(request, "stderr"))
-    async for entry in service.logs(container, options):
+    try:
+        entries = service.logs(container, options)
+    except Unimplemented:  # a driver docker logs cannot read: attach shows live output only
+        return
+    async for entry in entries:
         await conn.write(_log_bytes(entry, tty=container.config.tty, timestamps=False))
 
 

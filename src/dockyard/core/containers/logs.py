@@ -1,4 +1,4 @@
-"""Reading a container's k8s-file log (conmon's format) with Docker's logs options.
+"""Log entries, ``docker logs`` options, and conmon's k8s-file spool format.
 
 Each line is ``<RFC3339Nano time> <stdout|stderr> <F|P> <text>``: ``F`` ends a line, ``P`` is a
 partial piece (conmon splits long lines and lines without a newline) continued by later pieces.
@@ -6,15 +6,12 @@ partial piece (conmon splits long lines and lines without a newline) continued b
 
 from __future__ import annotations
 
-import asyncio
-from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
-from pathlib import Path
 
 from dockyard.core.timestamps import format_ns, parse_ns
 
 STDOUT, STDERR = 1, 2
-_POLL_SECONDS = 0.1
+MAX_MESSAGE = 16 * 1024
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,104 +50,54 @@ class LogParser:
 
     def __init__(self) -> None:
         self._pending: dict[int, tuple[int, bytes]] = {}
+        self._seconds: dict[bytes, int] = {}  # "<date>T<time>|<zone>" -> epoch seconds
+
+    def time_ns(self, stamp: bytes) -> int:
+        """conmon's RFC 3339 nano time; the whole-second part is parsed once per second (a
+        fast writer puts thousands of lines in each), the fraction with int()."""
+        if len(stamp) >= 30 and stamp[19] == 0x2E:  # conmon's fixed "YYYY-MM-DDTHH:MM:SS.nnnnnnnnn"
+            head, fraction, zone = stamp[:19], stamp[20:29], stamp[29:]
+        else:
+            head, dot, rest = stamp.partition(b".")
+            if not dot:
+                return parse_ns(stamp.decode())
+            cut = next((i for i, c in enumerate(rest) if c in b"Z+-"), len(rest))
+            fraction, zone = rest[:cut], rest[cut:]
+        key = head + zone
+        seconds = self._seconds.get(key)
+        if seconds is None:
+            if len(self._seconds) > 64:
+                self._seconds.clear()
+            seconds = self._seconds[key] = parse_ns((head + zone).decode()) // 1_000_000_000
+        if not fraction.isdigit():
+            raise ValueError(f"bad timestamp {stamp!r}")
+        return seconds * 1_000_000_000 + int(fraction[:9].ljust(9, b"0"))
 
     def feed_line(self, line: bytes) -> LogEntry | None:
         parts = line.split(b" ", 3)
         if len(parts) < 3:
             return None
         try:
-            time_ns = parse_ns(parts[0].decode())
+            time_ns = self.time_ns(parts[0])
         except ValueError:
             return None
         stream = STDERR if parts[1] == b"stderr" else STDOUT
         text = parts[3] if len(parts) == 4 else b""
         first_ns, before = self._pending.pop(stream, (time_ns, b""))
         if parts[2] == b"P":
+            if len(before) + len(text) >= MAX_MESSAGE:
+                # Docker's 16K cap: a line that never ends leaves as pieces, not as one huge
+                # buffer in the daemon.
+                return LogEntry(stream, first_ns, before + text)
             self._pending[stream] = (first_ns, before + text)
             return None
         return LogEntry(stream, first_ns, before + text + b"\n")
+
+    def pending(self) -> bool:
+        return bool(self._pending)
 
     def flush(self) -> list[LogEntry]:
         """Pieces never completed (the process ended mid-line): shown without a newline."""
         entries = [LogEntry(s, t, data) for s, (t, data) in self._pending.items() if data]
         self._pending.clear()
         return entries
-
-
-def _wanted(entry: LogEntry, options: LogOptions) -> bool:
-    if entry.stream == STDOUT and not options.stdout:
-        return False
-    if entry.stream == STDERR and not options.stderr:
-        return False
-    if options.since_ns and entry.time_ns < options.since_ns:
-        return False
-    return not (options.until_ns and entry.time_ns > options.until_ns)
-
-
-def read_entries(
-    path: Path, options: LogOptions, *, final: bool = True, parser: LogParser | None = None
-) -> tuple[list[LogEntry], int]:
-    """Every wanted entry of the file (blocking: run in a thread) and the offset read up to.
-
-    With ``final`` false, an unfinished line and pending pieces stay for a later read (in
-    ``parser``, which the caller keeps).
-    """
-    try:
-        data = path.read_bytes()
-    except FileNotFoundError:
-        return [], 0
-    end = len(data) if final else data.rfind(b"\n") + 1
-    parser = parser if parser is not None else LogParser()
-    entries: list[LogEntry] = []
-    for line in data[:end].splitlines():
-        entry = parser.feed_line(line)
-        if entry is not None and _wanted(entry, options):
-            entries.append(entry)
-    if final:
-        entries.extend(e for e in parser.flush() if _wanted(e, options))
-    if options.tail is not None:
-        entries = entries[-options.tail:] if options.tail > 0 else []
-    return entries, end
-
-
-def _read_from(path: Path, offset: int) -> bytes:
-    try:
-        with path.open("rb") as handle:
-            handle.seek(offset)
-            return handle.read()
-    except FileNotFoundError:
-        return b""
-
-
-async def follow_entries(
-    path: Path, options: LogOptions, is_running: Callable[[], bool]
-) -> AsyncIterator[LogEntry]:
-    """Existing entries, then new ones as they are written, until the container stops."""
-    parser = LogParser()
-    entries, offset = await asyncio.to_thread(
-        read_entries, path, options, final=not options.follow, parser=parser)
-    for entry in entries:
-        yield entry
-    if not options.follow:
-        return
-    buffer = b""
-    while True:
-        running = is_running()
-        chunk = await asyncio.to_thread(_read_from, path, offset)
-        offset += len(chunk)
-        buffer += chunk
-        *lines, buffer = buffer.split(b"\n")
-        for line in lines:
-            fresh = parser.feed_line(line)
-            if fresh is None:
-                continue
-            if options.until_ns and fresh.time_ns > options.until_ns:
-                return
-            if _wanted(fresh, options):
-                yield fresh
-        if not running:
-            for rest in parser.flush():
-                if _wanted(rest, options):
-                    yield rest
-            return
-        await asyncio.sleep(_POLL_SECONDS)

@@ -28,6 +28,7 @@ from dockyard.core.containers.store import LiveContainers
 from dockyard.core.events import EventBus
 from dockyard.core.ids import ContainerId
 from dockyard.core.layers.snapshots import Mounter, Snapshotter
+from dockyard.core.logging.service import LogService
 from dockyard.core.runtime.backend import ExecProcess, Monitor, MonitorStart, RuntimeBackend, StdioStream
 from dockyard.core.runtime.userns import UsernsRemap
 from dockyard.core.timestamps import now_rfc3339
@@ -102,6 +103,8 @@ class Runner:
         self.userns: UsernsRemap | None = None
         # Set by the service: the legacy links' environment of a container (networking.link_env).
         self.linked_env: Callable[[Container], list[str]] | None = None
+        # Set by the daemon: log drivers and the shipper of conmon's spool (core/logging/service.py).
+        self.logging: LogService | None = None
 
     def paths(self, container: Container) -> ContainerPaths:
         return ContainerPaths.of(self._config.containers_dir, container.id)
@@ -128,10 +131,12 @@ class Runner:
             await asyncio.to_thread(self._write_bundle, container, paths, network, linked)
             stack.push_async_callback(self._forget, container, runtime)
             try:
+                log_mode, log_size = await self._open_logs(container, paths, stack)
                 pid = await self._monitor.create(MonitorStart(
                     container_id=container.id, bundle=paths.bundle, runtime=runtime,
                     log_path=paths.log, terminal=container.config.tty,
-                    stdin=container.config.open_stdin, stdin_once=container.config.stdin_once))
+                    stdin=container.config.open_stdin, stdin_once=container.config.stdin_once,
+                    log_mode=log_mode, log_size_max=log_size))
                 if after_create is not None:
                     await after_create(pid)
                 await self._hand_attachers(container.id)
@@ -152,6 +157,14 @@ class Runner:
         container_events.emit(self._events, container, "start")
         self.health.start(container)
         log.info("started container %s (pid %d)", container.id[:12], container.pid)
+
+    async def _open_logs(self, container: Container, paths: ContainerPaths,
+                         stack: AsyncExitStack) -> tuple[str, int]:
+        if self.logging is None:
+            return "k8s-file", 0
+        await self.logging.open(container, paths.root)
+        stack.push_async_callback(self.logging.abandon, container)
+        return self.logging.spool_mode(container), self.logging.spool_size(container)
 
     def _mount(self, container: Container, paths: ContainerPaths) -> None:
         paths.rootfs.mkdir(parents=True, exist_ok=True)
@@ -270,6 +283,8 @@ class Runner:
         task = asyncio.get_running_loop().create_task(self._watch(container))
         self._watchers[container.id] = task
         task.add_done_callback(lambda _t: self._watchers.pop(container.id, None))
+        if self.logging is not None:
+            self.logging.ship(container, self.paths(container).root, lambda: container.state.is_active)
 
     async def _watch(self, container: Container) -> None:
         try:
@@ -284,6 +299,8 @@ class Runner:
         """Record an exit: clean up the mount and runtime state first, so a waiter that then
         removes the container finds nothing busy."""
         paths = self.paths(container)
+        if self.logging is not None:  # before the exit shows: docker logs after wait sees it all
+            await self.logging.drain(container, paths.root)
         if self.oom_killed is not None:
             container.oom_killed = await self.oom_killed(container)
         with contextlib.suppress(InvalidArgument):
@@ -323,6 +340,8 @@ class Runner:
 
     async def close(self) -> None:
         await self.health.close()
+        if self.logging is not None:
+            await self.logging.close()
         tasks = list(self._watchers.values())
         for task in tasks:
             task.cancel()

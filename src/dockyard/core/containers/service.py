@@ -24,7 +24,7 @@ from dockyard.core.containers.exec_service import ExecService
 from dockyard.core.containers.execs import ExecConfig, ExecSession, ExecSessions
 from dockyard.core.containers.hardening import remap_of
 from dockyard.core.containers.hostfiles import write_host_files
-from dockyard.core.containers.logs import LogEntry, LogOptions, follow_entries
+from dockyard.core.containers.logs import LogEntry, LogOptions
 from dockyard.core.containers.model import (
     Container,
     ContainerConfig,
@@ -50,6 +50,7 @@ from dockyard.core.ids import ContainerId, new_container_id
 from dockyard.core.images import platform as image_platform
 from dockyard.core.images.model import Image, ImageUser
 from dockyard.core.layers.snapshots import Mounter, Snapshotter
+from dockyard.core.logging.service import LogService, default_log_service
 from dockyard.core.metadata import Metadata
 from dockyard.core.runtime.backend import ExecProcess, Monitor, RuntimeBackend, StdioStream
 from dockyard.core.runtime.emulation import check_runnable
@@ -89,7 +90,8 @@ class ContainerService:
                  snapshotter: Snapshotter, mounter: Mounter, runtimes: dict[str, RuntimeBackend],
                  monitor: Monitor, volumes: VolumeService | None = None,
                  networks: NetworkService | None = None, cgroups: CgroupReader | None = None,
-                 events: EventBus | None = None, userns: UsernsRemap | None = None) -> None:
+                 events: EventBus | None = None, userns: UsernsRemap | None = None,
+                 logging: LogService | None = None) -> None:
         self._config = config
         self._events = events or EventBus()
         self._images = images
@@ -115,6 +117,7 @@ class ContainerService:
         self._runner.oom_killed = self.resources.oom_hook()
         self._runner.userns = self._userns = userns  # --userns-remap (core/runtime/userns.py)
         self._runner.linked_env = self._networking.link_env
+        self._runner.logging = self.logging = logging or default_log_service()  # core/logging/
 
     # ---- lifecycle of the service ----
     async def open(self) -> None:
@@ -261,6 +264,7 @@ class ContainerService:
         if runtime not in self._runtimes:
             raise InvalidArgument(f"unknown or invalid runtime name: {runtime}")
         check_create(request.host.raw, request.host.auto_remove)  # restart policy, --rm
+        request.host.raw = self.logging.resolve(request.host.raw)  # LogConfig: defaults, 400s
         request.host.raw = check_resources(request.host.raw)  # Docker's limits checks, 400s
         check_security(request.host.raw, remap=self._userns)  # caps, security-opt, sysctls, devices
         container_id = new_container_id()
@@ -532,8 +536,8 @@ class ContainerService:
         return await asyncio.to_thread(changes, upper, lowers)
 
     def logs(self, container: Container, options: LogOptions) -> AsyncIterator[LogEntry]:
-        path = self.paths(container).log
-        return follow_entries(path, options, lambda: container.state.is_active)
+        return self.logging.read(container, self.paths(container).root, options,
+                                 lambda: container.state.is_active)
 
     def attach(self, container: Container) -> asyncio.Future[StdioStream]:
         """The container's stdio: now if it runs, else once it starts (``docker run -i``

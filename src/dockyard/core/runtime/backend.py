@@ -99,6 +99,8 @@ class MonitorStart:
     terminal: bool
     stdin: bool  # keep stdin open for attach (docker -i)
     stdin_once: bool  # close the container's stdin when the first attached client detaches
+    log_mode: str = "k8s-file"  # "none": the container's log driver is none, nothing is spooled
+    log_size_max: int = 0  # conmon's --log-size-max for the spool; 0: unbounded
 
 
 class Monitor(Protocol):
