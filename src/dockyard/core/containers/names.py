@@ -7,9 +7,8 @@ import secrets
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
-from dockyard.core.naming import check_name
-from dockyard.errors import InvalidArgument
 from dockyard.core.containers.store import name_conflict
+from dockyard.core.naming import check_name
 from dockyard.errors import AlreadyExists, InvalidArgument
 
 NAME_RE = re.compile(r"^/?[a-zA-Z0-9][a-zA-Z0-9_.-]+$")

@@ -36,7 +36,7 @@ from dockyard.core.containers.model import (
     WaitResult,
 )
 from dockyard.core.containers.mounts import MountPoint, parse_volumes_from
-from dockyard.core.containers.names import NameReservations, generate_name, validate_name
+from dockyard.core.containers.names import NameReservations, validate_name
 from dockyard.core.containers.networking import ContainerNetworking, seed_endpoints
 from dockyard.core.containers.processes import parse_ps, run_ps
 from dockyard.core.containers.restart import RestartSupervisor, check_create, launcher

@@ -16,7 +16,6 @@ from collections.abc import Awaitable, Callable
 
 from dockyard.core.content import ContentStore
 from dockyard.core.ids import ImageId, hex_of
-from dockyard.core.images.lineage import parent_ids, parent_of
 from dockyard.core.images.model import Image, ImageUser
 from dockyard.core.images.reference import familiar, parse
 from dockyard.core.images.store import ImageStore, LayerRecord
@@ -160,9 +159,8 @@ class Remover:
         images = self._store.all()
         # moby prunes heads only: an image another one was built on (a build step of a tagged
         # image) is not dangling, and deleting it would cost the next build its cache.
-        parents = parent_ids(images)
         for image in images:
-            if (dangling_only and image.repo_tags) or image.id in parents:
+            if (dangling_only and image.repo_tags) or self._store.children_of(image.id):
                 continue
             if not _prune_filters_match(image, filters) or await self._users(image.id):
                 continue
