@@ -45,6 +45,8 @@ _TOP_LEVEL = {
     "update": "resources:update_command", "stats": "resources:stats_command", "system": "main:system_group",
     "events": "events:events_command", "completion": "completion:completion_command",
     "help": "completion:help_command",
+    # Adapters beside this CLI, clients of the API like it: full module paths.
+    "compose": "dockyard.compose.cli:compose_group",
 }
 _CONTAINER = {
     "attach": "run:attach_command", "commit": "container_files:commit_command",
@@ -88,7 +90,8 @@ class DockerGroup(click.Group):
     def resolve(self, name: str) -> click.Command | None:
         if name not in self.commands and name in self.lazy:
             module, _, attribute = self.lazy[name].partition(":")
-            command = getattr(importlib.import_module(f"dockyard.cli.{module}"), attribute)
+            path = module if "." in module else f"dockyard.cli.{module}"
+            command = getattr(importlib.import_module(path), attribute)
             self.commands[name] = command
         return self.commands.get(name)
 
@@ -128,10 +131,6 @@ def image_group() -> None:
 def system_group() -> None:
     """Manage Dockyard"""
 
-# ``dockyard compose`` (src/dockyard/compose/): a client of the API like this CLI.
-from dockyard.compose.cli import compose_group  # noqa: E402 - after the CLI's own commands
-
-cli.add_command(compose_group)
 
 
 # docker's boolean flags also accept Go's ``--flag=true|false``; click flags take no value.
