@@ -22,6 +22,7 @@ from dockyard.cli import resources as resources_cli
 from dockyard.cli import volumes as volumes_cli
 from dockyard.cli.client import CliError
 from dockyard.cli.session import Session
+from dockyard.ui.command import ui_command
 
 USAGE_STATUS = 125
 CONTEXT = {"help_option_names": ["--help"], "max_content_width": 100}
@@ -115,6 +116,7 @@ container_group.add_command(prune_cli.container_prune_command)
 image_group.add_command(prune_cli.image_prune_command)
 cli.add_command(events_cli.events_command)
 _system.add_command(events_cli.events_command)
+cli.add_command(ui_command)
 
 
 # docker's boolean flags also accept Go's ``--flag=true|false``; click flags take no value.
