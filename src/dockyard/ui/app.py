@@ -94,7 +94,8 @@ def _denied(request: web.Request, session: Session) -> web.StreamResponse | None
 
 
 async def login_page(request: web.Request) -> web.StreamResponse:
-    token = secrets.token_urlsafe(24)
+    # Reuse the browser's token: two loads of the page (a reload, a second tab) keep one value.
+    token = request.cookies.get(LOGIN_COOKIE) or secrets.token_urlsafe(24)
     response = pages.render(request, "login.html", {"login_token": token, "error": request.query.get("e")})
     response.set_cookie(LOGIN_COOKIE, token, httponly=True, samesite="Strict", path="/login",
                         secure=request.app[SETTINGS].secure_cookies)
