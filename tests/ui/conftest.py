@@ -108,7 +108,8 @@ def login(page: object, url: str, password: str = ADMIN_PASSWORD, user: str = "a
 @pytest.fixture
 def page(browser: object, ui: UiServer) -> Iterator[object]:
     """A fresh browser context, logged in as admin; dialogs (confirmations) are accepted."""
-    context = browser.new_context(viewport={"width": 1400, "height": 900})  # type: ignore[attr-defined]
+    # bypass_csp: wait_for_function evaluates strings, which our CSP (no unsafe-eval) forbids.
+    context = browser.new_context(viewport={"width": 1400, "height": 900}, bypass_csp=True)  # type: ignore[attr-defined]
     pg = context.new_page()
     pg.on("dialog", lambda d: d.accept())
     pg.set_default_timeout(20_000)
