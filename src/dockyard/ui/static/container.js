@@ -118,14 +118,24 @@
   function stats() {
     const box = document.getElementById("stats");
     const width = Math.max(300, Math.floor(box.clientWidth / 2) - 30);
-    const make = (id, series) => {
+    const bytes = (v) => {
+      if (v == null) return "--";
+      const units = ["B", "kB", "MB", "GB"];
+      let i = 0;
+      while (Math.abs(v) >= 1000 && i < units.length - 1) { v /= 1000; i += 1; }
+      return `${v.toFixed(i ? 1 : 0)} ${units[i]}`;
+    };
+    const percent = (v) => (v == null ? "--" : `${v.toFixed(2)}%`);
+    const make = (id, series, fmt) => {
       const data = [[], ...series.map(() => [])];
-      const plot = new uPlot({ width, height: 160, series: [{}, ...series.map((label, i) => ({
-        label, stroke: ["#2a7ae2", "#e2762a"][i] }))] }, data, document.getElementById(id));
+      const plot = new uPlot({ width, height: 160,
+        axes: [{}, { size: 70, values: (u, vals) => vals.map(fmt) }],
+        series: [{}, ...series.map((label, i) => ({ label, value: (u, v) => fmt(v),
+          stroke: ["#2a7ae2", "#e2762a"][i] }))] }, data, document.getElementById(id));
       return { data, plot };
     };
-    const charts = { cpu: make("chart-cpu", ["CPU %"]), memory: make("chart-memory", ["used"]),
-      net: make("chart-net", ["rx", "tx"]), blk: make("chart-blk", ["read", "write"]) };
+    const charts = { cpu: make("chart-cpu", ["CPU %"], percent), memory: make("chart-memory", ["used"], bytes),
+      net: make("chart-net", ["rx", "tx"], bytes), blk: make("chart-blk", ["read", "write"], bytes) };
     const values = { cpu: ["cpu"], memory: ["memory"], net: ["rx", "tx"], blk: ["read", "write"] };
     const source = new EventSource(box.dataset.src);
     source.onmessage = (e) => {

@@ -1,0 +1,75 @@
+"""Images in the browser: a pull from Debian's docker-registry on 127.0.0.1 with per-layer progress,
+a build from a pasted Dockerfile with its output streaming, then the new image in the list."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from conformance.daemon import Daemon
+from conformance.registries import REGISTRY_BIN, Registry
+
+from .conftest import UiServer
+
+pytestmark = pytest.mark.skipif(not Path(REGISTRY_BIN).exists(), reason="docker-registry not installed")
+
+
+@pytest.fixture(scope="module")
+def registry(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Registry]:
+    reg = Registry(tmp_path_factory.mktemp("ui-registry"))
+    yield reg
+    reg.stop()
+
+
+def test_pull_shows_layer_progress(page: Any, ui: UiServer, daemon: Daemon, registry: Registry,
+                                   shot: Callable[[Any, str], Any]) -> None:
+    ref = f"{registry.host}/ui/pulled:1"
+    daemon.docker_ok("tag", "busybox", ref)
+    daemon.docker_ok("push", ref, timeout=120)
+    daemon.docker_ok("rmi", ref)
+    try:
+        page.get_by_role("navigation", name="Main").get_by_role("link", name="Images").click()
+        pull = page.get_by_role("region", name="Pull")
+        pull.get_by_label("Image").fill(ref)
+        pull.get_by_role("button", name="Pull", exact=True).click()
+        progress = page.get_by_label("Pull progress")
+        progress.get_by_text("Done.").wait_for(timeout=60_000)
+        # One row per layer ID, each ending at its last status (docker's own progress display).
+        rows = progress.locator("[data-layer]").all_inner_texts()
+        assert any(r.endswith(("Pull complete", "Already exists")) for r in rows), rows
+        assert daemon.docker("image", "inspect", ref)[0] == 0
+        shot(page, "images-pull")
+    finally:
+        daemon.docker("rmi", ref)
+
+
+def test_pull_error_is_shown(page: Any, ui: UiServer, registry: Registry) -> None:
+    page.goto(f"{ui.url}/e/local/images")
+    pull = page.get_by_role("region", name="Pull")
+    pull.get_by_label("Image").fill(f"{registry.host}/ui/missing:1")
+    pull.get_by_role("button", name="Pull", exact=True).click()
+    alert = page.get_by_label("Pull progress").get_by_role("alert")
+    alert.wait_for(timeout=30_000)
+    assert "not found" in alert.inner_text() or "unknown" in alert.inner_text()
+
+
+def test_build_streams_its_output(page: Any, ui: UiServer, daemon: Daemon, name: Any,
+                                  shot: Callable[[Any, str], Any]) -> None:
+    tag = f"{name('ui-built')}:1"
+    page.goto(f"{ui.url}/e/local/images")
+    build = page.get_by_role("region", name="Build")
+    build.get_by_label("Tag").fill(tag)
+    build.get_by_label("Dockerfile").fill("FROM busybox\nRUN echo built-by-the-ui > /made\nCMD [\"cat\", \"/made\"]\n")
+    build.get_by_role("button", name="Build", exact=True).click()
+    output = page.get_by_label("Build output")
+    output.get_by_text("Done.").wait_for(timeout=120_000)
+    try:
+        assert "built-by-the-ui" in output.inner_text() or "RUN echo" in output.inner_text()
+        assert daemon.docker_ok("run", "--rm", tag).strip() == "built-by-the-ui"
+        shot(page, "images-build")
+        page.reload()
+        assert page.get_by_role("cell", name=tag, exact=True).is_visible()
+    finally:
+        daemon.docker("rmi", "-f", tag)
