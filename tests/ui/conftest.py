@@ -17,7 +17,6 @@ from pathlib import Path
 
 import httpx
 import pytest
-
 from conformance.daemon import Daemon
 
 CHROMIUM = "/usr/bin/chromium"
@@ -60,9 +59,10 @@ def start_ui(daemon: Daemon, workdir: Path, *extra: str) -> UiServer:
     (workdir / "viewer.pw").write_text(VIEWER_PASSWORD + "\n")
     port = free_port()
     log = workdir / "ui.log"
-    argv = [sys.executable, "-m", "dockyard.cli.main", "-H", daemon.host, "ui", "--listen", f"127.0.0.1:{port}",
-            "--admin-password-file", str(workdir / "admin.pw"),
-            "--readonly-password-file", str(workdir / "viewer.pw"), "--state-dir", str(workdir / "state"), *extra]
+    argv = [sys.executable, "-m", "dockyard.cli.main", "-H", daemon.host, "ui",
+            "--listen", f"127.0.0.1:{port}", "--admin-password-file", str(workdir / "admin.pw"),
+            "--readonly-password-file", str(workdir / "viewer.pw"), "--state-dir", str(workdir / "state"),
+            *extra]
     env = daemon.env()
     with log.open("wb") as out:
         proc = subprocess.Popen(argv, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=env)
@@ -130,7 +130,8 @@ def shot() -> Callable[[object, str], Path]:
     return take
 
 
-def api_session(ui: UiServer, password: str = ADMIN_PASSWORD, user: str = "admin") -> tuple[httpx.Client, str]:
+def api_session(ui: UiServer, password: str = ADMIN_PASSWORD,
+                user: str = "admin") -> tuple[httpx.Client, str]:
     """An HTTP client logged in through the login form, and its CSRF token (from a page's meta)."""
     client = httpx.Client(base_url=ui.url, timeout=30)
     form = client.get("/login").text

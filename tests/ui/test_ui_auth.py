@@ -7,8 +7,8 @@ from pathlib import Path
 
 import httpx
 import pytest
-
 from conformance.daemon import Daemon
+
 from .conftest import ADMIN_PASSWORD, VIEWER_PASSWORD, UiServer, api_session, login, start_ui
 
 
@@ -35,7 +35,8 @@ def test_nothing_served_without_a_session(ui: UiServer) -> None:
         answer = anon.get("/api/e/local/containers/x/inspect")
         assert answer.status_code == 401
         assert answer.json() == {"message": "authentication required"}
-        assert anon.post("/api/e/local/containers/bulk", json={"action": "stop", "ids": ["x"]}).status_code == 401
+        bulk = anon.post("/api/e/local/containers/bulk", json={"action": "stop", "ids": ["x"]})
+        assert bulk.status_code == 401
         assert anon.get("/static/app.js").status_code == 200
 
 

@@ -109,7 +109,8 @@ def test_stats_inspect_top_tabs(page: Any, ui: UiServer, container: Any, name: A
     cid = container("--name", name("ui-stats"), "busybox", "sleep", "300")
     page.goto(f"{ui.url}/e/local/containers/{cid[:12]}")
     page.get_by_role("tab", name="Stats").click()
-    page.wait_for_function("Number(document.getElementById('stats').dataset.samples || 0) >= 2", timeout=30_000)
+    page.wait_for_function("Number(document.getElementById('stats').dataset.samples || 0) >= 2",
+                           timeout=30_000)
     shot(page, "container-stats")
     page.get_by_role("tab", name="Processes").click()
     page.get_by_role("cell", name="sleep 300").wait_for()

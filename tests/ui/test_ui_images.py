@@ -61,7 +61,8 @@ def test_build_streams_its_output(page: Any, ui: UiServer, daemon: Daemon, name:
     page.goto(f"{ui.url}/e/local/images")
     build = page.get_by_role("region", name="Build")
     build.get_by_label("Tag").fill(tag)
-    build.get_by_label("Dockerfile").fill("FROM busybox\nRUN echo built-by-the-ui > /made\nCMD [\"cat\", \"/made\"]\n")
+    build.get_by_label("Dockerfile").fill(
+        "FROM busybox\nRUN echo built-by-the-ui > /made\nCMD [\"cat\", \"/made\"]\n")
     build.get_by_role("button", name="Build", exact=True).click()
     output = page.get_by_label("Build output")
     output.get_by_text("Done.").wait_for(timeout=120_000)

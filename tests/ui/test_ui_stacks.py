@@ -23,7 +23,8 @@ def _compose_deployer_missing() -> str | None:
 
 
 def _labels(project: str, service: str, n: int) -> list[str]:
-    return ["--label", f"com.docker.compose.project={project}", "--label", f"com.docker.compose.service={service}",
+    return ["--label", f"com.docker.compose.project={project}",
+            "--label", f"com.docker.compose.service={service}",
             "--label", f"com.docker.compose.container-number={n}", "--name", f"{project}-{service}-{n}"]
 
 
@@ -34,8 +35,8 @@ def test_project_listed_stopped_and_taken_down(page: Any, ui: UiServer, daemon: 
     daemon.docker_ok("network", "create", "--label", f"com.docker.compose.project={project}", net)
     try:
         for service in ("web", "db"):
-            daemon.docker_ok("run", "-d", "--network", net, *_labels(project, service, 1), "busybox", "sh", "-c",
-                             f"echo {service}-says-hello; sleep 300")
+            daemon.docker_ok("run", "-d", "--network", net, *_labels(project, service, 1), "busybox",
+                             "sh", "-c", f"echo {service}-says-hello; sleep 300")
         page.get_by_role("navigation", name="Main").get_by_role("link", name="Stacks").click()
         stack = page.get_by_role("region", name=project)
         assert "2/2 running" in stack.get_by_role("heading").inner_text()
@@ -48,7 +49,6 @@ def test_project_listed_stopped_and_taken_down(page: Any, ui: UiServer, daemon: 
         page.get_by_role("region", name=project).get_by_text("0/2 running").wait_for()
         assert daemon.docker_ok("inspect", "-f", "{{.State.Running}}", f"{project}-web-1").strip() == "false"
         page.get_by_role("region", name=project).get_by_role("button", name=f"Down stack {project}").click()
-        page.get_by_text("No compose projects on this engine.").or_(page.get_by_role("heading", level=1)).first.wait_for()
         page.wait_for_function(f"!document.body.textContent.includes('{project}-web-1')")
         assert daemon.docker("inspect", f"{project}-web-1")[0] != 0
         assert daemon.docker("network", "inspect", net)[0] != 0
@@ -79,7 +79,8 @@ def test_deploy_a_pasted_compose_file(page: Any, ui: UiServer, daemon: Daemon, n
     page.goto(f"{ui.url}/e/local/stacks")
     deploy = page.get_by_role("region", name="Deploy a compose file")
     deploy.get_by_label("Project name").fill(project)
-    deploy.get_by_label("Compose file").fill("services:\n  app:\n    image: busybox\n    command: sleep 300\n")
+    deploy.get_by_label("Compose file").fill(
+        "services:\n  app:\n    image: busybox\n    command: sleep 300\n")
     deploy.get_by_role("button", name="Deploy").click()
     stack = page.get_by_role("region", name=project)
     stack.wait_for(timeout=60_000)

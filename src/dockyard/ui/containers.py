@@ -160,7 +160,7 @@ async def archive(request: web.Request) -> web.StreamResponse:
         response = web.StreamResponse(headers={"Content-Type": "application/x-tar",
                                                "Content-Disposition": f'attachment; filename="{name}"'})
         await response.prepare(request)
-        async for chunk in upstream.aiter_bytes():
+        async for chunk in upstream.content.iter_any():
             await response.write(chunk)
         await response.write_eof()
         return response

@@ -1,9 +1,9 @@
 """Environments: the engines the UI manages, each reached through the Engine API only.
 
 An *environment* is a name and an *endpoint* (``unix:///path``, ``tcp://host:port`` with TLS, a
-docker context, ``ssh://``). What the UI needs from an endpoint is two things: an httpx transport
-for ordinary requests and streams, and a raw byte stream for hijacked exec sessions. Both come
-from :class:`Transport`; :func:`open_transport` picks one for an endpoint.
+docker context, ``ssh://``). What the UI needs from an endpoint is two things: an aiohttp connector
+for ordinary requests and streams, and a raw byte stream for hijacked exec sessions. Both come from
+:class:`Transport`; :func:`open_transport` picks one for an endpoint.
 
 The seam for remote engines is :data:`REMOTE_CONNECTORS`: the CLI's remote-transport work (docker
 contexts, ``ssh://``) registers a factory per scheme there, and every page of the UI uses it
@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Protocol
 from urllib.parse import urlsplit
 
-import httpx
+import aiohttp
 
 from dockyard.cli.client import DEFAULT_HOST, socket_path
 
@@ -36,8 +36,8 @@ class Transport(Protocol):
     def endpoint(self) -> str:
         """The address as the user gave it (``unix:///…``, ``tcp://…``, ``ssh://…``)."""
 
-    def http(self) -> httpx.AsyncBaseTransport:
-        """A transport for ``httpx.AsyncClient`` (requests and streamed responses)."""
+    def connector(self) -> aiohttp.BaseConnector:
+        """The connector of an ``aiohttp.ClientSession`` (requests and streamed responses)."""
 
     async def open_stream(self) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
         """A fresh connection for one hijacked request (exec)."""
@@ -51,8 +51,8 @@ class UnixTransport:
     def path(self) -> str:
         return socket_path(self.endpoint)
 
-    def http(self) -> httpx.AsyncBaseTransport:
-        return httpx.AsyncHTTPTransport(uds=self.path)
+    def connector(self) -> aiohttp.BaseConnector:
+        return aiohttp.UnixConnector(path=self.path)
 
     async def open_stream(self) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
         return await asyncio.open_unix_connection(self.path)
@@ -86,8 +86,8 @@ class TcpTransport:
             raise EnvironmentError_(f"invalid endpoint {self.endpoint!r}")
         return parts.hostname, parts.port or 2376
 
-    def http(self) -> httpx.AsyncBaseTransport:
-        return httpx.AsyncHTTPTransport(verify=self.tls.context())
+    def connector(self) -> aiohttp.BaseConnector:
+        return aiohttp.TCPConnector(ssl=self.tls.context())
 
     def base_url(self) -> str:
         host, port = self._address()

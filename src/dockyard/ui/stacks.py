@@ -21,7 +21,7 @@ from typing import Any, Protocol
 from aiohttp import web
 
 from dockyard.ui.context import engine_of, json_body, json_error, text_field
-from dockyard.ui.engine import Engine, EngineError, iter_frames
+from dockyard.ui.engine import Engine, EngineError, iter_output
 
 log = logging.getLogger(__name__)
 
@@ -118,9 +118,8 @@ async def logs(request: web.Request) -> web.StreamResponse:
         tty = bool((await engine.get_json(f"/containers/{c['Id']}/json"))["Config"].get("Tty"))
         async with engine.stream("GET", f"/containers/{c['Id']}/logs",
                                  params={"stdout": "1", "stderr": "1", "tail": "200"}) as upstream:
-            async for _stream, data in iter_frames(upstream, tty):
-                text = data.decode(errors="replace")
-                await response.write("".join(f"{prefix} | {line}\n" for line in text.splitlines()).encode())
+            text = b"".join([data async for data in iter_output(upstream, tty)]).decode(errors="replace")
+        await response.write("".join(f"{prefix} | {line}\n" for line in text.splitlines()).encode())
     return response
 
 

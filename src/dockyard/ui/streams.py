@@ -12,7 +12,7 @@ from typing import Any
 from aiohttp import web
 
 from dockyard.ui.context import engine_of
-from dockyard.ui.engine import Engine, EngineError, iter_frames, iter_json
+from dockyard.ui.engine import Engine, EngineError, iter_json, iter_output
 
 log = logging.getLogger(__name__)
 
@@ -87,7 +87,7 @@ async def logs(request: web.Request) -> web.StreamResponse:
         response = web.StreamResponse(headers={"Content-Type": "text/plain; charset=utf-8"})
         await response.prepare(request)
         try:
-            async for _stream, data in iter_frames(upstream, tty):
+            async for data in iter_output(upstream, tty):
                 await response.write(data)
         except ConnectionResetError:
             pass

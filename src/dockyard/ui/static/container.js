@@ -167,6 +167,11 @@
 
   document.addEventListener("DOMContentLoaded", () => {
     tabs();
+    // ?follow=0 / ?timestamps=1 / ?tail=N preset the log view (links and bookmarks keep them).
+    const query = new URLSearchParams(location.search);
+    if (query.get("follow") === "0") document.getElementById("log-follow").checked = false;
+    if (query.get("timestamps") === "1") document.getElementById("log-timestamps").checked = true;
+    if (query.get("tail")) document.getElementById("log-tail").value = query.get("tail");
     logs();
     for (const id of ["log-follow", "log-timestamps", "log-tail"]) document.getElementById(id).addEventListener("change", logs);
     document.getElementById("log-search").addEventListener("input", renderSearch);
