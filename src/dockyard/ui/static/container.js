@@ -27,6 +27,12 @@
   let logController = null;
   let logText = [];
 
+  function countLines(chunks) {
+    let n = 0;
+    for (const chunk of chunks) for (let i = chunk.indexOf("\n"); i >= 0; i = chunk.indexOf("\n", i + 1)) n += 1;
+    return n;
+  }
+
   function renderSearch() {
     const pre = document.getElementById("logs");
     const query = document.getElementById("log-search").value;
@@ -66,21 +72,30 @@
     const reader = response.body.getReader();
     const decoder = new TextDecoder();
     const search = document.getElementById("log-search");
+    let pending = [];
+    let scheduled = false;
+    const flush = () => {
+      scheduled = false;
+      if (search.value) { pending = []; renderSearch(); return; }
+      const atBottom = pre.scrollHeight - pre.scrollTop - pre.clientHeight < 40;
+      pre.append(document.createTextNode(pending.join("")));
+      pending = [];
+      if (atBottom) pre.scrollTop = pre.scrollHeight;
+    };
     try {
       for (;;) {
         const { value, done } = await reader.read();
         if (done) break;
         const text = decoder.decode(value, { stream: true });
         logText.push(text);
-        if (search.value) renderSearch();
-        else {
-          pre.append(document.createTextNode(text));
-          const atBottom = pre.scrollHeight - pre.scrollTop - pre.clientHeight < 40;
-          if (atBottom) pre.scrollTop = pre.scrollHeight;
-        }
+        pending.push(text);
+        // One DOM write and one layout per frame, however many chunks arrived in it.
+        if (!scheduled) { scheduled = true; requestAnimationFrame(flush); }
       }
     } catch (_) { return; }
-    renderSearch();
+    await new Promise((resolve) => requestAnimationFrame(() => { flush(); resolve(); }));
+    if (search.value) renderSearch();
+    else document.getElementById("log-count").textContent = `${countLines(logText)} lines`;
     pre.dataset.done = "1";
   }
 
