@@ -98,3 +98,35 @@ def test_login_attempts_are_rate_limited(daemon: Daemon, tmp_path: Path) -> None
 def test_non_loopback_listen_needs_tls(daemon: Daemon, tmp_path: Path) -> None:
     with pytest.raises(RuntimeError, match="refusing to serve on 0.0.0.0 without TLS"):
         start_ui(daemon, tmp_path / "ui", "--listen", "0.0.0.0:9999")
+
+
+def test_console_needs_a_websocket_handshake_with_the_token(ui: UiServer, container: object) -> None:
+    cid = container("busybox", "sleep", "300")  # type: ignore[operator]
+    client, csrf = api_session(ui)
+    with closing(client):
+        plain = client.get(f"/api/e/local/containers/{cid}/console?csrf={csrf}")
+        assert plain.status_code == 400
+        handshake = {"Upgrade": "websocket", "Connection": "Upgrade", "Sec-WebSocket-Version": "13",
+                     "Sec-WebSocket-Key": "dGhlIHNhbXBsZSBub25jZQ==", "Origin": ui.url}
+        no_token = client.get(f"/api/e/local/containers/{cid}/console", headers=handshake)
+        assert no_token.status_code == 403
+        elsewhere = client.get(f"/api/e/local/containers/{cid}/console?csrf={csrf}",
+                               headers=dict(handshake, Origin="http://evil.example"))
+        assert elsewhere.status_code == 403
+        assert elsewhere.json()["message"] == "cross-origin WebSocket refused"
+
+
+def test_archive_download(ui: UiServer, container: object) -> None:
+    import io
+    import tarfile
+
+    cid = container("--hostname", "dl-host", "busybox", "sleep", "300")  # type: ignore[operator]
+    client, _ = api_session(ui)
+    with closing(client):
+        answer = client.get(f"/api/e/local/containers/{cid}/archive", params={"path": "/etc/hostname"})
+        assert answer.status_code == 200
+        assert answer.headers["content-disposition"] == 'attachment; filename="hostname.tar"'
+        with tarfile.open(fileobj=io.BytesIO(answer.content)) as tar:
+            member = tar.extractfile("hostname")
+            assert member is not None and member.read().strip() == b"dl-host"
+        assert client.get(f"/api/e/local/containers/{cid}/archive", params={"path": "etc"}).status_code == 400

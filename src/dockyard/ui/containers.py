@@ -168,12 +168,15 @@ async def archive(request: web.Request) -> web.StreamResponse:
 
 async def console(request: web.Request) -> web.StreamResponse:
     """xterm.js ⇄ WebSocket ⇄ hijacked ``exec start`` (TTY); resize messages become ``exec resize``."""
+    ws = web.WebSocketResponse(heartbeat=30)
+    if not ws.can_prepare(request).ok:
+        # Only a WebSocket handshake (which the middleware checked for CSRF and origin) may make an exec.
+        return json_error(400, "the console needs a WebSocket handshake")
     engine = engine_of(request)
     cmd = shlex.split(request.query.get("cmd") or "sh")
     created = await engine.post_json(f"/containers/{request.match_info['id']}/exec", body={
         "AttachStdin": True, "AttachStdout": True, "AttachStderr": True, "Tty": True, "Cmd": cmd})
     exec_id = created["Id"]
-    ws = web.WebSocketResponse(heartbeat=30)
     await ws.prepare(request)
     try:
         reader, writer = await engine.hijack(f"/exec/{exec_id}/start", {"Detach": False, "Tty": True})

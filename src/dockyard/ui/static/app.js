@@ -198,6 +198,7 @@ const Dockyard = (() => {
     const list = document.getElementById("events");
     if (!list) return;
     const source = new EventSource(list.dataset.src);
+    source.onopen = () => { list.dataset.live = "1"; };
     source.onmessage = (e) => {
       const ev = JSON.parse(e.data);
       const item = document.createElement("li");
