@@ -59,3 +59,17 @@ def test_dashboard_streams_events(page: Any, ui: UiServer, daemon: Daemon, name:
     feed.get_by_text(f"container start  {cname}").wait_for()
     feed.get_by_text(f"container destroy  {cname}").wait_for()
     shot(page, "dashboard-events")
+
+
+def test_container_list_follows_the_engine(page: Any, ui: UiServer, daemon: Daemon, name: Any) -> None:
+    cname = name("ui-live")
+    page.goto(f"{ui.url}/e/local/containers")
+    page.wait_for_function("document.getElementById('ctr-table').dataset.live === '1'")
+    daemon.docker_ok("run", "-d", "--name", cname, "busybox", "sleep", "300")
+    try:
+        row = page.get_by_role("row").filter(has=page.get_by_role("link", name=cname))
+        row.get_by_text("running", exact=True).wait_for()
+        daemon.docker_ok("kill", cname)
+        row.get_by_text("exited", exact=True).wait_for()
+    finally:
+        daemon.docker("rm", "-f", cname)

@@ -16,6 +16,8 @@ from dockyard.ui.engine import Engine, EngineError, iter_json, iter_output
 
 log = logging.getLogger(__name__)
 
+_EVENT_TYPES = frozenset({"container", "image", "volume", "network", "service", "node", "secret", "config"})
+
 
 async def _sse(request: web.Request) -> web.StreamResponse:
     response = web.StreamResponse(headers={"Content-Type": "text/event-stream", "Cache-Control": "no-store",
@@ -31,7 +33,9 @@ async def _send(response: web.StreamResponse, payload: Any, event: str | None = 
 
 async def events(request: web.Request) -> web.StreamResponse:
     engine = engine_of(request)
-    async with engine.stream("GET", "/events") as upstream:
+    kinds = [k for k in request.query.getall("type", []) if k in _EVENT_TYPES]
+    params = {"filters": json.dumps({"type": kinds})} if kinds else None
+    async with engine.stream("GET", "/events", params=params) as upstream:
         response = await _sse(request)
         try:
             async for event in iter_json(upstream):

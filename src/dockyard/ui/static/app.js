@@ -210,6 +210,27 @@ const Dockyard = (() => {
     };
   }
 
+  // The container list follows the engine: each container event (debounced) re-renders the rows
+  // from the server, keeping the selection and the filters.
+  function liveTable(tableId) {
+    const table = document.getElementById(tableId);
+    if (!table) return;
+    let timer = null;
+    const refresh = async () => {
+      const html = await (await fetch(location.href)).text();
+      const fresh = new DOMParser().parseFromString(html, "text/html").getElementById(tableId);
+      if (!fresh) return;
+      const checked = new Set(selected(tableId));
+      table.tBodies[0].replaceWith(fresh.tBodies[0]);
+      for (const box of table.querySelectorAll("tbody input[type=checkbox]")) box.checked = checked.has(box.value);
+      filterTable(tableId);
+      table.dataset.refreshed = String(Number(table.dataset.refreshed || 0) + 1);
+    };
+    const source = new EventSource(`/api/e/${document.querySelector('meta[name="environment"]').content}/events?type=container`);
+    source.onopen = () => { table.dataset.live = "1"; };
+    source.onmessage = () => { clearTimeout(timer); timer = setTimeout(refresh, 250); };
+  }
+
   function init() {
     document.addEventListener("click", onClick);
     document.addEventListener("submit", onSubmit);
@@ -228,6 +249,7 @@ const Dockyard = (() => {
     const pick = document.getElementById("env-select");
     if (pick) pick.addEventListener("change", () => { window.location = `/e/${pick.value}/dashboard`; });
     events();
+    liveTable("ctr-table");
   }
 
   document.addEventListener("DOMContentLoaded", init);
