@@ -66,13 +66,13 @@ def start_ui(daemon: Daemon, workdir: Path, *extra: str) -> UiServer:
     env = daemon.env()
     with log.open("wb") as out:
         proc = subprocess.Popen(argv, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=env)
-    url = f"http://127.0.0.1:{port}"
+    url = f"{'https' if '--tls-cert' in extra else 'http'}://127.0.0.1:{port}"
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:
         if proc.poll() is not None:
             raise RuntimeError(f"dockyard ui exited with {proc.returncode}: {log.read_text()}")
         try:
-            if httpx.get(f"{url}/login", timeout=1).status_code == 200:
+            if httpx.get(f"{url}/login", timeout=1, verify=False).status_code == 200:  # readiness only
                 return UiServer(url, proc, log)
         except httpx.TransportError:
             time.sleep(0.1)

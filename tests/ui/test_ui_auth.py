@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ssl
 from contextlib import closing
 from pathlib import Path
 
@@ -130,3 +131,20 @@ def test_archive_download(ui: UiServer, container: object) -> None:
             member = tar.extractfile("hostname")
             assert member is not None and member.read().strip() == b"dl-host"
         assert client.get(f"/api/e/local/containers/{cid}/archive", params={"path": "etc"}).status_code == 400
+
+
+def test_https_with_secure_cookies(daemon: Daemon, tmp_path: Path) -> None:
+    from conformance.registries import make_tls
+
+    ca, cert, key = make_tls(tmp_path, "localhost")
+    server = start_ui(daemon, tmp_path / "ui", "--tls-cert", str(cert), "--tls-key", str(key))
+    try:
+        assert server.url.startswith("https://")
+        with httpx.Client(base_url=server.url, verify=ssl.create_default_context(cafile=str(ca))) as c:
+            token = c.get("/login").text.split('name="login_token" value="', 1)[1].split('"', 1)[0]
+            answer = c.post("/login", data={"password": ADMIN_PASSWORD, "login_token": token})
+            assert answer.status_code == 302
+            cookie = answer.headers["set-cookie"]
+            assert "dockyard_ui_session=" in cookie and "Secure" in cookie and "HttpOnly" in cookie
+    finally:
+        server.stop()

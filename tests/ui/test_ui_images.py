@@ -3,6 +3,7 @@ a build from a pasted Dockerfile with its output streaming, then the new image i
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -74,3 +75,22 @@ def test_build_streams_its_output(page: Any, ui: UiServer, daemon: Daemon, name:
         assert page.get_by_role("cell", name=tag, exact=True).is_visible()
     finally:
         daemon.docker("rmi", "-f", tag)
+
+
+def test_push_streams_progress(ui: UiServer, daemon: Daemon, registry: Registry) -> None:
+    from .conftest import api_session
+
+    ref = f"{registry.host}/ui/pushed:2"
+    daemon.docker_ok("tag", "busybox", ref)
+    client, csrf = api_session(ui)
+    try:
+        answer = client.post("/api/e/local/images/push", json={"image": ref}, headers={"X-CSRF-Token": csrf})
+        assert answer.status_code == 200
+        messages = [json.loads(line) for line in answer.text.splitlines() if line.strip()]
+        assert not [m for m in messages if "error" in m], messages
+        assert any(m.get("status") in ("Pushed", "Layer already exists") for m in messages), messages
+        daemon.docker_ok("rmi", ref)
+        daemon.docker_ok("pull", ref, timeout=120)
+    finally:
+        client.close()
+        daemon.docker("rmi", ref)
