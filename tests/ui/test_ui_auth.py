@@ -148,3 +148,30 @@ def test_https_with_secure_cookies(daemon: Daemon, tmp_path: Path) -> None:
             assert "dockyard_ui_session=" in cookie and "Secure" in cookie and "HttpOnly" in cookie
     finally:
         server.stop()
+
+
+def test_logout_ends_the_session(ui: UiServer) -> None:
+    client, csrf = api_session(ui)
+    with closing(client):
+        assert client.post("/api/logout").status_code == 403  # a logout needs the token too
+        assert client.post("/api/logout", headers={"X-CSRF-Token": csrf}).status_code == 200
+        assert client.get("/api/e/local/containers/x/inspect").status_code == 401
+
+
+def test_second_environment_is_listed_and_used(browser: object, daemon: Daemon, tmp_path: Path) -> None:
+    server = start_ui(daemon, tmp_path / "ui", "--env", f"second={daemon.host}")
+    context = browser.new_context()  # type: ignore[attr-defined]
+    try:
+        page = context.new_page()
+        login(page, server.url)
+        page.wait_for_url("**/e/local/dashboard")
+        page.get_by_label("Environment").select_option("second")
+        page.wait_for_url("**/e/second/dashboard")
+        assert page.get_by_role("heading", level=1).inner_text().startswith("Dashboard second")
+        missing = page.goto(f"{server.url}/api/e/nowhere/containers/x/inspect")
+        assert missing is not None and missing.status == 404
+    finally:
+        context.close()
+        server.stop()
+    with pytest.raises(RuntimeError, match="ssh endpoints are not available"):
+        start_ui(daemon, tmp_path / "ui2", "--env", "far=ssh://me@127.0.0.1")
