@@ -3,8 +3,6 @@ compose file deployed through dockyard.compose when that package is present."""
 
 from __future__ import annotations
 
-import importlib
-import importlib.util
 from collections.abc import Callable
 from typing import Any
 
@@ -15,10 +13,12 @@ from .conftest import UiServer
 
 
 def _compose_deployer_missing() -> str | None:
-    if importlib.util.find_spec("dockyard.compose") is None:
-        return "the dockyard.compose package is not installed"
-    if not callable(getattr(importlib.import_module("dockyard.compose"), "ui_deployer", None)):
-        return "dockyard.compose has no ui_deployer() entry point yet"
+    from dockyard.ui.stacks import ComposeUnavailable, load_deployer
+
+    try:
+        load_deployer()
+    except ComposeUnavailable as exc:
+        return str(exc)
     return None
 
 

@@ -3,8 +3,9 @@
 pasted compose file through the project's own compose package.
 
 The compose package is imported lazily by name, so the UI runs without it; deploying then answers
-501 with a clear reason. The entry point expected from ``dockyard.compose`` is ``ui_deployer()``
-returning a :class:`ComposeDeployer`.
+501 with a clear reason. What the UI uses from ``dockyard.compose`` is its adapter entry points,
+``load_text(text, name=…, environ=…)`` and ``deploy(project, Client(host))`` (or, if it offers one,
+a ready ``ui_deployer()`` returning a :class:`ComposeDeployer`).
 """
 
 from __future__ import annotations
@@ -52,11 +53,34 @@ def load_deployer() -> ComposeDeployer:
                                  "package is not installed")
     module = importlib.import_module("dockyard.compose")
     factory = getattr(module, "ui_deployer", None)
-    if not callable(factory):
-        raise ComposeUnavailable("deploying a compose file is not available: dockyard.compose has "
-                                 "no ui_deployer() entry point")
-    deployer: ComposeDeployer = factory()
-    return deployer
+    if callable(factory):
+        deployer: ComposeDeployer = factory()
+        return deployer
+    if callable(getattr(module, "load_text", None)) and callable(getattr(module, "deploy", None)):
+        return _PackageDeployer(module)
+    raise ComposeUnavailable("deploying a compose file is not available: dockyard.compose has "
+                             "neither load_text()/deploy() nor ui_deployer()")
+
+
+class _PackageDeployer:
+    """``dockyard.compose``'s adapter entry points behind :class:`ComposeDeployer`."""
+
+    def __init__(self, module: Any) -> None:
+        self._module = module
+
+    def up(self, *, host: str, project: str, compose_text: str) -> None:
+        from dockyard.cli.client import Client
+
+        # An empty environment: interpolation must not see the UI process's own variables.
+        loaded = self._module.load_text(compose_text, name=project, environ={})
+        client = Client(host)
+        try:
+            self._module.deploy(loaded, client)
+        finally:
+            client.close()
+
+    def down(self, *, host: str, project: str) -> None:
+        raise NotImplementedError("down goes through the engine's labels (stacks.action)")
 
 
 def projects(containers: list[dict[str, Any]]) -> list[dict[str, Any]]:
