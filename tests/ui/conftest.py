@@ -26,8 +26,6 @@ ARTIFACTS = Path(__file__).parent / "artifacts"
 ADMIN_PASSWORD = "harbour-master-7"
 VIEWER_PASSWORD = "look-dont-touch-3"
 
-pytestmark = pytest.mark.skipif(not Path(CHROMIUM).exists(), reason="chromium is not installed")
-
 
 def free_port() -> int:
     with socket.socket() as s:
@@ -89,6 +87,8 @@ def ui(daemon: Daemon, tmp_path_factory: pytest.TempPathFactory) -> Iterator[UiS
 
 @pytest.fixture(scope="session")
 def browser() -> Iterator[object]:
+    if not Path(CHROMIUM).exists():
+        pytest.skip(f"{CHROMIUM} is missing (apt package chromium, scripts/deps/ui.apt)")
     from playwright.sync_api import sync_playwright
 
     os.environ.setdefault("PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD", "1")
