@@ -94,3 +94,20 @@ def test_push_streams_progress(ui: UiServer, daemon: Daemon, registry: Registry)
     finally:
         client.close()
         daemon.docker("rmi", ref)
+
+
+def test_history_and_remove_from_the_list(page: Any, ui: UiServer, daemon: Daemon, name: Any) -> None:
+    tag = f"{name('ui-rm')}:1"
+    daemon.docker_ok("build", "-t", tag, "-", input=f"FROM busybox\nLABEL made.for={tag}\n", timeout=120)
+    try:
+        page.goto(f"{ui.url}/e/local/images")
+        page.get_by_role("button", name=f"History of {tag}").click()
+        dialog = page.get_by_role("dialog")
+        assert dialog.get_by_role("row").count() >= 2
+        dialog.get_by_role("button", name="Close").click()
+        page.get_by_role("button", name=f"Remove {tag}").click()
+        page.wait_for_function(f"!document.body.textContent.includes('{tag}')")
+        assert daemon.docker("image", "inspect", tag)[0] != 0
+        assert daemon.docker("image", "inspect", "busybox")[0] == 0
+    finally:
+        daemon.docker("rmi", tag)
