@@ -2,7 +2,7 @@
 VENV := .venv
 PY := $(VENV)/bin/python
 
-.PHONY: run test deps lint unit integration conformance bench clean emulation
+.PHONY: run test deps lint unit integration conformance bench clean emulation ui-assets
 
 deps:
 	@scripts/ensure-deps.sh
@@ -26,6 +26,10 @@ emulation: deps
 
 bench: deps
 	$(PY) bench/run_latency.py
+
+# The web UI's browser libraries, from npm, into src/dockyard/ui/static/vendor (committed).
+ui-assets:
+	@scripts/ui-assets.sh --force
 
 clean:
 	rm -rf $(VENV) build *.egg-info

@@ -47,6 +47,7 @@ _TOP_LEVEL = {
     "help": "completion:help_command",
     # Adapters beside this CLI, clients of the API like it: full module paths.
     "compose": "dockyard.compose.cli:compose_group",
+    "ui": "dockyard.ui.command:ui_command",
 }
 _CONTAINER = {
     "attach": "run:attach_command", "commit": "container_files:commit_command",
