@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import importlib.metadata
 import shutil
-import socket
 import subprocess
 import sys
 import time
@@ -15,6 +14,7 @@ from pathlib import Path
 
 import pytest
 from conformance.daemon import DOCKER, Daemon
+from conformance.test_networks import _free_port as free_port  # noqa: F401 - for the tests here
 
 COMPOSE_V1 = "/usr/bin/docker-compose"
 Compose = Callable[..., subprocess.CompletedProcess[str]]
@@ -68,12 +68,6 @@ def compose_for(daemon: Daemon) -> Callable[[str, Path], Compose]:
             return proc
         return run
     return make
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def http_get(port: int, deadline: float = 20.0) -> str:

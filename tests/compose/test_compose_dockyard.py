@@ -170,3 +170,40 @@ def test_watch_syncs_changed_files_into_the_container(daemon: Daemon, tmp_path: 
         watcher.wait(10)
         subprocess.run([*argv, "down", "-t", "1"], cwd=tmp_path, env=daemon.env(), capture_output=True,
                        timeout=120)
+
+
+@pytest.mark.slow
+def test_lifecycle_verbs(daemon: Daemon, compose_for: Callable[..., Compose], tmp_path: Path) -> None:
+    port = free_port()
+    (tmp_path / "compose.yaml").write_text(
+        "services:\n  app:\n    image: busybox\n    init: true\n"
+        "    command: sh -c 'echo started; exec sleep 300'\n"
+        f"    ports: ['127.0.0.1:{port}:80']\n")
+    project = f"lv{uuid.uuid4().hex[:6]}"
+    compose = compose_for("dockyard", tmp_path)
+    app = f"{project}-app-1"
+
+    def state() -> str:
+        return daemon.docker_ok("inspect", "-f", "{{.State.Status}}", app).strip()
+
+    try:
+        compose("-p", project, "up", "-d")
+        assert compose("-p", project, "port", "app", "80").stdout.strip() == f"127.0.0.1:{port}"
+        assert "started" in compose("-p", project, "logs", "--no-log-prefix", "app").stdout
+        assert "sleep 300" in compose("-p", project, "top").stdout
+        assert "busybox" in compose("-p", project, "images").stdout
+        compose("-p", project, "pause")
+        assert state() == "paused"
+        compose("-p", project, "unpause")
+        assert state() == "running"
+        compose("-p", project, "stop", "-t", "1")
+        assert state() == "exited" and compose("-p", project, "ps", "-q").stdout.strip() == ""
+        compose("-p", project, "start")
+        assert state() == "running"
+        compose("-p", project, "kill")
+        assert state() == "exited"
+        compose("-p", project, "rm", "-f")
+        assert compose("-p", project, "ps", "-a", "-q").stdout.strip() == ""
+        assert compose("version", "--short").stdout.strip()
+    finally:
+        compose("-p", project, "down", "-t", "1", check=False)

@@ -55,7 +55,7 @@ def compose_group(ctx: click.Context, files: tuple[str, ...], name: str | None, 
     ctx.find_root().meta["compose_opts"] = _Opts(files, name, env_files, profiles, directory)
 
 
-def _o() -> _Opts:
+def project_options() -> _Opts:
     opts: _Opts = click.get_current_context().find_root().meta["compose_opts"]
     return opts
 
@@ -85,7 +85,7 @@ def up_command(detach: bool, wait: bool, build: bool, no_deps: bool, force_recre
     for item in scales:
         key, _, value = item.partition("=")
         scale[key] = int(value)
-    ex = _o().executor(services)
+    ex = project_options().executor(services)
     options = UpOptions(services=services, build=build, no_deps=no_deps, force_recreate=force_recreate,
                         no_recreate=no_recreate, remove_orphans=remove_orphans, wait=wait, scale=scale,
                         timeout=timeout)
@@ -111,7 +111,7 @@ def _attached(ex: Executor, services: tuple[str, ...], *, abort: bool, exit_code
         if sys.stdout.isatty():
             prefix = f"\x1b[{colour}m{prefix}\x1b[0m"
         client = ex.client.clone()
-        for line in _log_lines(client, container["Id"], follow=True, tail="all", timestamps=False):
+        for line in log_lines(client, container["Id"], follow=True, tail="all", timestamps=False):
             with lock:
                 click.echo(prefix + line)
         state = client.post_json(f"/containers/{container['Id']}/wait") or {}
@@ -140,7 +140,7 @@ def _attached(ex: Executor, services: tuple[str, ...], *, abort: bool, exit_code
         next((c for c in codes.values() if c), 0) if abort else 0)
 
 
-def _log_lines(client: Any, cid: str, *, follow: bool, tail: str, timestamps: bool) -> Any:
+def log_lines(client: Any, cid: str, *, follow: bool, tail: str, timestamps: bool) -> Any:
     info = client.get_json(f"/containers/{cid}/json")
     tty = bool((info.get("Config") or {}).get("Tty"))
     params = {"stdout": "1", "stderr": "1", "follow": "1" if follow else "0", "tail": tail,
@@ -167,7 +167,8 @@ def _log_lines(client: Any, cid: str, *, follow: bool, tail: str, timestamps: bo
 @click.option("-t", "--timeout", type=int, help="Specify a shutdown timeout in seconds")
 def down_command(volumes: bool, rmi: str | None, remove_orphans: bool, timeout: int | None) -> None:
     """Stop and remove containers, networks"""
-    down(_o().executor(), volumes=volumes, rmi=rmi or "", remove_orphans=remove_orphans, timeout=timeout)
+    down(project_options().executor(), volumes=volumes, rmi=rmi or "", remove_orphans=remove_orphans,
+         timeout=timeout)
 
 
 @compose_group.command("ps")
@@ -178,7 +179,7 @@ def down_command(volumes: bool, rmi: str | None, remove_orphans: bool, timeout: 
 @click.argument("services", nargs=-1)
 def ps_command(all_: bool, quiet: bool, only_services: bool, fmt: str, services: tuple[str, ...]) -> None:
     """List containers"""
-    ex = _o().executor()
+    ex = project_options().executor()
     found = ex.containers(services, all_=all_)
     if quiet:
         click.echo("".join(c["Id"] + "\n" for c in found), nl=False)
@@ -208,7 +209,7 @@ def ps_command(all_: bool, quiet: bool, only_services: bool, fmt: str, services:
 @click.option("--format", "fmt", default="yaml", help="Format the output. Values: [yaml | json]")
 def config_command(quiet: bool, list_services: bool, list_volumes: bool, fmt: str) -> None:
     """Parse, resolve and render compose file in canonical format"""
-    project = _o().project()
+    project = project_options().project()
     if quiet:
         return
     if list_services:

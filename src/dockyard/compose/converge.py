@@ -153,30 +153,53 @@ def up(ex: Executor, options: UpOptions, *, start_containers: bool = True) -> li
         for container in ex.containers():
             if container["Labels"].get(SERVICE) not in ex.project.services:
                 remove_container(ex, container, _stop_timeout(options))
-    ids: list[str] = []
     deadline = time.monotonic() + WAIT_DEADLINE
+    depth = _depth(ex.project)
+    levels: dict[int, list[str]] = {}
     for name in names:
-        for dep, cfg in (ex.project.services[name].get("depends_on") or {}).items():
-            if dep in names and start_containers:
-                wait_for(ex.client, ex.project, dep, str(cfg.get("condition") or "service_started"),
-                         deadline=deadline)
-        for action, number, existing in plan(ex, name, options):
-            if action == "remove" and existing is not None:
-                remove_container(ex, existing, _stop_timeout(options))
-                continue
-            if action == "recreate" and existing is not None:
-                remove_container(ex, existing, _stop_timeout(options))
-            cid = existing["Id"] if action == "keep" and existing else create_container(ex, name, number)
-            ids.append(cid)
-            cname = str(ex.project.services[name].get("container_name")
-                        or container_name(ex.project.name, name, number))
-            if start_containers:
-                start(ex, cid, cname)
+        levels.setdefault(depth.get(name, 0), []).append(name)
+
+    def converge_one(name: str) -> list[str]:
+        # One connection per worker: services of one dependency level converge in parallel.
+        worker = Executor(ex.client.clone(), ex.project, ex.say)
+        try:
+            return _converge(worker, name, names, options, deadline, start_containers)
+        finally:
+            worker.client.close()
+
+    ids: list[str] = []
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        for level in sorted(levels):
+            for created in pool.map(converge_one, levels[level]):
+                ids += created
     if options.wait:
         for name in names:
             condition = "service_healthy" if ex.project.services[name].get("healthcheck") and not (
                 ex.project.services[name]["healthcheck"].get("disable")) else "service_started"
             wait_for(ex.client, ex.project, name, condition, deadline=deadline)
+    return ids
+
+
+def _converge(ex: Executor, name: str, names: list[str], options: UpOptions, deadline: float,
+              start_containers: bool) -> list[str]:
+    """One service: wait for its dependencies' conditions, then carry out its plan."""
+    for dep, cfg in (ex.project.services[name].get("depends_on") or {}).items():
+        if dep in names and start_containers:
+            wait_for(ex.client, ex.project, dep, str(cfg.get("condition") or "service_started"),
+                     deadline=deadline)
+    ids = []
+    for action, number, existing in plan(ex, name, options):
+        if action == "remove" and existing is not None:
+            remove_container(ex, existing, _stop_timeout(options))
+            continue
+        if action == "recreate" and existing is not None:
+            remove_container(ex, existing, _stop_timeout(options))
+        cid = existing["Id"] if action == "keep" and existing else create_container(ex, name, number)
+        ids.append(cid)
+        cname = str(ex.project.services[name].get("container_name")
+                    or container_name(ex.project.name, name, number))
+        if start_containers:
+            start(ex, cid, cname)
     return ids
 
 

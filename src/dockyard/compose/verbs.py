@@ -12,7 +12,7 @@ from dockyard.cli import container_files, execs, registry, run
 from dockyard.cli.client import DaemonError, iter_json_stream
 from dockyard.cli.formatter import tabwrite
 from dockyard.cli.session import session
-from dockyard.compose.commands import _log_lines, _o, compose_group
+from dockyard.compose.commands import compose_group, log_lines, project_options
 from dockyard.compose.converge import create_container, start, up
 from dockyard.compose.executor import UpOptions, order
 from dockyard.compose.spec import COMPOSE_VERSION, CONFIG_FILES, NUMBER, PROJECT, SERVICE
@@ -22,7 +22,7 @@ from dockyard.compose.yamlfile import ComposeError
 def _simple(verb: str, doc: str, done: str, path: str, params: dict[str, str] | None = None,
             states: tuple[str, ...] = ()) -> None:
     def command(services: tuple[str, ...], **kwargs: object) -> None:
-        ex = _o().executor()
+        ex = project_options().executor()
         query = dict(params or {})
         if kwargs.get("timeout") is not None:
             query["t"] = str(kwargs["timeout"])
@@ -66,7 +66,7 @@ _simple("unpause", "Unpause services", "Unpaused", "/containers/{id}/unpause", s
 @click.argument("services", nargs=-1)
 def rm_command(force: bool, stop: bool, volumes: bool, services: tuple[str, ...]) -> None:
     """Removes stopped service containers"""
-    ex = _o().executor()
+    ex = project_options().executor()
     for container in ex.containers(services):
         if container["State"] == "running" and not stop:
             continue
@@ -85,17 +85,17 @@ def rm_command(force: bool, stop: bool, volumes: bool, services: tuple[str, ...]
 def logs_command(follow: bool, tail: str, timestamps: bool, no_log_prefix: bool,
                  services: tuple[str, ...]) -> None:
     """View output from containers"""
-    ex = _o().executor()
+    ex = project_options().executor()
     found = ex.containers(services)
     width = max((len(c["Names"][0]) - 1 for c in found), default=0)
     for container in found:
         prefix = "" if no_log_prefix else container["Names"][0].lstrip("/").ljust(width) + "  | "
-        for line in _log_lines(ex.client, container["Id"], follow=follow, tail=tail, timestamps=timestamps):
+        for line in log_lines(ex.client, container["Id"], follow=follow, tail=tail, timestamps=timestamps):
             click.echo(prefix + line)
 
 
 def _one(service: str, index: int) -> str:
-    ex = _o().executor()
+    ex = project_options().executor()
     if service not in ex.project.services:
         raise ComposeError(f"no such service: {service}")
     for container in ex.containers([service], all_=False):
@@ -138,7 +138,7 @@ def exec_command(ctx: click.Context, detach: bool, no_tty: bool, user: str | Non
 def run_command(ctx: click.Context, detach: bool, remove: bool, service_ports: bool, no_deps: bool,
                 no_tty: bool, name: str | None, service: str, command: tuple[str, ...]) -> None:
     """Run a one-off command on a service"""
-    ex = _o().executor((service,))
+    ex = project_options().executor((service,))
     if service not in ex.project.services:
         raise ComposeError(f"no such service: {service}")
     deps = [n for n in order(ex.project, [service]) if n != service]
@@ -166,7 +166,7 @@ def run_command(ctx: click.Context, detach: bool, remove: bool, service_ports: b
 @click.argument("services", nargs=-1)
 def build_command(services: tuple[str, ...]) -> None:
     """Build or rebuild services"""
-    ex = _o().executor(services)
+    ex = project_options().executor(services)
     ex.build(order(ex.project, services, deps=False), force=True)
 
 
@@ -174,7 +174,7 @@ def build_command(services: tuple[str, ...]) -> None:
 @click.argument("services", nargs=-1)
 def pull_command(services: tuple[str, ...]) -> None:
     """Pull service images"""
-    ex = _o().executor(services)
+    ex = project_options().executor(services)
     for name in order(ex.project, services, deps=False):
         if ex.project.services[name].get("image"):
             ex.pull(name)
@@ -217,7 +217,7 @@ def ls_command(all_: bool, quiet: bool, fmt: str) -> None:
 def scale_command(specs: tuple[str, ...]) -> None:
     """Scale services"""
     scale = {k: int(v) for k, _, v in (s.partition("=") for s in specs)}
-    ex = _o().executor()
+    ex = project_options().executor()
     up(ex, UpOptions(services=tuple(scale), scale=scale, no_recreate=True))
 
 
@@ -239,7 +239,7 @@ def port_command(protocol: str, index: int, service: str, private_port: str) -> 
 @click.argument("services", nargs=-1)
 def top_command(services: tuple[str, ...]) -> None:
     """Display the running processes"""
-    ex = _o().executor()
+    ex = project_options().executor()
     for container in ex.containers(services, all_=False):
         result = ex.client.get_json(f"/containers/{container['Id']}/top")
         click.echo(container["Names"][0].lstrip("/"))
@@ -253,7 +253,7 @@ def top_command(services: tuple[str, ...]) -> None:
 @click.argument("services", nargs=-1)
 def images_command(quiet: bool, services: tuple[str, ...]) -> None:
     """List images used by the created containers"""
-    ex = _o().executor()
+    ex = project_options().executor()
     lines = ["CONTAINER\tREPOSITORY\tTAG\tIMAGE ID"]
     for container in ex.containers(services):
         image = container["Image"]
@@ -270,7 +270,7 @@ def images_command(quiet: bool, services: tuple[str, ...]) -> None:
 @click.argument("services", nargs=-1, required=True)
 def wait_command(services: tuple[str, ...]) -> int:
     """Block until containers of all (or specified) services stop."""
-    ex = _o().executor()
+    ex = project_options().executor()
     code = 0
     for container in ex.containers(services):
         code = int((ex.client.post_json(f"/containers/{container['Id']}/wait") or {}).get("StatusCode", 0))
@@ -308,7 +308,7 @@ def cp_command(ctx: click.Context, archive: bool, follow_link: bool, index: int,
 @click.pass_context
 def push_command(ctx: click.Context, services: tuple[str, ...]) -> None:
     """Push service images"""
-    ex = _o().executor(services)
+    ex = project_options().executor(services)
     for name in order(ex.project, services, deps=False):
         service = ex.project.services[name]
         if service.get("image"):
@@ -320,7 +320,7 @@ def push_command(ctx: click.Context, services: tuple[str, ...]) -> None:
 @click.argument("services", nargs=-1)
 def events_command(as_json: bool, services: tuple[str, ...]) -> None:
     """Receive real time events from containers"""
-    ex = _o().executor()
+    ex = project_options().executor()
     filters = {"type": ["container"], "label": [f"{PROJECT}={ex.project.name}"]}
     with ex.client.stream("GET", "/events", params={"filters": json.dumps(filters)}) as response:
         for event in iter_json_stream(response):

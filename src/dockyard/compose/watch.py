@@ -12,7 +12,7 @@ from typing import Any
 import click
 
 from dockyard.cli.client import CliError
-from dockyard.compose.commands import _o, compose_group
+from dockyard.compose.commands import compose_group, project_options
 from dockyard.compose.converge import files_tar, up
 from dockyard.compose.executor import Executor, UpOptions
 from dockyard.compose.yamlfile import ComposeError
@@ -77,7 +77,7 @@ def _apply(ex: Executor, name: str, rule: dict[str, Any], root: Path, changed: l
 @click.argument("services", nargs=-1)
 def watch_command(no_up: bool, services: tuple[str, ...]) -> None:
     """Watch build context for service and rebuild/refresh containers when files are updated"""
-    ex = _o().executor(services)
+    ex = project_options().executor(services)
     rules = _rules(ex, services)
     if not no_up:
         up(ex, UpOptions(services=services))
