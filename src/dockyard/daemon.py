@@ -26,6 +26,7 @@ from dockyard.core.networks.service import NetworkService
 from dockyard.core.runtime.backend import RuntimeBackend
 from dockyard.core.runtime.userns import UsernsRemap
 from dockyard.core.system import SystemService
+from dockyard.daemon_options import add_remote_options, remote_changes
 from dockyard.errors import DockyardError, InvalidArgument
 
 log = logging.getLogger("dockyard.daemon")
@@ -137,6 +138,7 @@ def _parse_args(argv: list[str]) -> tuple[DaemonConfig, Path | None]:
     parser.add_argument("--no-new-privileges", action="store_true", default=None,
                         help="set no-new-privileges by default for new containers")
     parser.add_argument("--storage-driver", choices=["overlay2", "overlay", "copy"], help=argparse.SUPPRESS)
+    add_remote_options(parser)
     args = parser.parse_args(argv)
     config = DaemonConfig()
     config_file = args.config_file
@@ -165,6 +167,7 @@ def _parse_args(argv: list[str]) -> tuple[DaemonConfig, Path | None]:
         changes["no_new_privileges"] = True
     if args.storage_driver:
         changes["snapshotter"] = "copy" if args.storage_driver == "copy" else "overlay"
+    changes.update(remote_changes(args))
     config = replace(config, **changes)  # type: ignore[arg-type]
     if config.pidfile is None:
         config = replace(config, pidfile=config.exec_root / "dockyardd.pid")
@@ -189,6 +192,8 @@ def _claim_pidfile(path: Path) -> None:
 
 async def serve(config: DaemonConfig) -> None:
     from dockyard.api.app import build_app
+    from dockyard.api.listeners import start_listeners
+    from dockyard.api.metrics import EngineMetrics, start_metrics, timing_middleware
 
     if config.bind_hybrid_controllers:
         from dockyard.backends.cgroups import bind_v1_controllers
@@ -205,17 +210,13 @@ async def serve(config: DaemonConfig) -> None:
     if engine.networks is not None:
         await engine.networks.open()  # before containers: their reconnect may leave networks
     await engine.containers.open()
-    app = build_app(engine)
+    metrics = EngineMetrics(engine) if config.metrics_addr else None
+    app = build_app(engine, (timing_middleware(metrics),) if metrics else ())
     runner = web.AppRunner(app, handle_signals=False, access_log=None, shutdown_timeout=1.0)
     await runner.setup()
-    for sock in config.socket_paths:
-        sock.parent.mkdir(parents=True, exist_ok=True)
-        if sock.exists() or sock.is_symlink():
-            sock.unlink()
-        site = web.UnixSite(runner, str(sock))
-        await site.start()
-        os.chmod(sock, 0o660)
-        log.info("API listening on %s", sock)
+    await start_listeners(runner, config)
+    metrics_runner = await start_metrics(metrics, config.metrics_addr) if metrics else None
+    counting = asyncio.get_running_loop().create_task(metrics.count_events()) if metrics else None
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGTERM, signal.SIGINT):
@@ -223,6 +224,10 @@ async def serve(config: DaemonConfig) -> None:
     log.info("dockyardd ready (data-root %s, default runtime %s)", config.data_root, config.default_runtime)
     await stop.wait()
     log.info("shutting down; running containers keep running")
+    if counting is not None:
+        counting.cancel()
+    if metrics_runner is not None:
+        await metrics_runner.cleanup()
     await runner.cleanup()
     await engine.containers.close()
     if engine.networks is not None:

@@ -204,6 +204,11 @@ class ContainerService:
             data["UpperDir"] = str(self._snapshotter.upper_dir(container.id))
         return data
 
+    @property
+    def health_checks(self) -> tuple[int, int]:
+        """(probes run, probes failed) since the daemon started, for the metrics adapter."""
+        return self._runner.health.checks_total, self._runner.health.checks_failed
+
     def exec_ids(self, container: Container) -> builtins.list[str]:
         return [s.id for s in self._execs.of_container(container.id)]
 
