@@ -15,12 +15,14 @@ import click
 from dockyard.cli import bootstrap, execs, images, lifecycle, ps, registry, run, system
 from dockyard.cli import build as build_cli
 from dockyard.cli import container_files as files_cli
+from dockyard.cli import context_commands as context_cli
 from dockyard.cli import events as events_cli
 from dockyard.cli import networks as networks_cli
 from dockyard.cli import prune as prune_cli
 from dockyard.cli import resources as resources_cli
 from dockyard.cli import volumes as volumes_cli
 from dockyard.cli.client import CliError
+from dockyard.cli.contexts import Selection
 from dockyard.cli.session import Session
 
 USAGE_STATUS = 125
@@ -37,13 +39,24 @@ class DockerGroup(click.Group):
 @click.group(cls=DockerGroup, context_settings=CONTEXT)
 @click.option("-H", "--host", help="Daemon socket to connect to (default: $DOCKER_HOST or "
                                    "unix:///run/dockyard/dockyard.sock)")
+@click.option("-c", "--context", "context_name", help="Name of the context to use to connect to the "
+              "daemon (overrides DOCKER_HOST env var and default context set with \"docker context use\")")
+@click.option("--tls", is_flag=True, help="Use TLS; implied by --tlsverify")
+@click.option("--tlsverify", is_flag=True, help="Use TLS and verify the remote")
+@click.option("--tlscacert", help="Trust certs signed only by this CA")
+@click.option("--tlscert", help="Path to TLS certificate file")
+@click.option("--tlskey", help="Path to TLS key file")
 @click.option("-D", "--debug", is_flag=True, help="Enable debug mode")
 @click.option("-l", "--log-level", help="Set the logging level (accepted for compatibility)")
 @click.version_option(package_name="dockyard", message="Dockyard version %(version)s")
 @click.pass_context
-def cli(ctx: click.Context, host: str | None, debug: bool, log_level: str | None) -> None:
+def cli(ctx: click.Context, host: str | None, context_name: str | None, tls: bool, tlsverify: bool,
+        tlscacert: str | None, tlscert: str | None, tlskey: str | None, debug: bool,
+        log_level: str | None) -> None:
     """A self-sufficient runtime for containers"""
-    ctx.obj = Session(host)
+    ctx.obj = Session(host, Selection(host=host, context=context_name or None, tls=tls,
+                                      tlsverify=tlsverify, tlscacert=tlscacert, tlscert=tlscert,
+                                      tlskey=tlskey))
     ctx.call_on_close(ctx.obj.close)
 
 
@@ -115,6 +128,8 @@ container_group.add_command(prune_cli.container_prune_command)
 image_group.add_command(prune_cli.image_prune_command)
 cli.add_command(events_cli.events_command)
 _system.add_command(events_cli.events_command)
+cli.add_command(context_cli.context_group)
+_system.add_command(context_cli.dial_stdio_command)
 
 
 # docker's boolean flags also accept Go's ``--flag=true|false``; click flags take no value.
@@ -124,7 +139,8 @@ def _value_options(argv: list[str]) -> tuple[int, set[str], set[str]]:
     group: click.Group = cli
     skip = False
     for index, arg in enumerate(argv):
-        if skip or arg in ("-H", "--host", "-l", "--log-level"):
+        if skip or arg in ("-H", "--host", "-l", "--log-level", "-c", "--context", "--tlscacert",
+                           "--tlscert", "--tlskey"):
             skip = not skip
             continue
         command = group.commands.get(arg)
