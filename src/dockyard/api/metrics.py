@@ -19,7 +19,7 @@ from dataclasses import dataclass
 
 from aiohttp import web
 from aiohttp.typedefs import Middleware
-from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
+from prometheus_client import CollectorRegistry, Counter, Histogram, disable_created_metrics, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
@@ -76,6 +76,7 @@ class EngineMetrics(Collector):
 
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
+        disable_created_metrics()  # dockerd exports no *_created series
         self.registry = CollectorRegistry(auto_describe=False)
         self.container_actions = Histogram(
             "engine_daemon_container_actions_seconds", "The number of seconds it takes to process "
@@ -114,7 +115,8 @@ class EngineMetrics(Collector):
         events = self.engine.events
         return Snapshot(states={"running": running, "paused": paused, "stopped": stopped},
                         health=containers.health_checks, samples=samples,
-                        subscribers=events.listeners if events is not None else 0)
+                        # less our own subscription, which counts events_total
+                        subscribers=max(events.listeners - 1, 0) if events is not None else 0)
 
     async def render(self) -> bytes:
         async with self._lock:  # one scrape at a time: the snapshot is shared with collect()
