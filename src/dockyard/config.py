@@ -54,7 +54,7 @@ class DaemonConfig:
     metrics_addr: str = ""
     # Daemon-wide defaults that hardening guides check (see README "Remote daemons").
     icc: bool = True
-    userland_proxy: bool = True  # accepted; we have no userland proxy (nftables DNAT only)
+    userland_proxy: bool | None = None  # accepted; we have none (nftables DNAT): info says so
     live_restore: bool = True  # containers always outlive the daemon (conmon keeps them)
     default_ulimits: dict[str, tuple[int, int]] = field(default_factory=dict)
     seccomp_profile: str = ""

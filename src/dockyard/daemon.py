@@ -26,7 +26,12 @@ from dockyard.core.networks.service import NetworkService
 from dockyard.core.runtime.backend import RuntimeBackend
 from dockyard.core.runtime.userns import UsernsRemap
 from dockyard.core.system import SystemService
-from dockyard.daemon_options import add_remote_options, remote_changes
+from dockyard.daemon_options import (
+    add_remote_options,
+    default_bridge_options,
+    refuse_unapplied,
+    remote_changes,
+)
 from dockyard.errors import DockyardError, InvalidArgument
 
 log = logging.getLogger("dockyard.daemon")
@@ -114,9 +119,15 @@ def build_networks(config: DaemonConfig, db: Metadata, events: EventBus | None =
     else:
         tag = hashlib.sha256(str(config.data_root).encode()).hexdigest()[:8]
         bridge, table = f"dy0-{tag}", f"dockyard_{tag}"
+    if not config.icc:
+        from dockyard.backends.nftables import enable_bridge_netfilter
+
+        enable_bridge_netfilter()
     backend = BridgeBackend(NetlinkLinks(config.exec_root / "netns"), NftFirewall(table))
     return NetworkService(db=db, backend=backend, resolver=EmbeddedDns(), default_bridge=bridge,
-                          upstreams=host_nameservers(), events=events)
+                          upstreams=host_nameservers(), events=events,
+                          default_bridge_options=default_bridge_options(config),
+                          default_subnet=config.bip)
 
 
 def _parse_args(argv: list[str]) -> tuple[DaemonConfig, Path | None]:
@@ -195,6 +206,7 @@ async def serve(config: DaemonConfig) -> None:
     from dockyard.api.listeners import start_listeners
     from dockyard.api.metrics import EngineMetrics, start_metrics, timing_middleware
 
+    refuse_unapplied(config)
     if config.bind_hybrid_controllers:
         from dockyard.backends.cgroups import bind_v1_controllers
         from dockyard.core.system import hybrid_v2_controllers

@@ -9,7 +9,7 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from dockyard.config import parse_size
+from dockyard.config import DaemonConfig, parse_size
 from dockyard.errors import InvalidArgument
 
 _TRUE, _FALSE = ("1", "true", "yes", "on"), ("0", "false", "no", "off")
@@ -82,10 +82,6 @@ def remote_changes(args: argparse.Namespace) -> dict[str, object]:
         value = getattr(args, attr)
         if value is not None:
             changes[attr] = value
-    if args.live_restore is False:
-        # Ours has no way to stop containers with the daemon; refuse rather than pretend.
-        raise InvalidArgument("--live-restore=false is not supported: containers always outlive "
-                              "the daemon (conmon keeps them)")
     if args.default_ulimit:
         changes["default_ulimits"] = dict(args.default_ulimit)
     if args.default_shm_size:
@@ -96,3 +92,27 @@ def remote_changes(args: argparse.Namespace) -> dict[str, object]:
     if args.default_address_pool:
         changes["default_address_pools"] = tuple(args.default_address_pool)
     return changes
+
+
+def default_bridge_options(config: DaemonConfig) -> dict[str, str]:
+    """The default bridge's options, as ``docker network inspect bridge`` shows dockerd's flags."""
+    return {"com.docker.network.bridge.enable_icc": "true" if config.icc else "false",
+            "com.docker.network.driver.mtu": str(config.mtu)}
+
+
+_DEFAULTS = DaemonConfig()
+# Daemon-wide container defaults not applied yet: refused when set, never accepted and ignored.
+_NOT_YET = {"default_ulimits": "--default-ulimit", "seccomp_profile": "--seccomp-profile",
+            "default_shm_size": "--default-shm-size", "ip": "--ip", "dns": "--dns",
+            "dns_search": "--dns-search", "dns_opts": "--dns-opt",
+            "default_address_pools": "--default-address-pool", "mtu": "--mtu"}
+
+
+def refuse_unapplied(config: DaemonConfig) -> None:
+    """Raise for a daemon-wide setting (flag or daemon.json) that dockyardd cannot apply yet."""
+    for attr, flag in _NOT_YET.items():
+        if getattr(config, attr) != getattr(_DEFAULTS, attr):
+            raise InvalidArgument(f"{flag} (daemon.json \"{flag[2:]}\") is not supported by dockyardd yet")
+    if config.live_restore is False:
+        raise InvalidArgument("--live-restore=false is not supported: containers always outlive "
+                              "the daemon (conmon keeps them)")

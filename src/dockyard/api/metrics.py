@@ -76,7 +76,7 @@ class EngineMetrics(Collector):
 
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
-        disable_created_metrics()  # dockerd exports no *_created series
+        disable_created_metrics()  # type: ignore[no-untyped-call]  # dockerd exports no *_created series
         self.registry = CollectorRegistry(auto_describe=False)
         self.container_actions = Histogram(
             "engine_daemon_container_actions_seconds", "The number of seconds it takes to process "

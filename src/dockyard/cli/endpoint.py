@@ -207,7 +207,8 @@ class SshStream:
         except subprocess.TimeoutExpired:
             self._proc.kill()
         stderr = (self._proc.stderr.read() if self._proc.stderr else b"").decode(errors="replace").strip()
-        return ConnectFailed(self.host, f"command [{' '.join(['ssh', *self._argv[1:]])}] has exited with exit status "
+        command = " ".join(["ssh", *self._argv[1:]])
+        return ConnectFailed(self.host, f"command [{command}] has exited with exit status "
                              f"{self._proc.returncode}, make sure the URL is valid, and Docker 18.09 "
                              f"or later is installed on the remote host: stderr={stderr}")
 

@@ -91,5 +91,7 @@ async def info(request: web.Request) -> web.StreamResponse:
             cgroup_version=facts.cgroup_version, no_new_privileges=cfg.no_new_privileges,
             remap_active=bool(cfg.userns_remap)),
         "Warnings": [f"WARNING: runtime {name} disabled: {why}"
-                     for name, why in eng.system.unusable_runtimes().items()],
+                     for name, why in eng.system.unusable_runtimes().items()] + (
+            ["WARNING: userland-proxy: dockyardd has no userland proxy; published ports are "
+             "kernel NAT (nftables DNAT)"] if cfg.userland_proxy else []),
     })
