@@ -10,9 +10,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-
 from conformance.daemon import DOCKER, Daemon
 from conformance.fixtures import put_busybox
+
 from remote.certs import Certs, make_certs
 from remote.sshd import free_port
 

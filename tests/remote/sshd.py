@@ -94,7 +94,7 @@ Host {alias}
                 return
             except OSError:
                 if self.proc.poll() is not None:
-                    raise RuntimeError((self.root / "sshd.log").read_text())
+                    raise RuntimeError((self.root / "sshd.log").read_text()) from None
                 time.sleep(0.05)
         raise RuntimeError("sshd did not listen")
 

@@ -8,9 +8,9 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-
 from conformance.daemon import Daemon
 from conformance.fixtures import put_busybox
+
 from remote.conftest import RemoteDaemon
 from remote.sshd import free_port
 

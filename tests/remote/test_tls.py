@@ -8,8 +8,8 @@ import ssl
 from pathlib import Path
 
 import pytest
-
 from conformance.daemon import DOCKER
+
 from remote.conftest import RemoteDaemon
 
 pytestmark = [pytest.mark.root]
