@@ -206,7 +206,6 @@ async def serve(config: DaemonConfig) -> None:
     from dockyard.api.listeners import start_listeners
     from dockyard.api.metrics import EngineMetrics, start_metrics, timing_middleware
 
-    refuse_unapplied(config)
     if config.bind_hybrid_controllers:
         from dockyard.backends.cgroups import bind_v1_controllers
         from dockyard.core.system import hybrid_v2_controllers
@@ -261,6 +260,7 @@ def main(argv: list[str] | None = None) -> None:
         logging.getLogger("httpx").setLevel(logging.WARNING)
     try:
         assert config.pidfile is not None
+        refuse_unapplied(config)  # before anything is made on disk
         _claim_pidfile(config.pidfile)
         try:
             asyncio.run(serve(config))

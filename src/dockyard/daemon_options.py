@@ -102,10 +102,8 @@ def default_bridge_options(config: DaemonConfig) -> dict[str, str]:
 
 _DEFAULTS = DaemonConfig()
 # Daemon-wide container defaults not applied yet: refused when set, never accepted and ignored.
-_NOT_YET = {"default_ulimits": "--default-ulimit", "seccomp_profile": "--seccomp-profile",
-            "default_shm_size": "--default-shm-size", "ip": "--ip", "dns": "--dns",
-            "dns_search": "--dns-search", "dns_opts": "--dns-opt",
-            "default_address_pools": "--default-address-pool", "mtu": "--mtu"}
+_NOT_YET = {"seccomp_profile": "--seccomp-profile", "default_address_pools": "--default-address-pool",
+            "mtu": "--mtu"}
 
 
 def refuse_unapplied(config: DaemonConfig) -> None:

@@ -1,4 +1,5 @@
-"""``--icc=false``: no container-to-container traffic on the default bridge; published ports answer."""
+"""``--icc=false``: no container-to-container traffic on the default bridge; published ports answer.
+The same daemon carries the other daemon-wide container defaults (shm size, ulimits, DNS, --ip)."""
 
 from __future__ import annotations
 
@@ -20,7 +21,9 @@ pytestmark = [pytest.mark.root]
 @pytest.fixture(scope="module")
 def no_icc(rootfs_tar: Path) -> Iterator[Daemon]:
     daemon = Daemon()
-    daemon.extra_args = ["--icc=false"]
+    daemon.extra_args = ["--icc=false", "--default-shm-size", "96m", "--default-ulimit",
+                         "nofile=1111:2222", "--dns", "10.9.9.9", "--dns-search", "example.test",
+                         "--dns-opt", "ndots:3", "--ip", "127.0.0.1"]
     try:
         daemon.start()
         put_busybox(daemon, rootfs_tar)
@@ -31,7 +34,7 @@ def no_icc(rootfs_tar: Path) -> Iterator[Daemon]:
 
 def _serve(daemon: Daemon, name: str, host_port: int) -> tuple[str, str]:
     """A container answering "pong" on 8080, published on ``host_port``; (its IP, the gateway)."""
-    daemon.docker_ok("run", "-d", "--name", name, "-p", f"{host_port}:8080", "busybox",
+    daemon.docker_ok("run", "-d", "--name", name, "-p", f"0.0.0.0:{host_port}:8080", "busybox",
                      "nc", "-ll", "-p", "8080", "-e", "echo", "pong")
     ip = daemon.docker_ok("inspect", "-f", "{{.NetworkSettings.IPAddress}}", name).strip()
     gateway = daemon.docker_ok("inspect", "-f", "{{.NetworkSettings.Gateway}}", name).strip()
@@ -73,3 +76,36 @@ def test_icc_default_lets_containers_talk(remote: RemoteDaemon) -> None:
         assert code == 0 and "pong" in out
     finally:
         daemon.docker("rm", "-f", "icc-open")
+
+
+def test_daemon_wide_container_defaults(no_icc: Daemon) -> None:
+    out = no_icc.docker_ok("run", "--rm", "busybox", "sh", "-c",
+                           "cat /etc/resolv.conf; ulimit -n; ulimit -Hn; df -k /dev/shm")
+    assert "nameserver 10.9.9.9" in out and "search example.test" in out and "ndots:3" in out
+    assert "\n1111\n2222\n" in out
+    assert "98304" in out  # 96 MiB of tmpfs, in KiB
+    # A request's own values win over the daemon's.
+    own = no_icc.docker_ok("run", "--rm", "--shm-size", "8m", "--ulimit", "nofile=500:600", "busybox",
+                           "sh", "-c", "ulimit -n; df -k /dev/shm")
+    assert own.startswith("500\n") and "8192" in own
+    no_icc.docker_ok("create", "--name", "ip-default", "-p", "8080", "busybox", "true")
+    try:
+        shm = no_icc.docker_ok("inspect", "-f", "{{.HostConfig.ShmSize}}", "ip-default").strip()
+        assert shm == str(96 * 1024 * 1024)
+        bindings = json.loads(no_icc.docker_ok("inspect", "-f", "{{json .HostConfig.PortBindings}}",
+                                               "ip-default"))
+        assert bindings["8080/tcp"][0]["HostIp"] == "127.0.0.1"
+    finally:
+        no_icc.docker("rm", "-f", "ip-default")
+
+
+def test_unapplied_daemon_option_is_refused(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    proc = subprocess.run([sys.executable, "-m", "dockyard.daemon", "-H", f"unix://{tmp_path}/d.sock",
+                           "--data-root", str(tmp_path / "data"), "--exec-root", str(tmp_path / "exec"),
+                           "--seccomp-profile", "/nonexistent.json"],
+                          capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 1
+    assert "--seccomp-profile" in proc.stderr and "not supported" in proc.stderr

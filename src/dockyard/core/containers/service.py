@@ -19,6 +19,7 @@ from dockyard.core.containers import prune as prune_filters
 from dockyard.core.containers.commit import CommitRequest, ImageCommitter
 from dockyard.core.containers.commit import commit as commit_container
 from dockyard.core.containers.configs import command_of, merge_config, network_of
+from dockyard.core.containers.defaults import apply_daemon_defaults
 from dockyard.core.containers.events import emit
 from dockyard.core.containers.exec_service import ExecService
 from dockyard.core.containers.execs import ExecConfig, ExecSession, ExecSessions
@@ -255,7 +256,7 @@ class ContainerService:
         if runtime not in self._runtimes:
             raise InvalidArgument(f"unknown or invalid runtime name: {runtime}")
         check_create(request.host.raw, request.host.auto_remove)  # restart policy, --rm
-        request.host.raw = check_resources(request.host.raw)  # Docker's limits checks, 400s
+        request.host.raw = check_resources(apply_daemon_defaults(request.host.raw, self._config))
         check_security(request.host.raw, remap=self._userns)  # caps, security-opt, sysctls, devices
         container_id = new_container_id()
         name = self._pick_name(request.name)
