@@ -38,8 +38,9 @@ METRICS_KEY = web.AppKey("metrics", object)
 # Container labels exported as cAdvisor's ``container_label_<sanitised>`` labels.
 EXPORTED_LABELS = ("com.docker.compose.project", "com.docker.compose.service",
                    "com.docker.swarm.service.name", "com.docker.swarm.task.name")
-_CONTAINER_ACTION = re.compile(r"^(?:/v[\d.]+)?/containers/(?:create|[^/]+/(start|commit|changes))?$")
-_NETWORK_ACTION = re.compile(r"^(?:/v[\d.]+)?/networks/(?:create|[^/]+/(connect|disconnect))?$")
+_VERSION = re.compile(r"^/v[\d.]+")
+_CONTAINER_VERBS = frozenset({"start"})
+_NETWORK_VERBS = frozenset({"connect", "disconnect"})
 
 
 def _label_name(label: str) -> str:
@@ -47,17 +48,24 @@ def _label_name(label: str) -> str:
 
 
 def container_action(method: str, path: str) -> tuple[str, str] | None:
-    """(histogram, action) for a timed API request, or None."""
-    for kind, pattern in (("container", _CONTAINER_ACTION), ("network", _NETWORK_ACTION)):
-        match = pattern.match(path)
-        if match is None:
-            continue
-        if method == "DELETE" and match.group(1) is None and not path.endswith("/create"):
-            return kind, "delete"
-        if method == "POST" and path.endswith("/create"):
-            return kind, "create"
-        if method == "POST" and match.group(1):
-            return kind, match.group(1)
+    """(histogram, action) for a timed API request, or None: dockerd's container actions
+    (create, start, delete, commit, changes) and network actions (create, delete, connect,
+    disconnect)."""
+    parts = [p for p in _VERSION.sub("", path).split("/") if p]
+    if parts == ["commit"] and method == "POST":
+        return "container", "commit"
+    if len(parts) == 3 and parts[0] == "containers" and parts[2] == "changes" and method == "GET":
+        return "container", "changes"
+    if len(parts) < 2 or parts[0] not in ("containers", "networks"):
+        return None
+    kind = "container" if parts[0] == "containers" else "network"
+    verbs = _CONTAINER_VERBS if kind == "container" else _NETWORK_VERBS
+    if parts[1:] == ["create"] and method == "POST":
+        return kind, "create"
+    if len(parts) == 2 and method == "DELETE":
+        return kind, "delete"
+    if len(parts) == 3 and method == "POST" and parts[2] in verbs:
+        return kind, parts[2]
     return None
 
 
