@@ -58,6 +58,7 @@ class DaemonConfig:
     live_restore: bool = True  # containers always outlive the daemon (conmon keeps them)
     default_ulimits: dict[str, tuple[int, int]] = field(default_factory=dict)
     seccomp_profile: str = ""
+    seccomp_profile_json: str = ""  # the file's text, read once at start (daemon_options.py)
     default_shm_size: int = 64 * 1024 * 1024
     ip: str = "0.0.0.0"
     dns: tuple[str, ...] = ()

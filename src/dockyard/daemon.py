@@ -29,6 +29,7 @@ from dockyard.core.system import SystemService
 from dockyard.daemon_options import (
     add_remote_options,
     default_bridge_options,
+    load_seccomp_profile,
     refuse_unapplied,
     remote_changes,
 )
@@ -259,8 +260,9 @@ def main(argv: list[str] | None = None) -> None:
         # httpx logs every registry request at INFO: a pull would flood the daemon's log.
         logging.getLogger("httpx").setLevel(logging.WARNING)
     try:
-        assert config.pidfile is not None
         refuse_unapplied(config)  # before anything is made on disk
+        config = load_seccomp_profile(config)
+        assert config.pidfile is not None
         _claim_pidfile(config.pidfile)
         try:
             asyncio.run(serve(config))

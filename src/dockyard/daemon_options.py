@@ -102,8 +102,7 @@ def default_bridge_options(config: DaemonConfig) -> dict[str, str]:
 
 _DEFAULTS = DaemonConfig()
 # Daemon-wide container defaults not applied yet: refused when set, never accepted and ignored.
-_NOT_YET = {"seccomp_profile": "--seccomp-profile", "default_address_pools": "--default-address-pool",
-            "mtu": "--mtu"}
+_NOT_YET = {"default_address_pools": "--default-address-pool", "mtu": "--mtu"}
 
 
 def refuse_unapplied(config: DaemonConfig) -> None:
@@ -114,3 +113,23 @@ def refuse_unapplied(config: DaemonConfig) -> None:
     if config.live_restore is False:
         raise InvalidArgument("--live-restore=false is not supported: containers always outlive "
                               "the daemon (conmon keeps them)")
+
+
+def load_seccomp_profile(config: DaemonConfig) -> DaemonConfig:
+    """``--seccomp-profile``: read and check the file once; "builtin" and "unconfined" are names."""
+    from dataclasses import replace
+    from pathlib import Path
+
+    from dockyard.core.runtime.seccomp import parse_profile
+
+    path = config.seccomp_profile
+    if path in ("", "builtin"):
+        return config
+    if path == "unconfined":
+        return replace(config, seccomp_profile_json="unconfined")
+    try:
+        text = Path(path).read_text()
+    except OSError as exc:
+        raise InvalidArgument(f"opening seccomp profile ({path}) failed: {exc.strerror}") from exc
+    parse_profile(text)
+    return replace(config, seccomp_profile_json=text)

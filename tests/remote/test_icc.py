@@ -18,11 +18,18 @@ from remote.sshd import free_port
 pytestmark = [pytest.mark.root]
 
 
+# A daemon-wide seccomp profile that refuses mkdir(2) (errno 1, EPERM) and allows the rest.
+PROFILE = json.dumps({"defaultAction": "SCMP_ACT_ALLOW", "syscalls": [
+    {"names": ["mkdir", "mkdirat"], "action": "SCMP_ACT_ERRNO", "errnoRet": 1}]})
+
+
 @pytest.fixture(scope="module")
-def no_icc(rootfs_tar: Path) -> Iterator[Daemon]:
+def no_icc(rootfs_tar: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Daemon]:
+    profile = tmp_path_factory.mktemp("seccomp") / "profile.json"
+    profile.write_text(PROFILE)
     daemon = Daemon()
-    daemon.extra_args = ["--icc=false", "--default-shm-size", "96m", "--default-ulimit",
-                         "nofile=1111:2222", "--dns", "10.9.9.9", "--dns-search", "example.test",
+    daemon.extra_args = ["--seccomp-profile", str(profile), "--icc=false", "--default-shm-size",
+                         "96m", "--default-ulimit", "nofile=1111:2222", "--dns", "10.9.9.9", "--dns-search", "example.test",
                          "--dns-opt", "ndots:3", "--ip", "127.0.0.1"]
     try:
         daemon.start()
@@ -99,13 +106,22 @@ def test_daemon_wide_container_defaults(no_icc: Daemon) -> None:
         no_icc.docker("rm", "-f", "ip-default")
 
 
+def test_daemon_seccomp_profile(no_icc: Daemon) -> None:
+    code, _, err = no_icc.docker("run", "--rm", "busybox", "mkdir", "/tmp/x")
+    assert code != 0 and "Operation not permitted" in err
+    no_icc.docker_ok("run", "--rm", "--security-opt", "seccomp=unconfined", "busybox", "mkdir", "/tmp/x")
+    options = json.loads(no_icc.docker_ok("info", "--format", "{{json .SecurityOptions}}"))
+    assert any(o.startswith("name=seccomp,profile=/") and o.endswith("profile.json") for o in options)
+
+
 def test_unapplied_daemon_option_is_refused(tmp_path: Path) -> None:
     import subprocess
     import sys
 
     proc = subprocess.run([sys.executable, "-m", "dockyard.daemon", "-H", f"unix://{tmp_path}/d.sock",
                            "--data-root", str(tmp_path / "data"), "--exec-root", str(tmp_path / "exec"),
-                           "--seccomp-profile", "/nonexistent.json"],
+                           "--mtu", "9000"],
                           capture_output=True, text=True, timeout=60)
     assert proc.returncode == 1
-    assert "--seccomp-profile" in proc.stderr and "not supported" in proc.stderr
+    assert "--mtu" in proc.stderr and "not supported" in proc.stderr
+    assert not (tmp_path / "data").exists()

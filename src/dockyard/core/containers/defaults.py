@@ -1,6 +1,6 @@
 """Daemon-wide defaults for new containers: dockerd's ``--default-shm-size``, ``--default-ulimit``,
-``--dns``/``--dns-search``/``--dns-opt`` and ``--ip``, filled into a create request's HostConfig
-where the request leaves them unset (what the request says always wins, as in dockerd)."""
+``--dns``/``--dns-search``/``--dns-opt``, ``--ip`` and ``--seccomp-profile``, filled into a create
+request's HostConfig where the request leaves them unset (what the request says always wins)."""
 
 from __future__ import annotations
 
@@ -24,6 +24,10 @@ def apply_daemon_defaults(raw: dict[str, Any], config: DaemonConfig) -> dict[str
                        ("DnsOptions", config.dns_opts)):
         if value and not host.get(key):
             host[key] = list(value)
+    security = [str(o) for o in host.get("SecurityOpt") or []]
+    if config.seccomp_profile_json and not any(o.startswith(("seccomp=", "seccomp:")) for o in security):
+        # --seccomp-profile: the daemon's default profile, as if the request had named it.
+        host["SecurityOpt"] = [*security, f"seccomp={config.seccomp_profile_json}"]
     if config.ip != DEFAULT_BIND_IP and isinstance(host.get("PortBindings"), dict):
         # --ip: the address of bindings that name none (``-p 8080:80``).
         host["PortBindings"] = {
