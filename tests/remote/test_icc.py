@@ -29,8 +29,8 @@ def no_icc(rootfs_tar: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterat
     profile.write_text(PROFILE)
     daemon = Daemon()
     daemon.extra_args = ["--seccomp-profile", str(profile), "--icc=false", "--default-shm-size",
-                         "96m", "--default-ulimit", "nofile=1111:2222", "--dns", "10.9.9.9", "--dns-search", "example.test",
-                         "--dns-opt", "ndots:3", "--ip", "127.0.0.1"]
+                         "96m", "--default-ulimit", "nofile=1111:2222", "--dns", "10.9.9.9",
+                         "--dns-search", "example.test", "--dns-opt", "ndots:3", "--ip", "127.0.0.1"]
     try:
         daemon.start()
         put_busybox(daemon, rootfs_tar)
