@@ -204,9 +204,10 @@ def _claim_pidfile(path: Path) -> None:
 
 async def serve(config: DaemonConfig) -> None:
     from dockyard.api.app import build_app
-    from dockyard.api.listeners import start_listeners
+    from dockyard.api.listeners import plan_listeners, start_listeners
     from dockyard.api.metrics import EngineMetrics, start_metrics, timing_middleware
 
+    listeners = plan_listeners(config)  # refused settings stop us before anything is made
     if config.bind_hybrid_controllers:
         from dockyard.backends.cgroups import bind_v1_controllers
         from dockyard.core.system import hybrid_v2_controllers
@@ -226,7 +227,7 @@ async def serve(config: DaemonConfig) -> None:
     app = build_app(engine, (timing_middleware(metrics),) if metrics else ())
     runner = web.AppRunner(app, handle_signals=False, access_log=None, shutdown_timeout=1.0)
     await runner.setup()
-    await start_listeners(runner, config)
+    await start_listeners(runner, config, listeners)
     metrics_runner = await start_metrics(metrics, config.metrics_addr) if metrics else None
     counting = asyncio.get_running_loop().create_task(metrics.count_events()) if metrics else None
     stop = asyncio.Event()

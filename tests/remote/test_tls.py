@@ -102,3 +102,32 @@ def test_our_cli_reports_tls_verification_failure(remote: RemoteDaemon, tmp_path
                       "-H", remote.tcp, "ps")
     assert proc.returncode == 1
     assert "certificate verify failed" in proc.stderr or "CERTIFICATE_VERIFY_FAILED" in proc.stderr
+
+
+def test_unix_socket_group_and_mode(remote: RemoteDaemon) -> None:
+    import grp
+    import os
+    import stat
+
+    info = os.stat(remote.daemon.sock)
+    assert stat.S_IMODE(info.st_mode) == 0o660
+    try:
+        docker_gid = grp.getgrnam("docker").gr_gid
+    except KeyError:
+        pytest.skip("no docker group on this host")
+    assert info.st_gid == docker_gid
+
+
+def test_tcp_without_tls_needs_explicit_opt_in(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    from remote.sshd import free_port
+
+    argv = [sys.executable, "-m", "dockyard.daemon", "-H", f"tcp://127.0.0.1:{free_port()}",
+            "-H", f"unix://{tmp_path}/d.sock", "--data-root", str(tmp_path / "data"),
+            "--exec-root", str(tmp_path / "exec")]
+    proc = subprocess.run(argv, capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 1
+    assert "--tls=false" in proc.stderr and "--tlsverify" in proc.stderr
+    assert not (tmp_path / "data").exists()  # refused before anything was made

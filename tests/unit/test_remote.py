@@ -119,3 +119,33 @@ def test_apply_daemon_defaults_request_wins() -> None:
                                {"Name": "nproc", "Soft": 3, "Hard": 4}]
     assert host["Dns"] == ["9.9.9.9"] and host["ShmSize"] == 1024
     assert [b["HostIp"] for b in host["PortBindings"]["80/tcp"]] == ["127.0.0.1", "::1"]
+
+
+def test_permission_denied_on_the_socket(monkeypatch: pytest.MonkeyPatch) -> None:
+    import socket as real_socket
+
+    from dockyard.cli import endpoint as endpoint_module
+
+    class RefusingSocket:
+        def __init__(self, *args: object) -> None:
+            pass
+
+        def settimeout(self, timeout: float | None) -> None:
+            pass
+
+        def connect(self, path: str) -> None:
+            raise PermissionError(13, "Permission denied")
+
+        def close(self) -> None:
+            pass
+
+    class FakeSocketModule:
+        AF_UNIX, SOCK_STREAM = real_socket.AF_UNIX, real_socket.SOCK_STREAM
+        socket = RefusingSocket
+
+    monkeypatch.setattr(endpoint_module, "socket", FakeSocketModule)
+    with pytest.raises(CliError) as info:
+        endpoint_module.open_socket(endpoint_module.Endpoint("unix:///run/x.sock"))
+    assert info.value.message == ("permission denied while trying to connect to the Docker daemon "
+                                  "socket at unix:///run/x.sock: dial unix /run/x.sock: connect: "
+                                  "permission denied")

@@ -17,7 +17,7 @@ from pathlib import Path
 
 from aiohttp import web
 
-from dockyard.config import DaemonConfig
+from dockyard.config import DaemonConfig, socket_path
 from dockyard.errors import InvalidArgument
 
 log = logging.getLogger(__name__)
@@ -96,16 +96,36 @@ def _socket_gid(group: str) -> int | None:
         return None
 
 
-async def start_listeners(runner: web.AppRunner, config: DaemonConfig) -> None:
-    """Start one site per ``-H``; raises before serving anything when a setting is refused."""
+@dataclass(frozen=True, slots=True)
+class ListenerPlan:
+    """What :func:`plan_listeners` checked, for :func:`start_listeners` to use."""
+
+    gid: int | None
+    context: ssl.SSLContext | None
+
+
+def plan_listeners(config: DaemonConfig) -> ListenerPlan:
+    """Check every ``-H`` setting (hosts, TLS files, the plain-tcp opt-in, the socket group) before
+    the daemon makes anything, so a refused setting leaves nothing behind."""
     gid = _socket_gid(config.group)
     tcp = tcp_hosts(config)
+    for host in config.hosts:
+        if not host.startswith("tcp://"):
+            socket_path(host)
     context = server_tls_context(config) if tcp and tls_enabled(config) else None
     if tcp and context is None and config.tls is not False:
         raise InvalidArgument(
             "failed to load listeners: API is accessible on tcp without encryption and without "
             "authentication; add --tlsverify (with --tlscacert, --tlscert, --tlskey), or --tls=false "
             "to accept that anyone who can reach it has root on this machine")
+    for host in tcp:
+        parse_tcp(host, tls=context is not None)
+    return ListenerPlan(gid, context)
+
+
+async def start_listeners(runner: web.AppRunner, config: DaemonConfig, plan: ListenerPlan) -> None:
+    """Start one site per ``-H``."""
+    gid, context = plan.gid, plan.context
     for host in config.hosts:
         if host.startswith("tcp://"):
             address = parse_tcp(host, tls=context is not None)
