@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import shutil
 import statistics
 import subprocess
 import sys
@@ -28,7 +27,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(REPO), str(REPO / "tests"), str(REPO / "bench")]
 
-from run_latency import _dockerd_answers, _dockerd_env, _iptables_save, _restore_host  # noqa: E402
+from run_latency import _dockerd_answers, _dockerd_env, dockerd_engine  # noqa: E402
 
 from tests.conformance.daemon import DOCKER, Daemon  # noqa: E402
 from tests.conformance.images import busybox_rootfs_tar  # noqa: E402
@@ -88,40 +87,13 @@ def dockyard_target(rootfs: Path, certs: Certs, metrics_port: int) -> Iterator[t
 
 @contextmanager
 def dockerd_target(rootfs: Path, certs: Certs, workdir: Path) -> Iterator[Target | None]:
-    env = _dockerd_env()
-    started: subprocess.Popen[bytes] | None = None
-    firewall: str | None = None
-    tcp: str | None = None
-    if not _dockerd_answers(env):
-        if shutil.which("dockerd") is None:
-            yield None
-            return
-        firewall = _iptables_save()
-        tcp = f"tcp://127.0.0.1:{free_port()}"
-        with open(workdir / "dockerd.log", "wb") as log:
-            started = subprocess.Popen(["dockerd", "-H", "unix:///var/run/docker.sock", "-H", tcp,
-                                        *_server_tls(certs)], stdout=log, stderr=subprocess.STDOUT,
-                                       start_new_session=True)
-        deadline = time.monotonic() + 60
-        while not _dockerd_answers(env) and time.monotonic() < deadline and started.poll() is None:
-            time.sleep(0.2)
-    try:
-        if not _dockerd_answers(env):
-            yield None
-            return
-        if subprocess.run([DOCKER, "image", "inspect", "busybox:latest"], env=env, capture_output=True,
-                          timeout=30).returncode != 0:
-            subprocess.run([DOCKER, "import", "-c", 'CMD ["sh"]', str(rootfs), "busybox:latest"],
-                           env=env, capture_output=True, timeout=120, check=True)
-        yield Target("dockerd", env["DOCKER_HOST"], tcp)
-    finally:
-        if started is not None:
-            started.terminate()
-            try:
-                started.wait(30)
-            except subprocess.TimeoutExpired:
-                started.kill()
-            _restore_host(firewall)
+    """dockerd through run_latency's helper; TLS only when this script starts it."""
+    already = _dockerd_answers(_dockerd_env())
+    tcp = f"tcp://127.0.0.1:{free_port()}"
+    flags = ["-H", "unix:///var/run/docker.sock", "-H", tcp, *_server_tls(certs)]
+    with dockerd_engine(rootfs, workdir, flags) as engine:
+        yield None if engine is None else Target("dockerd", engine.env["DOCKER_HOST"],
+                                                 None if already else tcp)
 
 
 def bench_target(target: Target, certs: Certs, workdir: Path, runs: int) -> list[Row]:
