@@ -128,7 +128,9 @@ def build_networks(config: DaemonConfig, db: Metadata, events: EventBus | None =
     return NetworkService(db=db, backend=backend, resolver=EmbeddedDns(), default_bridge=bridge,
                           upstreams=host_nameservers(), events=events,
                           default_bridge_options=default_bridge_options(config),
-                          default_subnet=config.bip)
+                          default_subnet=config.bip,
+                          address_pools=[(str(p["base"]), int(p["size"]))
+                                         for p in config.default_address_pools])
 
 
 def _parse_args(argv: list[str]) -> tuple[DaemonConfig, Path | None]:

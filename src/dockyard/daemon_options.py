@@ -39,10 +39,18 @@ def ulimit(text: str) -> tuple[str, tuple[int, int]]:
 
 def address_pool(text: str) -> dict[str, Any]:
     """``base=10.10.0.0/16,size=24``."""
+    import ipaddress
+
     fields = dict(part.partition("=")[::2] for part in text.split(","))
-    if "base" not in fields or "size" not in fields or not fields["size"].isdigit():
-        raise argparse.ArgumentTypeError(f"invalid default address pool: {text}")
-    return {"base": fields["base"], "size": int(fields["size"])}
+    try:
+        base = ipaddress.IPv4Network(fields.get("base", ""))
+        size = int(fields.get("size", ""))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"invalid default address pool: {text}") from None
+    if not base.prefixlen <= size <= 30:
+        raise argparse.ArgumentTypeError(f"invalid default address pool: {text}: size {size} "
+                                         f"must be between {base.prefixlen} and 30")
+    return {"base": str(base), "size": size}
 
 
 def _flag(parser: argparse.ArgumentParser, name: str, help_: str) -> None:
@@ -102,7 +110,7 @@ def default_bridge_options(config: DaemonConfig) -> dict[str, str]:
 
 _DEFAULTS = DaemonConfig()
 # Daemon-wide container defaults not applied yet: refused when set, never accepted and ignored.
-_NOT_YET = {"default_address_pools": "--default-address-pool", "mtu": "--mtu"}
+_NOT_YET = {"mtu": "--mtu"}
 
 
 def refuse_unapplied(config: DaemonConfig) -> None:

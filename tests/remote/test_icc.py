@@ -30,7 +30,8 @@ def no_icc(rootfs_tar: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterat
     daemon = Daemon()
     daemon.extra_args = ["--seccomp-profile", str(profile), "--icc=false", "--default-shm-size",
                          "96m", "--default-ulimit", "nofile=1111:2222", "--dns", "10.9.9.9",
-                         "--dns-search", "example.test", "--dns-opt", "ndots:3", "--ip", "127.0.0.1"]
+                         "--dns-search", "example.test", "--dns-opt", "ndots:3", "--ip", "127.0.0.1",
+                         "--default-address-pool", "base=10.123.0.0/16,size=24"]
     try:
         daemon.start()
         put_busybox(daemon, rootfs_tar)
@@ -104,6 +105,18 @@ def test_daemon_wide_container_defaults(no_icc: Daemon) -> None:
         assert bindings["8080/tcp"][0]["HostIp"] == "127.0.0.1"
     finally:
         no_icc.docker("rm", "-f", "ip-default")
+
+
+def test_default_address_pool(no_icc: Daemon) -> None:
+    bridge = no_icc.docker_ok("network", "inspect", "bridge", "-f", "{{(index .IPAM.Config 0).Subnet}}")
+    assert bridge.strip() == "10.123.0.0/24"
+    no_icc.docker_ok("network", "create", "pooled")
+    try:
+        subnet = no_icc.docker_ok("network", "inspect", "pooled", "-f",
+                                  "{{(index .IPAM.Config 0).Subnet}}").strip()
+        assert subnet.startswith("10.123.") and subnet.endswith(".0/24") and subnet != "10.123.0.0/24"
+    finally:
+        no_icc.docker("network", "rm", "pooled")
 
 
 def test_daemon_seccomp_profile(no_icc: Daemon) -> None:

@@ -73,7 +73,7 @@ class NetworkService:
                  default_bridge: str, upstreams: Sequence[str] = (),
                  events: EventBus | None = None,
                  default_bridge_options: Mapping[str, str] | None = None,
-                 default_subnet: str = "") -> None:
+                 default_subnet: str = "", address_pools: Sequence[tuple[str, int]] = ()) -> None:
         self._store = NetworkStore(db)
         self._events = events or EventBus()  # a bus nobody reads: events cost nothing
         self._backend = backend
@@ -84,6 +84,7 @@ class NetworkService:
         # what the default bridge was created with.
         self._bridge_options = dict(default_bridge_options or {})
         self._default_subnet = default_subnet
+        self._pools = tuple(address_pools)  # --default-address-pool
         self._networks: dict[str, Network] = {}
         self._endpoints: dict[str, Endpoint] = {}
         self._lock = asyncio.Lock()
@@ -111,7 +112,7 @@ class NetworkService:
         if DEFAULT_BRIDGE not in names:
             occupied = await self._occupied()
             subnet = (ipaddress.ip_interface(self._default_subnet).network if self._default_subnet
-                      else ipam.pick_subnet(occupied))
+                      else ipam.pick_subnet(occupied, self._pools))
             gateway = (str(ipaddress.ip_interface(self._default_subnet).ip) if self._default_subnet
                        else ipam.gateway_of(subnet))
             self._add(Network(id=_new_id(), name=DEFAULT_BRIDGE, driver="bridge",
@@ -163,7 +164,7 @@ class NetworkService:
         elif request.gateway or request.ip_range:
             raise InvalidArgument("ip-range and gateway require a subnet")
         else:
-            subnet = ipam.pick_subnet(occupied)
+            subnet = ipam.pick_subnet(occupied, self._pools)
         ip_range = ipam.parse_ip_range(subnet, request.ip_range)
         network_id = _new_id()
         bridge = request.options.get(BRIDGE_NAME_OPTION) or f"dy-{network_id[:12]}"
