@@ -57,7 +57,9 @@ def create_command(name: str, description: str, docker_spec: str, from_context: 
     if store.exists(name):
         raise CliError(f"context \"{name}\" already exists")
     fields = _parse_docker_option(docker_spec)
-    if from_context or (not fields and not docker_spec):
+    if "from" in fields:  # --docker from=NAME: that context's docker endpoint
+        from_context = fields["from"] or DEFAULT
+    if from_context or not fields:
         base = _from(store, from_context)
         context = Context(name=name, host=base.host, description=description or base.description,
                           skip_tls_verify=base.skip_tls_verify, tls_files=base.tls_files)
