@@ -120,6 +120,9 @@ def plan_listeners(config: DaemonConfig) -> ListenerPlan:
             "to accept that anyone who can reach it has root on this machine")
     for host in tcp:
         parse_tcp(host, tls=context is not None)
+    if config.metrics_addr:
+        addr = config.metrics_addr
+        parse_tcp(addr if addr.startswith("tcp://") else f"tcp://{addr}", tls=False)
     return ListenerPlan(gid, context)
 
 
