@@ -18,7 +18,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -132,8 +132,9 @@ def _restore_host(firewall: str | None) -> None:
 
 
 @contextmanager
-def dockerd_engine(rootfs: Path, workdir: Path) -> Iterator[Engine | None]:
-    """dockerd if installed: reuse a running one, else start it and stop it (and its containerd) after."""
+def dockerd_engine(rootfs: Path, workdir: Path, extra_args: Sequence[str] = ()) -> Iterator[Engine | None]:
+    """dockerd if installed: reuse a running one, else start it (with ``extra_args``) and stop it
+    (and its containerd) after."""
     env = _dockerd_env()
     started: subprocess.Popen[bytes] | None = None
     firewall: str | None = None
@@ -145,7 +146,7 @@ def dockerd_engine(rootfs: Path, workdir: Path) -> Iterator[Engine | None]:
         # dockerd sets the FORWARD policy to DROP and adds its chains; put the host back after.
         firewall = _iptables_save()
         with open(workdir / "dockerd.log", "wb") as log:
-            started = subprocess.Popen([dockerd], stdout=log, stderr=subprocess.STDOUT,
+            started = subprocess.Popen([dockerd, *extra_args], stdout=log, stderr=subprocess.STDOUT,
                                        start_new_session=True)
         deadline = time.monotonic() + 60
         while not _dockerd_answers(env) and time.monotonic() < deadline and started.poll() is None:

@@ -55,6 +55,30 @@ class DaemonConfig:
     # daemon.json log-driver / log-opts; None opts: json-file's bounded default (core/logging/service.py).
     log_driver: str = "json-file"
     log_opts: dict[str, str] | None = None
+    # Remote access (dockerd's --tls*, -G and --metrics-addr). ``tls`` is None when not given: a tcp
+    # listener without TLS then needs an explicit ``--tls=false`` (dockerd 27's rule).
+    tls: bool | None = None
+    tlsverify: bool = False
+    tlscacert: str = ""
+    tlscert: str = ""
+    tlskey: str = ""
+    group: str = "docker"  # owner group of the UNIX sockets, when that group exists
+    metrics_addr: str = ""
+    # Daemon-wide defaults that hardening guides check (see README "Remote daemons").
+    icc: bool = True
+    userland_proxy: bool | None = None  # accepted; we have none (nftables DNAT): info says so
+    live_restore: bool = True  # containers always outlive the daemon (conmon keeps them)
+    default_ulimits: dict[str, tuple[int, int]] = field(default_factory=dict)
+    seccomp_profile: str = ""
+    seccomp_profile_json: str = ""  # the file's text, read once at start (daemon_options.py)
+    default_shm_size: int = 64 * 1024 * 1024
+    ip: str = "0.0.0.0"
+    dns: tuple[str, ...] = ()
+    dns_search: tuple[str, ...] = ()
+    dns_opts: tuple[str, ...] = ()
+    default_address_pools: tuple[dict[str, Any], ...] = ()
+    bip: str = ""
+    mtu: int = 1500
 
     # ---- derived paths (storage layout from ARCHITECTURE.md) ----
     @property
@@ -83,7 +107,7 @@ class DaemonConfig:
 
     @property
     def socket_paths(self) -> tuple[Path, ...]:
-        return tuple(Path(socket_path(h)) for h in self.hosts)
+        return tuple(Path(socket_path(h)) for h in self.hosts if not h.startswith("tcp://"))
 
 
 def socket_path(host: str) -> str:
@@ -92,7 +116,7 @@ def socket_path(host: str) -> str:
         path = host[len("unix://"):]
         if path:
             return path
-    raise InvalidArgument(f"invalid host {host!r}: only unix:///path sockets are supported")
+    raise InvalidArgument(f"invalid host {host!r}: only unix:///path and tcp://ADDR:PORT are supported")
 
 
 _JSON_KEYS: dict[str, str] = {
@@ -116,6 +140,23 @@ _JSON_KEYS: dict[str, str] = {
     "max-unpack-size": "max_unpack_size",
     "log-driver": "log_driver",
     "log-opts": "log_opts",
+    "tls": "tls",
+    "tlsverify": "tlsverify",
+    "tlscacert": "tlscacert",
+    "tlscert": "tlscert",
+    "tlskey": "tlskey",
+    "group": "group",
+    "metrics-addr": "metrics_addr",
+    "icc": "icc",
+    "userland-proxy": "userland_proxy",
+    "live-restore": "live_restore",
+    "seccomp-profile": "seccomp_profile",
+    "ip": "ip",
+    "dns": "dns",
+    "dns-search": "dns_search",
+    "dns-opts": "dns_opts",
+    "bip": "bip",
+    "mtu": "mtu",
 }
 
 
@@ -151,15 +192,52 @@ def load_daemon_json(path: Path, base: DaemonConfig) -> DaemonConfig:
     for key, value in raw.items():
         if key == "runtimes":
             changes["runtimes"] = {n: str(v.get("path", n)) for n, v in dict(value).items()}
+        elif key in _HARDENING_JSON:
+            changes.update(_HARDENING_JSON[key](value))
         elif key in _JSON_KEYS:
             attr = _JSON_KEYS[key]
             if attr in ("data_root", "exec_root", "pidfile"):
                 value = Path(value)
             elif attr in ("hosts", "insecure_registries", "registry_mirrors"):
                 value = tuple(value)
+            elif attr in ("dns", "dns_search", "dns_opts"):
+                value = tuple(str(v) for v in value)
             elif attr == "certs_dirs":
                 value = tuple(Path(v) for v in value)
             elif attr == "max_unpack_size":
                 value = size_bytes(value)
             changes[attr] = value
     return replace(base, **changes)
+
+
+def _json_ulimits(value: Any) -> dict[str, Any]:
+    # daemon.json: {"nofile": {"Name": "nofile", "Hard": 64000, "Soft": 64000}}
+    return {"default_ulimits": {str(name): (int(v["Soft"]), int(v["Hard"]))
+                                for name, v in dict(value).items()}}
+
+
+def parse_size(text: str) -> int:
+    """docker's RAM sizes: ``64m``, ``1g``, ``512k`` or bytes."""
+    units = {"b": 1, "k": 1 << 10, "m": 1 << 20, "g": 1 << 30, "t": 1 << 40}
+    raw = text.strip().lower().removesuffix("b") or "0"
+    scale = units.get(raw[-1], 0)
+    try:
+        number = float(raw[:-1]) if scale else float(raw)
+    except ValueError as exc:
+        raise InvalidArgument(f"invalid size: '{text}'") from exc
+    return int(number * (scale or 1))
+
+
+def _json_shm(value: Any) -> dict[str, Any]:
+    return {"default_shm_size": parse_size(str(value))}
+
+
+def _json_pools(value: Any) -> dict[str, Any]:
+    return {"default_address_pools": tuple(dict(v) for v in value)}
+
+
+_HARDENING_JSON: dict[str, Any] = {
+    "default-ulimits": _json_ulimits,
+    "default-shm-size": _json_shm,
+    "default-address-pools": _json_pools,
+}

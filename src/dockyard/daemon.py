@@ -29,6 +29,13 @@ from dockyard.core.runtime.backend import RuntimeBackend
 from dockyard.core.runtime.spec import INHERITED_NOFILE_ENV
 from dockyard.core.runtime.userns import UsernsRemap
 from dockyard.core.system import SystemService
+from dockyard.daemon_options import (
+    add_remote_options,
+    default_bridge_options,
+    load_seccomp_profile,
+    refuse_unapplied,
+    remote_changes,
+)
 from dockyard.errors import DockyardError, InvalidArgument
 
 log = logging.getLogger("dockyard.daemon")
@@ -121,9 +128,17 @@ def build_networks(config: DaemonConfig, db: Metadata, events: EventBus | None =
     else:
         tag = hashlib.sha256(str(config.data_root).encode()).hexdigest()[:8]
         bridge, table = f"dy0-{tag}", f"dockyard_{tag}"
+    if not config.icc:
+        from dockyard.backends.nftables import enable_bridge_netfilter
+
+        enable_bridge_netfilter()
     backend = BridgeBackend(NetlinkLinks(config.exec_root / "netns"), NftFirewall(table))
     return NetworkService(db=db, backend=backend, resolver=EmbeddedDns(), default_bridge=bridge,
-                          upstreams=host_nameservers(), events=events)
+                          upstreams=host_nameservers(), events=events,
+                          default_bridge_options=default_bridge_options(config),
+                          default_subnet=config.bip,
+                          address_pools=[(str(p["base"]), int(p["size"]))
+                                         for p in config.default_address_pools])
 
 
 def _parse_args(argv: list[str]) -> tuple[DaemonConfig, Path | None]:
@@ -151,6 +166,7 @@ def _parse_args(argv: list[str]) -> tuple[DaemonConfig, Path | None]:
     parser.add_argument("--emulation", action="store_true", default=None,
                         help="register qemu-user-static in binfmt_misc to run other platforms' images")
     parser.add_argument("--storage-driver", choices=["overlay2", "overlay", "copy"], help=argparse.SUPPRESS)
+    add_remote_options(parser)
     args = parser.parse_args(argv)
     config = DaemonConfig()
     config_file = args.config_file
@@ -184,6 +200,7 @@ def _parse_args(argv: list[str]) -> tuple[DaemonConfig, Path | None]:
             changes[key] = getattr(args, key)
     if args.storage_driver:
         changes["snapshotter"] = "copy" if args.storage_driver == "copy" else "overlay"
+    changes.update(remote_changes(args))
     config = replace(config, **changes)  # type: ignore[arg-type]
     if config.pidfile is None:
         config = replace(config, pidfile=config.exec_root / "dockyardd.pid")
@@ -231,8 +248,11 @@ def raise_nofile_limit() -> None:
 
 async def serve(config: DaemonConfig) -> None:
     from dockyard.api.app import build_app
+    from dockyard.api.listeners import plan_listeners, start_listeners
+    from dockyard.api.metrics import EngineMetrics, start_metrics, timing_middleware
     from dockyard.core.containers.leftovers import recover as recover_containers
 
+    listeners = plan_listeners(config)  # refused settings stop us before anything is made
     if config.bind_hybrid_controllers:
         from dockyard.backends.cgroups import bind_v1_controllers
         from dockyard.core.system import hybrid_v2_controllers
@@ -257,17 +277,13 @@ async def serve(config: DaemonConfig) -> None:
     # Paused by a commit, build steps, host ports taken while we were down.
     await recover_containers(engine.containers, config.containers_dir,
                              engine.networks.port_conflicts if engine.networks is not None else ())
-    app = build_app(engine)
+    metrics = EngineMetrics(engine) if config.metrics_addr else None
+    app = build_app(engine, (timing_middleware(metrics),) if metrics else ())
     runner = web.AppRunner(app, handle_signals=False, access_log=None, shutdown_timeout=1.0)
     await runner.setup()
-    for sock in config.socket_paths:
-        sock.parent.mkdir(parents=True, exist_ok=True)
-        if sock.exists() or sock.is_symlink():
-            sock.unlink()
-        site = web.UnixSite(runner, str(sock))
-        await site.start()
-        os.chmod(sock, 0o660)
-        log.info("API listening on %s", sock)
+    await start_listeners(runner, config, listeners)
+    metrics_runner = await start_metrics(metrics, config.metrics_addr) if metrics else None
+    counting = asyncio.get_running_loop().create_task(metrics.count_events()) if metrics else None
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGTERM, signal.SIGINT):
@@ -275,6 +291,10 @@ async def serve(config: DaemonConfig) -> None:
     log.info("dockyardd ready (data-root %s, default runtime %s)", config.data_root, config.default_runtime)
     await stop.wait()
     log.info("shutting down; running containers keep running")
+    if counting is not None:
+        counting.cancel()
+    if metrics_runner is not None:
+        await metrics_runner.cleanup()
     await runner.cleanup()
     await engine.containers.close()
     if engine.networks is not None:
@@ -296,6 +316,8 @@ def main(argv: list[str] | None = None) -> None:
         logging.getLogger("httpx").setLevel(logging.WARNING)
     raise_nofile_limit()
     try:
+        refuse_unapplied(config)  # before anything is made on disk
+        config = load_seccomp_profile(config)
         assert config.pidfile is not None
         _claim_pidfile(config.pidfile)
         try:

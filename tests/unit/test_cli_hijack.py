@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from dockyard.cli.client import DaemonError
+from dockyard.cli.endpoint import Endpoint
 from dockyard.cli.hijack import FrameDemuxer, StreamPump, frame, hijack
 
 
@@ -67,7 +68,7 @@ def test_hijack_upgrades_pumps_stdin_with_half_close_and_demuxes(tmp_path: Path)
     received: list[bytes] = []
     head = b"HTTP/1.1 101 UPGRADED\r\nConnection: Upgrade\r\nUpgrade: tcp\r\n\r\n"
     thread = _serve_once(tmp_path / "s.sock", head + frame(2, b"early\n"), received)
-    sock, initial = hijack(str(tmp_path / "s.sock"), "unix://x", "/v1.50/containers/c1/attach",
+    sock, initial = hijack(Endpoint(f"unix://{tmp_path / 's.sock'}"), "/v1.50/containers/c1/attach",
                            [("stream", "1"), ("stdin", "1")])
     stdin_r, stdin_w = socket.socketpair()
     stdin_w.sendall(b"typed input")
@@ -90,6 +91,6 @@ def test_hijack_error_status_is_a_daemon_error(tmp_path: Path) -> None:
     received: list[bytes] = []
     _serve_once(tmp_path / "s.sock", reply, received)
     with pytest.raises(DaemonError) as info:
-        hijack(str(tmp_path / "s.sock"), "unix://x", "/containers/nope/attach")
+        hijack(Endpoint(f"unix://{tmp_path / 's.sock'}"), "/containers/nope/attach")
     assert str(info.value) == "Error response from daemon: No such container: nope"
     assert info.value.http_status == 404

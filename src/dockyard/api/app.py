@@ -6,6 +6,7 @@ import logging
 import re
 
 from aiohttp import web
+from aiohttp.typedefs import Middleware
 
 from dockyard import API_VERSION, MIN_API_VERSION
 from dockyard.api.errors import error_middleware
@@ -71,9 +72,10 @@ def _tables() -> list[RouteTable]:
             resource_routes.table, event_routes.table]
 
 
-def build_app(engine: Engine) -> web.Application:
-    # The error middleware is outermost so version errors are mapped too.
-    app = web.Application(middlewares=[error_middleware, version_middleware],
+def build_app(engine: Engine, extra_middlewares: tuple[Middleware, ...] = ()) -> web.Application:
+    # The error middleware is outermost so version errors are mapped too; extra ones (metrics
+    # timing) sit outside it and see every request's whole duration.
+    app = web.Application(middlewares=[*extra_middlewares, error_middleware, version_middleware],
                           client_max_size=0)
     app[ENGINE_KEY] = engine
     app.on_response_prepare.append(_on_prepare)

@@ -131,6 +131,30 @@ class Duplex(Protocol):
     async def write(self, data: bytes) -> None: ...
 
     def close(self) -> None: ...
+def _keep_tls_half_open(transport: asyncio.Transport) -> Callable[[], None]:
+    """Let a TLS client's half-close (docker's ``CloseWrite``: a close_notify alert) end only its
+    input, as a TCP half-close does; returns the undo, to be called before closing.
+
+    asyncio answers a close_notify with its own shutdown, ignoring ``eof_received``'s True (it
+    logs "has no effect when using ssl"), which would cut the output of ``exec -i`` after stdin's
+    end. TLS allows writing after the peer's close_notify, so the shutdown is held back until we
+    close. This reaches into asyncio's SSL protocol (no public hook exists); without it, the
+    connection degrades to asyncio's behaviour.
+    """
+    ssl_protocol = getattr(transport, "_ssl_protocol", None)
+    original = getattr(ssl_protocol, "_start_shutdown", None)
+    if ssl_protocol is None or original is None:
+        return lambda: None
+
+    def held() -> None:
+        return None
+
+    ssl_protocol._start_shutdown = held
+
+    def restore() -> None:
+        ssl_protocol._start_shutdown = original
+
+    return restore
 
 
 class Hijacked:
@@ -139,6 +163,8 @@ class Hijacked:
     def __init__(self, transport: asyncio.Transport, protocol: _RawProtocol) -> None:
         self._transport = transport
         self._protocol = protocol
+        is_tls = transport.get_extra_info("sslcontext") is not None
+        self._restore = _keep_tls_half_open(transport) if is_tls else (lambda: None)
 
     @property
     def closed(self) -> asyncio.Event:
@@ -155,6 +181,7 @@ class Hijacked:
         await self._protocol.drain()
 
     def close(self) -> None:
+        self._restore()
         if not self._transport.is_closing():
             self._transport.close()
 

@@ -27,7 +27,9 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import subprocess
 from collections.abc import Iterable, Sequence
+from pathlib import Path
 
 from dockyard.core.networks.model import Endpoint, Network, PortBinding
 from dockyard.errors import Unavailable
@@ -38,6 +40,7 @@ NFT_TIMEOUT = 10.0
 
 _BODY = """\
   set bridges { type ifname; }
+  set noicc { type ifname; }
   set same { type ifname . ifname; }
   set internal { type ifname; }
   set masq { type ipv4_addr; flags interval; }
@@ -67,6 +70,8 @@ _BODY = """\
   }
   chain forward {
     type filter hook forward priority filter; policy accept;
+    iifname @noicc oifname @noicc ct status dnat accept
+    iifname @noicc oifname @noicc drop
     iifname @bridges oifname @bridges iifname . oifname != @same drop
     iifname @internal oifname != @internal drop
     oifname @internal iifname != @internal drop
@@ -107,6 +112,15 @@ _BODY6 = """\
 """
 
 
+# --icc=false: no traffic between containers of such a bridge except to published ports, as
+# Docker's iptables rules (``-i docker0 -o docker0 -j DROP`` after accepting DNAT'd traffic). Frames
+# between two ports of one bridge reach the ip family's forward hook only through br_netfilter
+# (``bridge-nf-call-iptables``), which dockerd loads for --icc=false too: see
+# :func:`enable_bridge_netfilter`. A container reaching a published port is DNAT'd and then bridged
+# (br_netfilter's hairpin), so ``ct status dnat`` lets it through.
+ICC_OPTION = "com.docker.network.bridge.enable_icc"
+
+
 def table_script(table: str, networks: Iterable[Network], endpoints: Iterable[Endpoint]) -> str:
     """Both tables from scratch: ``add`` then ``delete`` makes the delete safe when a table
     does not exist, and all of it is one transaction."""
@@ -128,6 +142,8 @@ def network_elements(table: str, network: Network, verb: str) -> list[str]:
     name = _quote(network.bridge)
     lines = [f"{verb} element ip {table} bridges {{ {name} }}",
              f"{verb} element ip {table} same {{ {name} . {name} }}"]
+    if network.options.get(ICC_OPTION, "true").lower() == "false":
+        lines.append(f"{verb} element ip {table} noicc {{ {name} }}")
     if network.internal:
         lines.append(f"{verb} element ip {table} internal {{ {name} }}")
     else:
@@ -135,7 +151,7 @@ def network_elements(table: str, network: Network, verb: str) -> list[str]:
     if network.subnet6:
         # The same sets in the ip6 table (isolation holds for both families); masq differs.
         lines += [line.replace(" element ip ", " element ip6 ", 1) for line in lines
-                  if " masq " not in line]
+                  if " masq " not in line and " noicc " not in line]
         if not network.internal:
             lines.append(f"{verb} element ip6 {table} masq {{ {network.subnet6} }}")
     return lines
@@ -181,6 +197,19 @@ def _quote(name: str) -> str:
     if not name.replace("-", "").replace("_", "").replace(".", "").isalnum():
         raise Unavailable(f"invalid interface name {name!r}")
     return f'"{name}"'
+
+
+def enable_bridge_netfilter(proc: Path = Path("/proc/sys/net/bridge")) -> None:
+    """Make bridged IPv4 frames pass the ip family's hooks (--icc=false needs it, as dockerd's)."""
+    knob = proc / "bridge-nf-call-iptables"
+    if not knob.exists():
+        subprocess.run(["modprobe", "br_netfilter"], capture_output=True, timeout=30, check=False)
+    try:
+        if knob.read_text().strip() != "1":
+            knob.write_text("1\n")
+            log.warning("set net.bridge.bridge-nf-call-iptables=1 for --icc=false")
+    except OSError as exc:
+        raise Unavailable(f"--icc=false needs br_netfilter (bridge-nf-call-iptables): {exc}") from exc
 
 
 class NftFirewall:

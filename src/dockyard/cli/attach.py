@@ -5,7 +5,6 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-import socket
 import sys
 import threading
 from collections.abc import Callable
@@ -15,6 +14,7 @@ import httpx
 
 from dockyard.cli.client import Client, CliError
 from dockyard.cli.detach import parse_detach_keys
+from dockyard.cli.endpoint import Stream
 from dockyard.cli.hijack import StreamPump
 from dockyard.cli.session import Session
 from dockyard.cli.terminal import forward_resize, proxy_signals, raw_terminal
@@ -68,14 +68,14 @@ class AttachOptions:
     sig_proxy: bool = True
 
 
-def open_attach(s: Session, container: str, opts: AttachOptions) -> tuple[socket.socket, bytes]:
+def open_attach(s: Session, container: str, opts: AttachOptions) -> tuple[Stream, bytes]:
     params = [("stream", "1"), ("stdout", "1"), ("stderr", "1")]
     if opts.stdin:
         params.append(("stdin", "1"))
     return s.hijack(f"/containers/{container}/attach", params)
 
 
-def stream_session(s: Session, sock: socket.socket, initial: bytes, *, tty: bool, stdin: bool,
+def stream_session(s: Session, sock: Stream, initial: bytes, *, tty: bool, stdin: bool,
                    resize: Callable[[int, int], None] | None = None,
                    kill: Callable[[str], None] | None = None,
                    detach_keys: str | None = None) -> bool:

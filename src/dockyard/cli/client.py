@@ -16,7 +16,15 @@ from typing import Any
 
 import httpx
 
-DEFAULT_HOST = "unix:///run/dockyard/dockyard.sock"
+from dockyard.cli.endpoint import DEFAULT_HOST, Endpoint, env_tls
+
+# Re-exported: the command modules import the errors from here.
+from dockyard.cli.errors import CannotConnect as CannotConnect
+from dockyard.cli.errors import CliError as CliError
+from dockyard.cli.errors import ConnectFailed as ConnectFailed
+from dockyard.cli.errors import DaemonError as DaemonError
+from dockyard.cli.transport import httpx_transport
+
 # The newest API version this client speaks; the daemon may lower it at /_ping.
 CLIENT_API_VERSION = "1.50"
 _VERSION_RE = re.compile(r"^(\d+)\.(\d+)$")
@@ -24,42 +32,18 @@ _VERSION_RE = re.compile(r"^(\d+)\.(\d+)$")
 Params = list[tuple[str, str]] | dict[str, str]
 
 
-class CliError(Exception):
-    """An error the CLI reports on one line and turns into an exit status."""
-
-    def __init__(self, message: str, status: int = 1) -> None:
-        super().__init__(message)
-        self.message = message
-        self.status = status
-        # Set by run/create: docker then prints "docker: <error>" and a pointer to --help.
-        self.help_command: str | None = None
-
-
-class DaemonError(CliError):
-    """The daemon answered with an error status; ``str()`` is docker's ``Error response from daemon``."""
-
-    def __init__(self, http_status: int, message: str) -> None:
-        super().__init__(f"Error response from daemon: {message}")
-        self.http_status = http_status
-        self.daemon_message = message
-
-
-class CannotConnect(CliError):
-    def __init__(self, host: str) -> None:
-        super().__init__(f"Cannot connect to the Docker daemon at {host}. Is the docker daemon running?")
-
-
 def resolve_host(host: str | None) -> str:
     """``-H`` wins over ``DOCKER_HOST``, which wins over our default socket."""
     return host or os.environ.get("DOCKER_HOST") or DEFAULT_HOST
 
 
-def socket_path(host: str) -> str:
-    if host.startswith("unix://") and len(host) > len("unix://"):
-        return host[len("unix://"):]
-    if host.startswith("/"):
-        return host
-    raise CliError(f"unsupported host {host!r}: only unix:///path sockets are supported", 125)
+def endpoint_of(host: str | None) -> Endpoint:
+    """An endpoint for ``-H``/``DOCKER_HOST`` alone; tcp takes TLS from ``DOCKER_TLS_VERIFY``."""
+    resolved = resolve_host(host)
+    endpoint = Endpoint(resolved)
+    if endpoint.scheme not in ("unix", "tcp", "ssh"):
+        raise CliError(f"unsupported host {resolved!r}: use unix://, tcp:// or ssh://", 125)
+    return Endpoint(resolved, env_tls()) if endpoint.scheme == "tcp" else endpoint
 
 
 def _version_key(version: str) -> tuple[int, int]:
@@ -90,11 +74,12 @@ def error_message(response: httpx.Response) -> str:
 class Client:
     """One daemon connection; the API version is negotiated on first use."""
 
-    def __init__(self, host: str | None = None, *, timeout: float | None = None) -> None:
-        self.host = resolve_host(host)
-        self.socket = socket_path(self.host)
-        self._http = httpx.Client(transport=httpx.HTTPTransport(uds=self.socket),
-                                  base_url="http://docker", timeout=timeout)
+    def __init__(self, host: str | None = None, *, timeout: float | None = None,
+                 endpoint: Endpoint | None = None) -> None:
+        self.endpoint = endpoint or endpoint_of(host)
+        self.host = self.endpoint.host
+        self._http = httpx.Client(transport=httpx_transport(self.endpoint),
+                                  base_url=self.endpoint.base_url, timeout=timeout)
         self._version: str | None = None
 
     def close(self) -> None:
@@ -102,7 +87,7 @@ class Client:
 
     def clone(self) -> Client:
         """A second connection for a concurrent request (``wait`` beside ``start``), same version."""
-        other = Client(self.host)
+        other = Client(endpoint=self.endpoint)
         other._version = self._version
         return other
 
@@ -112,9 +97,21 @@ class Client:
             try:
                 response = self._http.get("/_ping")
             except httpx.TransportError as exc:
-                raise CannotConnect(self.host) from exc
+                raise self._connect_error(exc) from exc
             self._version = negotiated_version(response.headers.get("Api-Version"))
         return self._version
+
+    def _connect_error(self, exc: httpx.TransportError) -> CliError:
+        """ssh and TLS failures carry their own reason; a socket nobody serves is docker's
+        "Is the docker daemon running?"."""
+        cause = exc.__cause__ or exc.__context__
+        while cause is not None and not isinstance(cause, CliError):
+            cause = cause.__cause__ or cause.__context__
+        if isinstance(cause, CliError):
+            return cause
+        if self.endpoint.scheme == "tcp" and ("SSL" in str(exc) or "certificate" in str(exc)):
+            return ConnectFailed(self.host, f"tls: {exc}")
+        return CannotConnect(self.host)
 
     def url(self, path: str) -> str:
         return f"/v{self.version}{path}"
@@ -139,7 +136,7 @@ class Client:
         try:
             response = self._http.send(request, stream=True)
         except httpx.TransportError as exc:
-            raise CannotConnect(self.host) from exc
+            raise self._connect_error(exc) from exc
         try:
             if response.status_code >= 400:
                 raise DaemonError(response.status_code, error_message(response))
@@ -191,3 +188,9 @@ def iter_json_stream(response: httpx.Response) -> Iterator[dict[str, Any]]:
             buffer = buffer[end:]
             if isinstance(obj, dict):
                 yield obj
+
+
+def connect(endpoint: Endpoint, *, timeout: float | None = None) -> Client:
+    """An API client for ``endpoint`` (unix, tcp with or without TLS, ssh): what adapters other
+    than the CLI call, with an endpoint from :mod:`dockyard.cli.contexts` or built by hand."""
+    return Client(endpoint=endpoint, timeout=timeout)

@@ -18,8 +18,9 @@ from dataclasses import dataclass, field
 from typing import BinaryIO
 from urllib.parse import quote, urlencode
 
-from dockyard.cli.client import CannotConnect, DaemonError
 from dockyard.cli.detach import DetachScanner
+from dockyard.cli.endpoint import Endpoint, Stream, open_socket
+from dockyard.cli.errors import DaemonError
 
 _HEADER = struct.Struct(">BxxxI")
 STDIN, STDOUT, STDERR = 0, 1, 2
@@ -52,7 +53,7 @@ def frame(stream: int, payload: bytes) -> bytes:
     return _HEADER.pack(stream, len(payload)) + payload
 
 
-def _read_head(sock: socket.socket) -> tuple[int, dict[str, str], bytes]:
+def _read_head(sock: Stream) -> tuple[int, dict[str, str], bytes]:
     data = b""
     while b"\r\n\r\n" not in data:
         chunk = sock.recv(65536)
@@ -70,7 +71,7 @@ def _read_head(sock: socket.socket) -> tuple[int, dict[str, str], bytes]:
     return status, headers, rest
 
 
-def _read_error(sock: socket.socket, status: int, headers: dict[str, str], rest: bytes) -> DaemonError:
+def _read_error(sock: Stream, status: int, headers: dict[str, str], rest: bytes) -> DaemonError:
     length = int(headers.get("content-length", "0") or 0)
     body = rest
     sock.settimeout(5)
@@ -86,15 +87,10 @@ def _read_error(sock: socket.socket, status: int, headers: dict[str, str], rest:
     return DaemonError(status, message)
 
 
-def hijack(socket_path: str, host: str, path: str, params: Sequence[tuple[str, str]] = (),
-           body: bytes | None = None) -> tuple[socket.socket, bytes]:
-    """POST ``path`` with an upgrade; return the socket and any stream bytes already read."""
-    sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-    try:
-        sock.connect(socket_path)
-    except OSError as exc:
-        sock.close()
-        raise CannotConnect(host) from exc
+def hijack(endpoint: Endpoint, path: str, params: Sequence[tuple[str, str]] = (),
+           body: bytes | None = None) -> tuple[Stream, bytes]:
+    """POST ``path`` with an upgrade; return the stream and any stream bytes already read."""
+    sock = open_socket(endpoint)
     target = quote(path) + ("?" + urlencode(list(params)) if params else "")
     payload = body or b""
     head = (f"POST {target} HTTP/1.1\r\nHost: docker\r\nUser-Agent: dockyard-cli\r\n"
@@ -116,7 +112,7 @@ def hijack(socket_path: str, host: str, path: str, params: Sequence[tuple[str, s
 class StreamPump:
     """Copy stdin → socket in a thread and socket → stdout/stderr in the caller's thread."""
 
-    def __init__(self, sock: socket.socket, initial: bytes, *, tty: bool,
+    def __init__(self, sock: Stream, initial: bytes, *, tty: bool,
                  stdout: BinaryIO, stderr: BinaryIO, detach_keys: bytes = b"") -> None:
         self.sock = sock
         self.initial = initial

@@ -48,6 +48,7 @@ _TOP_LEVEL = {
     # Adapters beside this CLI, clients of the API like it: full module paths.
     "compose": "dockyard.compose.cli:compose_group",
     "ui": "dockyard.ui.command:ui_command",
+    "context": "context_commands:context_group",
 }
 _CONTAINER = {
     "attach": "run:attach_command", "commit": "container_files:commit_command",
@@ -71,7 +72,8 @@ _IMAGE = {
     "push": "registry:push_command", "rm": "images:rmi_command", "remove": "images:rmi_command",
     "save": "images:save_command", "tag": "images:tag_command",
 }
-_SYSTEM = {"df": "resources:df_command", "events": "events:events_command", "info": "system:info_command",
+_SYSTEM = {"df": "resources:df_command", "dial-stdio": "context_commands:dial_stdio_command",
+           "events": "events:events_command", "info": "system:info_command",
            "prune": "prune:system_prune_command"}
 
 
@@ -106,15 +108,28 @@ class DockerGroup(click.Group):
 @click.group(cls=DockerGroup, lazy=_TOP_LEVEL, context_settings=CONTEXT)
 @click.option("-H", "--host", help="Daemon socket to connect to (default: $DOCKER_HOST or "
                                    "unix:///run/dockyard/dockyard.sock)")
+@click.option("-c", "--context", "context_name", help="Name of the context to use to connect to the "
+              "daemon (overrides DOCKER_HOST env var and default context set with \"docker context use\")")
+@click.option("--tls", is_flag=True, help="Use TLS; implied by --tlsverify")
+@click.option("--tlsverify", is_flag=True, help="Use TLS and verify the remote")
+@click.option("--tlscacert", help="Trust certs signed only by this CA")
+@click.option("--tlscert", help="Path to TLS certificate file")
+@click.option("--tlskey", help="Path to TLS key file")
 @click.option("-D", "--debug", is_flag=True, help="Enable debug mode")
 @click.option("-l", "--log-level", help="Set the logging level (accepted for compatibility)")
 @click.version_option(package_name="dockyard", message="Dockyard version %(version)s")
 @click.pass_context
-def cli(ctx: click.Context, host: str | None, debug: bool, log_level: str | None) -> None:
+def cli(ctx: click.Context, host: str | None, context_name: str | None, tls: bool, tlsverify: bool,
+        tlscacert: str | None, tlscert: str | None, tlskey: str | None, debug: bool,
+        log_level: str | None) -> None:
     """A self-sufficient runtime for containers"""
-    from dockyard.cli.session import Session  # the HTTP client's imports, only for commands that talk
+    # The HTTP client's imports, only for commands that talk to an engine.
+    from dockyard.cli.contexts import Selection
+    from dockyard.cli.session import Session
 
-    ctx.obj = Session(host)
+    ctx.obj = Session(host, Selection(host=host, context=context_name or None, tls=tls,
+                                      tlsverify=tlsverify, tlscacert=tlscacert, tlscert=tlscert,
+                                      tlskey=tlskey))
     ctx.call_on_close(ctx.obj.close)
 
 
@@ -141,7 +156,8 @@ def _value_options(argv: list[str]) -> tuple[int, set[str], set[str]]:
     group: click.Group = cli
     skip = False
     for index, arg in enumerate(argv):
-        if skip or arg in ("-H", "--host", "-l", "--log-level"):
+        if skip or arg in ("-H", "--host", "-l", "--log-level", "-c", "--context", "--tlscacert",
+                           "--tlscert", "--tlskey"):
             skip = not skip
             continue
         command = group.resolve(arg) if isinstance(group, DockerGroup) else group.commands.get(arg)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import socket
 import sys
 from collections.abc import Callable, Sequence
 from typing import Any, BinaryIO, TypeVar
@@ -10,6 +9,8 @@ from typing import Any, BinaryIO, TypeVar
 import click
 
 from dockyard.cli.client import Client
+from dockyard.cli.contexts import Selection, resolve_endpoint
+from dockyard.cli.endpoint import Stream
 from dockyard.cli.hijack import hijack
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -18,8 +19,8 @@ F = TypeVar("F", bound=Callable[..., Any])
 class Session:
     """Lazily connected client plus the process's binary stdio (replaced in tests)."""
 
-    def __init__(self, host: str | None) -> None:
-        self._host = host
+    def __init__(self, host: str | None, selection: Selection | None = None) -> None:
+        self.selection = selection or Selection(host=host)
         self._client: Client | None = None
         self.stdout: BinaryIO = sys.stdout.buffer
         self.stderr: BinaryIO = sys.stderr.buffer
@@ -27,13 +28,13 @@ class Session:
     @property
     def client(self) -> Client:
         if self._client is None:
-            self._client = Client(self._host)
+            self._client = Client(endpoint=resolve_endpoint(self.selection))
         return self._client
 
     def hijack(self, path: str, params: Sequence[tuple[str, str]] = (),
-               body: bytes | None = None) -> tuple[socket.socket, bytes]:
+               body: bytes | None = None) -> tuple[Stream, bytes]:
         client = self.client
-        return hijack(client.socket, client.host, client.url(path), params, body)
+        return hijack(client.endpoint, client.url(path), params, body)
 
     def close(self) -> None:
         if self._client is not None:

@@ -22,7 +22,8 @@ from urllib.parse import urlsplit
 
 import aiohttp
 
-from dockyard.cli.client import DEFAULT_HOST, socket_path
+from dockyard.cli.contexts import ContextStore, context_endpoint
+from dockyard.cli.endpoint import DEFAULT_HOST
 
 
 class EnvironmentError_(Exception):
@@ -49,7 +50,7 @@ class UnixTransport:
 
     @property
     def path(self) -> str:
-        return socket_path(self.endpoint)
+        return self.endpoint if self.endpoint.startswith("/") else self.endpoint.removeprefix("unix://")
 
     def connector(self) -> aiohttp.BaseConnector:
         return aiohttp.UnixConnector(path=self.path)
@@ -98,8 +99,29 @@ class TcpTransport:
         return await asyncio.open_connection(host, port, ssl=self.tls.context(), server_hostname=host)
 
 
-# scheme ("ssh", "context") → factory(endpoint) → Transport. Filled in by the remote-transport code.
-REMOTE_CONNECTORS: dict[str, Callable[[str], Transport]] = {}
+def _context_transport(endpoint: str) -> Transport:
+    """``context:NAME``: the docker context's endpoint, read from the CLI's context store (shared
+    with the docker CLI), as a unix or TLS tcp transport."""
+    name = endpoint.split(":", 1)[1]
+    store = ContextStore()
+    try:
+        target = context_endpoint(store.get(name), store)
+    except Exception as exc:  # noqa: BLE001 - the CLI's error text is what the user needs
+        raise EnvironmentError_(f"context {name!r}: {getattr(exc, 'message', exc)}") from exc
+    if target.scheme == "unix":
+        return UnixTransport(target.host if target.host.startswith("unix://") else f"unix://{target.host}")
+    if target.scheme == "tcp" and target.tls is not None:
+        tls = target.tls
+        return TcpTransport(target.host, TlsFiles(Path(tls.ca) if tls.ca else None,
+                                                  Path(tls.cert) if tls.cert else None,
+                                                  Path(tls.key) if tls.key else None))
+    raise EnvironmentError_(f"context {name!r}: {target.host} is not reachable from the UI "
+                            "(unix:// and tcp:// with TLS are; ssh:// is not yet)")
+
+
+# scheme → factory(endpoint) → Transport: docker contexts resolve through the CLI's store; ssh://
+# has no aiohttp transport yet.
+REMOTE_CONNECTORS: dict[str, Callable[[str], Transport]] = {"context": _context_transport}
 
 
 def open_transport(endpoint: str, tls: TlsFiles | None = None) -> Transport:

@@ -88,11 +88,16 @@ async def info(request: web.Request) -> web.StreamResponse:
         "ServerVersion": __version__,
         "Runtimes": {name: {"path": path} for name, path in runtimes.items()},
         "DefaultRuntime": cfg.default_runtime, "LiveRestoreEnabled": True,
-        "Isolation": "", "InitBinary": "catatonit", "SecurityOptions": info_options(
-            cgroup_version=facts.cgroup_version, no_new_privileges=cfg.no_new_privileges,
-            remap_active=bool(cfg.userns_remap)),
+        "Isolation": "", "InitBinary": "catatonit", "SecurityOptions": [
+            # --seccomp-profile: dockerd names the daemon's profile file in place of "builtin".
+            o.replace("profile=builtin", f"profile={cfg.seccomp_profile}") if cfg.seccomp_profile_json
+            else o for o in info_options(
+                cgroup_version=facts.cgroup_version, no_new_privileges=cfg.no_new_privileges,
+                remap_active=bool(cfg.userns_remap))],
         # Ours: the foreign platforms the kernel runs through binfmt_misc (`dockyardd --emulation`).
         "Emulation": {"Enabled": cfg.emulation, "Platforms": emulated()},
         "Warnings": [f"WARNING: runtime {name} disabled: {why}"
-                     for name, why in eng.system.unusable_runtimes().items()],
+                     for name, why in eng.system.unusable_runtimes().items()] + (
+            ["WARNING: userland-proxy: dockyardd has no userland proxy; published ports are "
+             "kernel NAT (nftables DNAT)"] if cfg.userland_proxy else []),
     })

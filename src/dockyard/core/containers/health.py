@@ -136,6 +136,9 @@ class HealthMonitor:
         self._bundle_of = bundle_of
         self._events = events
         self._loops: dict[ContainerId, asyncio.Task[None]] = {}
+        # dockerd's engine_daemon_health_checks_total / _failed_total, read by the metrics adapter.
+        self.checks_total = 0
+        self.checks_failed = 0
 
     def start(self, container: Container, *, fresh: bool = True) -> None:
         """Begin probing; ``fresh`` (a start, not a reconnect) resets the health to starting."""
@@ -170,6 +173,8 @@ class HealthMonitor:
             if container.state != State.RUNNING:
                 continue  # dockerd skips probes of a paused container
             result = await self.probe(container, config)
+            self.checks_total += 1
+            self.checks_failed += result.exit_code != 0
             if container.state != State.RUNNING or container.health is None:
                 return
             before = container.health.get("Status")

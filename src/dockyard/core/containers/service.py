@@ -19,6 +19,7 @@ from dockyard.core.containers import prune as prune_filters
 from dockyard.core.containers.commit import CommitRequest, ImageCommitter
 from dockyard.core.containers.commit import commit as commit_container
 from dockyard.core.containers.configs import command_of, merge_config, network_of
+from dockyard.core.containers.defaults import apply_daemon_defaults
 from dockyard.core.containers.events import emit
 from dockyard.core.containers.exec_service import ExecService
 from dockyard.core.containers.execs import ExecConfig, ExecSession, ExecSessions
@@ -216,6 +217,11 @@ class ContainerService:
             data["UpperDir"] = str(self._snapshotter.upper_dir(container.id))
         return data
 
+    @property
+    def health_checks(self) -> tuple[int, int]:
+        """(probes run, probes failed) since the daemon started, for the metrics adapter."""
+        return self._runner.health.checks_total, self._runner.health.checks_failed
+
     def exec_ids(self, container: Container) -> builtins.list[str]:
         return [s.id for s in self._execs.of_container(container.id)]
 
@@ -265,7 +271,7 @@ class ContainerService:
             raise InvalidArgument(f"unknown or invalid runtime name: {runtime}")
         check_create(request.host.raw, request.host.auto_remove)  # restart policy, --rm
         request.host.raw = self.logging.resolve(request.host.raw)  # LogConfig: defaults, 400s
-        request.host.raw = check_resources(request.host.raw)  # Docker's limits checks, 400s
+        request.host.raw = check_resources(apply_daemon_defaults(request.host.raw, self._config))
         check_security(request.host.raw, remap=self._userns)  # caps, security-opt, sysctls, devices
         container_id = new_container_id()
         with self._names.reserve(request.name, container_id) as name:

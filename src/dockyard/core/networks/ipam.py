@@ -10,7 +10,7 @@ from __future__ import annotations
 import ipaddress
 import random
 import re
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 
 from dockyard.errors import Conflict, InvalidArgument, Unavailable
 
@@ -25,11 +25,17 @@ def default_pools() -> Iterator[IPv4Net]:
     yield from ipaddress.IPv4Network("192.168.0.0/16").subnets(new_prefix=20)
 
 
-def pick_subnet(occupied: Iterable[AnyNet]) -> IPv4Net:
-    """The first default pool that overlaps nothing in ``occupied``."""
+def configured_pools(pools: Sequence[tuple[str, int]]) -> Iterator[IPv4Net]:
+    """dockerd's ``--default-address-pool base=CIDR,size=N``: the /N subnets of each base, in order."""
+    for base, size in pools:
+        yield from parse_subnet(base).subnets(new_prefix=size)
+
+
+def pick_subnet(occupied: Iterable[AnyNet], pools: Sequence[tuple[str, int]] = ()) -> IPv4Net:
+    """The first pool (the daemon's, else Docker's defaults) that overlaps nothing in ``occupied``."""
     # The default route covers everything; a v6 route cannot collide with a v4 pool.
     taken = [n for n in occupied if n.prefixlen > 0 and n.version == 4]
-    for pool in default_pools():
+    for pool in configured_pools(pools) if pools else default_pools():
         if not any(pool.overlaps(n) for n in taken):
             return pool
     raise Unavailable("all predefined address pools have been fully subnetted")

@@ -13,7 +13,7 @@ import contextlib
 import ipaddress
 import logging
 import secrets
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from contextlib import AsyncExitStack
 from dataclasses import dataclass, field
 
@@ -75,13 +75,20 @@ def _new_id() -> str:
 class NetworkService:
     def __init__(self, *, db: Metadata, backend: NetworkBackend, resolver: Resolver,
                  default_bridge: str, upstreams: Sequence[str] = (),
-                 events: EventBus | None = None) -> None:
+                 events: EventBus | None = None,
+                 default_bridge_options: Mapping[str, str] | None = None,
+                 default_subnet: str = "", address_pools: Sequence[tuple[str, int]] = ()) -> None:
         self._store = NetworkStore(db)
         self._events = events or EventBus()  # a bus nobody reads: events cost nothing
         self._backend = backend
         self._resolver = resolver
         self._default_bridge = default_bridge
         self._upstreams = tuple(upstreams)
+        # dockerd's --icc/--mtu (as the bridge's options) and --bip: the daemon's flags win over
+        # what the default bridge was created with.
+        self._bridge_options = dict(default_bridge_options or {})
+        self._default_subnet = default_subnet
+        self._pools = tuple(address_pools)  # --default-address-pool
         self._networks: dict[str, Network] = {}
         self._endpoints: dict[str, Endpoint] = {}
         self._lock = asyncio.Lock()
@@ -111,12 +118,18 @@ class NetworkService:
                                   created=now_rfc3339()))
         if DEFAULT_BRIDGE not in names:
             occupied = await self._occupied()
-            subnet = ipam.pick_subnet(occupied)
+            subnet = (ipaddress.ip_interface(self._default_subnet).network if self._default_subnet
+                      else ipam.pick_subnet(occupied, self._pools))
+            gateway = (str(ipaddress.ip_interface(self._default_subnet).ip) if self._default_subnet
+                       else ipam.gateway_of(subnet))
             self._add(Network(id=_new_id(), name=DEFAULT_BRIDGE, driver="bridge",
                               created=now_rfc3339(), subnet=str(subnet),
-                              gateway=ipam.gateway_of(subnet), bridge=self._default_bridge,
+                              gateway=gateway, bridge=self._default_bridge,
                               options={BRIDGE_NAME_OPTION: self._default_bridge,
                                        "com.docker.network.bridge.default_bridge": "true"}))
+        for network in self._networks.values():
+            if network.name == DEFAULT_BRIDGE:
+                network.options.update(self._bridge_options)
 
     def _add(self, network: Network) -> None:
         self._store.add_network(network)
@@ -165,7 +178,7 @@ class NetworkService:
         elif request.gateway or request.ip_range:
             raise InvalidArgument("ip-range and gateway require a subnet")
         else:
-            subnet = ipam.pick_subnet(occupied)
+            subnet = ipam.pick_subnet(occupied, self._pools)
         ip_range = ipam.parse_ip_range(subnet, request.ip_range)
         network_id = _new_id()
         bridge = request.options.get(BRIDGE_NAME_OPTION) or f"dy-{network_id[:12]}"

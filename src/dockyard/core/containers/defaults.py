@@ -1,0 +1,36 @@
+"""Daemon-wide defaults for new containers: dockerd's ``--default-shm-size``, ``--default-ulimit``,
+``--dns``/``--dns-search``/``--dns-opt``, ``--ip`` and ``--seccomp-profile``, filled into a create
+request's HostConfig where the request leaves them unset (what the request says always wins)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from dockyard.config import DaemonConfig
+
+DEFAULT_BIND_IP = "0.0.0.0"
+
+
+def apply_daemon_defaults(raw: dict[str, Any], config: DaemonConfig) -> dict[str, Any]:
+    host = dict(raw)
+    if not host.get("ShmSize"):
+        host["ShmSize"] = config.default_shm_size
+    if config.default_ulimits:
+        given = {str(u.get("Name")) for u in host.get("Ulimits") or []}
+        host["Ulimits"] = [*(host.get("Ulimits") or []), *(
+            {"Name": name, "Soft": soft, "Hard": hard}
+            for name, (soft, hard) in sorted(config.default_ulimits.items()) if name not in given)]
+    for key, value in (("Dns", config.dns), ("DnsSearch", config.dns_search),
+                       ("DnsOptions", config.dns_opts)):
+        if value and not host.get(key):
+            host[key] = list(value)
+    security = [str(o) for o in host.get("SecurityOpt") or []]
+    if config.seccomp_profile_json and not any(o.startswith(("seccomp=", "seccomp:")) for o in security):
+        # --seccomp-profile: the daemon's default profile, as if the request had named it.
+        host["SecurityOpt"] = [*security, f"seccomp={config.seccomp_profile_json}"]
+    if config.ip != DEFAULT_BIND_IP and isinstance(host.get("PortBindings"), dict):
+        # --ip: the address of bindings that name none (``-p 8080:80``).
+        host["PortBindings"] = {
+            key: [{**b, "HostIp": b.get("HostIp") or config.ip} for b in (bindings or [{}])]
+            for key, bindings in host["PortBindings"].items()}
+    return host
