@@ -184,3 +184,33 @@ def test_kill_9_during(lab: Lab, operation: str, request: pytest.FixtureRequest)
         _restart_and_check(lab)
         redo()
         check_store(lab.daemon)
+
+
+def _kill_when(lab: Lab, proc: subprocess.Popen[bytes], ready: Callable[[], bool], what: str) -> None:
+    """kill -9 of the daemon at the moment ``ready()`` first holds, not at a random point."""
+    deadline = time.monotonic() + 60
+    while not ready():
+        assert proc.poll() is None, f"the operation ended before {what}"
+        assert time.monotonic() < deadline, f"never saw {what}"
+        time.sleep(0.02)
+    _kill_during(lab, proc, 0)
+
+
+def test_kill_9_while_a_commit_holds_the_container_paused(lab: Lab) -> None:
+    start, redo = _commit(lab, 100)
+    name = "committed100"
+    _kill_when(lab, start(), lambda: lab.daemon.docker("inspect", "-f", "{{.State.Status}}", name)[1].strip()
+               == "paused", "the container paused")
+    states = _restart_and_check(lab)
+    assert "paused" not in states.values()
+    redo()  # asserts it runs, commits again, execs
+
+
+def test_kill_9_while_a_build_step_runs_its_container(lab: Lab) -> None:
+    start, redo = _build(lab, 100)
+
+    def step_running() -> bool:
+        return bool(lab.daemon.docker("ps", "-q", "--filter", "label=io.dockyard.build.step")[1].strip())
+    _kill_when(lab, start(), step_running, "the RUN container")
+    _restart_and_check(lab)  # no build container, nothing mounted under tmp, no scratch
+    redo()

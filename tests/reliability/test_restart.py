@@ -5,7 +5,9 @@ their ports, DNS, logs and exec; a host port something else took meanwhile is re
 from __future__ import annotations
 
 import json
+import os
 import socket
+import subprocess
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -98,3 +100,24 @@ def test_a_port_taken_while_the_daemon_was_down_is_reported(d: Daemon) -> None:
     finally:
         squatter.close()
         d.docker("rm", "-f", cid)
+
+
+def test_scratch_left_by_a_killed_daemon_is_cleaned_at_start(d: Daemon) -> None:
+    assert d.proc is not None
+    d.proc.kill()
+    d.proc.wait(10)
+    tmp, active = d.data_root / "tmp", d.data_root / "snapshots" / "active"
+    (tmp / "upload-spool").write_bytes(b"x" * (1 << 20))  # a spooled upload
+    mounted = tmp / "build-deadbeef"  # a build step's root filesystem, still mounted
+    mounted.mkdir(parents=True)
+    subprocess.run(["mount", "-t", "tmpfs", "tmpfs", str(mounted)], check=True)
+    (mounted / "file").write_text("inside")
+    (active / "build-0123456789abcdef" / "fs").mkdir(parents=True)  # a build's snapshot
+    try:
+        d.start()
+        assert list(tmp.iterdir()) == []
+        assert not os.path.ismount(mounted)
+        assert not (active / "build-0123456789abcdef").exists()
+    finally:
+        if os.path.ismount(mounted):
+            subprocess.run(["umount", str(mounted)], check=False)
