@@ -60,14 +60,6 @@ def push(host: str, ref: str, layer: bytes, *, diff_id: str | None = None) -> No
     urllib.request.urlopen(req, timeout=30).close()
 
 
-@pytest.fixture
-def canary(tmp_path: Path) -> Path:
-    root = tmp_path / "canary"
-    root.mkdir()
-    (root / "secret").write_text("host\n")
-    return root
-
-
 @pytest.mark.parametrize("members", [
     [(".wh...", "file", "")],
     [("l", "sym", "CANARY"), ("l/evil", "file", "x")],
