@@ -189,3 +189,13 @@ def test_view_walks_mounts_and_keeps_links_inside(tree: tuple[Path, Path], tmp_p
         with pytest.raises(Forbidden, match="read-only"):
             unpack(_tar(_info("f")), view, UnpackOptions(chown=False, base="/to-ro"))
     assert not (ro / "f").exists()
+
+
+def test_stat_of_a_dangling_link_names_its_target(tmp_path: Path) -> None:
+    from dockyard.core.containers.archive import ContainerFs
+
+    root = tmp_path / "root"
+    root.mkdir()
+    os.symlink("/no/such/dir/file", root / "dangling")
+    info = ContainerFs(root, []).stat("/dangling", "c")
+    assert info.link_target == "/no/such/dir/file" and info.mode & (1 << 27)
