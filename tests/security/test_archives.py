@@ -16,18 +16,8 @@ import pytest
 from conformance.daemon import Daemon
 from conformance.images import sha256
 
+from security.conftest import SECRET
 from security.hostile import HostState, busybox_with, load_archive, load_archive_of, tar_bytes
-
-SECRET = "host file, never to change\n"
-
-
-@pytest.fixture
-def canary(tmp_path: Path) -> Path:
-    root = tmp_path / "canary"
-    (root / "dir").mkdir(parents=True)
-    (root / "secret").write_text(SECRET)
-    (root / "secret").chmod(0o600)
-    return root
 
 
 def _tag() -> str:

@@ -23,14 +23,6 @@ from security.hostile import HostState, load_archive, tar_bytes
 Run = Callable[..., str]
 
 
-@pytest.fixture
-def canary(tmp_path: Path) -> Path:
-    root = tmp_path / "canary"
-    root.mkdir()
-    (root / "secret").write_text("host\n")
-    return root
-
-
 def _cp_in(daemon: Daemon, cid: str, dest: str, tar: bytes) -> tuple[int, str]:
     code, _, err = daemon.docker("cp", "-", f"{cid}:{dest}", input=tar)
     return code, err

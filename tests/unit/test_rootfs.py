@@ -189,3 +189,28 @@ def test_view_walks_mounts_and_keeps_links_inside(tree: tuple[Path, Path], tmp_p
         with pytest.raises(Forbidden, match="read-only"):
             unpack(_tar(_info("f")), view, UnpackOptions(chown=False, base="/to-ro"))
     assert not (ro / "f").exists()
+
+
+def test_stat_of_a_dangling_link_names_its_target(tmp_path: Path) -> None:
+    from dockyard.core.containers.archive import ContainerFs
+
+    root = tmp_path / "root"
+    root.mkdir()
+    os.symlink("/no/such/dir/file", root / "dangling")
+    info = ContainerFs(root, []).stat("/dangling", "c")
+    assert info.link_target == "/no/such/dir/file" and info.mode & (1 << 27)
+
+
+@pytest.mark.parametrize(("value", "expected"), [(1024, 1024), ("8MB", 8 << 20), ("20g", 20 << 30),
+                                                 ("512k", 512 << 10), ("1.5GiB", 3 << 29)])
+def test_max_unpack_size_in_daemon_json(tmp_path: Path, value: object, expected: int) -> None:
+    import json
+
+    from dockyard.config import DaemonConfig, load_daemon_json
+
+    path = tmp_path / "daemon.json"
+    path.write_text(json.dumps({"max-unpack-size": value}))
+    assert load_daemon_json(path, DaemonConfig()).max_unpack_size == expected
+    path.write_text(json.dumps({"max-unpack-size": "lots"}))
+    with pytest.raises(InvalidArgument, match="invalid size"):
+        load_daemon_json(path, DaemonConfig())

@@ -379,11 +379,11 @@ def _env_keys(config: dict[str, Any]) -> set[str]:
 
 
 def _mkdir(root: Path, path: str) -> None:
-    from dockyard.core.runtime.users import resolve_in_root
+    """WORKDIR's directory, made inside the rootfs (symlinks an earlier step left followed in it)."""
+    from dockyard.core.rootfs.root import Root
 
-    target = resolve_in_root(root, path)
-    if not target.exists():
-        target.mkdir(parents=True, mode=0o755)
+    with Root.at(root) as tree:
+        tree.directory(path, create=True)
 
 
 def _owner(rootfs: Path, chown: str) -> tuple[int, int]:

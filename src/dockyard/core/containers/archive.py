@@ -25,7 +25,7 @@ from dockyard.core.rootfs.tree import TarWriter, names, pin
 from dockyard.core.rootfs.unpack import UnpackOptions, unpack
 from dockyard.core.rootfs.view import Mounted, View
 from dockyard.core.runtime.userns import UsernsRemap
-from dockyard.errors import InvalidArgument
+from dockyard.errors import InvalidArgument, NotFound
 
 # Go's os.FileMode type bits: the CLI decodes X-Docker-Container-Path-Stat's "mode" with them.
 _GO_DIR, _GO_SYMLINK, _GO_DEVICE, _GO_PIPE, _GO_SOCKET = 1 << 31, 1 << 27, 1 << 26, 1 << 25, 1 << 24
@@ -88,12 +88,21 @@ class ContainerFs:
         with view.find(path, follow_last=False) as found:
             st = found.lstat()
             resolved = found.path
+            try:
+                link = os.readlink(found.name, dir_fd=found.fd) if st and stat.S_ISLNK(st.st_mode) else ""
+            except OSError:
+                st = None  # no longer a symlink: it changed under us, as if it had vanished
         if st is None:
             raise view.missing(path)
         link_target = ""
         if stat.S_ISLNK(st.st_mode):
-            with view.find(resolved, follow_last=True) as target:
-                link_target = target.path
+            try:
+                with view.find(resolved, follow_last=True) as target:
+                    link_target = target.path
+            except NotFound:
+                # Dangling through a missing directory: the target as written, made absolute
+                # (moby's FollowSymlinkInScope does not need the target to exist either).
+                link_target = posixpath.normpath(posixpath.join(posixpath.dirname(resolved), link))
         name = "." if path.endswith("/.") else (posixpath.basename(resolved) or "/")
         mtime = dt.datetime.fromtimestamp(st.st_mtime, dt.UTC).isoformat().replace("+00:00", "Z")
         return PathStat(name=name, size=st.st_size, mode=go_file_mode(st.st_mode), mtime=mtime,

@@ -108,20 +108,18 @@ class View:
         finally:
             os.close(found.fd)
 
-    def writable(self, path: str) -> bool:
-        """Whether container ``path`` (resolved) lies on something mounted read-write."""
-        best = max((d for d in self._mounts if path == d or path.startswith(d.rstrip("/") + "/")),
+    def _covering(self, path: str) -> str | None:
+        """The destination of the deepest mount holding container ``path`` (resolved)."""
+        return max((d for d in self._mounts if path == d or path.startswith(d.rstrip("/") + "/")),
                    key=len, default=None)
-        return self._mounts[best].rw if best is not None else not self._readonly_rootfs
 
     def check_writable(self, path: str) -> None:
-        if self.writable(path):
-            return
-        best = max((d for d in self._mounts if path == d or path.startswith(d.rstrip("/") + "/")),
-                   key=len, default=None)
-        if best is not None:
+        """Forbidden (Docker's texts) when ``path`` lies on a read-only mount or rootfs."""
+        best = self._covering(path)
+        if best is not None and not self._mounts[best].rw:
             raise Forbidden(f"mounted volume is marked read-only: {best}")
-        raise Forbidden("container rootfs is marked read-only")
+        if best is None and self._readonly_rootfs:
+            raise Forbidden("container rootfs is marked read-only")
 
     def entering(self, base: str) -> _Entering:
         """The ``enter`` of a :func:`dockyard.core.rootfs.tree.walk` from container path ``base``:
