@@ -7,6 +7,7 @@ from __future__ import annotations
 import gzip
 import json
 import os
+import re
 import shutil
 import signal
 import socket
@@ -312,4 +313,35 @@ def test_syslog_over_tls_is_octet_counted(daemon: Daemon, name: Name, tmp_path: 
     assert [m.rsplit(b" - ", 1)[1] for m in messages] == [b"secret-one", b"secret-two"]
     assert all(m.startswith(b"<30>1 ") for m in messages)  # daemon.info, RFC 5424 version 1
     server.close()
+    daemon.docker_ok("rm", ctr)
+
+
+def test_syslog_unixgram(daemon: Daemon, name: Name, tmp_path: Path) -> None:
+    path = tmp_path / "log.sock"
+    receiver = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+    receiver.bind(str(path))
+    receiver.settimeout(20)
+    ctr = name("ugram")
+    with receiver:
+        daemon.docker_ok("run", "--name", ctr, "--log-driver", "syslog", "--log-opt",
+                         f"syslog-address=unixgram://{path}", "--log-opt", "tag={{.ImageName}}",
+                         "busybox", "echo", "over-unix")
+        message = receiver.recv(65536)
+    assert re.fullmatch(rb"<30>\S+ \S+ busybox\[\d+\]: over-unix", message), message
+    daemon.docker_ok("rm", ctr)
+
+
+def test_fluentd_async_buffers_until_the_server_comes(daemon: Daemon, name: Name) -> None:
+    port = _free_port()
+    ctr = name("fbuf")
+    cid = daemon.docker_ok("run", "-d", "--name", ctr, "--log-driver", "fluentd", "--log-opt",
+                           f"fluentd-address=127.0.0.1:{port}", "--log-opt", "fluentd-async=true",
+                           "--log-opt", "fluentd-buffer-limit=1m", "busybox", "sh", "-c",
+                           "echo early; sleep 2; echo late").strip()
+    time.sleep(1)
+    receiver = Forward(socket.create_server(("127.0.0.1", port)))
+    assert daemon.docker_ok("wait", cid).strip() == "0"
+    _wait_for(lambda: len(receiver.events) >= 2)
+    assert [r["log"] for _, _, r in receiver.events] == ["early", "late"]
+    receiver.server.close()
     daemon.docker_ok("rm", ctr)
