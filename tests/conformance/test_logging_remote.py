@@ -7,9 +7,11 @@ from __future__ import annotations
 import gzip
 import json
 import os
+import re
 import shutil
 import signal
 import socket
+import ssl
 import subprocess
 import threading
 import time
@@ -22,6 +24,7 @@ import msgpack
 import pytest
 
 from .daemon import Daemon
+from .registries import make_tls
 
 Name = Callable[[str], str]
 
@@ -274,4 +277,71 @@ def test_journald_without_a_journal_is_a_clear_error(daemon: Daemon, name: Name)
     ctr = name("jd")
     code, _, err = daemon.docker("run", "--name", ctr, "--log-driver", "journald", "busybox", "true")
     assert code != 0 and "journald is not enabled on this host" in err
+    daemon.docker_ok("rm", ctr)
+
+
+def test_syslog_over_tls_is_octet_counted(daemon: Daemon, name: Name, tmp_path: Path) -> None:
+    ca, cert, key = make_tls(tmp_path, "localhost")
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    context.load_cert_chain(cert, key)
+    server = socket.create_server(("127.0.0.1", 0))
+    port = server.getsockname()[1]
+    got = bytearray()
+
+    def serve() -> None:
+        conn, _ = server.accept()
+        with context.wrap_socket(conn, server_side=True) as tls:
+            while (data := tls.recv(65536)):
+                got.extend(data)
+
+    threading.Thread(target=serve, daemon=True).start()
+    ctr = name("tls")
+    daemon.docker_ok("run", "--name", ctr, "--log-driver", "syslog",
+                     "--log-opt", f"syslog-address=tcp+tls://127.0.0.1:{port}",
+                     "--log-opt", f"syslog-tls-ca-cert={ca}", "--log-opt", "syslog-format=rfc5424",
+                     "busybox", "sh", "-c", "echo secret-one; echo secret-two")
+
+    def frames() -> list[bytes] | None:
+        out, rest = [], bytes(got)
+        while b" " in rest:
+            length, _, rest = rest.partition(b" ")
+            out.append(rest[:int(length)])
+            rest = rest[int(length):]
+        return out if len(out) >= 2 else None
+
+    messages = _wait_for(frames)
+    assert [m.rsplit(b" - ", 1)[1] for m in messages] == [b"secret-one", b"secret-two"]
+    assert all(m.startswith(b"<30>1 ") for m in messages)  # daemon.info, RFC 5424 version 1
+    server.close()
+    daemon.docker_ok("rm", ctr)
+
+
+def test_syslog_unixgram(daemon: Daemon, name: Name, tmp_path: Path) -> None:
+    path = tmp_path / "log.sock"
+    receiver = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+    receiver.bind(str(path))
+    receiver.settimeout(20)
+    ctr = name("ugram")
+    with receiver:
+        daemon.docker_ok("run", "--name", ctr, "--log-driver", "syslog", "--log-opt",
+                         f"syslog-address=unixgram://{path}", "--log-opt", "tag={{.ImageName}}",
+                         "busybox", "echo", "over-unix")
+        message = receiver.recv(65536)
+    assert re.fullmatch(rb"<30>\S+ \S+ busybox\[\d+\]: over-unix", message), message
+    daemon.docker_ok("rm", ctr)
+
+
+def test_fluentd_async_buffers_until_the_server_comes(daemon: Daemon, name: Name) -> None:
+    port = _free_port()
+    ctr = name("fbuf")
+    cid = daemon.docker_ok("run", "-d", "--name", ctr, "--log-driver", "fluentd", "--log-opt",
+                           f"fluentd-address=127.0.0.1:{port}", "--log-opt", "fluentd-async=true",
+                           "--log-opt", "fluentd-buffer-limit=1m", "busybox", "sh", "-c",
+                           "echo early; sleep 2; echo late").strip()
+    time.sleep(1)
+    receiver = Forward(socket.create_server(("127.0.0.1", port)))
+    assert daemon.docker_ok("wait", cid).strip() == "0"
+    _wait_for(lambda: len(receiver.events) >= 2)
+    assert [r["log"] for _, _, r in receiver.events] == ["early", "late"]
+    receiver.server.close()
     daemon.docker_ok("rm", ctr)

@@ -11,6 +11,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from dockyard.backends.logdrivers import log_service
 from dockyard.config import DaemonConfig
 from dockyard.core.containers.service import ContainerService
 from dockyard.core.ids import ChainId, ImageId
@@ -241,4 +242,5 @@ class Harness:
     def new_service(self) -> ContainerService:
         return ContainerService(config=self.config, db=self.db, images=self.images,
                                 snapshotter=self.snapshotter, mounter=self.mounter,
-                                runtimes={"runc": self.runtime}, monitor=self.monitor)
+                                runtimes={"runc": self.runtime}, monitor=self.monitor,
+                                logging=log_service(self.config))  # json-file, shipped from the spool

@@ -62,6 +62,8 @@ async def info(request: web.Request) -> web.StreamResponse:
     images = await eng.images.count()
     runtimes = eng.system.runtimes()
     cfg = eng.config
+    logging = getattr(eng.containers, "logging", None)  # engines built without drivers have none
+    log_drivers = logging.registry.names() if logging is not None else [cfg.log_driver]
     return json_response({
         "ID": "", "Name": facts.hostname,
         "Containers": running + paused + stopped, "ContainersRunning": running,
@@ -70,12 +72,13 @@ async def info(request: web.Request) -> web.StreamResponse:
         "DriverStatus": [["Backing Filesystem", "extfs"], ["Supports d_type", "true"]],
         "DockerRootDir": str(cfg.data_root),
         "Plugins": {"Volume": ["local"], "Network": ["bridge", "host", "null"], "Authorization": None,
-                    "Log": eng.containers.logging.registry.names()},
+                    "Log": log_drivers},
         "MemoryLimit": True, "SwapLimit": False, "CpuCfsPeriod": True, "CpuCfsQuota": True,
         "CPUShares": True, "CPUSet": True, "PidsLimit": True, "IPv4Forwarding": True,
         "Debug": cfg.log_level == "debug", "NFd": 0, "OomKillDisable": False, "NGoroutines": 0,
         "SystemTime": dt.datetime.now(dt.UTC).isoformat().replace("+00:00", "Z"),
-        "LoggingDriver": eng.containers.logging.driver, "CgroupDriver": "cgroupfs",
+        "LoggingDriver": logging.driver if logging is not None else cfg.log_driver,
+        "CgroupDriver": "cgroupfs",
         "CgroupVersion": facts.cgroup_version,
         "NEventsListener": eng.events.listeners if eng.events is not None else 0,
         "KernelVersion": facts.kernel_version, "OperatingSystem": facts.operating_system,
