@@ -15,6 +15,7 @@ import signal
 import sys
 from dataclasses import replace
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from aiohttp import web
 
@@ -26,6 +27,10 @@ from dockyard.core.networks.service import NetworkService
 from dockyard.core.runtime.backend import RuntimeBackend
 from dockyard.core.runtime.userns import UsernsRemap
 from dockyard.core.system import SystemService
+
+if TYPE_CHECKING:
+    from dockyard.core.containers.service import ContainerService
+    from dockyard.core.swarm.swarm import Swarm
 from dockyard.errors import DockyardError, InvalidArgument
 
 log = logging.getLogger("dockyard.daemon")
@@ -78,9 +83,21 @@ def build_engine(config: DaemonConfig) -> Engine:
         max_concurrent_uploads=config.max_concurrent_uploads, events=events)
     builder = BuilderService(config=config, db=db, images=images, containers=containers,
                              snapshotter=snapshotter, mounter=SyscallMounter(), fetcher=HttpxFetcher())
+    swarm = build_swarm_part(config, db, events, containers, networks, system.facts.hostname)
     return Engine(config=config, images=images, containers=containers, system=system,
                   volumes=volumes, distribution=distribution, builder=builder, networks=networks,
-                  events=events)
+                  events=events, swarm=swarm)
+
+
+def build_swarm_part(config: DaemonConfig, db: Metadata, events: EventBus, containers: ContainerService,
+                     networks: NetworkService | None, hostname: str) -> Swarm:
+    """Swarm mode (core/swarm/): ingress ports relayed round-robin from the daemon's loop."""
+    from dockyard.backends.ingress import RoundRobinIngress
+    from dockyard.core.swarm.swarm import build_swarm
+
+    return build_swarm(db=db, events=events, containers=containers, networks=networks,
+                       publisher=RoundRobinIngress(), data_root=config.data_root,
+                       exec_root=config.exec_root, hostname=hostname)
 
 
 def userns_remap(config: DaemonConfig) -> UsernsRemap | None:
@@ -205,6 +222,8 @@ async def serve(config: DaemonConfig) -> None:
     if engine.networks is not None:
         await engine.networks.open()  # before containers: their reconnect may leave networks
     await engine.containers.open()
+    if engine.swarm is not None:
+        await engine.swarm.open()  # after containers: its tasks are containers
     app = build_app(engine)
     runner = web.AppRunner(app, handle_signals=False, access_log=None, shutdown_timeout=1.0)
     await runner.setup()
@@ -224,6 +243,8 @@ async def serve(config: DaemonConfig) -> None:
     await stop.wait()
     log.info("shutting down; running containers keep running")
     await runner.cleanup()
+    if engine.swarm is not None:
+        await engine.swarm.close()
     await engine.containers.close()
     if engine.networks is not None:
         await engine.networks.close()

@@ -8,6 +8,7 @@ import platform
 from aiohttp import web
 
 from dockyard import API_VERSION, MIN_API_VERSION, __version__
+from dockyard.api import swarm_wire
 from dockyard.api.params import json_response
 from dockyard.api.routing import RouteTable, engine
 from dockyard.core.runtime.security import info_options
@@ -92,4 +93,5 @@ async def info(request: web.Request) -> web.StreamResponse:
             remap_active=bool(cfg.userns_remap)),
         "Warnings": [f"WARNING: runtime {name} disabled: {why}"
                      for name, why in eng.system.unusable_runtimes().items()],
+        "Swarm": swarm_wire.info_json(eng.swarm),
     })
