@@ -53,8 +53,21 @@ def _duration(value: Any, where: str) -> int:
     return value
 
 
+_MODES = {m.lower(): m for m in ("Replicated", "Global", "ReplicatedJob", "GlobalJob")}
+
+
+def normalise(spec: dict[str, Any]) -> dict[str, Any]:
+    """Go's JSON decoder matches field names without regard to case (docker-py sends
+    ``{"replicated": …}``): give the mode Docker's spelling."""
+    mode = spec.get("Mode")
+    if isinstance(mode, dict):
+        spec["Mode"] = {_MODES.get(str(k).lower(), k): v for k, v in mode.items()}
+    return spec
+
+
 def validate_service(spec: dict[str, Any]) -> None:
     """swarmkit ``validateServiceSpec``: the parts this engine acts on."""
+    normalise(spec)
     validate_name(str(spec.get("Name") or ""))
     template = spec.get("TaskTemplate")
     if not isinstance(template, dict):
