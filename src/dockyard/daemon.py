@@ -83,21 +83,27 @@ def build_engine(config: DaemonConfig) -> Engine:
         max_concurrent_uploads=config.max_concurrent_uploads, events=events)
     builder = BuilderService(config=config, db=db, images=images, containers=containers,
                              snapshotter=snapshotter, mounter=SyscallMounter(), fetcher=HttpxFetcher())
-    swarm = build_swarm_part(config, db, events, containers, networks, system.facts.hostname)
+    swarm = build_swarm_part(config, db, events, containers, networks, system)
     return Engine(config=config, images=images, containers=containers, system=system,
                   volumes=volumes, distribution=distribution, builder=builder, networks=networks,
                   events=events, swarm=swarm)
 
 
 def build_swarm_part(config: DaemonConfig, db: Metadata, events: EventBus, containers: ContainerService,
-                     networks: NetworkService | None, hostname: str) -> Swarm:
+                     networks: NetworkService | None, system: SystemService) -> Swarm:
     """Swarm mode (core/swarm/): ingress ports relayed round-robin from the daemon's loop."""
     from dockyard.backends.ingress import RoundRobinIngress
+    from dockyard.core.swarm.placement import NodeFacts
     from dockyard.core.swarm.swarm import build_swarm
 
-    return build_swarm(db=db, events=events, containers=containers, networks=networks,
-                       publisher=RoundRobinIngress(), data_root=config.data_root,
-                       exec_root=config.exec_root, hostname=hostname)
+    swarm = build_swarm(db=db, events=events, containers=containers, networks=networks,
+                        publisher=RoundRobinIngress(), data_root=config.data_root,
+                        exec_root=config.exec_root, facts=NodeFacts(
+                            hostname=system.facts.hostname, nano_cpus=system.facts.cpus * 10**9,
+                            memory=system.facts.memory))
+    if networks is not None:
+        networks.swarm_check = swarm.require_manager  # overlay networks need an active swarm
+    return swarm
 
 
 def userns_remap(config: DaemonConfig) -> UsernsRemap | None:

@@ -15,7 +15,6 @@ from typing import Any
 from urllib.parse import quote
 
 import pytest
-
 from conformance.daemon import Daemon
 from conformance.fixtures import put_busybox
 
@@ -25,6 +24,9 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     for item in items:
         if here in Path(str(item.fspath)).parents:
             item.add_marker(pytest.mark.root)
+
+
+SERVICE_LABEL = "label=com.docker.swarm.service.name"
 
 
 def wait_for(check: Callable[[], Any], timeout: float = 30.0, what: str = "condition") -> Any:
@@ -72,5 +74,5 @@ def running_tasks(daemon: Daemon, service: str) -> list[dict[str, Any]]:
 
 
 def task_containers(daemon: Daemon, service: str) -> list[str]:
-    out = daemon.docker_ok("ps", "-q", "--no-trunc", "--filter", f"label=com.docker.swarm.service.name={service}")
+    out = daemon.docker_ok("ps", "-q", "--no-trunc", "--filter", f"{SERVICE_LABEL}={service}")
     return out.split()

@@ -8,7 +8,6 @@ from pathlib import Path
 
 import docker
 import pytest
-
 from conformance.daemon import Daemon
 from conformance.fixtures import put_busybox
 
@@ -36,7 +35,8 @@ def test_outside_a_swarm_every_endpoint_is_503(engine: Daemon) -> None:
     for method, path in [("GET", "/swarm"), ("GET", "/services"), ("GET", "/tasks"), ("GET", "/nodes"),
                          ("GET", "/secrets"), ("GET", "/configs"), ("GET", "/swarm/unlockkey"),
                          ("POST", "/services/create"), ("POST", "/secrets/create")]:
-        status, body = engine.request_json(method, engine.api + path, {"Name": "x"} if method == "POST" else None)
+        payload = {"Name": "x"} if method == "POST" else None
+        status, body = engine.request_json(method, engine.api + path, payload)
         assert status == 503, (path, status, body)
         assert body["message"] == NOT_MANAGER, path
     status, body = engine.request_json("POST", engine.api + "/swarm/leave")
@@ -88,6 +88,7 @@ def test_init_inspect_node_and_leave(engine: Daemon) -> None:
             assert code != 0 and "--force" in err
         finally:
             engine.docker_ok("swarm", "leave", "--force")
-        assert json.loads(engine.docker_ok("info", "--format", "{{json .Swarm}}"))["LocalNodeState"] == "inactive"
+        info = json.loads(engine.docker_ok("info", "--format", "{{json .Swarm}}"))
+        assert info["LocalNodeState"] == "inactive"
     finally:
         client.close()

@@ -8,7 +8,6 @@ import json
 
 import docker
 import pytest
-
 from conformance.daemon import Daemon
 
 from .conftest import running_tasks, task_containers, wait_for
@@ -83,7 +82,8 @@ def test_labels_only_updates_size_limit_and_duplicates(swarm: Daemon) -> None:
             secret.remove()
         big = base64.b64encode(b"x" * (500 * 1024)).decode()
         for kind in ("secrets", "configs"):
-            status, body = swarm.request_json("POST", f"{swarm.api}/{kind}/create", {"Name": "big", "Data": big})
+            status, body = swarm.request_json("POST", f"{swarm.api}/{kind}/create",
+                                              {"Name": "big", "Data": big})
             assert status == 400 and "less than 512000 bytes" in body["message"], body
         assert json.loads(swarm.docker_ok("secret", "ls", "--format", "{{json .}}") or "null") is None
     finally:

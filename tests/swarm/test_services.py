@@ -7,10 +7,9 @@ import json
 
 import docker
 import pytest
-
 from conformance.daemon import Daemon
 
-from .conftest import running_tasks, task_containers, tasks, wait_for
+from .conftest import SERVICE_LABEL, running_tasks, task_containers, tasks, wait_for
 
 
 def _create(swarm: Daemon, name: str, *args: str) -> str:
@@ -23,7 +22,7 @@ def test_replicas_converge_and_a_killed_task_is_replaced(swarm: Daemon) -> None:
         wait_for(lambda: len(running_tasks(swarm, "conv")) == 3, 60, "3 running tasks")
         out = swarm.docker_ok("service", "ls", "--filter", "name=conv", "--format", "{{.Name}} {{.Replicas}}")
         assert out.strip() == "conv 3/3"
-        names = swarm.docker_ok("ps", "--format", "{{.Names}}", "--filter", "label=com.docker.swarm.service.name=conv")
+        names = swarm.docker_ok("ps", "--format", "{{.Names}}", "--filter", f"{SERVICE_LABEL}=conv")
         slots = sorted(n.split(".")[1] for n in names.split())
         assert slots == ["1", "2", "3"]
         victim = task_containers(swarm, "conv")[0]
@@ -43,7 +42,7 @@ def test_replicas_converge_and_a_killed_task_is_replaced(swarm: Daemon) -> None:
         wait_for(lambda: len(running_tasks(swarm, "conv")) == 3, 60, "replacement after rm")
     finally:
         swarm.docker_ok("service", "rm", "conv")
-    wait_for(lambda: not swarm.docker_ok("ps", "-aq", "--filter", "label=com.docker.swarm.service.name=conv"),
+    wait_for(lambda: not swarm.docker_ok("ps", "-aq", "--filter", f"{SERVICE_LABEL}=conv"),
              30, "no containers left")
 
 
@@ -72,7 +71,7 @@ def test_global_mode_runs_one_task_on_the_node(swarm: Daemon) -> None:
     try:
         wait_for(lambda: len(running_tasks(swarm, "glob")) == 1, 60, "the global task")
         node_id = swarm.docker_ok("node", "inspect", "--format", "{{.ID}}", "self").strip()
-        names = swarm.docker_ok("ps", "--format", "{{.Names}}", "--filter", "label=com.docker.swarm.service.name=glob")
+        names = swarm.docker_ok("ps", "--format", "{{.Names}}", "--filter", f"{SERVICE_LABEL}=glob")
         assert names.split()[0].startswith(f"glob.{node_id}.")
     finally:
         swarm.docker_ok("service", "rm", "glob")
@@ -96,7 +95,8 @@ def test_spec_reaches_the_container(swarm: Daemon) -> None:
         assert config["HostConfig"]["Memory"] == 64 * 1024 * 1024
         assert config["HostConfig"]["NanoCpus"] == 500_000_000
         assert swarm.docker_ok("exec", cid, "id", "-u").strip() == "65534"
-        logs = wait_for(lambda: "spec-1" in (o := swarm.docker("service", "logs", "spec")[1]) and o, 30, "logs")
+        logs = wait_for(lambda: "spec-1" in (o := swarm.docker("service", "logs", "spec")[1]) and o,
+                        30, "logs")
         assert "up" in logs and "spec.1." in logs
     finally:
         swarm.docker_ok("service", "rm", "spec")
@@ -152,7 +152,8 @@ def test_bad_specs_are_refused_and_change_nothing(swarm: Daemon, spec_change: di
 def test_duplicate_name_and_port_conflict(swarm: Daemon) -> None:
     _create(swarm, "dup", "--publish", "18931:80", "busybox", "sleep", "600")
     try:
-        code, _, err = swarm.docker("service", "create", "-d", "--no-resolve-image", "--name", "dup", "busybox")
+        code, _, err = swarm.docker("service", "create", "-d", "--no-resolve-image", "--name", "dup",
+                                    "busybox")
         assert code != 0 and "already exists" in err
         code, _, err = swarm.docker("service", "create", "-d", "--no-resolve-image", "--name", "dup2",
                                     "--publish", "18931:80", "busybox")

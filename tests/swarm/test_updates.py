@@ -6,7 +6,6 @@ from __future__ import annotations
 import json
 
 import docker
-
 from conformance.daemon import Daemon
 
 from .conftest import running_tasks, wait_for
@@ -33,7 +32,8 @@ def test_start_first_update_waits_for_healthy_tasks(swarm: Daemon) -> None:
         old = {t["Slot"]: t["ID"] for t in running_tasks(swarm, "rolling")}
         swarm.docker_ok("service", "update", "-d", "--env-add", "V=2", "rolling")
         status = wait_for(lambda: (_service(swarm, "rolling").get("UpdateStatus") or {}).get("State")
-                          == "completed" and _service(swarm, "rolling")["UpdateStatus"], 120, "update completed")
+                          == "completed" and _service(swarm, "rolling")["UpdateStatus"],
+                          120, "update completed")
         assert status["Message"] == "update completed"
         client = docker.APIClient(base_url=swarm.host)
         try:
@@ -59,7 +59,8 @@ def test_start_first_update_waits_for_healthy_tasks(swarm: Daemon) -> None:
 
 def test_failing_update_rolls_back_automatically(swarm: Daemon) -> None:
     swarm.docker_ok("service", "create", "-d", "--no-resolve-image", "--name", "fragile", "--replicas", "2",
-                    "--restart-delay", "1s", "--update-failure-action", "rollback", "--stop-grace-period", "1s",
+                    "--restart-delay", "1s", "--update-failure-action", "rollback",
+                    "--stop-grace-period", "1s",
                     "--update-monitor", "3s", "busybox", "sleep", "600")
     try:
         wait_for(lambda: len(running_tasks(swarm, "fragile")) == 2, 60, "2 tasks")
@@ -81,7 +82,8 @@ def test_failing_update_rolls_back_automatically(swarm: Daemon) -> None:
 
 def test_manual_rollback_and_force(swarm: Daemon) -> None:
     swarm.docker_ok("service", "create", "-d", "--no-resolve-image", "--name", "manual",
-                    "--update-monitor", "0s", "--stop-grace-period", "1s", "--env", "V=1", "busybox", "sleep", "600")
+                    "--update-monitor", "0s", "--stop-grace-period", "1s", "--env", "V=1",
+                    "busybox", "sleep", "600")
     try:
         wait_for(lambda: len(running_tasks(swarm, "manual")) == 1, 60, "the task")
         first = running_tasks(swarm, "manual")[0]["ID"]

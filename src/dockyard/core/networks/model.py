@@ -51,6 +51,8 @@ class Network:
     user_subnet: bool = False
     subnet6: str = ""  # set when ipv6: the bridge's IPv6 subnet and address
     gateway6: str = ""
+    attachable: bool = False  # overlay: plain containers may join (--attachable)
+    ingress: bool = False  # the swarm's routing-mesh network
 
     @property
     def builtin(self) -> bool:
@@ -59,7 +61,17 @@ class Network:
     @property
     def has_dns(self) -> bool:
         """User-defined bridges get the embedded resolver; the default bridge does not (Docker)."""
-        return self.driver == "bridge" and self.name != DEFAULT_BRIDGE
+        return self.bridged and self.name != DEFAULT_BRIDGE
+
+    @property
+    def bridged(self) -> bool:
+        """Plumbed as a bridge: ``bridge``, and ``overlay`` — on a one-node swarm an overlay
+        needs no VXLAN, every task is on this host (core/swarm/networking.py)."""
+        return self.driver in ("bridge", "overlay")
+
+    @property
+    def scope(self) -> str:
+        return "swarm" if self.driver == "overlay" else "local"
 
     @property
     def prefixlen(self) -> int:

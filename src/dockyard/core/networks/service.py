@@ -13,7 +13,7 @@ import contextlib
 import ipaddress
 import logging
 import secrets
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from contextlib import AsyncExitStack
 from dataclasses import dataclass, field
 
@@ -62,6 +62,8 @@ class NetworkCreate:
     gateway6: str = ""
     labels: dict[str, str] = field(default_factory=dict)
     options: dict[str, str] = field(default_factory=dict)
+    attachable: bool = False  # overlay only
+    ingress: bool = False
 
 
 def _new_id() -> str:
@@ -81,6 +83,8 @@ class NetworkService:
         self._networks: dict[str, Network] = {}
         self._endpoints: dict[str, Endpoint] = {}
         self._lock = asyncio.Lock()
+        # Set by the composition when swarm mode exists: overlay networks need an active swarm.
+        self.swarm_check: Callable[[], None] | None = None
 
     # ---- lifecycle ----
     async def open(self) -> None:
@@ -124,7 +128,9 @@ class NetworkService:
     async def create(self, request: NetworkCreate) -> Network:
         if request.name in BUILTIN_DRIVERS:
             raise Forbidden(f"{request.name} is a pre-defined network and cannot be created")
-        if request.driver not in ("bridge", ""):
+        if request.driver == "overlay" and self.swarm_check is not None:
+            self.swarm_check()  # Docker's 503 outside a swarm
+        elif request.driver not in ("bridge", ""):
             raise NotFound(f"plugin \"{request.driver}\" not found")
         if any(n.name == request.name for n in self._networks.values()):
             raise AlreadyExists(f"network with name {request.name} already exists")
@@ -160,7 +166,8 @@ class NetworkService:
         if any(n.bridge == bridge for n in self._networks.values()):
             raise AlreadyExists(f"bridge name {bridge} is already in use")
         subnet6 = _subnet6(request, occupied, network_id) if request.ipv6 else None
-        return Network(id=network_id, name=request.name, driver="bridge", created=now_rfc3339(),
+        return Network(id=network_id, name=request.name, driver=request.driver or "bridge",
+                       created=now_rfc3339(), attachable=request.attachable, ingress=request.ingress,
                        subnet=str(subnet), gateway=ipam.gateway_of(subnet, request.gateway),
                        ip_range=str(ip_range) if ip_range else "", internal=request.internal,
                        ipv6=request.ipv6, labels=dict(request.labels),
@@ -260,7 +267,7 @@ class NetworkService:
     async def _attach(self, network: Network, request: EndpointRequest, *, container_id: str,
                       name: str, sandbox: str, ifname: str, ports: Sequence[PortBinding],
                       gateway: bool, short_id: str) -> Endpoint:
-        if network.driver != "bridge":
+        if not network.bridged:
             raise InvalidArgument(f"container cannot be connected to network {network.name}")
         check_endpoint_request(network, request)
         endpoint_id = _new_id()

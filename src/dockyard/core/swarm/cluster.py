@@ -132,6 +132,8 @@ class SwarmService:
         self.state.stamp(cluster)
         self.state.stamp(node)
         await self._orchestrator.start()
+        if self._orchestrator.networks is not None:
+            await self._orchestrator.networks.ensure_ingress()
         log.info("swarm initialised: cluster %s, node %s", cluster.id, node.id)
         self.state.events.publish("node", "create", node.id, {"name": self._hostname})
         return node.id

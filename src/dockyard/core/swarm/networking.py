@@ -143,6 +143,17 @@ class ServiceNetworks:
                 continue
             self._listening[key] = (service_id, published, target)
 
+    async def ensure_ingress(self) -> None:
+        """The routing-mesh network ``docker swarm init`` makes (``docker network ls`` shows it)."""
+        from dockyard.core.networks.service import NetworkCreate
+
+        if self._networks is None or any(n.ingress for n in self._networks.list()):
+            return
+        try:
+            await self._networks.create(NetworkCreate(name="ingress", driver="overlay", ingress=True))
+        except DockyardError as exc:
+            log.warning("creating the ingress network: %s", exc)
+
     async def release(self, service: Service) -> None:
         for key in [k for k, v in self._listening.items() if v[0] == service.id]:
             if self._publisher is not None:

@@ -22,6 +22,7 @@ from dockyard.core.containers.health import health_status
 from dockyard.core.containers.model import State
 from dockyard.core.swarm import specs
 from dockyard.core.swarm.model import Service, Task, TaskState
+from dockyard.core.swarm.placement import NodeFacts, unplaceable
 from dockyard.core.swarm.state import SwarmState, new_object_id
 from dockyard.core.swarm.tasks import TaskFiles, create_request
 from dockyard.core.timestamps import now_rfc3339, parse_ns
@@ -44,11 +45,12 @@ _LAUNCHES = 4  # containers created at once: more only queues on the runtime
 
 class Orchestrator:
     def __init__(self, *, state: SwarmState, containers: ContainerService, files: TaskFiles,
-                 hostname: str) -> None:
+                 facts: NodeFacts) -> None:
         self.state = state
         self.containers = containers
         self.files = files
-        self.hostname = hostname
+        self.facts = facts
+        self.hostname = facts.hostname
         self.blobs: BlobService | None = None  # set by the composition (secrets and configs)
         self.networks: ServiceNetworks | None = None
         self.updaters: Updaters | None = None
@@ -190,7 +192,7 @@ class Orchestrator:
             current = [t for t in live if t.slot == slot]
             if current:
                 task = current[-1]
-                if task.task_state == TaskState.NEW and task.id not in self._busy:
+                if task.task_state in (TaskState.NEW, TaskState.PENDING) and task.id not in self._busy:
                     self.launch(task, service)
                 elif task.task_state.terminal:
                     self._maybe_restart(service, spec, task, tasks)
@@ -259,6 +261,16 @@ class Orchestrator:
 
     # ---- carrying tasks out ----
     def launch(self, task: Task, service: Service) -> None:
+        assert self.state.node is not None
+        placed = [t for t in self.state.tasks_of(service.id) if t.desired_state == RUNNING
+                  and t.id != task.id and t.task_state.rank >= TaskState.ASSIGNED.rank]
+        why = unplaceable(task.spec, self.state.node, self.facts, len(placed))
+        if why:
+            if self._set(task, TaskState.PENDING, "pending task scheduling", err=why) or task.err != why:
+                task.err = why
+                self.state.save_tasks([task])
+            return
+        task.err = ""
         self._busy.add(task.id)
         self._spawn(self._launch(task, service))
 

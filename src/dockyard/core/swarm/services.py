@@ -153,9 +153,11 @@ class ServiceVerbs:
             if "node" in filters and task.node_id not in filters["node"] and not any(
                     n in ("self",) for n in filters["node"]):
                 continue
-            if "label" in filters and not labels_match(task.labels, filters["label"]):
-                continue
             service = services.get(task.service_id)
+            # A task answers to its service's labels too (`docker stack ps` filters by them).
+            labels = {**((service.spec.get("Labels") or {}) if service else {}), **task.labels}
+            if "label" in filters and not labels_match(labels, filters["label"]):
+                continue
             if "up-to-date" in filters and service is not None and task.generation < service.generation:
                 continue
             result.append(task)

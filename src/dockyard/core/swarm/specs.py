@@ -90,6 +90,9 @@ def validate_service(spec: dict[str, Any]) -> None:
     for key in ("UpdateConfig", "RollbackConfig"):
         _validate_update(spec.get(key), key)
     _validate_endpoint(spec.get("EndpointSpec"))
+    from dockyard.core.swarm.placement import check_constraints
+
+    check_constraints(list((template.get("Placement") or {}).get("Constraints") or []))
 
 
 def _validate_mode(mode: Any) -> None:

@@ -17,6 +17,7 @@ from dockyard.core.swarm.cluster import SwarmService
 from dockyard.core.swarm.keys import KeyFile
 from dockyard.core.swarm.networking import IngressPublisher, ServiceNetworks
 from dockyard.core.swarm.orchestrator import Orchestrator
+from dockyard.core.swarm.placement import NodeFacts
 from dockyard.core.swarm.services import ServiceVerbs
 from dockyard.core.swarm.state import SwarmState
 from dockyard.core.swarm.store import SwarmStore
@@ -44,6 +45,9 @@ class Swarm:
         _mount_tmpfs(self.files_root)
         await self.cluster.open()
 
+    def require_manager(self) -> None:
+        self.state.manager()
+
     async def close(self) -> None:
         await self.cluster.close()
         # Lazily: running tasks keep their files through their own bind mounts.
@@ -53,18 +57,18 @@ class Swarm:
 
 def build_swarm(*, db: Metadata, events: EventBus, containers: ContainerService,
                 networks: NetworkService | None, publisher: IngressPublisher | None,
-                data_root: Path, exec_root: Path, hostname: str) -> Swarm:
+                data_root: Path, exec_root: Path, facts: NodeFacts) -> Swarm:
     state = SwarmState(SwarmStore(db), events)
     files_root = exec_root / "swarm" / "files"
     orchestrator = Orchestrator(state=state, containers=containers, files=TaskFiles(files_root),
-                                hostname=hostname)
+                                facts=facts)
     secrets = BlobService(state, "secret")
     orchestrator.blobs = secrets  # reads both kinds for tasks
     orchestrator.networks = ServiceNetworks(state, networks, publisher)
     updaters = Updaters(state, orchestrator)
     orchestrator.updaters = updaters
     cluster = SwarmService(state=state, keys=KeyFile(data_root / "swarm" / "key.json"),
-                           orchestrator=orchestrator, hostname=hostname)
+                           orchestrator=orchestrator, hostname=facts.hostname)
     services = ServiceVerbs(state=state, orchestrator=orchestrator, updaters=updaters, blobs=secrets)
     return Swarm(cluster=cluster, services=services, secrets=secrets, configs=BlobService(state, "config"),
                  state=state, networks=orchestrator.networks, files_root=files_root)
