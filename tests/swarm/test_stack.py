@@ -65,7 +65,8 @@ def test_stack_deploy_ls_ps_services_and_rm(swarm: Daemon, tmp_path: Path) -> No
         network = json.loads(swarm.docker_ok("network", "inspect", "app_back"))[0]
         assert (network["Driver"], network["Scope"]) == ("overlay", "swarm")
         # The worker's constraint fits no node: pending, with swarmkit's reason, until it does.
-        ps = swarm.docker_ok("stack", "ps", "--no-trunc", "--format", "{{.Name}} {{.CurrentState}} {{.Error}}", "app")
+        ps = swarm.docker_ok("stack", "ps", "--no-trunc", "--format",
+                             "{{.Name}} {{.CurrentState}} {{.Error}}", "app")
         assert any(line.startswith("app_worker.1 Pending") and "constraints not satisfied" in line
                    for line in ps.splitlines()), ps
         swarm.docker_ok("node", "update", "--label-add", "gpu=yes", "self")
