@@ -63,6 +63,7 @@ def engine(name: str, rootfs: Path) -> Iterator[Daemon | None]:
         yield None
         return
     daemon = SwarmDockerd() if name == "dockerd" else Daemon()
+    links_before = set(os.listdir("/sys/class/net"))
     try:
         daemon.start()
         daemon.docker_ok("import", "-c", 'CMD ["sh"]', str(rootfs), "busybox:latest", timeout=120)
@@ -72,6 +73,10 @@ def engine(name: str, rootfs: Path) -> Iterator[Daemon | None]:
         if daemon.running:
             daemon.docker("swarm", "leave", "--force", timeout=300)
         daemon.cleanup()
+        # dockerd's docker0 and docker_gwbridge outlive it: remove the ones this run made.
+        for link in set(os.listdir("/sys/class/net")) - links_before:
+            if link.startswith("docker"):
+                subprocess.run(["ip", "link", "del", link], capture_output=True, timeout=30)
 
 
 def _until(check: Callable[[], bool], timeout: float = 600.0) -> None:
