@@ -93,6 +93,7 @@ def build_swarm_part(config: DaemonConfig, db: Metadata, events: EventBus, conta
                      networks: NetworkService | None, system: SystemService) -> Swarm:
     """Swarm mode (core/swarm/): ingress ports relayed round-robin from the daemon's loop."""
     from dockyard.backends.ingress import RoundRobinIngress
+    from dockyard.backends.vip import NftVirtualIPs
     from dockyard.core.swarm.placement import NodeFacts
     from dockyard.core.swarm.swarm import build_swarm
 
@@ -100,7 +101,8 @@ def build_swarm_part(config: DaemonConfig, db: Metadata, events: EventBus, conta
                         publisher=RoundRobinIngress(), data_root=config.data_root,
                         exec_root=config.exec_root, facts=NodeFacts(
                             hostname=system.facts.hostname, nano_cpus=system.facts.cpus * 10**9,
-                            memory=system.facts.memory))
+                            memory=system.facts.memory),
+                        vips=NftVirtualIPs(_host_names(config)[1] + "_vip"))
     if networks is not None:
         networks.swarm_check = swarm.require_manager  # overlay networks need an active swarm
     return swarm
@@ -123,22 +125,26 @@ def userns_remap(config: DaemonConfig) -> UsernsRemap | None:
 def build_networks(config: DaemonConfig, db: Metadata, events: EventBus | None = None) -> NetworkService:
     """The bridge driver. Names of host-wide objects (the default bridge, our nftables table) are
     derived from the data root, so several daemons on one host never touch each other's."""
-    import hashlib
-
     from dockyard.backends.bridge import BridgeBackend
     from dockyard.backends.dns import EmbeddedDns
     from dockyard.backends.netlink import NetlinkLinks
     from dockyard.backends.nftables import NftFirewall
     from dockyard.core.containers.hostfiles import host_nameservers
 
-    if config.data_root == DEFAULT_DATA_ROOT:
-        bridge, table = "dockyard0", "dockyard"
-    else:
-        tag = hashlib.sha256(str(config.data_root).encode()).hexdigest()[:8]
-        bridge, table = f"dy0-{tag}", f"dockyard_{tag}"
+    bridge, table = _host_names(config)
     backend = BridgeBackend(NetlinkLinks(config.exec_root / "netns"), NftFirewall(table))
     return NetworkService(db=db, backend=backend, resolver=EmbeddedDns(), default_bridge=bridge,
                           upstreams=host_nameservers(), events=events)
+
+
+def _host_names(config: DaemonConfig) -> tuple[str, str]:
+    """The default bridge's and our nftables table's names, derived from the data root."""
+    import hashlib
+
+    if config.data_root == DEFAULT_DATA_ROOT:
+        return "dockyard0", "dockyard"
+    tag = hashlib.sha256(str(config.data_root).encode()).hexdigest()[:8]
+    return f"dy0-{tag}", f"dockyard_{tag}"
 
 
 def _parse_args(argv: list[str]) -> tuple[DaemonConfig, Path | None]:

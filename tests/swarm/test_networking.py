@@ -4,6 +4,7 @@ host-mode ports bind the task's own port, and plain containers join only attacha
 
 from __future__ import annotations
 
+import json
 import re
 import socket
 
@@ -64,8 +65,8 @@ def test_host_mode_port_binds_the_task_port(swarm: Daemon) -> None:
         swarm.docker_ok("service", "rm", "hostport")
 
 
-def _lookup(swarm: Daemon, name: str) -> set[str]:
-    out = swarm.docker_ok("run", "--rm", "--network", "front", "busybox", "nslookup", name)
+def _lookup(swarm: Daemon, name: str, network: str = "front") -> set[str]:
+    out = swarm.docker_ok("run", "--rm", "--network", network, "busybox", "nslookup", name)
     return set(re.findall(r"^Address: (\S+)$", out, re.MULTILINE))
 
 
@@ -87,3 +88,31 @@ def test_dns_names_on_an_overlay_network(swarm: Daemon) -> None:
         assert code != 0 and "not manually attachable" in err
     finally:
         swarm.docker("network", "rm", "front", "private")
+
+
+def test_vip_spreads_connections_over_tasks(swarm: Daemon) -> None:
+    swarm.docker_ok("network", "create", "-d", "overlay", "--attachable", "mesh")
+    try:
+        swarm.docker_ok("service", "create", "-d", "--no-resolve-image", "--name", "vipweb",
+                        "--replicas", "3", "--network", "mesh", "--hostname", "vip-{{.Task.Slot}}",
+                        "--stop-grace-period", "1s", "busybox", "sh", "-c", SERVE)
+        try:
+            wait_for(lambda: len(running_tasks(swarm, "vipweb")) == 3, 60, "3 tasks")
+            service = json.loads(swarm.docker_ok("service", "inspect", "vipweb"))[0]
+            vip = service["Endpoint"]["VirtualIPs"][0]["Addr"].split("/")[0]
+            assert _lookup(swarm, "vipweb", "mesh") == {vip}
+            script = ("for i in 1 2 3 4 5 6; do printf 'GET / HTTP/1.0\\r\\n\\r\\n' | nc vipweb 80 "
+                      "| tail -n 1; done")
+            answers = set(swarm.docker_ok("run", "--rm", "--network", "mesh", "busybox", "sh", "-c",
+                                          script).split())
+            assert answers == {"vip-1", "vip-2", "vip-3"}, answers
+            # A task on its way out leaves the set before it stops.
+            swarm.docker_ok("service", "scale", "-d", "vipweb=1")
+            wait_for(lambda: len(running_tasks(swarm, "vipweb")) == 1, 60, "1 task")
+            answers = set(swarm.docker_ok("run", "--rm", "--network", "mesh", "busybox", "sh", "-c",
+                                          script).split())
+            assert answers == {"vip-1"}, answers
+        finally:
+            swarm.docker_ok("service", "rm", "vipweb")
+    finally:
+        swarm.docker("network", "rm", "mesh")

@@ -85,6 +85,8 @@ class NetworkService:
         self._lock = asyncio.Lock()
         # Set by the composition when swarm mode exists: overlay networks need an active swarm.
         self.swarm_check: Callable[[], None] | None = None
+        # Swarm services' virtual IPs: (network ID, name) -> addresses the name also answers with.
+        self.service_names: Callable[[str, str], builtins.list[str]] | None = None
 
     # ---- lifecycle ----
     async def open(self) -> None:
@@ -358,6 +360,8 @@ class NetworkService:
             network = self._networks.get(endpoint.network_id)
             if network is None or not network.has_dns:
                 continue
+            if self.service_names is not None:
+                addresses += self.service_names(network.id, wanted)
             peers = self.endpoints(network)
             target = endpoint.links.get(wanted)
             for peer in peers:

@@ -10,6 +10,7 @@ shutting down leaves the set of backends before its container is stopped.
 from __future__ import annotations
 
 import builtins
+import ipaddress
 import logging
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, Protocol
@@ -38,12 +39,26 @@ class IngressPublisher(Protocol):
     async def close(self) -> None: ...
 
 
+class VirtualIPs(Protocol):
+    """A service's virtual IP on one network, load-balanced over ``backends`` (task addresses)."""
+
+    async def open(self) -> None: ...
+
+    async def set(self, key: str, bridge: str, vip: str, backends: builtins.list[str]) -> None: ...
+
+    async def remove(self, key: str, bridge: str, vip: str) -> None: ...
+
+
 class ServiceNetworks:
     def __init__(self, state: SwarmState, networks: NetworkService | None,
-                 publisher: IngressPublisher | None) -> None:
+                 publisher: IngressPublisher | None, vips: VirtualIPs | None = None) -> None:
         self.state = state
         self._networks = networks
         self._publisher = publisher
+        self._vips = vips
+        self._balanced: dict[str, builtins.list[str]] = {}  # VIP key -> backends applied
+        if networks is not None:
+            networks.service_names = self.answer
         self._listening: dict[str, tuple[str, int, int]] = {}  # key -> (service, published, target)
         self._leaving: set[str] = set()
 
@@ -89,7 +104,10 @@ class ServiceNetworks:
                     name = self._networks.inspect(target).name
                 except NotFound as exc:
                     raise NotFound(f"network {target} not found") from exc
-            aliases = [service.name, f"tasks.{service.name}", *(attachment.get("Aliases") or [])]
+            # In vip mode the service's name answers with its VIP (answer() below), in dnsrr
+            # mode with every task; tasks.<name> always lists every task.
+            names = [f"tasks.{service.name}"] + ([service.name] if _dnsrr(service) else [])
+            aliases = [*names, *(attachment.get("Aliases") or [])]
             result.append((name, aliases))
         return result
 
@@ -124,8 +142,83 @@ class ServiceNetworks:
         endpoints = self._networks.endpoints(container_id=container_id)
         return endpoints[0].ip if endpoints else ""
 
+    # ---- virtual IPs ----
+    def answer(self, network_id: str, name: str) -> builtins.list[str]:
+        """The embedded DNS's answer for a service's name on one of its networks: its VIP."""
+        for service in self.state.services.values():
+            if service.name.lower() == name:
+                return [v["Addr"].split("/")[0] for v in service.virtual_ips if v["NetworkID"] == network_id]
+        return []
+
+    async def open(self) -> None:
+        if self._vips is not None:
+            await self._vips.open()
+        self._balanced.clear()
+
+    async def _balance(self) -> None:
+        if self._vips is None or self._networks is None:
+            return
+        for service in list(self.state.services.values()):
+            if _dnsrr(service):
+                continue
+            for attachment in service.template.get("Networks") or []:
+                try:
+                    network = self._networks.inspect(str(attachment.get("Target") or ""))
+                except NotFound:
+                    continue
+                vip = self._vip_of(service, network.id, network.subnet)
+                backends = sorted(self._addresses(service, network.id))
+                key = f"{service.id}{network.id[:12]}"
+                if self._balanced.get(key) == backends:
+                    continue
+                await self._vips.set(key, network.bridge, vip, backends)
+                self._balanced[key] = backends
+
+    def _vip_of(self, service: Service, network_id: str, subnet: str) -> str:
+        for entry in service.virtual_ips:
+            if entry["NetworkID"] == network_id:
+                return entry["Addr"].split("/")[0]
+        assert self._networks is not None
+        net = ipaddress.ip_network(subnet)
+        used = {e.ip for e in self._networks.endpoints()} | {
+            v["Addr"].split("/")[0] for s in self.state.services.values() for v in s.virtual_ips}
+        # From the top of the subnet down: endpoints take addresses from the bottom up.
+        hosts = list(net.hosts())
+        address = next(str(a) for a in reversed(hosts) if str(a) not in used)
+        service.virtual_ips.append({"NetworkID": network_id, "Addr": f"{address}/{net.prefixlen}"})
+        self.state.stamp(service)
+        return address
+
+    def _addresses(self, service: Service, network_id: str) -> builtins.list[str]:
+        assert self._networks is not None
+        result = []
+        for task in self.state.tasks_of(service.id):
+            if (task.desired_state != "running" or task.task_state != TaskState.RUNNING
+                    or task.id in self._leaving or not task.container_id):
+                continue
+            result += [e.ip for e in self._networks.endpoints(container_id=task.container_id)
+                       if e.network_id == network_id]
+        return result
+
+    async def _unbalance(self, service: Service) -> None:
+        if self._vips is None or self._networks is None:
+            return
+        for entry in service.virtual_ips:
+            key = f"{service.id}{entry['NetworkID'][:12]}"
+            self._balanced.pop(key, None)
+            try:
+                bridge = self._networks.inspect(entry["NetworkID"]).bridge
+            except NotFound:
+                continue
+            await self._vips.remove(key, bridge, entry["Addr"].split("/")[0])
+
     async def sync(self) -> None:
-        """Listen on every ingress port of every service, and on nothing else."""
+        """Listen on every ingress port of every service, and on nothing else; point every VIP
+        at the running tasks."""
+        try:
+            await self._balance()
+        except DockyardError as exc:
+            log.warning("updating service VIPs: %s", exc)
         if self._publisher is None:
             return
         wanted = {f"{s.id}/{p['PublishedPort']}": (s.id, int(p["PublishedPort"]), int(p["TargetPort"]))
@@ -155,12 +248,15 @@ class ServiceNetworks:
             log.warning("creating the ingress network: %s", exc)
 
     async def release(self, service: Service) -> None:
+        await self._unbalance(service)
         for key in [k for k, v in self._listening.items() if v[0] == service.id]:
             if self._publisher is not None:
                 await self._publisher.unpublish(key)
             self._listening.pop(key, None)
 
     async def remove_all(self) -> None:
+        for service in self.state.services.values():
+            await self._unbalance(service)
         if self._publisher is not None:
             for key in list(self._listening):
                 await self._publisher.unpublish(key)
@@ -174,3 +270,7 @@ class ServiceNetworks:
                     await self._networks.remove(network.id)
                 except DockyardError as exc:
                     log.warning("removing swarm network %s: %s", network.name, exc)
+
+
+def _dnsrr(service: Service) -> bool:
+    return bool((service.spec.get("EndpointSpec") or {}).get("Mode") == "dnsrr")

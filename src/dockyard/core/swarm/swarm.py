@@ -15,7 +15,7 @@ from dockyard.core.metadata import Metadata
 from dockyard.core.swarm.blobs import BlobService
 from dockyard.core.swarm.cluster import SwarmService
 from dockyard.core.swarm.keys import KeyFile
-from dockyard.core.swarm.networking import IngressPublisher, ServiceNetworks
+from dockyard.core.swarm.networking import IngressPublisher, ServiceNetworks, VirtualIPs
 from dockyard.core.swarm.orchestrator import Orchestrator
 from dockyard.core.swarm.placement import NodeFacts
 from dockyard.core.swarm.services import ServiceVerbs
@@ -43,6 +43,7 @@ class Swarm:
 
     async def open(self) -> None:
         _mount_tmpfs(self.files_root)
+        await self.networks.open()
         await self.cluster.open()
 
     def require_manager(self) -> None:
@@ -57,14 +58,15 @@ class Swarm:
 
 def build_swarm(*, db: Metadata, events: EventBus, containers: ContainerService,
                 networks: NetworkService | None, publisher: IngressPublisher | None,
-                data_root: Path, exec_root: Path, facts: NodeFacts) -> Swarm:
+                data_root: Path, exec_root: Path, facts: NodeFacts,
+                vips: VirtualIPs | None = None) -> Swarm:
     state = SwarmState(SwarmStore(db), events)
     files_root = exec_root / "swarm" / "files"
     orchestrator = Orchestrator(state=state, containers=containers, files=TaskFiles(files_root),
                                 facts=facts)
     secrets = BlobService(state, "secret")
     orchestrator.blobs = secrets  # reads both kinds for tasks
-    orchestrator.networks = ServiceNetworks(state, networks, publisher)
+    orchestrator.networks = ServiceNetworks(state, networks, publisher, vips)
     updaters = Updaters(state, orchestrator)
     orchestrator.updaters = updaters
     cluster = SwarmService(state=state, keys=KeyFile(data_root / "swarm" / "key.json"),
