@@ -48,6 +48,10 @@ class VirtualIPs(Protocol):
 
     async def remove(self, key: str, bridge: str, vip: str) -> None: ...
 
+    async def close(self) -> None:
+        """Remove every VIP rule (the table goes)."""
+        ...
+
 
 class ServiceNetworks:
     def __init__(self, state: SwarmState, networks: NetworkService | None,
@@ -155,6 +159,11 @@ class ServiceNetworks:
             await self._vips.open()
         self._balanced.clear()
 
+    async def close(self, *, keep: bool) -> None:
+        """Daemon shutdown keeps the VIPs of running services (their tasks keep running)."""
+        if self._vips is not None and not keep:
+            await self._vips.close()
+
     async def _balance(self) -> None:
         if self._vips is None or self._networks is None:
             return
@@ -257,6 +266,7 @@ class ServiceNetworks:
     async def remove_all(self) -> None:
         for service in self.state.services.values():
             await self._unbalance(service)
+        await self.close(keep=False)
         if self._publisher is not None:
             for key in list(self._listening):
                 await self._publisher.unpublish(key)

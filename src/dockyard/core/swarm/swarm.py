@@ -51,6 +51,7 @@ class Swarm:
 
     async def close(self) -> None:
         await self.cluster.close()
+        await self.networks.close(keep=bool(self.state.services))
         # Lazily: running tasks keep their files through their own bind mounts.
         with contextlib.suppress(OSError, subprocess.SubprocessError):
             subprocess.run(["umount", "-l", str(self.files_root)], capture_output=True, timeout=10)
