@@ -19,6 +19,10 @@ from dockyard.cli import events as events_cli
 from dockyard.cli import networks as networks_cli
 from dockyard.cli import prune as prune_cli
 from dockyard.cli import resources as resources_cli
+from dockyard.cli import secrets as secrets_cli
+from dockyard.cli import services as services_cli
+from dockyard.cli import stacks as stacks_cli
+from dockyard.cli import swarm as swarm_cli
 from dockyard.cli import volumes as volumes_cli
 from dockyard.cli.client import CliError
 from dockyard.cli.session import Session
@@ -114,6 +118,10 @@ _system.add_command(prune_cli.system_prune_command)
 container_group.add_command(prune_cli.container_prune_command)
 image_group.add_command(prune_cli.image_prune_command)
 cli.add_command(events_cli.events_command)
+# Swarm mode (issue 11): swarm, node, service, secret, config, stack.
+for _group in (swarm_cli.swarm_group, swarm_cli.node_group, services_cli.service_group,
+               secrets_cli.secret_group, secrets_cli.config_group, stacks_cli.stack_group):
+    cli.add_command(_group)
 _system.add_command(events_cli.events_command)
 
 
