@@ -54,6 +54,7 @@ def ok(engine: Daemon, *args: str, input: str | None = None) -> str:
     return out
 
 
+@pytest.mark.slow
 def test_our_cli_drives_swarm_mode(engine: Daemon, tmp_path: Path) -> None:
     code, _, err = dockyard(engine, "service", "ls")
     assert code == 1 and "not a swarm manager" in err and len(err.strip().splitlines()) == 1

@@ -18,7 +18,7 @@ from dockyard.core.swarm.keys import KeyFile, new_unlock_key
 from dockyard.core.swarm.model import Cluster, Node
 from dockyard.core.swarm.state import SwarmState, find, new_object_id
 from dockyard.core.timestamps import now_rfc3339
-from dockyard.errors import Conflict, InvalidArgument, Unavailable, Unimplemented
+from dockyard.errors import Conflict, Internal, InvalidArgument, Unavailable, Unimplemented
 
 if TYPE_CHECKING:
     from dockyard.core.swarm.orchestrator import Orchestrator
@@ -236,13 +236,15 @@ class SwarmService:
 
     def remove_node(self, ref: str, *, force: bool) -> None:
         node = self.node(ref)
-        raise specs.invalid(f"node {node.id} is a cluster manager and is a member of the raft "
-                            "cluster. It must be demoted to worker before removal")
+        raise InvalidArgument(f"rpc error: code = FailedPrecondition desc = node {node.id} is a cluster "
+                              "manager and is a member of the raft cluster. It must be demoted to "
+                              "worker before removal")
 
 
-def out_of_sequence() -> DockyardErrorOutOfSequence:
-    return DockyardErrorOutOfSequence("rpc error: code = Unknown desc = update out of sequence")
+def out_of_sequence() -> OutOfSequence:
+    return OutOfSequence("rpc error: code = Unknown desc = update out of sequence")
 
 
-class DockyardErrorOutOfSequence(Conflict):
-    """An update naming a stale version index: swarmkit's ``ErrSequenceConflict``."""
+class OutOfSequence(Internal):
+    """An update naming a stale version index: swarmkit's ``ErrSequenceConflict``, which dockerd
+    answers with a 500 (gRPC's Unknown code): so do we."""
