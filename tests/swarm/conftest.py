@@ -47,17 +47,28 @@ def leave_and_clean(daemon: Daemon) -> None:
     daemon.cleanup()
 
 
-@pytest.fixture(scope="module")
-def swarm(rootfs_tar: Path) -> Iterator[Daemon]:
-    """A daemon of this module's own, ``docker swarm init`` done."""
+def _own_daemon(rootfs_tar: Path, *, init: bool) -> Iterator[Daemon]:
     daemon = Daemon()
     try:
         daemon.start()
         put_busybox(daemon, rootfs_tar)
-        daemon.docker_ok("swarm", "init")
+        if init:
+            daemon.docker_ok("swarm", "init")
         yield daemon
     finally:
         leave_and_clean(daemon)
+
+
+@pytest.fixture(scope="module")
+def swarm(rootfs_tar: Path) -> Iterator[Daemon]:
+    """A daemon of this module's own, ``docker swarm init`` done."""
+    yield from _own_daemon(rootfs_tar, init=True)
+
+
+@pytest.fixture(scope="module")
+def engine(rootfs_tar: Path) -> Iterator[Daemon]:
+    """A daemon of this module's own, outside any swarm (tests init, restart and leave it)."""
+    yield from _own_daemon(rootfs_tar, init=False)
 
 
 def tasks(daemon: Daemon, service: str, *extra: str) -> list[dict[str, Any]]:

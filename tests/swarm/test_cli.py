@@ -5,14 +5,12 @@ from __future__ import annotations
 
 import subprocess
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from conformance.daemon import Daemon
-from conformance.fixtures import put_busybox
 
-from .conftest import leave_and_clean, running_tasks, wait_for
+from .conftest import running_tasks, wait_for
 
 COMPOSE = """
 services:
@@ -30,16 +28,6 @@ secrets:
     file: ./key.txt
 """
 
-
-@pytest.fixture(scope="module")
-def engine(rootfs_tar: Path) -> Iterator[Daemon]:
-    daemon = Daemon()
-    try:
-        daemon.start()
-        put_busybox(daemon, rootfs_tar)
-        yield daemon
-    finally:
-        leave_and_clean(daemon)
 
 
 def dockyard(engine: Daemon, *args: str, input: str | None = None) -> tuple[int, str, str]:

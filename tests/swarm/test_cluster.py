@@ -3,30 +3,13 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
-from pathlib import Path
 
 import docker
-import pytest
 from conformance.daemon import Daemon
-from conformance.fixtures import put_busybox
-
-from .conftest import leave_and_clean
 
 NOT_MANAGER = ('This node is not a swarm manager. Use "docker swarm init" or "docker swarm join" to '
                "connect this node to swarm and try again.")
 
-
-@pytest.fixture(scope="module")
-def engine(rootfs_tar: Path) -> Iterator[Daemon]:
-    """A daemon that starts outside any swarm."""
-    daemon = Daemon()
-    try:
-        daemon.start()
-        put_busybox(daemon, rootfs_tar)
-        yield daemon
-    finally:
-        leave_and_clean(daemon)
 
 
 def test_outside_a_swarm_every_endpoint_is_503(engine: Daemon) -> None:

@@ -4,25 +4,10 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
-from pathlib import Path
 
-import pytest
 from conformance.daemon import Daemon
-from conformance.fixtures import put_busybox
 
-from .conftest import leave_and_clean, running_tasks, task_containers, wait_for
-
-
-@pytest.fixture(scope="module")
-def engine(rootfs_tar: Path) -> Iterator[Daemon]:
-    daemon = Daemon()
-    try:
-        daemon.start()
-        put_busybox(daemon, rootfs_tar)
-        yield daemon
-    finally:
-        leave_and_clean(daemon)
+from .conftest import running_tasks, task_containers, wait_for
 
 
 def test_services_tasks_and_autolock_survive_a_restart(engine: Daemon) -> None:
