@@ -13,7 +13,10 @@ from .conftest import SERVICE_LABEL, running_tasks, task_containers, tasks, wait
 
 
 def _create(swarm: Daemon, name: str, *args: str) -> str:
-    return swarm.docker_ok("service", "create", "-d", "--no-resolve-image", "--name", name, *args).strip()
+    # A short grace period: busybox's sleep as PID 1 ignores SIGTERM, so each stop would wait 10 s.
+    grace = [] if "--stop-grace-period" in args else ["--stop-grace-period", "1s"]
+    return swarm.docker_ok("service", "create", "-d", "--no-resolve-image", "--name", name, *grace,
+                           *args).strip()
 
 
 def test_replicas_converge_and_a_killed_task_is_replaced(swarm: Daemon) -> None:
