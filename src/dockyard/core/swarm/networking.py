@@ -108,10 +108,9 @@ class ServiceNetworks:
                     name = self._networks.inspect(target).name
                 except NotFound as exc:
                     raise NotFound(f"network {target} not found") from exc
-            # In vip mode the service's name answers with its VIP (answer() below), in dnsrr
-            # mode with every task; tasks.<name> always lists every task.
-            names = [f"tasks.{service.name}"] + ([service.name] if _dnsrr(service) else [])
-            aliases = [*names, *(attachment.get("Aliases") or [])]
+            # The service's own names are answered by answer() below, from the orchestrator's
+            # view, so a task that is stopping drops out of DNS before it stops.
+            aliases = [str(a) for a in attachment.get("Aliases") or [] if a != service.name]
             result.append((name, aliases))
         return result
 
@@ -148,9 +147,13 @@ class ServiceNetworks:
 
     # ---- virtual IPs ----
     def answer(self, network_id: str, name: str) -> builtins.list[str]:
-        """The embedded DNS's answer for a service's name on one of its networks: its VIP."""
+        """The embedded DNS's answer on one of a service's networks: the service's name gives its
+        VIP (every running task with ``endpoint_mode: dnsrr``), ``tasks.<name>`` every running task."""
         for service in self.state.services.values():
-            if service.name.lower() == name:
+            wanted = service.name.lower()
+            if name == f"tasks.{wanted}" or (name == wanted and _dnsrr(service)):
+                return self._addresses(service, network_id)
+            if name == wanted:
                 return [v["Addr"].split("/")[0] for v in service.virtual_ips if v["NetworkID"] == network_id]
         return []
 
