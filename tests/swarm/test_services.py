@@ -164,3 +164,15 @@ def test_duplicate_name_and_port_conflict(swarm: Daemon) -> None:
         assert "dup2" not in swarm.docker_ok("service", "ls", "--format", "{{.Name}}").split()
     finally:
         swarm.docker_ok("service", "rm", "dup")
+
+
+def test_create_without_detach_waits_until_converged(swarm: Daemon) -> None:
+    code, out, err = swarm.docker("service", "create", "--no-resolve-image", "--name", "fg",
+                                  "--update-monitor", "1s", "--stop-grace-period", "1s",
+                                  "busybox", "sleep", "600", timeout=120)
+    try:
+        assert code == 0, err
+        assert "converged" in out + err
+        assert len(running_tasks(swarm, "fg")) == 1
+    finally:
+        swarm.docker_ok("service", "rm", "fg")

@@ -25,7 +25,9 @@ log = logging.getLogger(__name__)
 
 Filters = dict[str, list[str]]
 _SERVICE_FILTERS = ("id", "label", "mode", "name")
-_TASK_FILTERS = ("id", "name", "label", "service", "node", "desired-state", "up-to-date", "runtime")
+# The CLI's convergence progress asks for "_up-to-date": tasks made from the current spec.
+_TASK_FILTERS = ("id", "name", "label", "service", "node", "desired-state", "up-to-date", "_up-to-date",
+                 "runtime")
 
 
 class ServiceVerbs:
@@ -158,7 +160,8 @@ class ServiceVerbs:
             labels = {**((service.spec.get("Labels") or {}) if service else {}), **task.labels}
             if "label" in filters and not labels_match(labels, filters["label"]):
                 continue
-            if "up-to-date" in filters and service is not None and task.generation < service.generation:
+            if ({"up-to-date", "_up-to-date"} & filters.keys() and service is not None
+                    and task.generation < service.generation):
                 continue
             result.append(task)
         return sorted(result, key=lambda t: t.created)
