@@ -62,6 +62,13 @@ def normalise(spec: dict[str, Any]) -> dict[str, Any]:
     mode = spec.get("Mode")
     if isinstance(mode, dict):
         spec["Mode"] = {_MODES.get(str(k).lower(), k): v for k, v in mode.items()}
+    # dockerd stores one replica where the client named none (the CLI's progress needs the count).
+    if not spec.get("Mode"):
+        spec["Mode"] = {"Replicated": {"Replicas": 1}}
+    elif isinstance(spec["Mode"].get("Replicated", 0), dict | None) and "Replicated" in spec["Mode"]:
+        replicated = spec["Mode"]["Replicated"] or {}
+        replicated.setdefault("Replicas", 1)
+        spec["Mode"]["Replicated"] = replicated
     return spec
 
 
