@@ -176,3 +176,21 @@ def test_create_without_detach_waits_until_converged(swarm: Daemon) -> None:
         assert len(running_tasks(swarm, "fg")) == 1
     finally:
         swarm.docker_ok("service", "rm", "fg")
+
+
+def test_task_history_is_kept_to_the_limit(swarm: Daemon) -> None:
+    swarm.docker_ok("swarm", "update", "--task-history-limit", "2")
+    _create(swarm, "hist", "--restart-delay", "0s", "busybox", "sleep", "600")
+    try:
+        for _ in range(3):
+            wait_for(lambda: len(running_tasks(swarm, "hist")) == 1, 60, "a running task")
+            current = running_tasks(swarm, "hist")[0]["ID"]
+            swarm.docker_ok("kill", task_containers(swarm, "hist")[0])
+            wait_for(lambda c=current: running_tasks(swarm, "hist")
+                     and running_tasks(swarm, "hist")[0]["ID"] != c, 60, "a replacement")
+        wait_for(lambda: len(tasks(swarm, "hist")) == 2, 30, "history pruned to 2")
+        # The pruned tasks' containers went with them.
+        assert len(swarm.docker_ok("ps", "-aq", "--filter", f"{SERVICE_LABEL}=hist").split()) == 2
+    finally:
+        swarm.docker_ok("service", "rm", "hist")
+        swarm.docker_ok("swarm", "update", "--task-history-limit", "5")
