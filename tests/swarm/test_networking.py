@@ -80,7 +80,9 @@ def test_dns_names_on_an_overlay_network(swarm: Daemon) -> None:
         try:
             wait_for(lambda: len(running_tasks(swarm, "dnsweb")) == 2, 60, "2 tasks")
             answers = _lookup(swarm, "tasks.dnsweb")
-            assert len(answers) == 2
+            addresses = {a["Addresses"][0].split("/")[0] for t in running_tasks(swarm, "dnsweb")
+                         for a in t["NetworksAttachments"] if a["Network"]["Spec"]["Name"] == "front"}
+            assert len(answers) == 2 and answers == addresses
             assert _lookup(swarm, "dnsweb") == answers  # dnsrr: the name answers every task IP
         finally:
             swarm.docker_ok("service", "rm", "dnsweb")

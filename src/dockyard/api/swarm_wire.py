@@ -8,6 +8,7 @@ import platform
 from typing import Any
 
 from dockyard import __version__
+from dockyard.core.networks.service import NetworkService
 from dockyard.core.swarm.model import Blob, Cluster, Node, Service, Task
 from dockyard.core.swarm.specs import with_defaults
 from dockyard.core.swarm.swarm import Swarm
@@ -62,7 +63,7 @@ def service_json(service: Service, *, defaults: bool, status: dict[str, int] | N
     return data
 
 
-def task_json(task: Task) -> dict[str, Any]:
+def task_json(task: Task, networks: NetworkService | None = None) -> dict[str, Any]:
     status: dict[str, Any] = {"Timestamp": task.timestamp, "State": task.state, "Message": task.message,
                               "PortStatus": {}}
     if task.err:
@@ -70,9 +71,22 @@ def task_json(task: Task) -> dict[str, Any]:
     if task.container_id:
         status["ContainerStatus"] = {"ContainerID": task.container_id, "PID": task.pid,
                                      "ExitCode": task.exit_code or 0}
-    return {**_meta(task), "Labels": task.labels, "Spec": task.spec, "ServiceID": task.service_id,
+    data = {**_meta(task), "Labels": task.labels, "Spec": task.spec, "ServiceID": task.service_id,
             "Slot": task.slot, "NodeID": task.node_id, "Status": status,
             "DesiredState": task.desired_state}
+    if networks is not None and task.container_id:
+        data["NetworksAttachments"] = [_attachment(networks, e.network_id, e.ip)
+                                       for e in networks.endpoints(container_id=task.container_id)]
+    return data
+
+
+def _attachment(networks: NetworkService, network_id: str, ip: str) -> dict[str, Any]:
+    """A task's address on one network, as ``NetworksAttachments`` lists it."""
+    network = networks.inspect(network_id)
+    return {"Network": {"ID": network.id, "Spec": {"Name": network.name, "Labels": network.labels,
+                                                   "DriverConfiguration": {"Name": network.driver},
+                                                   "Scope": network.scope, "Attachable": network.attachable}},
+            "Addresses": [f"{ip}/{network.prefixlen}"]}
 
 
 def blob_json(blob: Blob, data: bytes | None = None) -> dict[str, Any]:

@@ -63,13 +63,15 @@ async def remove(request: web.Request) -> web.StreamResponse:
 
 @table.get("/tasks")
 async def list_tasks(request: web.Request) -> web.StreamResponse:
-    return json_response([swarm_wire.task_json(t) for t in
+    networks = engine(request).networks
+    return json_response([swarm_wire.task_json(t, networks) for t in
                           swarm_of(request).services.tasks(query_filters(request))])
 
 
 @table.get("/tasks/{id}")
 async def inspect_task(request: web.Request) -> web.StreamResponse:
-    return json_response(swarm_wire.task_json(swarm_of(request).services.task(request.match_info["id"])))
+    task = swarm_of(request).services.task(request.match_info["id"])
+    return json_response(swarm_wire.task_json(task, engine(request).networks))
 
 
 @table.get("/services/{id}/logs")
