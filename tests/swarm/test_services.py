@@ -194,3 +194,14 @@ def test_task_history_is_kept_to_the_limit(swarm: Daemon) -> None:
     finally:
         swarm.docker_ok("service", "rm", "hist")
         swarm.docker_ok("swarm", "update", "--task-history-limit", "5")
+
+
+def test_a_missing_image_rejects_the_task_without_pulling(swarm: Daemon) -> None:
+    _create(swarm, "noimg", "nosuch/image:1")
+    try:
+        task = wait_for(lambda: next((t for t in tasks(swarm, "noimg")
+                                      if t["CurrentState"].startswith("Rejected")), None),
+                        60, "a rejected task")
+        assert "No such image" in task["Error"]
+    finally:
+        swarm.docker_ok("service", "rm", "noimg")
