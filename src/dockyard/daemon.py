@@ -16,6 +16,7 @@ import signal
 import sys
 from dataclasses import replace
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from aiohttp import web
 
@@ -36,6 +37,10 @@ from dockyard.daemon_options import (
     refuse_unapplied,
     remote_changes,
 )
+
+if TYPE_CHECKING:
+    from dockyard.core.containers.service import ContainerService
+    from dockyard.core.swarm.swarm import Swarm
 from dockyard.errors import DockyardError, InvalidArgument
 
 log = logging.getLogger("dockyard.daemon")
@@ -93,9 +98,29 @@ def build_engine(config: DaemonConfig) -> Engine:
         max_unpack_size=config.max_unpack_size)
     builder = BuilderService(config=config, db=db, images=images, containers=containers,
                              snapshotter=snapshotter, mounter=SyscallMounter(), fetcher=HttpxFetcher())
+    swarm = build_swarm_part(config, db, events, containers, networks, system)
     return Engine(config=config, images=images, containers=containers, system=system,
                   volumes=volumes, distribution=distribution, builder=builder, networks=networks,
-                  events=events)
+                  events=events, swarm=swarm)
+
+
+def build_swarm_part(config: DaemonConfig, db: Metadata, events: EventBus, containers: ContainerService,
+                     networks: NetworkService | None, system: SystemService) -> Swarm:
+    """Swarm mode (core/swarm/): ingress ports relayed round-robin from the daemon's loop."""
+    from dockyard.backends.ingress import RoundRobinIngress
+    from dockyard.backends.vip import NftVirtualIPs
+    from dockyard.core.swarm.placement import NodeFacts
+    from dockyard.core.swarm.swarm import build_swarm
+
+    swarm = build_swarm(db=db, events=events, containers=containers, networks=networks,
+                        publisher=RoundRobinIngress(), data_root=config.data_root,
+                        exec_root=config.exec_root, facts=NodeFacts(
+                            hostname=system.facts.hostname, nano_cpus=system.facts.cpus * 10**9,
+                            memory=system.facts.memory),
+                        vips=NftVirtualIPs(_host_names(config)[1] + "_vip"))
+    if networks is not None:
+        networks.swarm_check = swarm.require_manager  # overlay networks need an active swarm
+    return swarm
 
 
 def userns_remap(config: DaemonConfig) -> UsernsRemap | None:
@@ -115,19 +140,13 @@ def userns_remap(config: DaemonConfig) -> UsernsRemap | None:
 def build_networks(config: DaemonConfig, db: Metadata, events: EventBus | None = None) -> NetworkService:
     """The bridge driver. Names of host-wide objects (the default bridge, our nftables table) are
     derived from the data root, so several daemons on one host never touch each other's."""
-    import hashlib
-
     from dockyard.backends.bridge import BridgeBackend
     from dockyard.backends.dns import EmbeddedDns
     from dockyard.backends.netlink import NetlinkLinks
     from dockyard.backends.nftables import NftFirewall
     from dockyard.core.containers.hostfiles import host_nameservers
 
-    if config.data_root == DEFAULT_DATA_ROOT:
-        bridge, table = "dockyard0", "dockyard"
-    else:
-        tag = hashlib.sha256(str(config.data_root).encode()).hexdigest()[:8]
-        bridge, table = f"dy0-{tag}", f"dockyard_{tag}"
+    bridge, table = _host_names(config)
     if not config.icc:
         from dockyard.backends.nftables import enable_bridge_netfilter
 
@@ -139,6 +158,16 @@ def build_networks(config: DaemonConfig, db: Metadata, events: EventBus | None =
                           default_subnet=config.bip,
                           address_pools=[(str(p["base"]), int(p["size"]))
                                          for p in config.default_address_pools])
+
+
+def _host_names(config: DaemonConfig) -> tuple[str, str]:
+    """The default bridge's and our nftables table's names, derived from the data root."""
+    import hashlib
+
+    if config.data_root == DEFAULT_DATA_ROOT:
+        return "dockyard0", "dockyard"
+    tag = hashlib.sha256(str(config.data_root).encode()).hexdigest()[:8]
+    return f"dy0-{tag}", f"dockyard_{tag}"
 
 
 def _parse_args(argv: list[str]) -> tuple[DaemonConfig, Path | None]:
@@ -277,6 +306,8 @@ async def serve(config: DaemonConfig) -> None:
     # Paused by a commit, build steps, host ports taken while we were down.
     await recover_containers(engine.containers, config.containers_dir,
                              engine.networks.port_conflicts if engine.networks is not None else ())
+    if engine.swarm is not None:
+        await engine.swarm.open()  # after containers: its tasks are containers
     metrics = EngineMetrics(engine) if config.metrics_addr else None
     app = build_app(engine, (timing_middleware(metrics),) if metrics else ())
     runner = web.AppRunner(app, handle_signals=False, access_log=None, shutdown_timeout=1.0)
@@ -296,6 +327,8 @@ async def serve(config: DaemonConfig) -> None:
     if metrics_runner is not None:
         await metrics_runner.cleanup()
     await runner.cleanup()
+    if engine.swarm is not None:
+        await engine.swarm.close()
     await engine.containers.close()
     if engine.networks is not None:
         await engine.networks.close()

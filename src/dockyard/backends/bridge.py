@@ -121,7 +121,7 @@ class BridgeBackend:
         return await _netlink(self._links.occupied_subnets)
 
     async def create_network(self, network: Network) -> None:
-        if network.driver != "bridge":
+        if not network.bridged:
             return
         if network.subnet6:
             await asyncio.to_thread(_enable_ipv6_forwarding)
@@ -135,7 +135,7 @@ class BridgeBackend:
         self._networks[network.id] = network
 
     async def remove_network(self, network: Network) -> None:
-        if network.driver != "bridge":
+        if not network.bridged:
             return
         if self._networks.pop(network.id, None) is not None:
             try:
@@ -217,7 +217,7 @@ class BridgeBackend:
 
     async def restore(self, networks: Sequence[Network], endpoints: Sequence[Endpoint]) -> list[PortConflict]:
         await asyncio.to_thread(_enable_forwarding)
-        self._networks = {n.id: n for n in networks if n.driver == "bridge"}
+        self._networks = {n.id: n for n in networks if n.bridged}
         await self._remove_stale_bridges()
         for network in self._networks.values():
             if network.subnet6:

@@ -31,6 +31,24 @@ async def _pump(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> N
         writer.close()
 
 
+async def relay(client_reader: asyncio.StreamReader, client_writer: asyncio.StreamWriter,
+                target: tuple[str, int]) -> None:
+    """Connect to ``target`` and copy both ways until both sides are done."""
+    try:
+        reader, writer = await asyncio.wait_for(asyncio.open_connection(*target), _CONNECT_TIMEOUT)
+    except (OSError, TimeoutError) as exc:
+        log.debug("proxy to %s: %s", target, exc)
+        client_writer.close()
+        return
+    try:
+        await asyncio.gather(_pump(client_reader, writer), _pump(reader, client_writer))
+    finally:
+        for stream in (writer, client_writer):
+            stream.close()
+            with contextlib.suppress(ConnectionError, OSError):
+                await stream.wait_closed()
+
+
 class PortProxy:
     """Listening relays keyed by the endpoint they serve."""
 
@@ -40,26 +58,13 @@ class PortProxy:
     async def start(self, key: str, sock: socket.socket, target: tuple[str, int]) -> None:
         """Listen on ``sock`` (bound already) and relay each connection to ``target``."""
 
-        async def relay(client_reader: asyncio.StreamReader,
+        async def serve(client_reader: asyncio.StreamReader,
                         client_writer: asyncio.StreamWriter) -> None:
-            try:
-                reader, writer = await asyncio.wait_for(asyncio.open_connection(*target),
-                                                        _CONNECT_TIMEOUT)
-            except (OSError, TimeoutError) as exc:
-                log.debug("proxy to %s: %s", target, exc)
-                client_writer.close()
-                return
-            try:
-                await asyncio.gather(_pump(client_reader, writer), _pump(reader, client_writer))
-            finally:
-                for stream in (writer, client_writer):
-                    stream.close()
-                    with contextlib.suppress(ConnectionError, OSError):
-                        await stream.wait_closed()
+            await relay(client_reader, client_writer, target)
 
         sock.listen(128)
         sock.setblocking(False)
-        server = await asyncio.start_server(relay, sock=sock)
+        server = await asyncio.start_server(serve, sock=sock)
         self._servers.setdefault(key, []).append(server)
 
     async def stop(self, key: str) -> None:

@@ -49,6 +49,9 @@ _TOP_LEVEL = {
     "compose": "dockyard.compose.cli:compose_group",
     "ui": "dockyard.ui.command:ui_command",
     "context": "context_commands:context_group",
+    # Swarm mode (issue 11).
+    "swarm": "swarm:swarm_group", "node": "swarm:node_group", "service": "services:service_group",
+    "secret": "secrets:secret_group", "config": "secrets:config_group", "stack": "stacks:stack_group",
 }
 _CONTAINER = {
     "attach": "run:attach_command", "commit": "container_files:commit_command",

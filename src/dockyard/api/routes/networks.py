@@ -48,10 +48,10 @@ def network_json(service: NetworkService, network: Network, *, containers: bool 
                 "MacAddress": endpoint.mac, "IPv4Address": f"{endpoint.ip}/{network.prefixlen}",
                 "IPv6Address": f"{endpoint.ip6}/{network.prefixlen6}" if endpoint.ip6 else ""}
     return {
-        "Name": network.name, "Id": network.id, "Created": network.created, "Scope": "local",
+        "Name": network.name, "Id": network.id, "Created": network.created, "Scope": network.scope,
         "Driver": network.driver, "EnableIPv4": True, "EnableIPv6": network.ipv6,
         "IPAM": {"Driver": "default", "Options": network.ipam_options or None, "Config": config},
-        "Internal": network.internal, "Attachable": False, "Ingress": False,
+        "Internal": network.internal, "Attachable": network.attachable, "Ingress": network.ingress,
         "ConfigFrom": {"Network": ""}, "ConfigOnly": False, "Containers": attached,
         "Options": network.options, "Labels": network.labels,
     }
@@ -78,7 +78,7 @@ def _match_one(network: Network, key: str, value: str, in_use: bool) -> bool:
     if key == "driver":
         return network.driver == value
     if key == "scope":
-        return value == "local"
+        return value == network.scope
     if key == "type":
         return (value == "builtin") == network.builtin
     if key == "dangling":
@@ -127,7 +127,8 @@ def _create_request(body: dict[str, Any]) -> NetworkCreate:
         labels={str(k): str(v) for k, v in (body.get("Labels") or {}).items()},
         options={str(k): str(v) for k, v in (body.get("Options") or {}).items()},
         aux_addresses={str(k): str(v) for k, v in aux.items()},
-        ipam_options={str(k): str(v) for k, v in (ipam.get("Options") or {}).items()})
+        ipam_options={str(k): str(v) for k, v in (ipam.get("Options") or {}).items()},
+        attachable=bool(body.get("Attachable")), ingress=bool(body.get("Ingress")))
 
 
 @table.post("/networks/create")

@@ -8,6 +8,7 @@ import platform
 from aiohttp import web
 
 from dockyard import API_VERSION, MIN_API_VERSION, __version__
+from dockyard.api import swarm_wire
 from dockyard.api.params import json_response
 from dockyard.api.routing import RouteTable, engine
 from dockyard.core.runtime.emulation import emulated
@@ -103,4 +104,5 @@ async def info(request: web.Request) -> web.StreamResponse:
                      for name, why in eng.system.unusable_runtimes().items()] + (
             ["WARNING: userland-proxy: dockyardd has no userland proxy; published ports are "
              "kernel NAT (nftables DNAT)"] if cfg.userland_proxy else []),
+        "Swarm": swarm_wire.info_json(eng.swarm),
     })

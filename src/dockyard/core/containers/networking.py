@@ -22,7 +22,7 @@ from dockyard.core.networks.model import DEFAULT_BRIDGE, Endpoint, EndpointReque
 from dockyard.core.networks.ports import port_bindings
 from dockyard.core.networks.service import NetworkService, check_endpoint_request
 from dockyard.core.runtime.userns import UsernsRemap
-from dockyard.errors import InvalidArgument, NotFound
+from dockyard.errors import Forbidden, InvalidArgument, NotFound
 
 log = logging.getLogger(__name__)
 
@@ -108,6 +108,10 @@ class ContainerNetworking:
             except NotFound as exc:
                 raise InvalidArgument(str(exc)) from exc
             check_endpoint_request(network, endpoint)
+            if network.driver == "overlay" and not network.attachable and not (
+                    config and "com.docker.swarm.task.id" in config.labels):
+                raise Forbidden(f"Could not attach to network {network.name}: rpc error: code = "
+                                f"PermissionDenied desc = network {network.name} not manually attachable")
 
     async def prepare(self, container: Container, paths: ContainerPaths,
                       network: str) -> tuple[str, LateJoin | None]:

@@ -54,6 +54,8 @@ class Network:
     # IPAM's AuxiliaryAddresses (name -> address, kept out of allocation) and Options.
     aux_addresses: dict[str, str] = field(default_factory=dict)
     ipam_options: dict[str, str] = field(default_factory=dict)
+    attachable: bool = False  # overlay: plain containers may join (--attachable)
+    ingress: bool = False  # the swarm's routing-mesh network
 
     @property
     def builtin(self) -> bool:
@@ -62,7 +64,17 @@ class Network:
     @property
     def has_dns(self) -> bool:
         """User-defined bridges get the embedded resolver; the default bridge does not (Docker)."""
-        return self.driver == "bridge" and self.name != DEFAULT_BRIDGE
+        return self.bridged and self.name != DEFAULT_BRIDGE
+
+    @property
+    def bridged(self) -> bool:
+        """Plumbed as a bridge: ``bridge``, and ``overlay`` — on a one-node swarm an overlay
+        needs no VXLAN, every task is on this host (core/swarm/networking.py)."""
+        return self.driver in ("bridge", "overlay")
+
+    @property
+    def scope(self) -> str:
+        return "swarm" if self.driver == "overlay" else "local"
 
     @property
     def prefixlen(self) -> int:

@@ -13,7 +13,7 @@ import contextlib
 import ipaddress
 import logging
 import secrets
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from contextlib import AsyncExitStack
 from dataclasses import dataclass, field
 
@@ -66,6 +66,8 @@ class NetworkCreate:
     options: dict[str, str] = field(default_factory=dict)
     aux_addresses: dict[str, str] = field(default_factory=dict)
     ipam_options: dict[str, str] = field(default_factory=dict)
+    attachable: bool = False  # overlay only
+    ingress: bool = False
 
 
 def _new_id() -> str:
@@ -93,6 +95,10 @@ class NetworkService:
         self._endpoints: dict[str, Endpoint] = {}
         self._lock = asyncio.Lock()
         self.port_conflicts: list[PortConflict] = []
+        # Set by the composition when swarm mode exists: overlay networks need an active swarm.
+        self.swarm_check: Callable[[], None] | None = None
+        # Swarm services' virtual IPs: (network ID, name) -> addresses the name also answers with.
+        self.service_names: Callable[[str, str], builtins.list[str]] | None = None
 
     # ---- lifecycle ----
     async def open(self) -> None:
@@ -151,7 +157,9 @@ class NetworkService:
         if request.driver in ("host", "null"):
             # libnetwork's global-scope drivers with a single pre-defined instance.
             raise Forbidden(f'only one instance of "{request.driver}" network is allowed')
-        if request.driver not in ("bridge", ""):
+        if request.driver == "overlay" and self.swarm_check is not None:
+            self.swarm_check()  # Docker's 503 outside a swarm
+        elif request.driver not in ("bridge", ""):
             raise NotFound(f"plugin \"{request.driver}\" not found")
         if any(n.name == request.name for n in self._networks.values()):
             raise AlreadyExists(f"network with name {request.name} already exists")
@@ -187,7 +195,8 @@ class NetworkService:
         if any(n.bridge == bridge for n in self._networks.values()):
             raise AlreadyExists(f"bridge name {bridge} is already in use")
         subnet6 = _subnet6(request, occupied, network_id) if request.ipv6 else None
-        return Network(id=network_id, name=request.name, driver="bridge", created=now_rfc3339(),
+        return Network(id=network_id, name=request.name, driver=request.driver or "bridge",
+                       created=now_rfc3339(), attachable=request.attachable, ingress=request.ingress,
                        subnet=str(subnet), gateway=ipam.gateway_of(subnet, request.gateway),
                        ip_range=str(ip_range) if ip_range else "", internal=request.internal,
                        ipv6=request.ipv6, labels=dict(request.labels),
@@ -289,7 +298,7 @@ class NetworkService:
     async def _attach(self, network: Network, request: EndpointRequest, *, container_id: str,
                       name: str, sandbox: str, ifname: str, ports: Sequence[PortBinding],
                       gateway: bool, short_id: str) -> Endpoint:
-        if network.driver != "bridge":
+        if not network.bridged:
             raise InvalidArgument(f"container cannot be connected to network {network.name}")
         check_endpoint_request(network, request)
         endpoint_id = _new_id()
@@ -381,6 +390,8 @@ class NetworkService:
             network = self._networks.get(endpoint.network_id)
             if network is None or not network.has_dns:
                 continue
+            if self.service_names is not None:
+                addresses += self.service_names(network.id, wanted)
             peers = self.endpoints(network)
             target = endpoint.links.get(wanted)
             for peer in peers:
