@@ -2,10 +2,13 @@
 VENV := .venv
 PY := $(VENV)/bin/python
 
-.PHONY: run test deps lint unit integration conformance bench clean emulation ui-assets
+.PHONY: run test deps test-deps lint unit integration conformance bench clean emulation ui-assets
 
 deps:
 	@scripts/ensure-deps.sh
+
+test-deps:
+	@scripts/ensure-deps.sh --test
 
 run: deps
 	@scripts/run-demo.sh
@@ -15,7 +18,7 @@ lint: deps
 	$(VENV)/bin/mypy
 	$(VENV)/bin/lint-imports
 
-test: deps lint
+test: test-deps lint
 	$(PY) -m pytest -q tests
 
 unit: deps

@@ -1,11 +1,14 @@
 #!/usr/bin/env bash
 # Install what Dockyard needs on Debian 12 and is missing: apt packages, then a venv with the package.
+# `--test` (make test) adds the test counterparts of every area: scripts/deps/<area>.apt.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-APT_PACKAGES=(runc crun conmon busybox-static catatonit tini iproute2 nftables libarchive13 python3-venv ca-certificates docker-registry skopeo)
-# Each area's extra packages (test counterparts such as rsyslog, prometheus, Compose v1) live in
-# scripts/deps/<area>.apt, one package a line; '#' starts a comment.
-for list in scripts/deps/*.apt; do
+APT_PACKAGES=(runc crun conmon busybox-static catatonit tini iproute2 nftables libarchive13 python3-venv ca-certificates openssh-client)
+lists=()
+[ "${1:-}" = "--test" ] && lists=(scripts/deps/*.apt)
+# Each area's test packages (rsyslog, prometheus, Compose v1, chromium, dockerd as an oracle…) live
+# in scripts/deps/<area>.apt, one package a line; '#' starts a comment.
+for list in "${lists[@]}"; do
   [ -f "$list" ] || continue
   while read -r pkg _; do
     case "$pkg" in ""|"#"*) ;; *) APT_PACKAGES+=("$pkg") ;; esac
