@@ -173,5 +173,5 @@ def test_second_environment_is_listed_and_used(browser: object, daemon: Daemon, 
     finally:
         context.close()
         server.stop()
-    with pytest.raises(RuntimeError, match="ssh endpoints are not available"):
-        start_ui(daemon, tmp_path / "ui2", "--env", "far=ssh://me@127.0.0.1")
+    with pytest.raises(RuntimeError, match="fd endpoints are not available"):
+        start_ui(daemon, tmp_path / "ui2", "--env", "far=fd://3")

@@ -115,13 +115,22 @@ def _context_transport(endpoint: str) -> Transport:
         return TcpTransport(target.host, TlsFiles(Path(tls.ca) if tls.ca else None,
                                                   Path(tls.cert) if tls.cert else None,
                                                   Path(tls.key) if tls.key else None))
+    if target.scheme == "ssh":
+        return _ssh_transport(target.host)
     raise EnvironmentError_(f"context {name!r}: {target.host} is not reachable from the UI "
-                            "(unix:// and tcp:// with TLS are; ssh:// is not yet)")
+                            "(unix://, ssh:// and tcp:// with TLS are)")
+
+
+def _ssh_transport(endpoint: str) -> Transport:
+    from dockyard.ui.ssh_relay import SshTransport
+
+    return SshTransport(endpoint)
 
 
 # scheme → factory(endpoint) → Transport: docker contexts resolve through the CLI's store; ssh://
-# has no aiohttp transport yet.
-REMOTE_CONNECTORS: dict[str, Callable[[str], Transport]] = {"context": _context_transport}
+# runs the docker CLI's own ssh command (ui/ssh_relay.py).
+REMOTE_CONNECTORS: dict[str, Callable[[str], Transport]] = {"context": _context_transport,
+                                                            "ssh": _ssh_transport}
 
 
 def open_transport(endpoint: str, tls: TlsFiles | None = None) -> Transport:
