@@ -110,7 +110,7 @@ def default_bridge_options(config: DaemonConfig) -> dict[str, str]:
 
 _DEFAULTS = DaemonConfig()
 # Daemon-wide container defaults not applied yet: refused when set, never accepted and ignored.
-_NOT_YET = {"mtu": "--mtu"}
+_NOT_YET: dict[str, str] = {}
 
 
 def refuse_unapplied(config: DaemonConfig) -> None:

@@ -488,3 +488,24 @@ def _busybox_tar(daemon: Daemon) -> Path:
     path = daemon.root / "rootfs.tar"
     path.write_bytes(busybox_rootfs_tar())
     return path
+
+
+def test_mtu_of_a_network_and_of_the_default_bridge(daemon: Daemon, name: Name) -> None:
+    net = name("mtu")
+    daemon.docker_ok("network", "create", "-o", "com.docker.network.driver.mtu=1400", net)
+    try:
+        out = daemon.docker_ok("run", "--rm", "--network", net, "busybox", "cat", "/sys/class/net/eth0/mtu")
+        assert out.strip() == "1400"
+    finally:
+        daemon.docker("network", "rm", net)
+    code, _, err = daemon.docker("network", "create", "-o", "com.docker.network.driver.mtu=12", name("m"))
+    assert code != 0 and "invalid MTU" in err
+    small = Daemon()
+    small.extra_args = ["--mtu", "1300"]
+    small.start()
+    try:
+        small.docker_ok("import", str(_busybox_tar(small)), "busybox")
+        out = small.docker_ok("run", "--rm", "busybox", "cat", "/sys/class/net/eth0/mtu")
+        assert out.strip() == "1300"
+    finally:
+        small.cleanup()

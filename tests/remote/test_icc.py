@@ -133,8 +133,8 @@ def test_unapplied_daemon_option_is_refused(tmp_path: Path) -> None:
 
     proc = subprocess.run([sys.executable, "-m", "dockyard.daemon", "-H", f"unix://{tmp_path}/d.sock",
                            "--data-root", str(tmp_path / "data"), "--exec-root", str(tmp_path / "exec"),
-                           "--mtu", "9000"],
+                           "--live-restore=false"],
                           capture_output=True, text=True, timeout=60)
     assert proc.returncode == 1
-    assert "--mtu" in proc.stderr and "not supported" in proc.stderr
+    assert "--live-restore=false is not supported" in proc.stderr
     assert not (tmp_path / "data").exists()

@@ -149,7 +149,7 @@ class BridgeBackend:
     async def _ensure_bridge(self, network: Network) -> None:
         await _netlink(self._links.ensure_bridge, network.bridge, network.gateway,
                        network.prefixlen, gateway6=network.gateway6,
-                       prefixlen6=network.prefixlen6, owner=self._owner)
+                       prefixlen6=network.prefixlen6, owner=self._owner, mtu=network_mtu(network))
 
     async def _remove_bridge(self, network: Network) -> None:
         await _netlink(self._links.remove_bridge, network.bridge)
@@ -170,7 +170,7 @@ class BridgeBackend:
                 sandbox=endpoint.sandbox, ifname=endpoint.ifname, ip=endpoint.ip,
                 prefixlen=network.prefixlen, mac=endpoint.mac, gateway=gateway,
                 ip6=endpoint.ip6, prefixlen6=network.prefixlen6,
-                gateway6=network.gateway6 if gateway else None)
+                gateway6=network.gateway6 if gateway else None, mtu=network_mtu(network))
             try:
                 await self._firewall.publish(endpoint, bound)
                 await self._start_proxies(endpoint, bound, sockets)
@@ -354,3 +354,12 @@ async def _run(argv: list[str], *, quiet: bool = False) -> bool:
     if proc.returncode != 0 and not quiet:
         log.warning("%s: %s", " ".join(argv), err.decode(errors="replace").strip())
     return proc.returncode == 0
+
+
+MTU_OPTION = "com.docker.network.driver.mtu"
+
+
+def network_mtu(network: Network) -> int:
+    """The network's ``com.docker.network.driver.mtu`` (dockerd's ``--mtu`` for the default
+    bridge, ``-o`` of ``network create`` for the others); 0 leaves the kernel's default."""
+    return int(network.options.get(MTU_OPTION) or 0)

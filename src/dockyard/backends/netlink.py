@@ -110,7 +110,7 @@ class NetlinkLinks:
             return {str(link.get("ifname")) for link in ipr.get_links()}
 
     def ensure_bridge(self, name: str, gateway: str, prefixlen: int, *, gateway6: str = "",
-                      prefixlen6: int = 0, owner: str = "") -> None:
+                      prefixlen6: int = 0, owner: str = "", mtu: int = 0) -> None:
         """Create the bridge with its gateway addresses (idempotent) and bring it up. ``owner``
         goes in the link's alias so a later daemon on the same root can tell its own bridges
         from other daemons' after a crash."""
@@ -122,6 +122,8 @@ class NetlinkLinks:
             index = found[0]
             if owner:
                 ipr.link("set", index=index, ifalias=owner)
+            if mtu:
+                ipr.link("set", index=index, mtu=mtu)
             have = {a.get("address") for a in ipr.get_addr(index=index)}
             if gateway not in have:
                 ipr.addr("add", index=index, address=gateway, prefixlen=prefixlen)
@@ -192,7 +194,7 @@ class NetlinkLinks:
     # ---- endpoints ----
     def add_endpoint(self, *, bridge: str, veth: str, sandbox: str, ifname: str, ip: str,
                      prefixlen: int, mac: str, gateway: str | None, ip6: str = "",
-                     prefixlen6: int = 0, gateway6: str | None = None) -> None:
+                     prefixlen6: int = 0, gateway6: str | None = None, mtu: int = 0) -> None:
         """A veth pair: ``veth`` on the bridge, its peer ``ifname`` inside the sandbox with the
         addresses, and the default routes via ``gateway``/``gateway6`` when given."""
         with IPRoute() as ipr:
@@ -201,8 +203,11 @@ class NetlinkLinks:
                 raise Unavailable(f"bridge {bridge} does not exist")
             fd = os.open(sandbox, os.O_RDONLY | os.O_CLOEXEC)
             try:
-                ipr.link("add", ifname=veth, kind="veth",
-                         peer={"ifname": ifname, "net_ns_fd": fd, "address": mac})
+                peer: dict[str, object] = {"ifname": ifname, "net_ns_fd": fd, "address": mac}
+                extra: dict[str, object] = {}
+                if mtu:
+                    peer["mtu"] = extra["mtu"] = mtu
+                ipr.link("add", ifname=veth, kind="veth", peer=peer, **extra)
             finally:
                 os.close(fd)
             try:

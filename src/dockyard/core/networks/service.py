@@ -188,6 +188,7 @@ class NetworkService:
         else:
             subnet = ipam.pick_subnet(occupied, self._pools)
         ip_range = ipam.parse_ip_range(subnet, request.ip_range)
+        _check_mtu(request.options.get("com.docker.network.driver.mtu"))
         network_id = _new_id()
         bridge = request.options.get(BRIDGE_NAME_OPTION) or f"dy-{network_id[:12]}"
         if len(bridge) > 15:
@@ -459,3 +460,11 @@ def _aux_addresses(request: NetworkCreate, subnet: object, subnet6: object) -> d
         if not any(ip.version == pool.version and ip in pool for pool in pools):
             raise InvalidArgument(f"no matching subnet for aux-address {address}")
     return dict(request.aux_addresses)
+
+
+def _check_mtu(value: str | None) -> None:
+    """``-o com.docker.network.driver.mtu``: applied to the bridge and every veth of the network."""
+    if value is None:
+        return
+    if not value.isdigit() or not 68 <= int(value) <= 65535:
+        raise InvalidArgument(f"invalid MTU {value!r}: an integer from 68 to 65535")
