@@ -15,7 +15,7 @@ version: "3.8"
 services:
   web:
     image: busybox
-    command: ["sh", "-c", "cat /run/secrets/token; sleep 600"]
+    command: ["sh", "-c", "cat /run/secrets/token; echo; sleep 600"]
     healthcheck:
       test: ["CMD", "true"]
       interval: 1s

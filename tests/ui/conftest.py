@@ -85,7 +85,9 @@ def ui(daemon: Daemon, tmp_path_factory: pytest.TempPathFactory) -> Iterator[UiS
     server.stop()
 
 
-@pytest.fixture(scope="session")
+# Package scope: playwright's sync API keeps an event loop running in this thread while it lives,
+# which would stop every asyncio test collected after tests/ui (tests/unit) from running.
+@pytest.fixture(scope="package")
 def browser() -> Iterator[object]:
     if not Path(CHROMIUM).exists():
         pytest.skip(f"{CHROMIUM} is missing (apt package chromium, scripts/deps/ui.apt)")

@@ -103,6 +103,7 @@ def test_history_and_remove_from_the_list(page: Any, ui: UiServer, daemon: Daemo
         page.goto(f"{ui.url}/e/local/images")
         page.get_by_role("button", name=f"History of {tag}").click()
         dialog = page.get_by_role("dialog")
+        dialog.get_by_role("row").nth(1).wait_for()  # the history arrives after the dialog opens
         assert dialog.get_by_role("row").count() >= 2
         dialog.get_by_role("button", name="Close").click()
         page.get_by_role("button", name=f"Remove {tag}").click()

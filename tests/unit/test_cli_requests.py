@@ -256,7 +256,8 @@ SUMMARY = {
 
 def test_ps_sends_filters_and_prints_docker_columns(
         daemon: FakeDaemon, capfd: pytest.CaptureFixture[str]) -> None:
-    daemon.route("GET", "/containers/json", reply(200, [SUMMARY]))
+    # Created is 150 s before now, not before collection: a long suite would age it past 2 minutes.
+    daemon.route("GET", "/containers/json", reply(200, [{**SUMMARY, "Created": int(time.time()) - 150}]))
     assert cli("ps", "-a", "--filter", "label=tier=front", "--filter", "status=running") == 0
     out = capfd.readouterr().out.splitlines()
     assert daemon.requests[0].params["all"] == "1"

@@ -131,9 +131,17 @@ def go_type(kind: str) -> str:
             "strslice": "strslice.StrSlice"}.get(kind, kind)
 
 
+# Fields that are Go time.Duration in moby's types (nanoseconds on the wire, int64 in the spec):
+# Go names that type in its message.
+_DURATIONS = frozenset({"Delay", "Monitor", "Interval", "Timeout", "StartPeriod", "StartInterval",
+                        "StopGracePeriod", "Window", "HeartbeatPeriod", "NodeCertExpiry"})
+
+
 class _Walk:
     def fail(self, value: Any, kind: str, struct: str, path: str) -> InvalidArgument:
         found = _json_kind(value)
+        if kind == "int64" and path.rsplit(".", 1)[-1] in _DURATIONS:
+            kind = "time.Duration"
         if not path:
             return InvalidArgument(f"json: cannot unmarshal {found} into Go value of type {go_type(kind)}")
         return InvalidArgument(
