@@ -7,6 +7,7 @@ import json
 import os
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -199,6 +200,9 @@ def test_userns_remap_and_daemon_no_new_privileges(remap_daemon: Daemon) -> None
         pid = int(d.docker_ok("inspect", "-f", "{{.State.Pid}}", cid).strip())
         host_uids = Path(f"/proc/{pid}/status").read_text().split("Uid:")[1].split("\n")[0].split()
         assert host_uids == [str(start)] * 4  # the container's root is an unprivileged host uid
+        deadline = time.monotonic() + 10  # the process may not have printed yet
+        while "NoNewPrivs:" not in d.docker_ok("logs", cid) and time.monotonic() < deadline:
+            time.sleep(0.1)
         assert "NoNewPrivs:\t1" in d.docker_ok("logs", cid)
     finally:
         d.docker("rm", "-f", cid)

@@ -116,8 +116,9 @@ def test_endpoints_pick_a_transport_or_say_why_not() -> None:
     assert isinstance(open_transport("tcp://h:2376", TlsFiles()), TcpTransport)
     with pytest.raises(EnvironmentError_, match="needs TLS"):
         open_transport("tcp://h:2375")
+    assert open_transport("ssh://me@host").endpoint == "ssh://me@host"  # ui/ssh_relay.py
     with pytest.raises(EnvironmentError_, match="not available"):
-        open_transport("ssh://me@host")
+        open_transport("fd://3")
 
 
 def test_refs_and_pasted_dockerfile_context() -> None:
