@@ -134,6 +134,7 @@ def test_cp_never_leaves_the_container_while_it_swaps(
     assert not {s for s in statuses if s >= 500}, statuses
     assert set(statuses) <= {200, 400, 404}, statuses
     assert log_errors == []
-    # The copies that got in landed inside the container, in one of the two directories.
-    listed = daemon.docker_ok("exec", cid, "sh", "-c", "ls /w/d /w/l 2>/dev/null | grep -c '^f-'")
-    assert int(listed.strip()) > 0
+    # The copies that got in landed inside the container: in one of the two directories, or where
+    # the symlink's (host) target names a path of the container's own root (RESOLVE_IN_ROOT).
+    listed = daemon.docker_ok("exec", cid, "sh", "-c", "find / -xdev -name 'f-*' 2>/dev/null | wc -l")
+    assert int(listed.strip()) > 0 or statuses.get(200, 0) == 0, statuses
