@@ -19,6 +19,7 @@ from typing import Any, Protocol
 from aiohttp import web
 
 from dockyard import API_VERSION
+from dockyard.api.routing import version_at_least
 from dockyard.core.runtime.backend import StdioStream
 from dockyard.errors import InvalidArgument
 
@@ -37,12 +38,7 @@ def stream_content_type(tty: bool, api_version: str) -> str:
     # moby sends the multiplexed media type from API 1.42 on, and raw for TTYs.
     if tty:
         return RAW_STREAM
-    major, _, minor = api_version.partition(".")
-    try:
-        newer = (int(major), int(minor or 0)) >= (1, 42)
-    except ValueError:
-        newer = True
-    return MULTIPLEXED_STREAM if newer else RAW_STREAM
+    return MULTIPLEXED_STREAM if version_at_least(api_version, "1.42") else RAW_STREAM
 
 
 DEFAULT_DETACH_KEYS = "ctrl-p,ctrl-q"

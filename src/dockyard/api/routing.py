@@ -24,11 +24,16 @@ def api_version(request: web.Request) -> str:
     return request[API_VERSION_KEY]
 
 
-def api_at_least(request: web.Request, version: str) -> bool:
-    """Whether the client speaks ``version`` or newer (for moby's ``versions.GreaterThanOrEqualTo``)."""
+def version_at_least(version: str, wanted: str) -> bool:
+    """moby's ``versions.GreaterThanOrEqualTo`` for API versions such as ``1.42``."""
     def parts(text: str) -> tuple[int, ...]:
         return tuple(int(p) for p in text.split(".") if p.isdigit())
-    return parts(api_version(request)) >= parts(version)
+    return parts(version) >= parts(wanted)
+
+
+def api_at_least(request: web.Request, version: str) -> bool:
+    """Whether the client speaks ``version`` or newer."""
+    return version_at_least(api_version(request), version)
 
 
 @dataclass
