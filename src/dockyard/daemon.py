@@ -40,6 +40,7 @@ from dockyard.daemon_options import (
 
 if TYPE_CHECKING:
     from dockyard.core.containers.service import ContainerService
+    from dockyard.core.plugins.registry import PluginRegistry
     from dockyard.core.swarm.swarm import Swarm
 from dockyard.errors import DockyardError, InvalidArgument
 
@@ -80,6 +81,7 @@ def build_engine(config: DaemonConfig) -> Engine:
         for name, path in system.runtimes().items()}
     monitor = ConmonMonitor(config.conmon_path, exec_root=config.exec_root)
     remap = userns_remap(config)
+    plugins = build_plugins()
     volumes = VolumeService(config=config, db=db, mounter=SyscallMounter(), events=events,
                             root_owner=(remap.root_uid, remap.root_gid) if remap else None)
     networks = build_networks(config, db, events)
@@ -101,7 +103,16 @@ def build_engine(config: DaemonConfig) -> Engine:
     swarm = build_swarm_part(config, db, events, containers, networks, system)
     return Engine(config=config, images=images, containers=containers, system=system,
                   volumes=volumes, distribution=distribution, builder=builder, networks=networks,
-                  events=events, swarm=swarm)
+                  events=events, swarm=swarm, plugins=plugins)
+
+
+def build_plugins() -> PluginRegistry:
+    """Plugins found by name: legacy spec/socket files now; managed plugins add their own source."""
+    from dockyard.backends.plugins.discovery import LegacyDiscovery
+    from dockyard.backends.plugins.transport import connect
+    from dockyard.core.plugins.registry import PluginRegistry
+
+    return PluginRegistry(connect=connect, sources=[LegacyDiscovery()])
 
 
 def build_swarm_part(config: DaemonConfig, db: Metadata, events: EventBus, containers: ContainerService,

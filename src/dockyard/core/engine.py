@@ -14,6 +14,7 @@ if TYPE_CHECKING:
     from dockyard.core.events import EventBus
     from dockyard.core.images.service import ImageService
     from dockyard.core.networks.service import NetworkService
+    from dockyard.core.plugins.registry import PluginRegistry
     from dockyard.core.swarm.swarm import Swarm
     from dockyard.core.system import SystemService
     from dockyard.core.volumes.service import VolumeService
@@ -32,3 +33,4 @@ class Engine:
     networks: NetworkService | None = None  # bridges, endpoints, published ports, DNS
     events: EventBus | None = None  # `docker events` (core/events.py)
     swarm: Swarm | None = None  # swarm mode: services, tasks, secrets, configs (core/swarm/)
+    plugins: PluginRegistry | None = None  # volume/network/IPAM/authz plugins (core/plugins/)

@@ -1,0 +1,1 @@
+"""How the daemon reaches plugins: the HTTP transport and the legacy (file-based) discovery."""
