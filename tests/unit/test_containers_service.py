@@ -218,20 +218,20 @@ async def test_exec_session(h: Harness) -> None:
 
     c = await h.service.create(request("ee"))
     with pytest.raises(WrongState, match="is not running"):
-        await h.service.exec_create("ee", ExecConfig(cmd=["ls"]))
+        await h.service.execs.create("ee", ExecConfig(cmd=["ls"]))
     await h.service.start("ee")
-    session = await h.service.exec_create("ee", ExecConfig(cmd=["ls", "-l"], env=["A=1"]))
-    process = await h.service.exec_start(session.id)
+    session = await h.service.execs.create("ee", ExecConfig(cmd=["ls", "-l"], env=["A=1"]))
+    process = await h.service.execs.start(session.id)
     assert process is not None
-    assert await h.service.exec_wait(session.id) == 3
-    assert h.service.exec_inspect(session.id).running is False
+    assert await h.service.execs.wait(session.id) == 3
+    assert h.service.execs.inspect(session.id).running is False
     assert h.runtime.exec_processes[0]["args"] == ["ls", "-l"]
     assert "A=1" in h.runtime.exec_processes[0]["env"]
     assert h.service.exec_ids(c) == [session.id]
     with pytest.raises(WrongState):
-        await h.service.exec_start(session.id)
+        await h.service.execs.start(session.id)
     with pytest.raises(NotFound):
-        h.service.exec_inspect("nope")
+        h.service.execs.inspect("nope")
 
 
 async def test_open_removes_what_a_crash_in_create_left(h: Harness) -> None:

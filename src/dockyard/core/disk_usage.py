@@ -83,7 +83,7 @@ async def disk_usage(*, images: ImageService, containers: ContainerService,
         for image in listed]
     container_usage = []
     for container in all_containers:
-        rw, root_fs = await containers.size(container)
+        rw, root_fs = await containers.files.size(container)
         container_usage.append(ContainerUsage(container, rw, root_fs))
     volume_usage = []
     for volume in await volumes.list():

@@ -44,7 +44,7 @@ def _path(request: web.Request) -> str:
 async def _container_fs(request: web.Request) -> AsyncIterator[tuple[Container, ContainerFs]]:
     service = engine(request).containers
     container = await service.inspect(request.match_info["id"])
-    async with service.rootfs(container) as rootfs:
+    async with service.files.rootfs(container) as rootfs:
         yield container, container_fs(rootfs, container, service.paths(container),
                                       service.remap_of(container))
 
@@ -90,7 +90,7 @@ async def export(request: web.Request) -> web.StreamResponse:
     container = await service.inspect(request.match_info["id"])
     with scratch_dir(request, "export-") as tmp:
         tar_path = tmp / "export.tar"
-        async with service.rootfs(container) as rootfs:
+        async with service.files.rootfs(container) as rootfs:
             with tar_path.open("wb") as out:
                 await asyncio.to_thread(write_export, rootfs, out, service.remap_of(container))
         return await send_file(request, tar_path, {})

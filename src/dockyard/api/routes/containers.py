@@ -60,7 +60,7 @@ async def list_containers(request: web.Request) -> web.StreamResponse:
     with_size = query_bool(request, "size")
     result = []
     for container in containers:
-        size = await service.size(container) if with_size else None
+        size = await service.files.size(container) if with_size else None
         result.append(wire.summary_json(container, size))
     return json_response(result)
 
@@ -71,9 +71,9 @@ async def inspect(request: web.Request) -> web.StreamResponse:
     container = await service.inspect(request.match_info["id"])
     data = wire.inspect_json(container, paths=service.paths(container),
                              exec_ids=service.exec_ids(container),
-                             graph_data=await service.graph_data(container))
+                             graph_data=await service.files.graph_data(container))
     if query_bool(request, "size"):
-        data["SizeRw"], data["SizeRootFs"] = await service.size(container)
+        data["SizeRw"], data["SizeRootFs"] = await service.files.size(container)
     data["LogPath"] = service.logging.log_path(container, service.paths(container).root)
     return json_response(data)
 
@@ -193,7 +193,8 @@ async def top(request: web.Request) -> web.StreamResponse:
 
 @table.get("/containers/{id}/changes")
 async def changes(request: web.Request) -> web.StreamResponse:
-    found = await _service(request).changes(request.match_info["id"])
+    service = _service(request)
+    found = await service.files.changes(await service.inspect(request.match_info["id"]))
     return json_response([{"Path": path, "Kind": kind} for kind, path in found] or None)
 
 

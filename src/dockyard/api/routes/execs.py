@@ -28,7 +28,7 @@ table = RouteTable()
 async def exec_create(request: web.Request) -> web.StreamResponse:
     body = await json_body(request, allow_empty=False)
     config = wire.exec_config(body)
-    session = await engine(request).containers.exec_create(request.match_info["id"], config)
+    session = await engine(request).containers.execs.create(request.match_info["id"], config)
     return json_response({"Id": session.id}, status=201)
 
 
@@ -43,15 +43,15 @@ async def exec_start(request: web.Request) -> web.StreamResponse:
         and size[0] and size[1] else None
     detach = bool(body.get("Detach"))
     if detach:
-        await service.exec_start(exec_id, detach=True, console_size=console_size)
+        await service.execs.start(exec_id, detach=True, console_size=console_size)
         return web.Response(status=200)
-    config = service.exec_inspect(exec_id).config  # 404 before the upgrade
+    config = service.execs.inspect(exec_id).config  # 404 before the upgrade
     # As moby: the process gets the TTY of exec create; the start body's Tty only says whether
     # the stream is raw (TTY) or multiplexed in 8-byte frames.
     use_tty = bool(body["Tty"]) if "Tty" in body else config.tty
     conn = hijack(request, stream_content_type(use_tty, api_version(request)))
     try:
-        process = await service.exec_start(exec_id, detach=False, console_size=console_size)
+        process = await service.execs.start(exec_id, detach=False, console_size=console_size)
     except DockyardError as exc:
         # As dockerd: once upgraded, a start failure is text on the stream; the exit code (126 or
         # 127) is in the exec's inspect, where the CLI reads it.
@@ -67,7 +67,7 @@ async def exec_start(request: web.Request) -> web.StreamResponse:
         await pump(conn, process, tty=use_tty, stdin=config.attach_stdin,
                    stdout=config.attach_stdout or not config.attach_stdin,
                    stderr=config.attach_stderr or not config.attach_stdin,
-                   before_close=lambda: service.exec_wait(exec_id), detach_keys=keys)
+                   before_close=lambda: service.execs.wait(exec_id), detach_keys=keys)
     except ConnectionError:
         log.debug("exec %s: client went away", exec_id[:12])
     except Exception:  # noqa: BLE001 - the 101 is out: log and hang up
@@ -82,11 +82,11 @@ async def exec_resize(request: web.Request) -> web.StreamResponse:
     height, width = query_int(request, "h"), query_int(request, "w")
     if height is None or width is None:
         raise InvalidArgument("h and w are required")
-    await engine(request).containers.exec_resize(request.match_info["id"], height=height, width=width)
+    await engine(request).containers.execs.resize(request.match_info["id"], height=height, width=width)
     return web.Response(status=201)
 
 
 @table.get("/exec/{id}/json")
 async def exec_inspect(request: web.Request) -> web.StreamResponse:
-    session = engine(request).containers.exec_inspect(request.match_info["id"])
+    session = engine(request).containers.execs.inspect(request.match_info["id"])
     return json_response(wire.exec_json(session))

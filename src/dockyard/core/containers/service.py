@@ -6,12 +6,10 @@ import asyncio
 import builtins
 import contextlib
 import logging
-import os
 import shutil
 from collections.abc import AsyncIterator
-from contextlib import ExitStack, asynccontextmanager
-from pathlib import Path
-from typing import TYPE_CHECKING, Any, Protocol
+from contextlib import ExitStack
+from typing import TYPE_CHECKING, Any
 
 from dockyard.config import DaemonConfig
 from dockyard.core.containers import filters as container_filters
@@ -22,7 +20,8 @@ from dockyard.core.containers.configs import command_of, merge_config, network_o
 from dockyard.core.containers.defaults import apply_daemon_defaults
 from dockyard.core.containers.events import emit
 from dockyard.core.containers.exec_service import ExecService
-from dockyard.core.containers.execs import ExecConfig, ExecSession, ExecSessions
+from dockyard.core.containers.execs import ExecSessions
+from dockyard.core.containers.filesystem import ContainerFilesystem, ImageLookup
 from dockyard.core.containers.hardening import remap_of
 from dockyard.core.containers.hostfiles import write_host_files
 from dockyard.core.containers.logs import LogEntry, LogOptions
@@ -53,7 +52,7 @@ from dockyard.core.images.model import Image, ImageUser
 from dockyard.core.layers.snapshots import Mounter, Snapshotter
 from dockyard.core.logging.service import LogService, default_log_service
 from dockyard.core.metadata import Metadata
-from dockyard.core.runtime.backend import ExecProcess, Monitor, RuntimeBackend, StdioStream
+from dockyard.core.runtime.backend import Monitor, RuntimeBackend, StdioStream
 from dockyard.core.runtime.emulation import check_runnable
 from dockyard.core.runtime.resources import check_create as check_resources
 from dockyard.core.runtime.security import validate as check_security
@@ -78,12 +77,6 @@ log = logging.getLogger(__name__)
 WAIT_CONDITIONS = ("not-running", "next-exit", "removed")
 
 
-class ImageLookup(Protocol):
-    """What the container service needs of the image service."""
-
-    async def inspect(self, ref: str) -> Image: ...
-
-
 class ContainerService:
     """Creates, runs and removes containers; the API and CLI adapters call only these verbs."""
 
@@ -105,8 +98,10 @@ class ContainerService:
         self._runner.on_exit = self._after_exit
         self._runtimes = runtimes
         self._execs = ExecSessions()
-        self._exec = ExecService(live=self._live, runner=self._runner, sessions=self._execs,
-                                 events=self._events)
+        self.execs = ExecService(live=self._live, runner=self._runner, sessions=self._execs,
+                                 events=self._events)  # the exec verbs (core/containers/exec_service.py)
+        self.files = ContainerFilesystem(snapshotter=snapshotter, mounter=mounter, images=images,
+                                         paths=self.paths)  # rootfs, size, changes, graph data
         self._locks: dict[ContainerId, asyncio.Lock] = {}
         self._volumes = ContainerVolumes(volumes, lambda: list(self._live.by_id.values()), self._events)
         self._runner.prepare_mounts = self._volumes.prepare
@@ -168,22 +163,6 @@ class ContainerService:
         """IDs of the containers that mount volume ``name`` (the volume service's in-use check)."""
         return self._volumes.users(name)
 
-    @asynccontextmanager
-    async def rootfs(self, container: Container) -> AsyncIterator[Path]:
-        """The container's merged filesystem, mounted for the time of the block when it is not
-        running (``docker cp``, ``export`` and ``commit`` work on stopped containers too)."""
-        root = self.paths(container).rootfs
-        if await asyncio.to_thread(os.path.ismount, root):
-            yield root
-            return
-        await asyncio.to_thread(root.mkdir, parents=True, exist_ok=True)
-        await asyncio.to_thread(self._mounter.mount, self._snapshotter.mounts(container.id), root)
-        try:
-            yield root
-        finally:
-            if not container.state.is_active:
-                await asyncio.to_thread(self._mounter.unmount, root)
-
     async def commit(self, request: CommitRequest, images: ImageCommitter) -> Image:
         """``docker commit`` (core/containers/commit.py), with this service's snapshotter."""
         return await commit_container(request, containers=self, images=images,
@@ -203,19 +182,6 @@ class ContainerService:
     # ---- reading ----
     async def inspect(self, ref: str) -> Container:
         return self._live.get(ref)
-
-    async def graph_data(self, container: Container) -> dict[str, str]:
-        """Where the container's filesystem lives, for inspect's GraphDriver.Data."""
-        merged = str(self.paths(container).rootfs)
-        try:
-            mounts = await asyncio.to_thread(self._snapshotter.mounts, container.id)
-        except DockyardError:
-            return {"MergedDir": merged}
-        options = next((m.options for m in mounts if m.type == "overlay"), ())
-        data = overlay_dirs(options, merged)
-        if "UpperDir" not in data:
-            data["UpperDir"] = str(self._snapshotter.upper_dir(container.id))
-        return data
 
     @property
     def health_checks(self) -> tuple[int, int]:
@@ -247,15 +213,6 @@ class ContainerService:
         if filters.get("since"):
             ctx.since = self._live.get(filters["since"][0]).created
         return ctx
-
-    async def size(self, container: Container) -> tuple[int, int]:
-        """(SizeRw, SizeRootFs): bytes in the writable layer, and with the image's layers."""
-        upper = self._snapshotter.upper_dir(container.id)
-        rw = await asyncio.to_thread(_tree_size, upper)
-        image_size = 0
-        with contextlib.suppress(NotFound):
-            image_size = (await self._images.inspect(container.image_id)).size
-        return rw, rw + image_size
 
     # ---- create ----
     async def create(self, request: CreateRequest) -> Container:
@@ -518,7 +475,7 @@ class ContainerService:
         for container in list(self._live.by_id.values()):
             if not prune_filters.prunable(container, filters or {}, until):
                 continue
-            rw, _ = await self.size(container)
+            rw, _ = await self.files.size(container)
             with contextlib.suppress(NotFound):
                 await self.remove(container.id)
                 deleted.append(container.id)
@@ -532,14 +489,6 @@ class ContainerService:
             raise WrongState(f"container {container.id} is not running")
         pids = await self._runner.runtime_of(container).pids(container.id)
         return parse_ps(await run_ps(ps_args), pids)
-
-    async def changes(self, ref: str) -> builtins.list[tuple[int, str]]:
-        from dockyard.core.layers.changes import changes
-
-        container = self._live.get(ref)
-        upper = self._snapshotter.upper_dir(container.id)
-        lowers = self._snapshotter.parent_dirs(container.id)
-        return await asyncio.to_thread(changes, upper, lowers)
 
     def logs(self, container: Container, options: LogOptions) -> AsyncIterator[LogEntry]:
         return self.logging.read(container, self.paths(container).root, options,
@@ -557,50 +506,8 @@ class ContainerService:
             return asyncio.ensure_future(self._runner.attach(container))
         return self._runner.attach_after_start(container.id)
 
-    # ---- exec (core/containers/exec_service.py) ----
-    async def exec_create(self, ref: str, config: ExecConfig) -> ExecSession:
-        return await self._exec.create(ref, config)
-
-    def exec_inspect(self, exec_id: str) -> ExecSession:
-        return self._exec.inspect(exec_id)
-
-    async def exec_start(self, exec_id: str, *, detach: bool = False,
-                         console_size: tuple[int, int] | None = None) -> ExecProcess | None:
-        return await self._exec.start(exec_id, detach=detach, console_size=console_size)
-
-    async def exec_resize(self, exec_id: str, *, height: int, width: int) -> None:
-        await self._exec.resize(exec_id, height=height, width=width)
-
-    async def exec_wait(self, exec_id: str, timeout: float = 5.0) -> int | None:
-        return await self._exec.wait(exec_id, timeout)
-
-
-def _tree_size(root: object) -> int:
-    from pathlib import Path
-
-    total = 0
-    base = Path(str(root))
-    if not base.exists():
-        return 0
-    for path in base.rglob("*"):
-        with contextlib.suppress(OSError):
-            if path.is_file() and not path.is_symlink():
-                total += path.stat().st_size
-    return total
-
-
 def _host_hostname() -> str:
     import socket
 
     return socket.gethostname()
 
-
-def overlay_dirs(options: tuple[str, ...], merged: str) -> dict[str, str]:
-    """GraphDriver.Data from an overlay mount's options (lowerdir/upperdir/workdir)."""
-    keys = {"lowerdir": "LowerDir", "upperdir": "UpperDir", "workdir": "WorkDir"}
-    data = {"MergedDir": merged}
-    for option in options:
-        key, _, value = option.partition("=")
-        if key in keys:
-            data[keys[key]] = value
-    return data
