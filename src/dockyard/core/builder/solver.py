@@ -44,7 +44,8 @@ CONFIG_ONLY = frozenset({"ENV", "LABEL", "CMD", "ENTRYPOINT", "EXPOSE", "VOLUME"
 class Images(Protocol):
     async def inspect(self, ref: str) -> Image: ...
     async def commit(self, parent: Image | None, layer_tar: Path | None, options: CommitOptions, *,
-                     repo: str | None = None, tag: str | None = None) -> Image: ...
+                     repo: str | None = None, tag: str | None = None,
+                     snapshot: str | None = None) -> Image: ...
 
 
 StageLookup = Callable[[str], Awaitable[Image | None]]  # COPY --from: a stage's result, or raise
@@ -134,11 +135,17 @@ class Solver:
         key = cache_key(run.key, text, {"config": config, "extra": extra})
         if await self._hit(run, key, created_by):
             return
-        layer = None
-        if work is not None:
-            dest = run.work / f"{key[7:]}.tar"
-            layer = await asyncio.to_thread(self._steps.fs_step, run.image, work, dest)
-        await self._commit(run, key, layer, created_by)
+        if work is None:
+            await self._commit(run, key, None, created_by)
+            return
+        dest = run.work / f"{key[7:]}.tar"
+        layer, snapshot = await asyncio.to_thread(self._steps.fs_step, run.image, work, dest)
+        try:
+            # The step's snapshot already holds the layer's files on the parent: it becomes the
+            # layer's snapshot, so the layer is not unpacked again.
+            await self._commit(run, key, layer, created_by, snapshot=snapshot)
+        finally:
+            await asyncio.to_thread(self._steps.discard, snapshot)
 
     async def _hit(self, run: StageRun, key: str, created_by: str) -> bool:
         run.key = key
@@ -178,10 +185,11 @@ class Solver:
         run.image = image
         await run.emit(f" ---> Using cache\n ---> {image.id[7:19]}\n")
 
-    async def _commit(self, run: StageRun, key: str, layer: Path | None, created_by: str) -> None:
+    async def _commit(self, run: StageRun, key: str, layer: Path | None, created_by: str, *,
+                      snapshot: str | None = None) -> None:
         options = CommitOptions(config=dict(run.state.config), created_by=created_by)
         try:
-            image = await self._images.commit(run.image, layer, options)
+            image = await self._images.commit(run.image, layer, options, snapshot=snapshot)
         finally:
             if layer is not None:
                 layer.unlink(missing_ok=True)
@@ -331,8 +339,13 @@ class Solver:
                                                          source.config["rootfs"]["diff_ids"][-1]])
             await self._commit_restored(run, key, restored)
             return
-        layer = await asyncio.to_thread(self._steps.fs_step, None, work, run.work / f"{key[7:]}.tar")
-        await self._commit(run, key, layer, created_by)
+        # COPY --link: the snapshot is on no parent, so it cannot be the layer's over run.image.
+        layer, snapshot = await asyncio.to_thread(self._steps.fs_step, None, work,
+                                                  run.work / f"{key[7:]}.tar")
+        try:
+            await self._commit(run, key, layer, created_by)
+        finally:
+            await asyncio.to_thread(self._steps.discard, snapshot)
         if run.image is not None:
             self._cache.put(link_key, run.image.id)
 

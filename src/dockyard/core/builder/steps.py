@@ -122,15 +122,23 @@ class StepRunner:
         return dest
 
     # ---- filesystem steps ----
-    def fs_step(self, parent: Image | None, work: Callable[[Path], None], dest: Path) -> Path | None:
-        """Run ``work`` on a writable mount of ``parent``; the layer it made, None when nothing."""
+    def fs_step(self, parent: Image | None, work: Callable[[Path], None],
+                dest: Path) -> tuple[Path | None, str]:
+        """Run ``work`` on a writable mount of ``parent``; the layer it made (None when nothing)
+        and the active snapshot holding it, which the caller commits or ``discard``s."""
         key = "build-" + secrets.token_hex(8)
-        with ExitStack() as stack:
-            mounts = self._snapshotter.prepare(key, parent.top_layer if parent else None)
-            stack.callback(self._snapshotter.remove, key)
-            with self._mounted(mounts, stack) as rootfs:
+        mounts = self._snapshotter.prepare(key, parent.top_layer if parent else None)
+        try:
+            with ExitStack() as stack, self._mounted(mounts, stack) as rootfs:
                 work(rootfs)
-            return self._diff(key, dest)
+            return self._diff(key, dest), key
+        except BaseException:
+            self._snapshotter.remove(key)
+            raise
+
+    def discard(self, key: str) -> None:
+        """Remove a step's snapshot (a no-op once it was committed as a layer)."""
+        self._snapshotter.remove(key)
 
     @contextlib.contextmanager
     def mounted_image(self, image: Image | None) -> Iterator[Path]:

@@ -264,23 +264,28 @@ class ImageService:
         return image_id
 
     async def commit(self, parent: Image | None, layer_tar: Path | None, options: CommitOptions, *,
-                     repo: str | None = None, tag: str | None = None) -> Image:
+                     repo: str | None = None, tag: str | None = None, snapshot: str | None = None) -> Image:
         """A new image: ``parent``'s layers plus ``layer_tar`` (None for a config-only step),
-        with ``options.config`` as its container config. All or nothing, as import."""
+        with ``options.config`` as its container config. All or nothing, as import. ``snapshot``
+        is an active snapshot on ``parent``'s top layer holding ``layer_tar``'s files: it becomes
+        the layer's snapshot (or is left alone when the layer is already there)."""
         target = parse_repository(repo, tag) if repo else None
         async with self._lock:
-            image_id = await asyncio.to_thread(self._commit_sync, parent, layer_tar, options, target)
+            image_id = await asyncio.to_thread(self._commit_sync, parent, layer_tar, options, target,
+                                               snapshot)
         log.info("committed %s%s", image_id, f" as {target}" if target else "")
         return self.resolve(image_id)
 
     def _commit_sync(self, parent: Image | None, layer_tar: Path | None, options: CommitOptions,
-                     target: Reference | None) -> ImageId:
+                     target: Reference | None, snapshot: str | None = None) -> ImageId:
         with ExitStack() as undo:
-            diff_id = self._unpacker.ingest(layer_tar, undo) if layer_tar is not None else None
+            # The layer tar is the caller's temporary file (a build step's or a commit's diff).
+            diff_id = self._unpacker.ingest(layer_tar, undo, consume=True) if layer_tar is not None else None
             config = child_config(parent.config if parent else None, options, diff_id)
             diff_ids = json.loads(config)["rootfs"]["diff_ids"]
             keys: builtins.list[str] = []
-            layers = self._unpacker.unpack(diff_ids, undo, keys)
+            adopt = (diff_id, snapshot) if diff_id is not None and snapshot is not None else None
+            layers = self._unpacker.unpack(diff_ids, undo, keys, adopt=adopt)
             image_id = self._write_config(config, undo)
             self._store.add_image(image_id, config, layers, [str(target)] if target else [],
                                   unpack_keys=keys, parent=parent.id if parent else None)
