@@ -55,6 +55,7 @@ class BuilderService:
         self._caches = CacheDirs(config.data_root / "builder" / "cache")
         self._fetcher = fetcher
         self._opened = False
+        self._cleanups: set[asyncio.Task[None]] = set()  # scratch dirs being deleted after replies
         self._steps = StepRunner(config=config, containers=containers, snapshotter=snapshotter,
                                  mounter=mounter)
 
@@ -83,12 +84,25 @@ class BuilderService:
             quiet_emit = _quiet if options.quiet else emit
             image = await self._solve(dockerfile, build_context.Context(root), work, options, quiet_emit)
         finally:
-            await asyncio.to_thread(cleanup, work)
+            self._discard(work)
         if image is None:
             raise InvalidArgument("no image was built: the target stage is FROM scratch with no steps")
         if on_built is not None:
             await on_built(image.id)
         return await self._finish(image, options, emit)
+
+    def _discard(self, work: Path) -> None:
+        """Remove a build's scratch directory (its context copy) after the reply, not before: a
+        rename takes it out of the way now, a worker thread deletes it (the daemon's start cleans
+        the tmp dir of whatever a crash left)."""
+        trash = work.with_name(f".trash-{work.name}")
+        try:
+            os.rename(work, trash)
+        except OSError:
+            trash = work
+        task = asyncio.get_running_loop().create_task(asyncio.to_thread(cleanup, trash))
+        self._cleanups.add(task)
+        task.add_done_callback(self._cleanups.discard)
 
     async def _finish(self, image: Image, options: BuildOptions, emit: Emit) -> BuildResult:
         if options.quiet:
