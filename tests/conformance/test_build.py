@@ -6,6 +6,7 @@ import http.server
 import io
 import json
 import os
+import tarfile
 import threading
 import uuid
 from collections.abc import Callable, Iterator
@@ -275,3 +276,41 @@ def test_cache_survives_a_daemon_restart(daemon_factory: Callable[..., Daemon], 
     d.start()
     code, out, _ = _build(d, ctx, "-t", "restart:1")
     assert code == 0 and out.count("Using cache") == 2 and "\nran-the-step\n" not in out
+
+
+def test_step_layers_are_the_steps_own_files(daemon: Daemon, tmp_path: Path) -> None:
+    """A step's snapshot becomes its layer's (no second unpack): deletions, opaque directories,
+    hard links and modes must look the same to the next step, to a container and in the saved
+    layer tars, and no step snapshot may be left behind."""
+    active = daemon.data_root / "snapshots" / "active"
+    before = {p.name for p in active.iterdir()} if active.exists() else set()
+    ctx = _context(tmp_path, (
+        "FROM busybox\n"
+        "COPY d/ /d/\n"
+        "RUN rm /d/gone && mkdir -p /o && echo x > /o/a && ln /d/kept /d/link && chmod 0640 /d/kept\n"
+        "RUN rm -rf /o && mkdir /o && echo y > /o/b\n"
+        "RUN test ! -e /d/gone && test ! -e /o/a && cat /o/b /d/link > /seen\n"
+    ), {"d/gone": "g\n", "d/kept": "k\n"})
+    tag = _tag()
+    code, _, err = _build(daemon, ctx, "-t", tag)
+    assert code == 0, err
+    script = "cat /seen; ls /o; stat -c %a /d/kept; ls -i /d/kept /d/link | awk '{print $1}' | uniq | wc -l"
+    out = daemon.docker_ok("run", "--rm", tag, "sh", "-c", script)
+    assert out.split() == ["y", "k", "b", "640", "1"]
+    saved = tmp_path / "saved.tar"
+    daemon.docker_ok("save", "-o", str(saved), tag)
+    names: list[str] = []
+    with tarfile.open(saved) as outer:
+        for member in outer.getmembers():
+            if member.name.endswith(".tar") or member.name.startswith("blobs/sha256/"):
+                data = outer.extractfile(member)
+                if data is None:
+                    continue
+                try:
+                    with tarfile.open(fileobj=io.BytesIO(data.read())) as layer:
+                        names += layer.getnames()
+                except tarfile.TarError:
+                    continue
+    assert "d/.wh.gone" in names and "o/.wh..wh..opq" in names
+    after = {p.name for p in active.iterdir()}
+    assert after <= before, f"step snapshots left behind: {after - before}"

@@ -186,7 +186,8 @@ class Solver:
         await run.emit(f" ---> Using cache\n ---> {image.id[7:19]}\n")
 
     async def _commit(self, run: StageRun, key: str, layer: Path | None, created_by: str, *,
-                      snapshot: str | None = None) -> None:
+                      snapshot: str | None = None,
+                      before_id: Callable[[], Awaitable[None]] | None = None) -> None:
         options = CommitOptions(config=dict(run.state.config), created_by=created_by)
         try:
             image = await self._images.commit(run.image, layer, options, snapshot=snapshot)
@@ -195,6 +196,8 @@ class Solver:
                 layer.unlink(missing_ok=True)
         self._cache.put(key, image.id)
         run.image = image
+        if before_id is not None:
+            await before_id()  # the classic builder's "Removed intermediate container" comes first
         await run.emit(f" ---> {image.id[7:19]}\n")
 
     # ---- RUN ----
@@ -221,12 +224,17 @@ class Solver:
         dest = run.work / f"{key[7:]}.tar"
         async with contextlib.AsyncExitStack() as stack:
             host_mounts = await resolve_mounts(mounts, self._mount_sources(run, stack), stack)
-            layer = await self._steps.run(run.image, argv, env=env, workdir=workdir,
+            result = await self._steps.run(run.image, argv, env=env, workdir=workdir,
                                           user=state.config.get("User") or "",
                                           network=run.network if network in ("", "default") else network,
                                           shown=shown, emit=run.emit, layer_dest=dest, mounts=host_mounts,
                                           host=self.run_host, keep=self.keep_containers)
-        await self._commit(run, key, layer, created_by)
+        try:
+            await self._commit(run, key, result.layer, created_by, snapshot=result.snapshot,
+                               before_id=result.done)
+        except BaseException:
+            await result.done()
+            raise
 
     async def _mount_inputs(self, run: StageRun, mounts: list[RunMount]) -> list[Any]:
         """Each mount's part of the cache key: what a bind reads (content digest or image ID)."""

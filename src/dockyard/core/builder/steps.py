@@ -15,8 +15,9 @@ import logging
 import os
 import secrets
 import tempfile
-from collections.abc import Callable, Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from contextlib import ExitStack
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -45,6 +46,13 @@ class Containers(Protocol):
     def attach(self, container: Container) -> asyncio.Future[StdioStream]: ...
 
 
+@dataclass(frozen=True, slots=True)
+class RunResult:
+    layer: Path | None
+    snapshot: str | None  # the active snapshot that holds the layer's files, when it may be adopted
+    done: Callable[[], Awaitable[None]]
+
+
 class StepRunner:
     def __init__(self, *, config: DaemonConfig, containers: Containers, snapshotter: Snapshotter,
                  mounter: Mounter) -> None:
@@ -61,10 +69,11 @@ class StepRunner:
     async def run(self, parent: Image, argv: list[str], *, env: list[str], workdir: str, user: str,
                   network: str, shown: str, emit: Emit, layer_dest: Path,
                   mounts: list[dict[str, Any]] | None = None, host: dict[str, Any] | None = None,
-                  keep: bool = False) -> Path | None:
+                  keep: bool = False) -> RunResult:
         """RUN ``argv``; ``mounts`` are Docker ``HostConfig.Mounts`` (RUN --mount), kept out of the
         layer; ``host`` the build's HostConfig settings for RUN; ``keep`` leaves the container of a
-        step that succeeded (``--rm=false``)."""
+        step that succeeded (``--rm=false``). The caller commits the layer, then calls
+        ``result.done()`` (which removes the container unless kept)."""
         mode = network or "default"
         raw = {**(host or {}), "NetworkMode": mode, "Mounts": list(mounts or [])}
         request = CreateRequest(
@@ -99,11 +108,18 @@ class StepRunner:
                 await self._containers.remove(container.id, force=True)
             await emit(f" ---> Removed intermediate container {container.id[:12]}\n")
             raise
-        if not keep:
-            with contextlib.suppress(Exception):
-                await self._containers.remove(container.id, force=True)
-            await emit(f" ---> Removed intermediate container {container.id[:12]}\n")
-        return layer
+
+        async def done() -> None:
+            if not keep:
+                with contextlib.suppress(Exception):
+                    await self._containers.remove(container.id, force=True)
+                await emit(f" ---> Removed intermediate container {container.id[:12]}\n")
+
+        # The stopped container's snapshot (unmounted at its exit, stubs dropped by the diff) holds
+        # exactly the layer's files on the parent: it can become the layer's snapshot. Not when
+        # the container stays (--rm=false) nor under --userns-remap (its files are shifted).
+        adoptable = layer is not None and not keep and not self._config.userns_remap
+        return RunResult(layer, container.id if adoptable else None, done)
 
     def _diff(self, key: str, dest: Path, stubs: list[str] | None = None) -> Path | None:
         upper = self._snapshotter.upper_dir(key)
