@@ -200,3 +200,37 @@ def _refuse_bombs(d: Daemon, tmp_path: Path, canary: Path, bomb: tuple[bytes, by
                             timeout=120)
     assert code != 0 and "max-unpack-size" in err, err
     before.assert_unchanged(d, canary)
+
+
+# ---- archives that are not tars ---------------------------------------------------------------
+
+def _not_tars(tmp_path: Path) -> dict[str, bytes]:
+    """A zip and a cpio archive, each holding a file libarchive would otherwise happily unpack."""
+    import io
+    import subprocess
+    import zipfile
+
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w") as archive:
+        archive.writestr("zipped", "from a zip\n")
+    (tmp_path / "cpioed").write_text("from a cpio\n")
+    cpio = subprocess.run(["cpio", "-o", "-H", "newc"], input=b"cpioed\n", cwd=tmp_path,
+                          capture_output=True, check=True, timeout=30).stdout
+    return {"zip": buf.getvalue(), "cpio": cpio}
+
+
+@pytest.mark.parametrize("kind", ["zip", "cpio"])
+def test_layers_imports_and_contexts_must_be_tars(daemon: Daemon, canary: Path, tmp_path: Path,
+                                                  kind: str) -> None:
+    data = _not_tars(tmp_path)[kind]
+    before = HostState.of(daemon, canary)
+    archive = tmp_path / "not-tar-layer.tar"
+    archive.write_bytes(load_archive(data, f"sha256:{sha256(data)}", f"not-tar-{kind}:1"))
+    code, _, err = daemon.docker("load", "-i", str(archive), timeout=120)
+    assert code != 0 and "tar" in err, f"a {kind} layer was loaded: {err}"
+    (tmp_path / f"x.{kind}").write_bytes(data)
+    code, _, err = daemon.docker("import", str(tmp_path / f"x.{kind}"), f"not-tar-{kind}:2", timeout=120)
+    assert code != 0 and "tar" in err, f"a {kind} was imported: {err}"
+    code, _, err = _build(daemon, data, _tag())
+    assert code != 0, f"a {kind} build context was accepted: {err}"
+    before.assert_unchanged(daemon, canary)

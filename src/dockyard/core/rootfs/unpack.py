@@ -96,12 +96,19 @@ def clean_member(name: str, *, refuse_absolute: bool) -> str:
     return "/".join(parts)
 
 
+TAR_FORMAT = "tar"
+
+
 def unpack(source: Path | BinaryIO, dest: Destination, options: UnpackOptions) -> int:
     """Unpack the tar at ``source`` (a path or a readable file) into ``dest``; return the bytes of
     file content written."""
     state = _State(dest=dest, options=options)
-    reader = (libarchive.file_reader(str(source)) if isinstance(source, Path)
-              else libarchive.stream_reader(source))
+    if isinstance(source, Path) and source.stat().st_size == 0:
+        return 0  # no bytes at all: an empty archive, as Go's archive/tar reads it
+    # Tar only (ustar, pax, GNU), under any compression filter: Docker's layers, contexts and
+    # copies are tars, and libarchive's default would also take zip, cpio, ISO, 7z and more.
+    reader = (libarchive.file_reader(str(source), format_name=TAR_FORMAT) if isinstance(source, Path)
+              else libarchive.stream_reader(source, format_name=TAR_FORMAT))
     try:
         with reader as archive:
             for entry in archive:
