@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import errno
 import logging
 import tempfile
 from collections.abc import AsyncIterator, Iterator
@@ -12,6 +13,7 @@ from pathlib import Path
 from aiohttp import web
 
 from dockyard.api.routing import engine
+from dockyard.errors import Internal
 
 log = logging.getLogger(__name__)
 
@@ -32,9 +34,17 @@ async def body_file(request: web.Request, prefix: str = "upload-") -> AsyncItera
     """The request body streamed into a temporary file, removed afterwards."""
     with scratch_dir(request, prefix) as tmp:
         path = tmp / "body.tar"
-        with path.open("wb") as out:
-            async for chunk in request.content.iter_chunked(CHUNK):
-                await asyncio.to_thread(out.write, chunk)
+        try:
+            with path.open("wb") as out:
+                async for chunk in request.content.iter_chunked(CHUNK):
+                    await asyncio.to_thread(out.write, chunk)
+        except OSError as exc:
+            if exc.errno not in (errno.ENOSPC, errno.EDQUOT):
+                raise
+            # A full disk is the host's state, not a daemon bug: one line, and the spool goes
+            # with the scratch directory.
+            log.warning("%s %s: no space left to store the request body", request.method, request.path)
+            raise Internal(f"write {path}: no space left on device") from exc
         yield path
 
 
