@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import base64
 import json
+from pathlib import Path
 
 import docker
 import pytest
@@ -95,3 +96,30 @@ def test_unknown_reference_is_refused(swarm: Daemon, kind: str) -> None:
     code, _, err = swarm.docker("service", "create", "-d", "--no-resolve-image", "--name", "noref",
                                 f"--{kind}", "missing", "busybox")
     assert code != 0 and "missing" in err and "not found" in err
+
+
+def test_a_secret_target_through_an_image_symlink_stays_inside(swarm: Daemon, tmp_path: Path) -> None:
+    """The image's /run/secrets is a symlink to /etc: the secret lands in the container's /etc
+    (the runtime resolves targets inside the root), never on the host's."""
+    ctx = tmp_path / "ctx"
+    ctx.mkdir()
+    (ctx / "Dockerfile").write_text("FROM busybox\nRUN mkdir -p /run && ln -s /etc /run/secrets\n")
+    swarm.docker_ok("build", "-q", "-t", "linked-secrets:1", str(ctx), timeout=120)
+    name = "symlinked-secret-7f1c"
+    assert not (Path("/etc") / name).exists()
+    swarm.docker_ok("secret", "create", name, "-", input=SECRET)
+    try:
+        swarm.docker_ok("service", "create", "-d", "--no-resolve-image", "--name", "linked",
+                        "--secret", name, "linked-secrets:1", "sleep", "600")
+        try:
+            wait_for(lambda: len(running_tasks(swarm, "linked")) == 1, 60, "the task")
+            cid = task_containers(swarm, "linked")[0]
+            assert swarm.docker_ok("exec", cid, "cat", f"/etc/{name}") == SECRET
+            assert not (Path("/etc") / name).exists(), "the secret was written on the host"
+        finally:
+            swarm.docker_ok("service", "rm", "linked")
+            wait_for(lambda: not task_containers(swarm, "linked"), 60, "the task's removal")
+    finally:
+        swarm.docker("secret", "rm", name)
+        swarm.docker("rmi", "linked-secrets:1")
+    assert not (Path("/etc") / name).exists()

@@ -9,6 +9,7 @@ bind-mounted from a per-task directory on a tmpfs (never a layer of the containe
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import shutil
@@ -145,12 +146,27 @@ class TaskFiles:
             else:
                 target = name if name.startswith("/") else f"/{name}"
             path = directory / f"{kind}-{reference.get(f'{kind.capitalize()}ID')}"
-            path.write_bytes(data)
             mode = file.get("Mode")
-            os.chmod(path, int(mode) if mode is not None else 0o444)
-            os.chown(path, int(file.get("UID") or 0), int(file.get("GID") or 0))
+            _write_private(path, data, int(mode) if mode is not None else 0o444,
+                           (int(file.get("UID") or 0), int(file.get("GID") or 0)))
             mounts.append({"Type": "bind", "Source": str(path), "Target": target, "ReadOnly": True})
         return mounts
 
     def remove(self, task_id: str) -> None:
         shutil.rmtree(self.root / task_id, ignore_errors=True)
+
+
+def _write_private(path: Path, data: bytes, mode: int, owner: tuple[int, int]) -> None:
+    """A fresh file (never through a link, never one that was there), owner and mode set on
+    the descriptor before the bytes go in, so no other name ever sees the secret."""
+    with contextlib.suppress(FileNotFoundError):
+        path.unlink()
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
+    try:
+        os.fchown(fd, *owner)
+        os.fchmod(fd, mode)
+        view = memoryview(data)
+        while view:
+            view = view[os.write(fd, view):]
+    finally:
+        os.close(fd)
