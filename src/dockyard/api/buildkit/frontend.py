@@ -71,7 +71,9 @@ def options_for(attrs: Mapping[str, str]) -> BuildOptions:
         dockerfile=plain.get("filename") or "Dockerfile",
         build_args=build_args,
         target=plain.get("target", ""),
-        labels=labels,
+        # Sorted, as the classic API's JSON object arrives: the LABEL step's cache key must not
+        # depend on the order of a Go map's iteration.
+        labels=dict(sorted(labels.items())),
         # "no-cache" with no value means every step; with stage names, those stages: we rebuild
         # everything in both cases (never reuse what was asked to be rebuilt).
         no_cache="no-cache" in plain,

@@ -17,7 +17,7 @@ from typing import TypeVar
 from google.protobuf.message import DecodeError, Message
 
 from dockyard.api.buildkit.h2conn import H2Channel, H2Stream, HeaderList, StreamClosed
-from dockyard.errors import DockyardError, InvalidArgument, NotFound, Unimplemented
+from dockyard.errors import DockyardError, NotFound, Unimplemented
 
 log = logging.getLogger(__name__)
 
@@ -78,15 +78,14 @@ def parse(kind: type[M], payload: bytes) -> M:
 
 
 def code_for(exc: BaseException) -> int:
-    """Our error hierarchy as gRPC codes (the one place besides api/errors.py that maps it)."""
+    """Our error hierarchy as gRPC codes. A failed build is UNKNOWN, as BuildKit's own: clients
+    print its message bare, where other codes get a prefix ("NotFound: …")."""
     if isinstance(exc, GrpcError):
         return exc.code
     if isinstance(exc, NotFound):
         return NOT_FOUND
     if isinstance(exc, Unimplemented):
         return UNIMPLEMENTED
-    if isinstance(exc, InvalidArgument):
-        return INVALID_ARGUMENT
     return UNKNOWN
 
 

@@ -103,6 +103,9 @@ class H2Channel(asyncio.Protocol):
         self._flush()
 
     def connection_lost(self, exc: Exception | None) -> None:
+        # The client went away (Ctrl-C): its calls, and the builds they run, end with it.
+        for task in list(self._tasks):
+            task.cancel()
         self._end_all()
 
     def eof_received(self) -> bool:

@@ -18,7 +18,7 @@ from dockyard.api.buildkit import wire_pb2 as pb
 
 _STEP = re.compile(r"^Step (\d+)/(\d+) : (.*)$")
 # Lines of the classic stream that say what the vertex shows anyway.
-_QUIET = re.compile(r"^( ---> [0-9a-f]{12}| ---> Running in [0-9a-f]{12}| ---> Removed intermediate container .*"
+_QUIET = re.compile(r"^( ---> [0-9a-f]{12}| ---> Running in [0-9a-f]{12}| ---> Removed intermediate container .*|Removing intermediate container .*"
                     r"|Successfully (built|tagged) .*)$")
 STDOUT, STDERR = 1, 2
 
