@@ -172,7 +172,8 @@ class BuildKit:
     async def inputs(self, request: pb.InputsRequest, call: ServerCall) -> pb.InputsResponse:
         return pb.InputsResponse()
 
-    async def gateway_solve(self, request: pb.GatewaySolveRequest, call: ServerCall) -> pb.GatewaySolveResponse:
+    async def gateway_solve(self, request: pb.GatewaySolveRequest,
+                            call: ServerCall) -> pb.GatewaySolveResponse:
         build = self._of_call(call)
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(build.started.wait(), 10)

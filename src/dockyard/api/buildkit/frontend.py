@@ -163,8 +163,8 @@ async def solve(builder: BuilderService, session: Session, attrs: Mapping[str, s
     context_tar = scratch / "context.tar"
     text = await fetch(session, attrs, options, context_tar, status)
     try:
-        result = await builder.build(context_tar, dataclasses.replace(options, dockerfile_text=text, tags=tags),
-                                     status.emit)
+        options = dataclasses.replace(options, dockerfile_text=text, tags=tags)
+        result = await builder.build(context_tar, options, status.emit)
     except Exception as exc:
         await status.fail(str(exc))
         raise

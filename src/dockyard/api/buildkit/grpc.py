@@ -23,6 +23,8 @@ log = logging.getLogger(__name__)
 
 # google.golang.org/grpc/codes
 OK, CANCELED, UNKNOWN, INVALID_ARGUMENT, NOT_FOUND, UNIMPLEMENTED, UNAVAILABLE = 0, 1, 2, 3, 5, 12, 14
+# grpc-message is percent-encoded except printable ASCII other than "%" (gRPC's PROTOCOL-HTTP2).
+_MESSAGE_SAFE = " !\"#$&'()*+,-./:;<=>?@[]^_`{|}~"
 MAX_MESSAGE = 64 << 20  # BuildKit's own default receive limit (containerd's defaults)
 
 
@@ -112,7 +114,7 @@ class ServerCall:
     async def finish(self, code: int = OK, message: str = "") -> None:
         trailers: HeaderList = [("grpc-status", str(code))]
         if message:
-            trailers.append(("grpc-message", urllib.parse.quote(message, safe=" !\"#$&'()*+,-./:;<=>?@[]^_`{|}~")))
+            trailers.append(("grpc-message", urllib.parse.quote(message, safe=_MESSAGE_SAFE)))
         if not self._started:  # trailers-only: the status travels in the only HEADERS frame
             trailers = [(":status", "200"), ("content-type", "application/grpc"), *trailers]
         self._started = True
@@ -171,10 +173,10 @@ class ClientCall:
         self._reader = MessageReader(stream)
 
     @classmethod
-    async def start(cls, channel: H2Channel, path: str, metadata: HeaderList = ()) -> ClientCall:  # type: ignore[assignment]
+    async def start(cls, channel: H2Channel, path: str, metadata: HeaderList | None = None) -> ClientCall:
         headers: HeaderList = [(":method", "POST"), (":scheme", "http"), (":path", path),
                                (":authority", "localhost"), ("content-type", "application/grpc"),
-                               ("te", "trailers"), *metadata]
+                               ("te", "trailers"), *(metadata or [])]
         return cls(channel, await channel.open_stream(headers))
 
     async def send(self, message: Message) -> None:

@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterable
 
 import h2.config
 import h2.connection
@@ -115,11 +115,12 @@ class H2Channel(asyncio.Protocol):
     # ---- events ----
     def _handle(self, event: h2.events.Event) -> None:
         if isinstance(event, h2.events.RequestReceived | h2.events.ResponseReceived):
-            self._on_headers(event.stream_id, event.headers, request=isinstance(event, h2.events.RequestReceived))
+            request = isinstance(event, h2.events.RequestReceived)
+            self._on_headers(event.stream_id, _headers(event.headers or []), request=request)
         elif isinstance(event, h2.events.TrailersReceived):
             stream = self._streams.get(event.stream_id)
             if stream is not None:
-                stream.trailers = _headers(event.headers)
+                stream.trailers = _headers(event.headers or [])
         elif isinstance(event, h2.events.DataReceived):
             stream = self._streams.get(event.stream_id)
             # Flow control: the data is ours now (queued), so the peer may send more.
@@ -135,11 +136,11 @@ class H2Channel(asyncio.Protocol):
         elif isinstance(event, h2.events.ConnectionTerminated):
             self.close()
 
-    def _on_headers(self, stream_id: int, raw: list[tuple[str, str]], *, request: bool) -> None:
+    def _on_headers(self, stream_id: int, headers: Headers, *, request: bool) -> None:
         stream = self._streams.get(stream_id)
         if stream is None:
             stream = self._streams[stream_id] = H2Stream(self, stream_id)
-        stream.headers = _headers(raw)
+        stream.headers = headers
         stream.headers_ready.set()
         if request and self._on_request is not None:
             task = asyncio.get_running_loop().create_task(self._serve(stream))
@@ -243,7 +244,7 @@ class H2Channel(asyncio.Protocol):
         self._end_all()
 
 
-def _headers(raw: list[tuple[str, str]] | list[tuple[bytes, bytes]]) -> Headers:
+def _headers(raw: Iterable[tuple[str | bytes, str | bytes]]) -> Headers:
     out: Headers = {}
     for name, value in raw:
         key = name.decode() if isinstance(name, bytes) else name

@@ -18,8 +18,8 @@ from dockyard.api.buildkit import wire_pb2 as pb
 
 _STEP = re.compile(r"^Step (\d+)/(\d+) : (.*)$")
 # Lines of the classic stream that say what the vertex shows anyway.
-_QUIET = re.compile(r"^( ---> [0-9a-f]{12}| ---> Running in [0-9a-f]{12}| ---> Removed intermediate container .*|Removing intermediate container .*"
-                    r"|Successfully (built|tagged) .*)$")
+_QUIET = re.compile(r"^( ---> [0-9a-f]{12}| ---> Running in [0-9a-f]{12}"
+                    r"|( ---> Removed|Removing) intermediate container .*|Successfully (built|tagged) .*)$")
 STDOUT, STDERR = 1, 2
 
 
@@ -48,9 +48,13 @@ class BuildStatus:
 
     async def updates(self) -> AsyncIterator[pb.StatusResponse]:
         sent = 0
+
+        def ready() -> bool:
+            return self._done or len(self._updates) > sent
+
         while True:
             async with self._changed:
-                await self._changed.wait_for(lambda: self._done or len(self._updates) > sent)
+                await self._changed.wait_for(ready)
                 batch = self._updates[sent:]
                 finished = self._done
             for update in batch:

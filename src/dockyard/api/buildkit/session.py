@@ -146,9 +146,11 @@ async def _receive_stats(call: ClientCall) -> list[pb.Stat]:
             stats.append(packet.stat)
 
 
+_NOT_REGULAR = GO_DIR | GO_SYMLINK | GO_DEVICE | GO_PIPE | GO_SOCKET | GO_CHARDEV | GO_IRREGULAR
+
+
 def _wanted(stat: pb.Stat) -> bool:
-    return not stat.mode & (GO_DIR | GO_SYMLINK | GO_DEVICE | GO_PIPE | GO_SOCKET | GO_CHARDEV | GO_IRREGULAR) \
-        and not stat.linkname
+    return not stat.mode & _NOT_REGULAR and not stat.linkname
 
 
 async def _receive_files(call: ClientCall, stats: list[pb.Stat], tar: tarfile.TarFile,

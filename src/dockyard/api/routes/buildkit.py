@@ -47,7 +47,7 @@ def _upgrade(request: web.Request, channel: H2Channel) -> None:
         raise ConnectionResetError("client went away")
     # Bytes the client sent right after the request head (its HTTP/2 preface) were kept by aiohttp.
     tail = getattr(request.protocol, "_message_tail", b"")
-    request.protocol._message_tail = b""  # type: ignore[attr-defined]
+    request.protocol._message_tail = b""
     transport.pause_reading()
     transport.write(b"HTTP/1.1 101 Switching Protocols\r\nConnection: Upgrade\r\nUpgrade: h2c\r\n\r\n")
     channel.start(transport, tail)
