@@ -145,7 +145,8 @@ def _sender(files: list[tuple[pb.Stat, bytes]]) -> Server:
             if packet.type == pb.Packet.PACKET_REQ:
                 data = files[packet.ID][1]
                 for i in range(0, len(data), 30000):
-                    await call.send(pb.Packet(type=pb.Packet.PACKET_DATA, ID=packet.ID, data=data[i:i + 30000]))
+                    chunk = data[i:i + 30000]
+                    await call.send(pb.Packet(type=pb.Packet.PACKET_DATA, ID=packet.ID, data=chunk))
                 await call.send(pb.Packet(type=pb.Packet.PACKET_DATA, ID=packet.ID))
             elif packet.type == pb.Packet.PACKET_FIN:
                 await call.send(pb.Packet(type=pb.Packet.PACKET_FIN))
@@ -176,7 +177,8 @@ async def test_diffcopy_becomes_a_tar() -> None:
         assert members["sub"].isdir() and members["sub"].mode == 0o755
         body = tar.extractfile("sub/big.bin")
         assert body is not None and body.read() == big
-        assert (members["sub/big.bin"].uid, members["sub/big.bin"].gid, members["sub/big.bin"].mode) == (1, 2, 0o640)
+        big_member = members["sub/big.bin"]
+        assert (big_member.uid, big_member.gid, big_member.mode) == (1, 2, 0o640)
         assert members["sub/hard"].islnk() and members["sub/hard"].linkname == "sub/big.bin"
         assert members["link"].issym() and members["link"].linkname == "sub/big.bin"
         assert members["run.sh"].mode == 0o755
