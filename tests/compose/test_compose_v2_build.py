@@ -20,6 +20,7 @@ FROM busybox AS stage
 ARG GREETING=unset
 COPY . /ctx
 RUN echo "$GREETING from stage" > /greeting
+RUN --mount=type=secret,id=token cp /run/secrets/token /token-copy
 FROM stage AS final
 RUN echo final > /greeting
 """
@@ -30,15 +31,19 @@ services:
       context: .
       target: stage
       args: {GREETING: hello}
+      secrets: [token]
     command: sh -c 'cat /greeting; ls -A /ctx | tr "\\n" " "; echo; cat /ctx/sub/data.txt;
-      readlink /ctx/link; stat -c %a /ctx/run.sh'
+      readlink /ctx/link; stat -c %a /ctx/run.sh; cat /token-copy'
+secrets:
+  token: {file: ./token.txt}
 """
 
 
 def _project(tmp_path: Path) -> Path:
     (tmp_path / "Dockerfile").write_text(DOCKERFILE)
     (tmp_path / "compose.yaml").write_text(COMPOSE)
-    (tmp_path / ".dockerignore").write_text("ignored.txt\n")
+    (tmp_path / ".dockerignore").write_text("ignored.txt\ntoken.txt\n")
+    (tmp_path / "token.txt").write_text("s3cr3t\n")
     (tmp_path / "ignored.txt").write_text("must not reach the daemon\n")
     (tmp_path / "sub").mkdir()
     (tmp_path / "sub" / "data.txt").write_text("data " * 20000 + "end\n")  # several DATA packets
@@ -70,7 +75,7 @@ def test_up_build_runs_the_built_stage_then_build_hits_the_cache(
         assert {".dockerignore", "Dockerfile", "compose.yaml", "sub", "link", "run.sh"} <= listed
         assert "ignored.txt" not in listed, ".dockerignore applies to what the session sends"
         assert lines[2] == "data " * 20000 + "end"
-        assert lines[3:] == ["sub/data.txt", "755"]
+        assert lines[3:] == ["sub/data.txt", "755", "s3cr3t"], "the build secret, from the session"
         first = _image_id(daemon, f"{project}-app")
         labels = daemon.docker_ok("image", "inspect", "-f", "{{json .Config.Labels}}", first)
         assert f'"com.docker.compose.project":"{project}"' in labels

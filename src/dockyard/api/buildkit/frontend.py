@@ -19,12 +19,14 @@ from pathlib import Path
 from typing import Any
 
 from dockyard.api.buildkit.progress import BuildStatus
-from dockyard.api.buildkit.session import Session, receive_tar
+from dockyard.api.buildkit.session import Session, receive_tar, secrets
+from dockyard.core.builder.dockerfile import parse
 from dockyard.core.builder.ignore import read_patterns
 from dockyard.core.builder.model import BuildOptions
+from dockyard.core.builder.mounts import parse_mount
 from dockyard.core.builder.service import BuilderService
 from dockyard.core.runtime.resources import check_create
-from dockyard.errors import InvalidArgument, NotFound, Unimplemented
+from dockyard.errors import DockyardError, InvalidArgument, NotFound, Unimplemented
 
 log = logging.getLogger(__name__)
 
@@ -163,9 +165,30 @@ async def solve(builder: BuilderService, session: Session, attrs: Mapping[str, s
     context_tar = scratch / "context.tar"
     text = await fetch(session, attrs, options, context_tar, status)
     try:
-        options = dataclasses.replace(options, dockerfile_text=text, tags=tags)
+        wanted = await secrets(session, _secret_ids(text, options.dockerfile))
+        options = dataclasses.replace(options, dockerfile_text=text, tags=tags, secrets=wanted)
         result = await builder.build(context_tar, options, status.emit)
     except Exception as exc:
         await status.fail(str(exc))
         raise
     return result.image_id
+
+
+def _secret_ids(text: str, name: str) -> list[str]:
+    """The secrets the Dockerfile's ``RUN --mount=type=secret`` steps name (fetched from the session
+    before the build; a Dockerfile that does not parse fails in the builder with its message)."""
+    try:
+        dockerfile = parse(text, name)
+    except DockyardError:
+        return []
+    ids: set[str] = set()
+    for stage in dockerfile.stages:
+        for ins in stage.instructions:
+            for value in ins.flag_all("mount"):
+                try:
+                    mount = parse_mount(value, "/")
+                except DockyardError:
+                    continue
+                if mount.type == "secret":
+                    ids.add(mount.id)
+    return sorted(ids)

@@ -22,13 +22,14 @@ from dataclasses import dataclass, field
 from typing import IO
 
 from dockyard.api.buildkit import wire_pb2 as pb
-from dockyard.api.buildkit.grpc import ClientCall
+from dockyard.api.buildkit.grpc import NOT_FOUND, ClientCall, GrpcError
 from dockyard.api.buildkit.h2conn import H2Channel, HeaderList
 from dockyard.errors import InvalidArgument, Unavailable
 
 log = logging.getLogger(__name__)
 
 DIFFCOPY = "/moby.filesync.v1.FileSync/DiffCopy"
+GET_SECRET = "/moby.buildkit.secrets.v1.Secrets/GetSecret"
 SESSION_WAIT = 30.0  # how long a Solve waits for its session's connection (BuildKit waits too)
 _WINDOW = 32  # file requests in flight at once
 _SPOOL = 1 << 20
@@ -218,3 +219,25 @@ def _size(body: IO[bytes]) -> int:
     body.seek(0)
     return end
 
+
+
+async def secrets(session: Session, ids: Iterable[str]) -> dict[str, bytes]:
+    """The values of the secrets ``ids`` that the client's session has (``--secret``/compose's
+    build secrets); one it does not know is left out (the step that needs it says so)."""
+    found: dict[str, bytes] = {}
+    if GET_SECRET.lower() not in session.methods:
+        return found
+    for ident in ids:
+        call = await ClientCall.start(session.channel, GET_SECRET)
+        await call.send(pb.GetSecretRequest(ID=ident))
+        call.close_send()
+        try:
+            reply = await call.receive(pb.GetSecretResponse)
+        except GrpcError as exc:
+            if exc.code == NOT_FOUND:
+                continue
+            raise
+        if reply is not None:
+            found[ident] = reply.data
+            await call.receive(pb.GetSecretResponse)  # the end of the call
+    return found
