@@ -11,10 +11,13 @@ import sys
 import tarfile
 from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import TypeVar
 
 import pytest
+from google.protobuf.message import Message
 
 from dockyard.api.buildkit import wire_pb2 as pb
+from dockyard.api.buildkit.control import BuildKit
 from dockyard.api.buildkit.frontend import options_for
 from dockyard.api.buildkit.grpc import (
     UNIMPLEMENTED,
@@ -33,6 +36,7 @@ from dockyard.api.buildkit.session import DIFFCOPY, GO_DIR, GO_SYMLINK, Session,
 from dockyard.errors import Unimplemented
 
 ROOT = Path(__file__).resolve().parents[2]
+M = TypeVar("M", bound=Message)
 
 
 @pytest.mark.skipif(importlib.util.find_spec("grpc_tools") is None, reason="grpcio-tools not installed")
@@ -224,3 +228,53 @@ def test_frontend_options() -> None:
         options_for({"bogus": "1"})
     with pytest.raises(Unimplemented, match="multi-platform"):
         options_for({"platform": "linux/amd64,linux/arm64"})
+
+
+class _FakeBuilder:
+    async def prune(self) -> tuple[list[str], int]:
+        return ["sha256:a", "cache-mounts"], 4096
+
+
+async def _call(channel: H2Channel, path: str, request: Message, reply: type[M],
+                metadata: list[tuple[str, str]] | None = None) -> list[M]:
+    call = await ClientCall.start(channel, path, metadata)
+    await call.send(request)
+    call.close_send()
+    out = []
+    while (message := await call.receive(reply)) is not None:
+        out.append(message)
+    return out
+
+
+async def test_control_probe_build_prune_and_refusals(tmp_path: Path) -> None:
+    buildkit = BuildKit(lambda: _FakeBuilder(), tmp_path)  # type: ignore[arg-type,return-value]
+    client, served = await _pair(Server(buildkit.methods()))
+    control, bridge = "/moby.buildkit.v1.Control/", "/moby.buildkit.v1.frontend.LLBBridge/"
+    try:
+        workers = await _call(client, control + "ListWorkers", pb.ListWorkersRequest(),
+                              pb.ListWorkersResponse)
+        assert workers[0].record[0].platforms[0].OS == "linux"
+        # buildx's probe: a Solve with no frontend whose gateway pings and returns nothing.
+        solve = asyncio.ensure_future(_call(client, control + "Solve", pb.SolveRequest(Ref="r1"),
+                                            pb.SolveResponse))
+        status = asyncio.ensure_future(_call(client, control + "Status", pb.StatusRequest(Ref="r1"),
+                                             pb.StatusResponse))
+        meta = [("buildkit-controlapi-buildid", "r1")]
+        while "r1" not in buildkit._builds:
+            await asyncio.sleep(0.01)
+        pong = await _call(client, bridge + "Ping", pb.PingRequest(), pb.PongResponse, meta)
+        assert "return" in {cap.ID for cap in pong[0].FrontendAPICaps}
+        await _call(client, bridge + "Return", pb.ReturnRequest(), pb.ReturnResponse, meta)
+        assert [dict(r.ExporterResponse) for r in await solve] == [{}]
+        assert await status == []
+        records = await _call(client, control + "Prune", pb.PruneRequest(all=True), pb.UsageRecord)
+        assert [(r.ID, r.Size) for r in records] == [("sha256:a", 0), ("cache-mounts", 4096)]
+        with pytest.raises(GrpcError, match="exporter 'local' is not supported"):
+            await _call(client, control + "Solve", pb.SolveRequest(
+                Ref="r2", Exporters=[pb.Exporter(Type="local")]), pb.SolveResponse)
+        with pytest.raises(GrpcError, match="LLB definitions are not supported"):
+            await _call(client, control + "Solve", pb.SolveRequest(Ref="r3", Definition=b"\n\x00"),
+                        pb.SolveResponse)
+    finally:
+        client.close()
+        served.close()

@@ -77,6 +77,7 @@ class BuildKit:
             control + "Solve": unary(pb.SolveRequest, self.solve),
             control + "Status": server_stream(pb.StatusRequest, self.status),
             control + "DiskUsage": unary(pb.DiskUsageRequest, self.disk_usage),
+            control + "Prune": server_stream(pb.PruneRequest, self.prune),
             bridge + "Ping": unary(pb.PingRequest, self.ping),
             bridge + "Solve": unary(pb.GatewaySolveRequest, self.gateway_solve),
             bridge + "Return": unary(pb.ReturnRequest, self.gateway_return),
@@ -119,6 +120,19 @@ class BuildKit:
     async def disk_usage(self, request: pb.DiskUsageRequest, call: ServerCall) -> pb.DiskUsageResponse:
         raise Unimplemented("build cache disk usage is not reported through BuildKit's API: "
                             "use docker system df")
+
+    async def prune(self, request: pb.PruneRequest, call: ServerCall) -> AsyncIterator[pb.UsageRecord]:
+        """``buildx prune``: the whole cache (as ``docker builder prune -a``); one record per entry
+        removed, the bytes freed on the last (we do not know them per entry)."""
+        if request.filter or request.keepDuration:
+            raise Unimplemented("prune filters and --keep-duration are not supported by this engine")
+        builder = self._builder()
+        if builder is None:
+            raise Unimplemented("this engine was built without a builder")
+        removed, reclaimed = await builder.prune()
+        for index, ident in enumerate(removed):
+            yield pb.UsageRecord(ID=ident, Size=reclaimed if index == len(removed) - 1 else 0,
+                                 RecordType="regular")
 
     async def status(self, request: pb.StatusRequest, call: ServerCall) -> AsyncIterator[pb.StatusResponse]:
         async for update in self._build(request.Ref).status.updates():
