@@ -31,7 +31,7 @@ from pathlib import Path
 from dockyard import __version__
 from dockyard.api.buildkit import frontend
 from dockyard.api.buildkit import wire_pb2 as pb
-from dockyard.api.buildkit.grpc import GrpcError, Method, ServerCall, server_stream, unary
+from dockyard.api.buildkit.grpc import CANCELED, GrpcError, Method, ServerCall, server_stream, unary
 from dockyard.api.buildkit.progress import BuildStatus
 from dockyard.api.buildkit.session import Sessions
 from dockyard.core.builder.service import BuilderService
@@ -135,15 +135,20 @@ class BuildKit:
                                  RecordType="regular")
 
     async def status(self, request: pb.StatusRequest, call: ServerCall) -> AsyncIterator[pb.StatusResponse]:
-        async for update in self._build(request.Ref).status.updates():
-            yield update
+        build = self._build(request.Ref)
+        try:
+            async for update in build.status.updates():
+                yield update
+        finally:
+            if not build.started.is_set():  # the client went away before its Solve came
+                self._builds.pop(request.Ref, None)
 
     async def solve(self, request: pb.SolveRequest, call: ServerCall) -> pb.SolveResponse:
         build = self._build(request.Ref or uuid.uuid4().hex)
         try:
             build.session, build.tags = request.Session, _tags(request)
-            build.started.set()
             _refuse(request)
+            build.started.set()
             if request.Frontend:
                 if request.Frontend not in frontend.DOCKERFILE_FRONTEND:
                     raise Unimplemented(f"frontend {request.Frontend} is not supported by this engine: "
@@ -162,6 +167,7 @@ class BuildKit:
                                                   "image.name": ",".join(build.tags)})
             return response
         finally:
+            build.started.set()  # a gateway call waiting for it sees the build is over
             if not build.returned.done():
                 build.returned.cancel()
             await build.status.close()
@@ -191,6 +197,8 @@ class BuildKit:
         build = self._of_call(call)
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(build.started.wait(), 10)
+        if build.returned.done():  # Control.Solve refused the build or ended already
+            raise GrpcError(CANCELED, "the build was canceled")
         if request.Definition and not request.Frontend:
             raise Unimplemented("LLB definitions are not supported by this engine: "
                                 "build with the Dockerfile frontend")
