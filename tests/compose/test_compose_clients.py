@@ -111,8 +111,8 @@ def test_three_services_two_networks(kind: str, daemon: Daemon, compose_for: Cal
     (tmp_path / "compose.override.yaml").write_text(OVERRIDE)
     (tmp_path / "Dockerfile").write_text(DOCKERFILE)
     project = f"tn{kind}{uuid.uuid4().hex[:6]}"
-    # Compose v2 only takes the classic builder with DOCKER_BUILDKIT=0 (see the report).
-    compose = compose_for(kind, tmp_path, {"DOCKER_BUILDKIT": "0"} if kind == "v2" else None)
+    # Compose v2 builds through the engine's BuildKit API (tests/compose/test_compose_v2_build.py).
+    compose = compose_for(kind, tmp_path)
     sep = "_" if kind == "v1" else "-"
     try:
         compose("-p", project, "up", "-d", "--build")

@@ -63,6 +63,7 @@ async def _on_prepare(request: web.Request, response: web.StreamResponse) -> Non
 def _tables() -> list[RouteTable]:
     from dockyard.api.routes import archive, containers, distribution, execs, images, system, volumes
     from dockyard.api.routes import build as build_routes
+    from dockyard.api.routes import buildkit as buildkit_routes
     from dockyard.api.routes import events as event_routes
     from dockyard.api.routes import networks as network_routes
     from dockyard.api.routes import resources as resource_routes
@@ -73,7 +74,8 @@ def _tables() -> list[RouteTable]:
     return [system.table, containers.table, execs.table, images.table, volumes.table, archive.table,
             distribution.table, build_routes.table, network_routes.table,
             resource_routes.table, event_routes.table,
-            swarm_routes.table, service_routes.table, secret_routes.table]
+            swarm_routes.table, service_routes.table, secret_routes.table,
+            buildkit_routes.table]
 
 
 def build_app(engine: Engine, extra_middlewares: tuple[Middleware, ...] = ()) -> web.Application:
@@ -83,6 +85,9 @@ def build_app(engine: Engine, extra_middlewares: tuple[Middleware, ...] = ()) ->
                           client_max_size=0)
     app[ENGINE_KEY] = engine
     app.on_response_prepare.append(_on_prepare)
+    from dockyard.api.routes import buildkit as buildkit_routes
+
+    buildkit_routes.install(app, engine)
     for table in _tables():
         for method, path, handler in table.routes:
             app.router.add_route(method, path, handler)

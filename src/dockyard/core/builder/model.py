@@ -30,6 +30,9 @@ class BuildOptions:
     # HostConfig fields every RUN container gets: ExtraHosts (--add-host), ShmSize, Memory,
     # MemorySwap, CpuShares, CpusetCpus, CpusetMems, CpuPeriod, CpuQuota, Ulimits, CgroupParent.
     run_host: dict[str, Any] = field(default_factory=dict)
+    # The Dockerfile's text when it does not travel in the context (BuildKit clients send it
+    # apart); ``dockerfile`` then only names it in messages.
+    dockerfile_text: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

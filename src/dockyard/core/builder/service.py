@@ -78,7 +78,9 @@ class BuilderService:
             root = work / "context"
             root.mkdir()
             await asyncio.to_thread(build_context.extract, context_tar, root, self._config.max_unpack_size)
-            text = await asyncio.to_thread(_read_dockerfile, root, options.dockerfile)
+            text = options.dockerfile_text
+            if text is None:
+                text = await asyncio.to_thread(_read_dockerfile, root, options.dockerfile)
             await asyncio.to_thread(build_context.apply_dockerignore, root, options.dockerfile)
             dockerfile = parse(text, options.dockerfile)
             quiet_emit = _quiet if options.quiet else emit

@@ -1,0 +1,81 @@
+"""``POST /session`` and ``POST /grpc``: the hijacked h2c connections of BuildKit's clients.
+
+buildx (the docker CLI's builder, and Compose v2's) takes an engine for a "docker" driver builder
+when ``POST /grpc`` upgrades; otherwise it boots a BuildKit container from Docker Hub. Both
+endpoints answer ``101 Switching Protocols`` with ``Upgrade: h2c``, as moby's session and grpc
+routers do, and then speak HTTP/2 on the raw connection (the transport is taken over before
+anything else is written, as for attach: see api/hijack.py).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+from aiohttp import web
+
+from dockyard.api.buildkit.control import BuildKit
+from dockyard.api.buildkit.grpc import Server
+from dockyard.api.buildkit.h2conn import H2Channel
+from dockyard.api.buildkit.session import Session
+from dockyard.api.hijack import HijackedResponse
+from dockyard.api.routing import RouteTable
+from dockyard.core.engine import Engine
+from dockyard.errors import AlreadyExists, InvalidArgument
+
+log = logging.getLogger(__name__)
+
+table = RouteTable()
+BUILDKIT_KEY = web.AppKey("buildkit", BuildKit)
+SESSION_ID = "X-Docker-Expose-Session-Uuid"
+SESSION_METHOD = "X-Docker-Expose-Session-Grpc-Method"
+
+
+def install(app: web.Application, engine: Engine) -> None:
+    app[BUILDKIT_KEY] = BuildKit(lambda: engine.builder, engine.config.tmp_dir)
+
+
+def _upgrade(request: web.Request, channel: H2Channel) -> None:
+    """Answer 101 and hand the connection to ``channel``; errors before that are plain HTTP."""
+    proto = request.headers.get("Upgrade", "")
+    if not proto:
+        raise InvalidArgument("no upgrade proto in request")
+    if proto.lower() != "h2c":
+        raise InvalidArgument(f"protocol {proto} not supported")
+    transport = request.transport
+    if not isinstance(transport, asyncio.Transport) or transport.is_closing():
+        raise ConnectionResetError("client went away")
+    # Bytes the client sent right after the request head (its HTTP/2 preface) were kept by aiohttp.
+    tail = getattr(request.protocol, "_message_tail", b"")
+    request.protocol._message_tail = b""
+    transport.pause_reading()
+    transport.write(b"HTTP/1.1 101 Switching Protocols\r\nConnection: Upgrade\r\nUpgrade: h2c\r\n\r\n")
+    channel.start(transport, tail)
+
+
+@table.post("/grpc")
+async def grpc(request: web.Request) -> web.StreamResponse:
+    buildkit = request.app[BUILDKIT_KEY]
+    channel = H2Channel(client_side=False, on_request=Server(buildkit.methods()))
+    _upgrade(request, channel)
+    await channel.closed.wait()
+    return HijackedResponse()
+
+
+@table.post("/session")
+async def session(request: web.Request) -> web.StreamResponse:
+    buildkit = request.app[BUILDKIT_KEY]
+    session_id = request.headers.get(SESSION_ID, "")
+    if buildkit.sessions.exists(session_id):
+        raise AlreadyExists(f"session {session_id} already exists")
+    methods = frozenset(m.lower() for m in request.headers.getall(SESSION_METHOD, []))
+    channel = H2Channel(client_side=True)
+    _upgrade(request, channel)
+    opened = Session(session_id, channel, methods)
+    await buildkit.sessions.add(opened)
+    try:
+        await channel.closed.wait()
+    finally:
+        await buildkit.sessions.remove(opened)
+        channel.close()
+    return HijackedResponse()
