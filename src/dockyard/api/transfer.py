@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import errno
 import logging
 import tempfile
 from collections.abc import AsyncIterator, Iterator
@@ -12,6 +13,7 @@ from pathlib import Path
 from aiohttp import web
 
 from dockyard.api.routing import engine
+from dockyard.errors import NoSpace
 
 log = logging.getLogger(__name__)
 
@@ -32,9 +34,17 @@ async def body_file(request: web.Request, prefix: str = "upload-") -> AsyncItera
     """The request body streamed into a temporary file, removed afterwards."""
     with scratch_dir(request, prefix) as tmp:
         path = tmp / "body.tar"
-        with path.open("wb") as out:
-            async for chunk in request.content.iter_chunked(CHUNK):
-                await asyncio.to_thread(out.write, chunk)
+        try:
+            with path.open("wb") as out:
+                async for chunk in request.content.iter_chunked(CHUNK):
+                    await asyncio.to_thread(out.write, chunk)
+        except OSError as exc:
+            if exc.errno not in (errno.ENOSPC, errno.EDQUOT):
+                raise
+            # A full disk is the host's state, not a bug: a clean 500 as dockerd's (Go's path error
+            # text), no traceback, and the partial spool freed at once for whatever runs next.
+            path.unlink(missing_ok=True)
+            raise NoSpace(f"write {path}: no space left on device") from exc
         yield path
 
 
