@@ -57,3 +57,7 @@ class Unavailable(DockyardError):
 
 class Internal(DockyardError):
     """An invariant was lost; a bug or a broken host."""
+
+
+class NoSpace(Internal):
+    """The disk is full (ENOSPC, EDQUOT): dockerd answers 500 ``write <path>: no space left on device``."""

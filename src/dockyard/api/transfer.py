@@ -13,7 +13,7 @@ from pathlib import Path
 from aiohttp import web
 
 from dockyard.api.routing import engine
-from dockyard.errors import Internal
+from dockyard.errors import NoSpace
 
 log = logging.getLogger(__name__)
 
@@ -41,10 +41,10 @@ async def body_file(request: web.Request, prefix: str = "upload-") -> AsyncItera
         except OSError as exc:
             if exc.errno not in (errno.ENOSPC, errno.EDQUOT):
                 raise
-            # A full disk is the host's state, not a daemon bug: one line, and the spool goes
-            # with the scratch directory.
-            log.warning("%s %s: no space left to store the request body", request.method, request.path)
-            raise Internal(f"write {path}: no space left on device") from exc
+            # A full disk is the host's state, not a bug: a clean 500 as dockerd's (Go's path error
+            # text), no traceback, and the partial spool freed at once for whatever runs next.
+            path.unlink(missing_ok=True)
+            raise NoSpace(f"write {path}: no space left on device") from exc
         yield path
 
 

@@ -75,7 +75,7 @@ class Pusher:
             for record in reversed(records):
                 sink.status("Preparing", short_id(record.diff_id))
             blobs = await run_all(self._push_layer(repo, image, r, workdir, sink) for r in records)
-            config = await asyncio.to_thread(self._content.read, image.id)
+            config = await asyncio.to_thread(self._store.config_bytes, image.id)
             await self._push_bytes(repo, config, image.id, workdir)
             manifest, media_type = self._manifest(image, config, [b.desc for b in blobs])
             await self._registry.put_manifest(repo, tag, manifest, media_type)

@@ -28,6 +28,12 @@ class CommitOptions:
 
 def child_config(parent: dict[str, Any] | None, options: CommitOptions, diff_id: str | None) -> bytes:
     """The image config JSON bytes of the child of ``parent`` (None: from scratch)."""
+    return child_config_parsed(parent, options, diff_id)[1]
+
+
+def child_config_parsed(parent: dict[str, Any] | None, options: CommitOptions,
+                        diff_id: str | None) -> tuple[dict[str, Any], bytes]:
+    """The child's config and its bytes: a build step need not parse back what it just wrote."""
     created = options.created or now_rfc3339()
     base = parent or {}
     diff_ids = list((base.get("rootfs") or {}).get("diff_ids") or [])
@@ -58,4 +64,4 @@ def child_config(parent: dict[str, Any] | None, options: CommitOptions, diff_id:
         if key in base:
             config[key] = base[key]
     config.update(options.extra)
-    return json.dumps(config, separators=(",", ":")).encode()
+    return config, json.dumps(config, separators=(",", ":")).encode()

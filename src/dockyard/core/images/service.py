@@ -26,8 +26,8 @@ from dockyard.core.content import ContentStore
 from dockyard.core.downloads import Fetcher, normalise_url
 from dockyard.core.events import EventBus
 from dockyard.core.ids import Digest, ImageId, chain_ids, digest_of, hex_of, is_full_hex_id
-from dockyard.core.images import archive
-from dockyard.core.images.commit import CommitOptions, child_config
+from dockyard.core.images import archive, delta
+from dockyard.core.images.commit import CommitOptions, child_config_parsed
 from dockyard.core.images.importer import import_config
 from dockyard.core.images.model import Image, ImageUser
 from dockyard.core.images.reference import Reference, familiar, parse, parse_repository
@@ -118,9 +118,9 @@ class ImageService:
         return image
 
     def _resolve_id(self, ref: str) -> ImageId:
-        if ref.startswith("sha256:") and is_full_hex_id(ref[7:]) and self._store.get(ref):
+        if ref.startswith("sha256:") and is_full_hex_id(ref[7:]) and self._store.exists(ref):
             return ImageId(ref)
-        if is_full_hex_id(ref) and self._store.get("sha256:" + ref):
+        if is_full_hex_id(ref) and self._store.exists("sha256:" + ref):
             return ImageId("sha256:" + ref)
         parsed: Reference | None = None
         parse_error: InvalidArgument | None = None
@@ -271,26 +271,33 @@ class ImageService:
         the layer's snapshot (or is left alone when the layer is already there)."""
         target = parse_repository(repo, tag) if repo else None
         async with self._lock:
-            image_id = await asyncio.to_thread(self._commit_sync, parent, layer_tar, options, target,
-                                               snapshot)
+            image_id, child = await asyncio.to_thread(self._commit_sync, parent, layer_tar, options, target,
+                                                      snapshot)
         log.info("committed %s%s", image_id, f" as {target}" if target else "")
-        return self.resolve(image_id)
+        image = self._store.get(image_id, parsed=child)
+        if image is None:
+            raise NotFound(f"No such image: {image_id}")
+        return image
 
     def _commit_sync(self, parent: Image | None, layer_tar: Path | None, options: CommitOptions,
-                     target: Reference | None, snapshot: str | None = None) -> ImageId:
+                     target: Reference | None, snapshot: str | None = None) -> tuple[ImageId, dict[str, Any]]:
         with ExitStack() as undo:
             # The layer tar is the caller's temporary file (a build step's or a commit's diff).
             diff_id = self._unpacker.ingest(layer_tar, undo, consume=True) if layer_tar is not None else None
-            config = child_config(parent.config if parent else None, options, diff_id)
-            diff_ids = json.loads(config)["rootfs"]["diff_ids"]
+            child, config = child_config_parsed(parent.config if parent else None, options, diff_id)
+            diff_ids = child["rootfs"]["diff_ids"]
             keys: builtins.list[str] = []
             adopt = (diff_id, snapshot) if diff_id is not None and snapshot is not None else None
             layers = self._unpacker.unpack(diff_ids, undo, keys, adopt=adopt)
-            image_id = self._write_config(config, undo)
+            # A step's config is stored as what it adds to its parent's, with no blob (issue 9).
+            delta_text = delta.make(parent.config, child, config) if parent is not None else None
+            image_id = (ImageId(digest_of(config)) if delta_text is not None
+                        else self._write_config(config, undo))
             self._store.add_image(image_id, config, layers, [str(target)] if target else [],
-                                  unpack_keys=keys, parent=parent.id if parent else None)
+                                  unpack_keys=keys, parent=parent.id if parent else None,
+                                  delta_text=delta_text, parsed=child)
             undo.pop_all()
-        return image_id
+        return image_id, child
 
     def _write_config(self, config: bytes, undo: ExitStack) -> ImageId:
         existed = self._content.exists(digest_of(config))
@@ -399,7 +406,7 @@ class ImageService:
                                              layer.blob if compressed else "",
                                              _oci_layer_type(layer.media_type) if compressed
                                              else archive.OCI_LAYER))
-        config = self._content.read(image.id)
+        config = self._store.config_bytes(image.id)
         return archive.SavedImage(image.id, config, tuple(layers), tags,
                                   tuple(familiar(t) for t in tags))
 

@@ -10,6 +10,10 @@ Tables (owned by the image service):
   unpacked size. A layer row exists only while an image uses it.
 - ``unpacks``: active snapshots being filled; a row left after a crash names what to clean up.
 
+``images.delta_of`` names the image whose config ``config`` is a delta against (core/images/delta.py):
+a build step's config is stored as what it adds, and such an image has no config blob; a full config
+is read back with :meth:`ImageStore.config_bytes`. Deleting an image rebases the deltas made on it.
+
 ``images.parent`` is the image this one was built on and ``history_key``/``history_len`` what finds
 it (core/images/lineage.py); they are filled when an image is added, and by :meth:`ensure_schema`
 for rows of a store made before the columns existed.
@@ -19,12 +23,14 @@ from __future__ import annotations
 
 import json
 import sqlite3
+import threading
+from collections import OrderedDict
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
 from dockyard.core.ids import ChainId, Digest, ImageId
-from dockyard.core.images import lineage
+from dockyard.core.images import delta, lineage
 from dockyard.core.images.model import Image
 from dockyard.core.metadata import Metadata
 from dockyard.core.timestamps import now_rfc3339
@@ -43,13 +49,18 @@ SCHEMA = (
 )
 
 # Added after the first release: ALTERed into existing stores, then indexed.
-LINEAGE_COLUMNS = (("history_key", "TEXT"), ("history_len", "INTEGER"), ("parent", "TEXT"))
+LINEAGE_COLUMNS = (("history_key", "TEXT"), ("history_len", "INTEGER"), ("parent", "TEXT"),
+                   ("delta_of", "TEXT"))
 LINEAGE_INDEXES = (
+    "CREATE INDEX IF NOT EXISTS images_by_delta_of ON images(delta_of)",
     "CREATE INDEX IF NOT EXISTS images_by_history_key ON images(history_key)",
     "CREATE INDEX IF NOT EXISTS images_by_parent ON images(parent)",
 )
 # SQLite's default limit of bound parameters is 999 on old builds: look prefixes up in batches.
 _BATCH = 500
+# Full configs of delta images lately read: a build reads each step's parent right after making it,
+# so a short memory makes each read one patch instead of a walk down to the base image.
+_MEMORY = 16
 
 LAYER_MEDIA_TYPE = "application/vnd.oci.image.layer.v1.tar"
 
@@ -70,6 +81,8 @@ class ImageStore:
 
     def __init__(self, db: Metadata) -> None:
         self._db = db
+        self._memory: OrderedDict[str, str] = OrderedDict()
+        self._memory_lock = threading.Lock()
 
     def ensure_schema(self) -> None:
         self._db.ensure_schema(SCHEMA)
@@ -87,19 +100,89 @@ class ImageStore:
         time), then each row's parent through the index, as :meth:`add_image` does."""
         todo = [r["id"] for r in tx.execute("SELECT id FROM images WHERE history_len IS NULL").fetchall()]
         for image_id in todo:
-            row = tx.execute("SELECT config FROM images WHERE id = ?", (image_id,)).fetchone()
-            config = json.loads(row[0])
+            config = self._config(image_id)
             keys = lineage.prefix_keys(config)
             tx.execute("UPDATE images SET history_key = ?, history_len = ? WHERE id = ?",
                        (keys[-1] if keys else None, len(keys), image_id))
         for image_id in todo:
-            row = tx.execute("SELECT config, chain_ids FROM images WHERE id = ?", (image_id,)).fetchone()
-            parent = self._find_parent(tx, image_id, json.loads(row["config"]), json.loads(row["chain_ids"]))
+            row = tx.execute("SELECT chain_ids FROM images WHERE id = ?", (image_id,)).fetchone()
+            parent = self._find_parent(tx, image_id, self._config(image_id), json.loads(row["chain_ids"]))
             tx.execute("UPDATE images SET parent = ? WHERE id = ?", (parent, image_id))
 
+    # ---- configs stored as deltas ----
+    def config_bytes(self, image_id: str) -> bytes:
+        """The image config's bytes, whose digest is the image ID (a delta is applied)."""
+        row = self._db.query_one("SELECT config, delta_of FROM images WHERE id = ?", (image_id,))
+        if row is None:
+            raise KeyError(image_id)
+        if row["delta_of"] is None:
+            return str(row["config"]).encode()
+        return self._full_text(image_id).encode()
+
+    def _config(self, image_id: str) -> dict[str, Any]:
+        return dict(json.loads(self.config_bytes(image_id)))
+
+    def _full_text(self, image_id: str) -> str:
+        """Walk the deltas down to a full config (or one remembered), then patch back up."""
+        patches: list[tuple[str, str]] = []
+        current: str | None = image_id
+        base: str | None = None
+        while current is not None:
+            with self._memory_lock:
+                base = self._memory.get(current)
+            if base is not None:
+                break
+            row = self._db.query_one("SELECT config, delta_of FROM images WHERE id = ?", (current,))
+            if row is None:
+                raise KeyError(f"config of {image_id}: {current} is missing")
+            if row["delta_of"] is None:
+                base = str(row["config"])
+                break
+            patches.append((current, str(row["config"])))
+            current = str(row["delta_of"])
+        assert base is not None
+        text = base
+        for patched_id, patch in reversed(patches):
+            text = delta.encode(delta.apply(json.loads(text), json.loads(patch))).decode()
+            self._remember(patched_id, text)
+        return text
+
+    def _remember(self, image_id: str, text: str) -> None:
+        with self._memory_lock:
+            self._memory[image_id] = text
+            self._memory.move_to_end(image_id)
+            while len(self._memory) > _MEMORY:
+                self._memory.popitem(last=False)
+
+    def _listed_configs(self, rows: list[sqlite3.Row]) -> dict[str, dict[str, Any]]:
+        """Every row's config without history, each delta applied once to its parent's: parents
+        first, and a parent's config kept only until its last delta child is made."""
+        by_id = {str(r["id"]): r for r in rows}
+        children: dict[str, list[str]] = {}
+        for r in rows:
+            if r["delta_of"] is not None:
+                children.setdefault(str(r["delta_of"]), []).append(str(r["id"]))
+        out: dict[str, dict[str, Any]] = {}
+        for r in rows:
+            if r["delta_of"] is not None and str(r["delta_of"]) in by_id:
+                continue  # made from its parent below
+            config = json.loads(r["config"]) if r["delta_of"] is None else self._config(str(r["id"]))
+            config.pop("history", None)
+            out[str(r["id"])] = config
+            todo = [str(r["id"])]
+            while todo:
+                parent_id = todo.pop()
+                for child_id in children.get(parent_id, ()):
+                    patch = delta.without_history(json.loads(by_id[child_id]["config"]))
+                    out[child_id] = delta.apply(json.loads(json.dumps(out[parent_id])), patch)
+                    todo.append(child_id)
+        return out
+
     # ---- reading ----
-    def _image(self, row: sqlite3.Row, *, history: bool = True) -> Image:
-        config = json.loads(row["config"])
+    def _image(self, row: sqlite3.Row, *, history: bool = True,
+               config: dict[str, Any] | None = None) -> Image:
+        if config is None:
+            config = json.loads(row["config"]) if row["delta_of"] is None else self._config(row["id"])
         if not history:
             config.pop("history", None)
         refs = [r["ref"] for r in self._db.query(
@@ -114,16 +197,21 @@ class ImageStore:
             size=int(row["size"]),
         )
 
-    def get(self, image_id: str) -> Image | None:
+    def exists(self, image_id: str) -> bool:
+        return self._db.query_one("SELECT 1 FROM images WHERE id = ?", (image_id,)) is not None
+
+    def get(self, image_id: str, *, parsed: dict[str, Any] | None = None) -> Image | None:
+        """The image; ``parsed`` its config when the caller just made it (not read back)."""
         row = self._db.query_one("SELECT * FROM images WHERE id = ?", (image_id,))
-        return self._image(row) if row is not None else None
+        return self._image(row, config=parsed) if row is not None else None
 
     def all(self) -> list[Image]:
         """Every image, for listing and pruning, without its history: a long build's images repeat
         all earlier steps' entries each, so the histories of all images together grow with the square
         of the steps (one image at a time, with history, is :meth:`get`)."""
         rows = self._db.query("SELECT * FROM images ORDER BY added DESC")
-        return [self._image(r, history=False) for r in rows]
+        configs = self._listed_configs(rows)
+        return [self._image(r, history=False, config=configs[str(r["id"])]) for r in rows]
 
     def count(self) -> int:
         row = self._db.query_one("SELECT COUNT(*) AS n FROM images")
@@ -201,10 +289,13 @@ class ImageStore:
 
     def add_image(self, image_id: str, config_bytes: bytes, layers: Iterable[LayerRecord],
                   refs: Iterable[str], *, manifest: str | None = None,
-                  unpack_keys: Iterable[str] = (), parent: str | None = None) -> list[str]:
+                  unpack_keys: Iterable[str] = (), parent: str | None = None,
+                  delta_text: str | None = None, parsed: dict[str, Any] | None = None) -> list[str]:
         """Record an image, its layers and references in one transaction.
 
-        ``parent`` is the image a commit extended (a hint: it saves hashing a deep history).
+        ``parent`` is the image a commit extended (a hint: it saves hashing a deep history);
+        ``delta_text`` the config as a delta against it (:func:`delta.make`), stored instead of the
+        full config; ``parsed`` the config already parsed, when the caller has it.
         Returns the references that moved here from another image (those images may now be
         dangling). An image already present keeps its row; only references are added.
         """
@@ -217,12 +308,18 @@ class ImageStore:
                            " VALUES (?, ?, ?, ?, ?)", (layer.chain_id, layer.diff_id, layer.blob,
                                                       layer.media_type, layer.size))
             chain_ids: list[str] = [la.chain_id for la in layers]
-            added = tx.execute("INSERT OR IGNORE INTO images (id, config, chain_ids, size, manifest, added)"
-                               " VALUES (?, ?, ?, ?, ?, ?)",
-                               (image_id, config_bytes.decode(), json.dumps(chain_ids),
-                                sum(la.size for la in layers), manifest, now)).rowcount
+            delta_of = parent if delta_text is not None and parent is not None and tx.execute(
+                "SELECT 1 FROM images WHERE id = ?", (parent,)).fetchone() else None
+            added = tx.execute("INSERT OR IGNORE INTO images (id, config, chain_ids, size, manifest, added,"
+                               " delta_of) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                               (image_id, delta_text if delta_of else config_bytes.decode(),
+                                json.dumps(chain_ids), sum(la.size for la in layers), manifest, now,
+                                delta_of)).rowcount
+            if added and delta_of:
+                self._remember(image_id, config_bytes.decode())
             if added:
-                self._link(tx, image_id, json.loads(config_bytes), chain_ids, parent)
+                self._link(tx, image_id, parsed if parsed is not None else json.loads(config_bytes),
+                           chain_ids, parent)
             for ref in refs:
                 moved += self._set_ref(tx, ref, image_id, now)
             for key in unpack_keys:
@@ -278,13 +375,26 @@ class ImageStore:
         prefix = json.dumps(chain_ids)[:-1]  # '["a", "b"' matches '["a", "b", "c"]' and '["a", "b"]'
         pattern = prefix.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
         siblings = tx.execute(
-            "SELECT id, config, chain_ids FROM images WHERE parent IS ? AND id != ? AND history_len > ?"
+            "SELECT id, chain_ids FROM images WHERE parent IS ? AND id != ? AND history_len > ?"
             " AND chain_ids LIKE ? ESCAPE '\\'", (parent, image_id, length, pattern)).fetchall()
         for row in siblings:
             if not lineage.extends(json.loads(row["chain_ids"]), chain_ids):
                 continue
-            if lineage.prefix_keys(json.loads(row["config"]))[length - 1] == key:
+            if lineage.prefix_keys(self._config(row["id"]))[length - 1] == key:
                 tx.execute("UPDATE images SET parent = ? WHERE id = ?", (image_id, row["id"]))
+
+    def _rebase_deltas(self, tx: sqlite3.Connection, image_id: str, delta_of: str | None) -> None:
+        """Before ``image_id`` goes: the deltas made on it become deltas on its own base (or full
+        configs when it had none), so every config still reads back to the same bytes."""
+        for child in tx.execute("SELECT id FROM images WHERE delta_of = ?", (image_id,)).fetchall():
+            full = self.config_bytes(child["id"])
+            text = (delta.make(self._config(delta_of), json.loads(full), full)
+                    if delta_of is not None else None)
+            tx.execute("UPDATE images SET config = ?, delta_of = ? WHERE id = ?",
+                       (text if text is not None else full.decode(), delta_of if text is not None else None,
+                        child["id"]))
+        with self._memory_lock:
+            self._memory.pop(image_id, None)
 
     def _set_ref(self, tx: sqlite3.Connection, ref: str, image_id: str, now: str) -> list[str]:
         row = tx.execute("SELECT image_id FROM image_refs WHERE ref = ?", (ref,)).fetchone()
@@ -305,9 +415,11 @@ class ImageStore:
     def delete_image(self, image_id: str) -> list[LayerRecord]:
         """Delete the image row and its references; return the layers no other image uses."""
         with self._db.transaction() as tx:
-            row = tx.execute("SELECT chain_ids, parent FROM images WHERE id = ?", (image_id,)).fetchone()
+            row = tx.execute("SELECT chain_ids, parent, delta_of FROM images WHERE id = ?",
+                             (image_id,)).fetchone()
             if row is None:
                 return []
+            self._rebase_deltas(tx, image_id, row["delta_of"])
             # Its children move to its own parent: the next-longest prefix of their history.
             tx.execute("UPDATE images SET parent = ? WHERE parent = ?", (row["parent"], image_id))
             tx.execute("DELETE FROM image_refs WHERE image_id = ?", (image_id,))
