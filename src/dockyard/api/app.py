@@ -65,6 +65,7 @@ def _tables() -> list[RouteTable]:
     from dockyard.api.routes import build as build_routes
     from dockyard.api.routes import events as event_routes
     from dockyard.api.routes import networks as network_routes
+    from dockyard.api.routes import plugins as plugin_routes
     from dockyard.api.routes import resources as resource_routes
     from dockyard.api.routes import secrets as secret_routes
     from dockyard.api.routes import services as service_routes
@@ -73,7 +74,8 @@ def _tables() -> list[RouteTable]:
     return [system.table, containers.table, execs.table, images.table, volumes.table, archive.table,
             distribution.table, build_routes.table, network_routes.table,
             resource_routes.table, event_routes.table,
-            swarm_routes.table, service_routes.table, secret_routes.table]
+            swarm_routes.table, service_routes.table, secret_routes.table,
+            plugin_routes.table]
 
 
 def build_app(engine: Engine, extra_middlewares: tuple[Middleware, ...] = ()) -> web.Application:
