@@ -252,6 +252,7 @@ class ManagedPlugins:
     async def _start(self, plugin: ManagedPlugin, wait: float = SOCKET_WAIT_SECONDS) -> None:
         runtime_dir = self._exec_root / plugin.id
         bundle = self._bundles / plugin.id
+        await self._forget_runtime(plugin.id)  # a run that ended while the daemon was down
         await asyncio.to_thread(self._write_bundle, plugin, runtime_dir, bundle)
         try:
             await self._monitor.create(MonitorStart(

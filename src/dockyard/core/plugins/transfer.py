@@ -105,10 +105,11 @@ class PluginTransfer:
     async def _fetch(self, ref: Reference, auth: AuthConfig, granted: Any, sink: ProgressSink) -> _Fetched:
         fetched = _Fetched(Path(tempfile.mkdtemp(dir=self._plugins.store.tmp)))
         try:
-            sink.status(f"{ref.tag or ref.digest}: Pulling from {ref.familiar_name}")
+            # Before the first message: an unknown plugin or refused privileges is a plain 4xx.
             data, config_desc, layers = await self._manifest(ref, auth)
             config = _parse_config(await self._blob(ref, auth, config_desc))
             check_privileges(privileges(config), granted)
+            sink.status(f"{ref.tag or ref.digest}: Pulling from {ref.familiar_name}")
             for desc in layers:
                 sink(ProgressEvent("Downloading", short_id(desc.digest), 0, desc.size))
                 blob = await self._blob(ref, auth, desc)
