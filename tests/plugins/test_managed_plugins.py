@@ -9,8 +9,8 @@ from __future__ import annotations
 import io
 import json
 import shutil
-import tarfile
 import subprocess
+import tarfile
 import time
 import uuid
 from collections.abc import Callable, Iterator

@@ -19,6 +19,7 @@ import builtins
 import contextlib
 import json
 import logging
+import os
 import secrets
 import shutil
 import signal
@@ -41,6 +42,7 @@ log = logging.getLogger(__name__)
 SOCKET_WAIT_SECONDS = 10.0  # moby: 0.5 s, then three dials 3 s apart
 STOP_GRACE_SECONDS = 10.0  # moby's shutdownTimeout
 _CRASH_LOOP_SECONDS = 2.0  # a plugin that dies this soon after starting is not restarted
+_SOCKET_PATH_MAX = 100  # below sun_path's 108 bytes, with room for the terminating NUL
 
 PluginUsers = Callable[[str], int]  # plugin name -> how many objects (volumes …) use it
 
@@ -63,6 +65,7 @@ class ManagedPlugins:
         self._lock = asyncio.Lock()
         self._watchers: dict[str, asyncio.Task[None]] = {}
         self._stopping: set[str] = set()
+        self._dirfds: dict[str, int] = {}  # runtime dirs held open for long socket paths
 
     def set_users(self, users: PluginUsers) -> None:
         """``users(name)`` counts what uses the plugin (volumes of its driver): disable refuses then."""
@@ -85,7 +88,17 @@ class ManagedPlugins:
                              implements=implements(plugin.config), managed=True)
 
     def _socket(self, plugin: ManagedPlugin) -> Path:
-        return self._exec_root / plugin.id / str(plugin.config["Interface"]["Socket"])
+        """The socket's path as the daemon connects to it. A UNIX socket address holds at most
+        107 bytes and ``<exec-root>/plugins/<64 hex>/<name>`` can be longer under a deep exec
+        root: then it is reached through a descriptor of its directory (``/proc/self/fd/N/…``)."""
+        name = str(plugin.config["Interface"]["Socket"])
+        full = self._exec_root / plugin.id / name
+        if len(str(full)) < _SOCKET_PATH_MAX:
+            return full
+        fd = self._dirfds.get(plugin.id)
+        if fd is None:
+            fd = self._dirfds[plugin.id] = os.open(full.parent, os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
+        return Path(f"/proc/self/fd/{fd}/{name}")
 
     # ---- lifecycle ----
     async def open(self) -> None:
@@ -360,5 +373,8 @@ class ManagedPlugins:
             await self._runtime.delete(plugin_id, force=True)
         with contextlib.suppress(DockyardError):
             await self._monitor.cleanup(plugin_id)
+        fd = self._dirfds.pop(plugin_id, None)
+        if fd is not None:
+            os.close(fd)
         runtime_dir = self._exec_root / plugin_id
         await asyncio.to_thread(shutil.rmtree, runtime_dir, True)
