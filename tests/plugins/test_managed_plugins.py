@@ -300,3 +300,40 @@ def test_push_install_upgrade_and_restart(plugd: Daemon, volplugin: Path, tmp_pa
     assert requests_log(plugd, data["Id"]).count("started MODE=fast") >= 1
     plugd.docker_ok("plugin", "rm", "-f", "vol2")
     plugd.docker_ok("plugin", "rm", f"{remote}:v2")
+
+
+def test_a_plugin_that_cannot_start_stays_disabled(plugd: Daemon, volplugin: Path, tmp_path: Path) -> None:
+    name = f"vol-{uuid.uuid4().hex[:6]}"
+    plugd.docker_ok("plugin", "create", name,
+                    str(plugin_dir(tmp_path, volplugin, Entrypoint=["/missing", "/run/docker/plugins/p.sock"])))
+    plugin_id = inspect(plugd, name)["Id"]
+    assert "/missing" in fails(plugd, "plugin", "enable", name)
+    assert inspect(plugd, name)["Enabled"] is False
+    listing = subprocess.run(["runc", "--root", str(plugd.exec_root / "runtime" / "runc"), "list", "-q"],
+                             capture_output=True, text=True, timeout=10).stdout.split()
+    assert plugin_id not in listing
+    plugd.docker_ok("plugin", "rm", name)
+
+
+def test_docker_py_plugins(plugd: Daemon, volplugin: Path, tmp_path: Path) -> None:
+    import docker
+
+    client = docker.DockerClient(base_url=plugd.host, timeout=60)
+    try:
+        name = f"vol-{uuid.uuid4().hex[:6]}"
+        assert client.plugins.create(name, str(plugin_dir(tmp_path, volplugin)), gzip=True)
+        plugin = client.plugins.get(name)
+        assert plugin.enabled is False and plugin.name == f"{name}:latest"
+        plugin.configure({"MODE": "py"})
+        plugin.enable(timeout=10)
+        plugin.reload()
+        assert plugin.enabled and plugin.settings["Env"][0] == "MODE=py"
+        assert [p.name for p in client.plugins.list() if p.name == plugin.name] == [plugin.name]
+        with pytest.raises(docker.errors.APIError, match="is enabled"):
+            plugin.remove()
+        plugin.disable()
+        plugin.remove()
+        with pytest.raises(docker.errors.NotFound):
+            client.plugins.get(name)
+    finally:
+        client.close()
