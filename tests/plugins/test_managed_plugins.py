@@ -140,6 +140,10 @@ def test_create_lists_disabled_and_filters(plugd: Daemon, volplugin: Path, tmp_p
     assert "already exists" in fails(plugd, "plugin", "create", name, str(plugin_dir(tmp_path, volplugin)))
     plugd.docker_ok("plugin", "rm", name)
     assert "not found" in fails(plugd, "plugin", "inspect", name)
+    events = plugd.docker_ok("events", "--since", "0", "--until", str(int(time.time()) + 1), "--filter",
+                             "type=plugin", "--format", "{{.Action}} {{.Actor.Attributes.name}}").splitlines()
+    assert [e for e in events if e.endswith(f" {name}:latest")] == [f"create {name}:latest",
+                                                                    f"remove {name}:latest"]
 
 
 def _tar(members: dict[str, bytes | None]) -> bytes:
@@ -337,3 +341,24 @@ def test_docker_py_plugins(plugd: Daemon, volplugin: Path, tmp_path: Path) -> No
             client.plugins.get(name)
     finally:
         client.close()
+
+
+def test_a_plugin_that_dies_is_started_again(plugd: Daemon, volplugin: Path, tmp_path: Path) -> None:
+    name = f"vol-{uuid.uuid4().hex[:6]}"
+    plugd.docker_ok("plugin", "create", name, str(plugin_dir(tmp_path, volplugin)))
+    plugin_id = inspect(plugd, name)["Id"]
+    plugd.docker_ok("plugin", "enable", name)
+    runc = ["runc", "--root", str(plugd.exec_root / "runtime" / "runc")]
+
+    def pid() -> int:
+        state = subprocess.run([*runc, "state", plugin_id], capture_output=True, text=True, timeout=10)
+        data = json.loads(state.stdout) if state.returncode == 0 else {}
+        return int(data["pid"]) if data.get("status") == "running" else 0
+    first = pid()
+    time.sleep(2.5)  # older than the crash-loop guard: a plugin dying at once is disabled instead
+    subprocess.run([*runc, "kill", plugin_id, "KILL"], check=True, timeout=10)
+    wait_for(lambda: pid() not in (0, first))
+    wait_for(lambda: (runtime_dir(plugd, plugin_id) / SOCKET).exists())
+    assert activate(plugd, plugin_id) == {"Implements": ["VolumeDriver"]}
+    assert inspect(plugd, name)["Enabled"] is True
+    plugd.docker_ok("plugin", "rm", "-f", name)

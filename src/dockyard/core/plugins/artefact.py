@@ -20,9 +20,10 @@ import os
 import shutil
 import stat
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import Any
 
 from dockyard.core.distribution.model import DOCKER_LAYER_GZIP, DOCKER_MANIFEST
+from dockyard.core.distribution.push import HashingFile
 from dockyard.core.layers.apply import Whiteouts, apply_layer
 from dockyard.core.layers.diff import write_layer
 from dockyard.core.plugins.config import CONFIG_MEDIA_TYPE
@@ -30,27 +31,6 @@ from dockyard.errors import InvalidArgument
 
 _CHUNK = 1 << 20
 CONFIG_LIMIT = 1 << 20  # bytes of config.json: a plugin config is a few kilobytes
-
-
-class _Hashing:
-    """A write-only file that digests what passes through it."""
-
-    def __init__(self, out: BinaryIO) -> None:
-        self._out = out
-        self._hash = hashlib.sha256()
-        self.size = 0
-
-    def write(self, data: bytes) -> int:
-        self._hash.update(data)
-        self.size += len(data)
-        return self._out.write(data)
-
-    def flush(self) -> None:
-        self._out.flush()
-
-    @property
-    def digest(self) -> str:
-        return "sha256:" + self._hash.hexdigest()
 
 
 def unpack_context(context: Path, workdir: Path, *, limit: int | None = None) -> tuple[bytes, Path]:
@@ -86,7 +66,7 @@ def pack_rootfs(rootfs: Path, blobs: Path, workdir: Path) -> tuple[str, int]:
     write_layer(rootfs, [], tar)
     partial = blobs / ".layer.partial"
     with tar.open("rb") as src, partial.open("wb") as raw:
-        hashed = _Hashing(raw)
+        hashed = HashingFile(raw)
         with gzip.GzipFile(filename="", mode="wb", fileobj=hashed, mtime=0, compresslevel=6) as gz:
             shutil.copyfileobj(src, gz, _CHUNK)
         raw.flush()
