@@ -308,8 +308,8 @@ def test_push_install_upgrade_and_restart(plugd: Daemon, volplugin: Path, tmp_pa
 
 def test_a_plugin_that_cannot_start_stays_disabled(plugd: Daemon, volplugin: Path, tmp_path: Path) -> None:
     name = f"vol-{uuid.uuid4().hex[:6]}"
-    plugd.docker_ok("plugin", "create", name,
-                    str(plugin_dir(tmp_path, volplugin, Entrypoint=["/missing", "/run/docker/plugins/p.sock"])))
+    missing = plugin_dir(tmp_path, volplugin, Entrypoint=["/missing", f"/run/docker/plugins/{SOCKET}"])
+    plugd.docker_ok("plugin", "create", name, str(missing))
     plugin_id = inspect(plugd, name)["Id"]
     assert "/missing" in fails(plugd, "plugin", "enable", name)
     assert inspect(plugd, name)["Enabled"] is False
