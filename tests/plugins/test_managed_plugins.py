@@ -6,12 +6,15 @@ running across a daemon restart. One daemon for the module (restarted by the las
 
 from __future__ import annotations
 
+import gzip
+import hashlib
 import io
 import json
 import shutil
 import subprocess
 import tarfile
 import time
+import urllib.request
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -183,7 +186,7 @@ def test_enable_runs_the_plugin_and_refusals(plugd: Daemon, volplugin: Path, tmp
     plugd.docker_ok("plugin", "create", name, str(plugin_dir(tmp_path, volplugin)))
     plugin_id = inspect(plugd, name)["Id"]
     plugd.docker_ok("plugin", "enable", name)
-    assert inspect(plugd, name)["Enabled"] is True
+    assert inspect(plugd, plugin_id[:12])["Enabled"] is True  # by ID prefix too
     assert activate(plugd, plugin_id) == {"Implements": ["VolumeDriver"]}
     assert "started MODE=slow args=" in requests_log(plugd, plugin_id)
     assert f"plugin {name}:latest is enabled" in fails(plugd, "plugin", "rm", name)
@@ -362,3 +365,42 @@ def test_a_plugin_that_dies_is_started_again(plugd: Daemon, volplugin: Path, tmp
     assert activate(plugd, plugin_id) == {"Implements": ["VolumeDriver"]}
     assert inspect(plugd, name)["Enabled"] is True
     plugd.docker_ok("plugin", "rm", "-f", name)
+
+
+def _push_image(registry: Registry, repo: str) -> None:
+    """An image (not a plugin) in the registry, uploaded by hand: a layer, a config, a manifest."""
+    base = f"http://{registry.host}/v2/{repo}"
+
+    def upload(data: bytes) -> dict[str, Any]:
+        digest = "sha256:" + hashlib.sha256(data).hexdigest()
+        start = urllib.request.urlopen(urllib.request.Request(f"{base}/blobs/uploads/", method="POST"),
+                                       timeout=10)
+        location = start.headers["Location"]
+        location = location if location.startswith("http") else f"http://{registry.host}{location}"
+        sep = "&" if "?" in location else "?"
+        # A form content type (urllib's default) would make the registry read the body as a form.
+        put = urllib.request.Request(f"{location}{sep}digest={digest}", data=data, method="PUT",
+                                     headers={"Content-Type": "application/octet-stream"})
+        urllib.request.urlopen(put, timeout=10)
+        return {"digest": digest, "size": len(data)}
+
+    layer = gzip.compress(_tar({"etc/": None}), mtime=0)
+    layer_desc = upload(layer)
+    config = json.dumps({"architecture": "amd64", "os": "linux", "rootfs": {
+        "type": "layers", "diff_ids": ["sha256:" + hashlib.sha256(gzip.decompress(layer)).hexdigest()]}})
+    media = "application/vnd.docker.distribution.manifest.v2+json"
+    manifest = json.dumps({
+        "schemaVersion": 2, "mediaType": media,
+        "config": {"mediaType": "application/vnd.docker.container.image.v1+json", **upload(config.encode())},
+        "layers": [{"mediaType": "application/vnd.docker.image.rootfs.diff.tar.gzip", **layer_desc}]})
+    urllib.request.urlopen(urllib.request.Request(f"{base}/manifests/latest", data=manifest.encode(),
+                                                  method="PUT", headers={"Content-Type": media}), timeout=10)
+
+
+def test_install_refuses_images_and_unknown_remotes(plugd: Daemon, registry: Registry) -> None:
+    _push_image(registry, "team/image")
+    err = fails(plugd, "plugin", "install", "--grant-all-permissions", f"{registry.host}/team/image")
+    assert "did not find plugin config for specified reference" in err
+    assert fails(plugd, "plugin", "install", "--grant-all-permissions", f"{registry.host}/team/none")
+    assert "team/" not in plugd.docker_ok("plugin", "ls")
+    assert list((plugd.data_root / "plugins" / "tmp").iterdir()) == []
