@@ -136,7 +136,7 @@ def build_managed_plugins(config: DaemonConfig, db: Metadata, runtimes: dict[str
     managed = ManagedPlugins(store=PluginStore(db, config.data_root / "plugins"), runtime=runtime,
                              monitor=monitor, exec_root=config.exec_root / "plugins", registry=registry,
                              events=events, live_restore=config.live_restore)
-    registry.add_source(managed)
+    registry.sources.insert(0, managed)  # as moby's store: managed plugins before legacy ones
 
     def volume_users(name: str) -> int:
         # Volumes record their driver by the name they were created with (``vol`` or ``vol:latest``).

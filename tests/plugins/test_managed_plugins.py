@@ -308,6 +308,13 @@ def test_push_install_upgrade_and_restart(plugd: Daemon, volplugin: Path, tmp_pa
     plugd.docker_ok("plugin", "rm", "-f", "vol2")
     plugd.docker_ok("plugin", "rm", f"{remote}:v2")
 
+    # Without --grant-all-permissions the CLI asks; a no installs nothing, a yes installs.
+    code, out, _ = plugd.docker("plugin", "install", "--disable", "--alias", "vol3", remote, input="n\n")
+    assert code != 0 and "network: [host]" in out and "vol3" not in plugd.docker_ok("plugin", "ls")
+    plugd.docker_ok("plugin", "install", "--disable", "--alias", "vol3", remote, input="y\n", timeout=120)
+    assert inspect(plugd, "vol3")["Enabled"] is False
+    plugd.docker_ok("plugin", "rm", "vol3")
+
 
 def test_a_plugin_that_cannot_start_stays_disabled(plugd: Daemon, volplugin: Path, tmp_path: Path) -> None:
     name = f"vol-{uuid.uuid4().hex[:6]}"
