@@ -42,6 +42,7 @@ log = logging.getLogger(__name__)
 SOCKET_WAIT_SECONDS = 10.0  # moby: 0.5 s, then three dials 3 s apart
 STOP_GRACE_SECONDS = 10.0  # moby's shutdownTimeout
 _CRASH_LOOP_SECONDS = 2.0  # a plugin that dies this soon after starting is not restarted
+_LOG_SIZE_MAX = 1 << 20  # the plugin's output, kept in its bundle; conmon starts it afresh past this
 _SOCKET_PATH_MAX = 100  # below sun_path's 108 bytes, with room for the terminating NUL
 
 PluginUsers = Callable[[str], int]  # plugin name -> how many objects (volumes …) use it
@@ -270,7 +271,7 @@ class ManagedPlugins:
         try:
             await self._monitor.create(MonitorStart(
                 container_id=plugin.id, bundle=bundle, runtime=self._runtime, log_path=bundle / "plugin.log",
-                terminal=False, stdin=False, stdin_once=False))
+                terminal=False, stdin=False, stdin_once=False, log_size_max=_LOG_SIZE_MAX))
             await self._runtime.start(plugin.id)
             await self._wait_socket(plugin, wait)
         except BaseException:
