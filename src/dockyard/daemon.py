@@ -135,7 +135,8 @@ def build_managed_plugins(config: DaemonConfig, db: Metadata, runtimes: dict[str
         return None, None
     managed = ManagedPlugins(store=PluginStore(db, config.data_root / "plugins"), runtime=runtime,
                              monitor=monitor, exec_root=config.exec_root / "plugins", registry=registry,
-                             events=events, live_restore=config.live_restore)
+                             events=events, live_restore=config.live_restore,
+                             unpack_limit=config.max_unpack_size)
     registry.sources.insert(0, managed)  # as moby's store: managed plugins before legacy ones
 
     def volume_users(name: str) -> int:

@@ -230,3 +230,18 @@ def test_spec_read_only_root_runtime_dir_and_host_network(tmp_path: Path) -> Non
     assert mounts["/state"]["source"] == "/var/lib/x" and "/etc/resolv.conf" in mounts
     assert "network" not in [n["type"] for n in spec["linux"]["namespaces"]]
     assert "CAP_SYS_ADMIN" in spec["process"]["capabilities"]["bounding"]
+
+
+async def test_create_refuses_a_context_past_the_unpack_limit(setup: Any, tmp_path: Path) -> None:
+    managed, _, _ = setup
+    managed.unpack_limit = 10  # the daemon's max-unpack-size
+    path = context_tar(tmp_path, CONFIG)
+    with tarfile.open(path, "a") as tar:
+        info = tarfile.TarInfo("rootfs/big")
+        info.size = 100
+        tar.addfile(info, io.BytesIO(b"x" * 100))
+    with pytest.raises(InvalidArgument):
+        await managed.create("vol", path)
+    assert managed.list({}) == []
+    assert [p.name for p in managed.store.root.iterdir()] == ["tmp"]
+    assert list(managed.store.tmp.iterdir()) == []

@@ -53,7 +53,7 @@ class ManagedPlugins:
 
     def __init__(self, *, store: PluginStore, runtime: RuntimeBackend, monitor: Monitor,
                  exec_root: Path, registry: PluginRegistry | None = None, events: EventBus | None = None,
-                 live_restore: bool = True) -> None:
+                 live_restore: bool = True, unpack_limit: int | None = None) -> None:
         self.store = store
         self._runtime = runtime
         self._monitor = monitor
@@ -62,6 +62,7 @@ class ManagedPlugins:
         self._registry = registry
         self._events = events or EventBus()
         self._live_restore = live_restore
+        self.unpack_limit = unpack_limit  # bytes a create context or a pulled rootfs may unpack to
         self._users: PluginUsers = lambda _name: 0
         self._lock = asyncio.Lock()
         self._watchers: dict[str, asyncio.Task[None]] = {}
@@ -144,7 +145,8 @@ class ManagedPlugins:
         self.store.check_name(name)
         workdir = Path(tempfile.mkdtemp(dir=self.store.tmp))
         try:
-            raw, rootfs = await asyncio.to_thread(artefact.unpack_context, context, workdir)
+            raw, rootfs = await asyncio.to_thread(artefact.unpack_context, context, workdir,
+                                                  limit=self.unpack_limit)
             try:
                 config = normalise(json.loads(raw))
             except ValueError as exc:

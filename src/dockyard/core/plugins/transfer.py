@@ -116,7 +116,8 @@ class PluginTransfer:
                 await asyncio.to_thread(artefact.put_blob, fetched.blobs, blob)
                 sink(ProgressEvent("Download complete", short_id(desc.digest)))
             fetched.layers = [d.digest for d in layers]
-            await asyncio.to_thread(artefact.unpack_layers, fetched.blobs, fetched.layers, fetched.rootfs)
+            await asyncio.to_thread(artefact.unpack_layers, fetched.blobs, fetched.layers, fetched.rootfs,
+                                    limit=self._plugins.unpack_limit)
             fetched.config_digest = artefact.put_blob(fetched.blobs, await self._blob(ref, auth, config_desc))
             fetched.manifest = artefact.put_blob(fetched.blobs, data)
             fetched.config = config
