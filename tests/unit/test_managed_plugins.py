@@ -245,3 +245,26 @@ async def test_create_refuses_a_context_past_the_unpack_limit(setup: Any, tmp_pa
     assert managed.list({}) == []
     assert [p.name for p in managed.store.root.iterdir()] == ["tmp"]
     assert list(managed.store.tmp.iterdir()) == []
+
+
+async def test_volumes_of_a_plugin_driver_count_as_its_users(tmp_path: Path) -> None:
+    from dockyard.config import DaemonConfig
+    from dockyard.core.events import EventBus
+    from dockyard.core.volumes.service import _SCHEMA as VOLUMES_SCHEMA
+    from dockyard.daemon import build_managed_plugins
+
+    config = DaemonConfig(data_root=tmp_path / "data", exec_root=tmp_path / "exec")
+    db = Metadata(tmp_path / "db.sqlite")
+    db.ensure_schema(VOLUMES_SCHEMA)
+    fake = FakeRunning()
+    registry = PluginRegistry(connect=connect)
+    managed, transfer = build_managed_plugins(config, db, {config.default_runtime: fake},  # type: ignore[dict-item]
+                                              fake, registry, EventBus())  # type: ignore[arg-type]
+    assert managed is not None and transfer is not None and registry.sources[0] is managed
+    db.execute("INSERT INTO volumes (name, created, record) VALUES (?, ?, ?)",
+               ("v1", "now", json.dumps({"name": "v1", "driver": "vol:latest"})))
+    await managed.open()
+    await managed.create("vol", context_tar(tmp_path, CONFIG))
+    with pytest.raises(InUse, match="plugin vol:latest is in use"):
+        await managed.remove("vol")
+    await transfer.close()
