@@ -40,7 +40,10 @@ from dockyard.daemon_options import (
 
 if TYPE_CHECKING:
     from dockyard.core.containers.service import ContainerService
+    from dockyard.core.plugins.managed import ManagedPlugins
     from dockyard.core.plugins.registry import PluginRegistry
+    from dockyard.core.plugins.transfer import PluginTransfer
+    from dockyard.core.runtime.backend import Monitor
     from dockyard.core.swarm.swarm import Swarm
 from dockyard.errors import DockyardError, InvalidArgument
 
@@ -101,9 +104,11 @@ def build_engine(config: DaemonConfig) -> Engine:
     builder = BuilderService(config=config, db=db, images=images, containers=containers,
                              snapshotter=snapshotter, mounter=SyscallMounter(), fetcher=HttpxFetcher())
     swarm = build_swarm_part(config, db, events, containers, networks, system)
+    managed, transfer = build_managed_plugins(config, db, runtimes, monitor, plugins, events)
     return Engine(config=config, images=images, containers=containers, system=system,
                   volumes=volumes, distribution=distribution, builder=builder, networks=networks,
-                  events=events, swarm=swarm, plugins=plugins)
+                  events=events, swarm=swarm, plugins=plugins,
+                  managed_plugins=managed, plugin_transfer=transfer)
 
 
 def build_plugins() -> PluginRegistry:
@@ -113,6 +118,36 @@ def build_plugins() -> PluginRegistry:
     from dockyard.core.plugins.registry import PluginRegistry
 
     return PluginRegistry(connect=connect, sources=[LegacyDiscovery()])
+
+
+def build_managed_plugins(config: DaemonConfig, db: Metadata, runtimes: dict[str, RuntimeBackend],
+                          monitor: Monitor, registry: PluginRegistry, events: EventBus
+                          ) -> tuple[ManagedPlugins | None, PluginTransfer | None]:
+    """``docker plugin …``: plugins run under the default runtime and conmon, found by name
+    through the registry (a PluginSource); a registry client of their own for install/push."""
+    from dockyard.backends.registry import HttpxRegistry
+    from dockyard.core.plugins.managed import ManagedPlugins
+    from dockyard.core.plugins.store import PluginStore
+    from dockyard.core.plugins.transfer import PluginTransfer
+
+    runtime = runtimes.get(config.default_runtime)
+    if runtime is None:
+        return None, None
+    managed = ManagedPlugins(store=PluginStore(db, config.data_root / "plugins"), runtime=runtime,
+                             monitor=monitor, exec_root=config.exec_root / "plugins", registry=registry,
+                             events=events, live_restore=config.live_restore,
+                             unpack_limit=config.max_unpack_size)
+    registry.sources.insert(0, managed)  # as moby's store: managed plugins before legacy ones
+
+    def volume_users(name: str) -> int:
+        # Volumes record their driver by the name they were created with (``vol`` or ``vol:latest``).
+        row = db.query_one("SELECT COUNT(*) AS n FROM volumes "
+                           "WHERE json_extract(record, '$.driver') IN (?, ?)", (name, f"{name}:latest"))
+        return int(row["n"]) if row is not None else 0
+    managed.set_users(volume_users)
+    client = HttpxRegistry(insecure_registries=config.insecure_registries, certs_dirs=config.certs_dirs,
+                           registry_mirrors=config.registry_mirrors)
+    return managed, PluginTransfer(plugins=managed, registry=client)
 
 
 def build_swarm_part(config: DaemonConfig, db: Metadata, events: EventBus, containers: ContainerService,
@@ -313,6 +348,8 @@ async def serve(config: DaemonConfig) -> None:
     await engine.volumes.open()
     if engine.networks is not None:
         await engine.networks.open()  # before containers: their reconnect may leave networks
+    if engine.managed_plugins is not None:
+        await engine.managed_plugins.open()  # before containers, as moby: their volumes may need them
     await engine.containers.open()
     # Paused by a commit, build steps, host ports taken while we were down.
     await recover_containers(engine.containers, config.containers_dir,
@@ -341,6 +378,10 @@ async def serve(config: DaemonConfig) -> None:
     if engine.swarm is not None:
         await engine.swarm.close()
     await engine.containers.close()
+    if engine.managed_plugins is not None:
+        await engine.managed_plugins.close()
+    if engine.plugin_transfer is not None:
+        await engine.plugin_transfer.close()
     if engine.networks is not None:
         await engine.networks.close()
     await engine.images.close()

@@ -66,6 +66,7 @@ def _tables() -> list[RouteTable]:
     from dockyard.api.routes import buildkit as buildkit_routes
     from dockyard.api.routes import events as event_routes
     from dockyard.api.routes import networks as network_routes
+    from dockyard.api.routes import plugins as plugin_routes
     from dockyard.api.routes import resources as resource_routes
     from dockyard.api.routes import secrets as secret_routes
     from dockyard.api.routes import services as service_routes
@@ -75,7 +76,7 @@ def _tables() -> list[RouteTable]:
             distribution.table, build_routes.table, network_routes.table,
             resource_routes.table, event_routes.table,
             swarm_routes.table, service_routes.table, secret_routes.table,
-            buildkit_routes.table]
+            buildkit_routes.table, plugin_routes.table]
 
 
 def build_app(engine: Engine, extra_middlewares: tuple[Middleware, ...] = ()) -> web.Application:

@@ -14,7 +14,9 @@ if TYPE_CHECKING:
     from dockyard.core.events import EventBus
     from dockyard.core.images.service import ImageService
     from dockyard.core.networks.service import NetworkService
+    from dockyard.core.plugins.managed import ManagedPlugins
     from dockyard.core.plugins.registry import PluginRegistry
+    from dockyard.core.plugins.transfer import PluginTransfer
     from dockyard.core.swarm.swarm import Swarm
     from dockyard.core.system import SystemService
     from dockyard.core.volumes.service import VolumeService
@@ -34,3 +36,5 @@ class Engine:
     events: EventBus | None = None  # `docker events` (core/events.py)
     swarm: Swarm | None = None  # swarm mode: services, tasks, secrets, configs (core/swarm/)
     plugins: PluginRegistry | None = None  # volume/network/IPAM/authz plugins (core/plugins/)
+    managed_plugins: ManagedPlugins | None = None  # `docker plugin …` (core/plugins/managed.py)
+    plugin_transfer: PluginTransfer | None = None  # plugin install/push/upgrade (core/plugins/transfer.py)

@@ -73,7 +73,9 @@ def _line(payload: dict[str, Any]) -> bytes:
     return json.dumps(payload).encode() + b"\r\n"
 
 
-async def stream_progress(request: web.Request, operation: Operation) -> web.StreamResponse:
+async def stream_progress(request: web.Request, operation: Operation,
+                          headers: dict[str, str] | None = None) -> web.StreamResponse:
+    head = {"Content-Type": "application/json", **(headers or {})}
     queue: asyncio.Queue[ProgressEvent | None] = asyncio.Queue()
     task = asyncio.create_task(operation(ProgressSink(queue.put_nowait)))
     task.add_done_callback(lambda _: queue.put_nowait(None))
@@ -81,7 +83,7 @@ async def stream_progress(request: web.Request, operation: Operation) -> web.Str
     try:
         while (event := await queue.get()) is not None:
             if response is None:
-                response = web.StreamResponse(status=200, headers={"Content-Type": "application/json"})
+                response = web.StreamResponse(status=200, headers=head)
                 await response.prepare(request)
             await response.write(_line(message(event)))
         error = task.exception()
@@ -93,7 +95,7 @@ async def stream_progress(request: web.Request, operation: Operation) -> web.Str
     if error is not None and not isinstance(error, DockyardError):
         log.error("%s %s failed", request.method, request.path, exc_info=error)
     if response is None:
-        response = web.StreamResponse(status=200, headers={"Content-Type": "application/json"})
+        response = web.StreamResponse(status=200, headers=head)
         await response.prepare(request)
     if error is not None:
         text = str(error) or error.__class__.__name__

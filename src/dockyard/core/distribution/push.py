@@ -121,7 +121,7 @@ class Pusher:
             return _Blob(Descriptor(media, record.blob, path.stat().st_size), path, record.diff_id)
         out = workdir / record.blob.split(":")[1]
         with path.open("rb") as src, out.open("wb") as raw:
-            hashed = _HashingFile(raw)
+            hashed = HashingFile(raw)
             # mtime=0 and no file name: the same tar always compresses to the same digest.
             with gzip.GzipFile(filename="", mode="wb", fileobj=hashed, mtime=0, compresslevel=6) as gz:
                 shutil.copyfileobj(src, gz, _CHUNK)
@@ -160,7 +160,7 @@ class Pusher:
         return schema2_manifest(config, image.id, layers), DOCKER_MANIFEST
 
 
-class _HashingFile:
+class HashingFile:
     """A write-only file that hashes what passes through it."""
 
     def __init__(self, raw: BinaryIO) -> None:
