@@ -5,6 +5,7 @@ HostConfig, and the exec terminal's size."""
 from __future__ import annotations
 
 import json
+import os
 from collections.abc import Callable
 from pathlib import Path
 
@@ -29,3 +30,48 @@ def test_build_labels_are_one_step_each_echoed_as_given(daemon: Daemon, tmp_path
         assert labels == {"a": "2", "z": "$HOME"}
     finally:
         daemon.docker("rmi", "-f", tag)
+
+
+def _on_a_terminal(argv: list[str], env: dict[str, str], rows: int, cols: int) -> str:
+    """Run the stock CLI on a fresh pty of ``rows``×``cols``; its output, as the terminal got it."""
+    import fcntl
+    import os
+    import pty
+    import select
+    import struct
+    import termios
+
+    pid, fd = pty.fork()
+    if pid == 0:  # the child: size its terminal first, so the CLI reads it at once
+        fcntl.ioctl(0, termios.TIOCSWINSZ, struct.pack("HHHH", rows, cols, 0, 0))
+        os.execvpe(argv[0], argv, env)
+    out = b""
+    try:
+        while select.select([fd], [], [], 30)[0]:
+            try:
+                data = os.read(fd, 4096)
+            except OSError:  # EIO: the child closed the terminal
+                break
+            if not data:
+                break
+            out += data
+    finally:
+        os.close(fd)
+        os.waitpid(pid, 0)
+    return out.decode(errors="replace")
+
+
+def test_the_terminal_has_the_clients_size_from_the_start(daemon: Daemon, container: Run) -> None:
+    """``stty size`` as the first thing the process does: the size comes from create's
+    HostConfig.ConsoleSize (run) and exec start's ConsoleSize, not from a resize that may come late.
+    (dockerd 20.10 speaks API 1.41, without ConsoleSize: its ``run -it … stty size`` loses that race
+    and prints ``stty: standard input``; newer dockerd applies it.)"""
+    from .daemon import DOCKER
+
+    cid = container("busybox", "sleep", "60")
+    env = {**os.environ, **daemon.env()}
+    for argv in (["exec", "-t", cid, "stty", "size"], ["exec", "-it", cid, "stty", "size"],
+                 ["run", "--rm", "-it", "--network", "none", "busybox", "stty", "size"],
+                 ["run", "--rm", "-t", "--network", "none", "busybox", "stty", "size"]):
+        out = _on_a_terminal([DOCKER, *argv], env, 37, 121)
+        assert out.split() == ["37", "121"], (argv, out)
