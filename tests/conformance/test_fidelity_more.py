@@ -75,3 +75,27 @@ def test_the_terminal_has_the_clients_size_from_the_start(daemon: Daemon, contai
                  ["run", "--rm", "-t", "--network", "none", "busybox", "stty", "size"]):
         out = _on_a_terminal([DOCKER, *argv], env, 37, 121)
         assert out.split() == ["37", "121"], (argv, out)
+
+
+def test_a_default_containers_host_config_is_dockerds(daemon: Daemon, name: Name) -> None:
+    """``docker create busybox`` then inspect, field by field against dockerd 20.10: the values
+    dockerd fills in are there, and our own daemon-wide bound on json-file is not written into the
+    container's LogConfig (it still applies: test_logging_daemon, test_logdrivers)."""
+    plain, privileged = name("hc"), name("hcp")
+    daemon.docker_ok("create", "--name", plain, "--network", "none", "busybox", "true")
+    daemon.docker_ok("create", "--name", privileged, "--privileged", "--pids-limit", "5",
+                     "--network", "none", "busybox", "true")
+    try:
+        host = json.loads(daemon.docker_ok("inspect", "-f", "{{json .HostConfig}}", plain))
+        assert host["IpcMode"] == "private"
+        assert host["PidsLimit"] is None
+        assert host["LogConfig"] == {"Type": "json-file", "Config": {}}
+        assert {"/proc/kcore", "/proc/keys", "/sys/firmware"} <= set(host["MaskedPaths"])
+        assert host["ReadonlyPaths"] == ["/proc/bus", "/proc/fs", "/proc/irq", "/proc/sys",
+                                         "/proc/sysrq-trigger"]
+        assert host["ShmSize"] == 67108864
+        other = json.loads(daemon.docker_ok("inspect", "-f", "{{json .HostConfig}}", privileged))
+        assert other["MaskedPaths"] is None and other["ReadonlyPaths"] is None
+        assert other["PidsLimit"] == 5
+    finally:
+        daemon.docker("rm", "-f", plain, privileged)

@@ -37,10 +37,15 @@ def daemon_defaults(driver: str, opts: Mapping[str, str] | None) -> tuple[str, d
 
 
 class LogService:
-    def __init__(self, registry: LogDriverRegistry, driver: str, opts: Mapping[str, str]) -> None:
+    def __init__(self, registry: LogDriverRegistry, driver: str, opts: Mapping[str, str],
+                 implicit: Mapping[str, str] | None = None) -> None:
         self.registry = registry
         self.driver, self.opts = driver, dict(opts)
-        registry.validate(driver, self.opts)  # a bad daemon.json stops the daemon, as dockerd's
+        # Our json-file bound when daemon.json names no options: applied under every json-file
+        # container's own options but never written into its HostConfig, which shows what dockerd
+        # shows (only options given by the request or daemon.json).
+        self.implicit = dict(implicit or {})
+        registry.validate(driver, {**self.implicit, **self.opts})  # a bad daemon.json stops the daemon
         self._drivers: dict[str, list[LogDriver]] = {}
         self._shippers: dict[str, asyncio.Task[None]] = {}
         self._exited: set[str] = set()  # the process is gone: ship to the end of the spool and stop
@@ -55,13 +60,16 @@ class LogService:
         config = {str(k): str(v) for k, v in (raw.get("Config") or {}).items()}
         if kind == self.driver:
             config = {**self.opts, **config}
-        self.registry.validate(kind, config)
+        self.registry.validate(kind, self._effective(kind, config))
         return {**host_raw, "LogConfig": {"Type": kind, "Config": config}}
 
-    @staticmethod
-    def log_config(container: Container) -> tuple[str, dict[str, str]]:
+    def _effective(self, kind: str, config: Mapping[str, str]) -> dict[str, str]:
+        return {**self.implicit, **config} if kind == "json-file" else dict(config)
+
+    def log_config(self, container: Container) -> tuple[str, dict[str, str]]:
         raw = container.host.raw.get("LogConfig") or {}
-        return str(raw.get("Type") or "json-file"), dict(raw.get("Config") or {})
+        kind = str(raw.get("Type") or "json-file")
+        return kind, self._effective(kind, raw.get("Config") or {})
 
     def spool_mode(self, container: Container) -> str:
         """What conmon writes: nothing for ``none``, else the k8s-file spool."""
