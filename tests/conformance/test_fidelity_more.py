@@ -99,3 +99,27 @@ def test_a_default_containers_host_config_is_dockerds(daemon: Daemon, name: Name
         assert other["PidsLimit"] == 5
     finally:
         daemon.docker("rm", "-f", plain, privileged)
+
+
+def test_history_names_local_parents(daemon: Daemon, tmp_path: Path, name: Name) -> None:
+    """dockerd 20.10: each step of a local build is an image, and ``docker history`` shows their
+    IDs (the base's too when it is local); ``<missing>`` only where no local image ends there."""
+    tag = name("hist")
+    (tmp_path / "Dockerfile").write_text("FROM busybox\nENV A=1\nRUN echo x > /x\nLABEL l=1\n")
+    daemon.docker_ok("build", "-t", tag, str(tmp_path))
+    try:
+        rows = [line.split(" ", 1) for line in daemon.docker_ok(
+            "history", "--no-trunc", "--format", "{{.ID}} {{.CreatedBy}}", tag).splitlines()]
+        image = daemon.docker_ok("inspect", "-f", "{{.Id}}", tag).strip()
+        assert rows[0][0] == image
+        steps = [row[0] for row in rows[:3]]
+        assert "<missing>" not in steps and len(set(steps)) == 3, rows
+        assert "ENV A=1" in rows[2][1] and "LABEL l=1" in rows[0][1]
+        listed = set(daemon.docker_ok("images", "-a", "-q", "--no-trunc").split())
+        assert set(steps) <= listed
+        busybox = daemon.docker_ok("inspect", "-f", "{{.Id}}", "busybox").strip()
+        base_rows = [row[0] for row in rows[3:]]
+        assert base_rows[0] == busybox, rows
+        assert all(r == "<missing>" for r in base_rows[1:]), rows
+    finally:
+        daemon.docker("rmi", "-f", tag)
