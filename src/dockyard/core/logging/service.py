@@ -19,6 +19,7 @@ from dockyard.core.containers.logs import LogEntry, LogOptions
 from dockyard.core.containers.model import Container
 from dockyard.core.logging.driver import LogContext, LogDriver, LogDriverRegistry, parse_bool
 from dockyard.core.logging.reader import read_logs
+from dockyard.core.logging.ring import buffered
 from dockyard.core.logging.shipper import Shipper
 from dockyard.errors import InvalidArgument, Unimplemented
 
@@ -112,7 +113,7 @@ class LogService:
     # ---- start, run, exit ----
     def _open_blocking(self, context: LogContext, kind: str) -> list[LogDriver]:
         spec = self.registry.get(kind)
-        drivers = [spec.create(context)]
+        drivers = [buffered(spec.create(context), context.config, context.container_id)]
         if not spec.readable:
             cache = self._cache_context(context)
             if cache is not None:
