@@ -131,9 +131,10 @@ def test_json_file_tag_is_an_attribute(tmp_path: Path) -> None:
 def test_the_implicit_json_file_bound_applies_without_being_recorded() -> None:
     """dockyardd without daemon.json log-opts (backends/logdrivers.log_service): HostConfig keeps
     the request's options only, as dockerd's; the driver still gets the 10m × 5 bound."""
+    from types import SimpleNamespace
+
     from dockyard.backends.logdrivers import log_service
     from dockyard.config import DaemonConfig
-    from types import SimpleNamespace
 
     svc = log_service(DaemonConfig())
     assert svc.resolve({})["LogConfig"] == {"Type": "json-file", "Config": {}}
