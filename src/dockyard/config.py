@@ -188,6 +188,13 @@ def load_daemon_json(path: Path, base: DaemonConfig) -> DaemonConfig:
         raise InvalidArgument(f"unable to configure the daemon: {path}: {exc}") from exc
     if not isinstance(raw, dict):
         raise InvalidArgument(f"unable to configure the daemon: {path}: not a JSON object")
+    unknown = sorted(k for k in raw if k not in _JSON_KEYS and k not in _HARDENING_JSON
+                     and k != "runtimes")
+    if unknown:
+        # dockerd's words (daemon/config.findConfigurationConflicts): a misspelt key is an error,
+        # never a setting silently dropped.
+        raise InvalidArgument(f"unable to configure the Docker daemon with file {path}: the following "
+                              f"directives don't match any configuration option: {', '.join(unknown)}")
     changes: dict[str, Any] = {}
     for key, value in raw.items():
         if key == "runtimes":

@@ -34,6 +34,7 @@ from dockyard.daemon_options import (
     add_remote_options,
     default_bridge_options,
     load_seccomp_profile,
+    refuse_flag_conflicts,
     refuse_unapplied,
     remote_changes,
 )
@@ -249,6 +250,7 @@ def _parse_args(argv: list[str]) -> tuple[DaemonConfig, Path | None]:
         config_file = Path("/etc/dockyard/daemon.json")
     if config_file is not None:
         config = load_daemon_json(config_file, config)
+        refuse_flag_conflicts(config_file, args)
     changes: dict[str, object] = {}
     if args.hosts:
         changes["hosts"] = tuple(args.hosts)
@@ -392,7 +394,11 @@ async def serve(config: DaemonConfig) -> None:
 
 
 def main(argv: list[str] | None = None) -> None:
-    config, _ = _parse_args(sys.argv[1:] if argv is None else argv)
+    try:
+        config, _ = _parse_args(sys.argv[1:] if argv is None else argv)
+    except DockyardError as exc:  # a bad daemon.json: dockerd's one line, before any logging
+        print(f"dockyardd: {exc}", file=sys.stderr)
+        sys.exit(1)
     level = {"warn": "WARNING", "fatal": "CRITICAL"}.get(config.log_level, config.log_level.upper())
     logging.basicConfig(level=level, stream=sys.stderr,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")

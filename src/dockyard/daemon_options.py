@@ -7,6 +7,7 @@ name is read by ``config.py``); a flag given on the command line wins over daemo
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 from typing import Any
 
 from dockyard.config import DaemonConfig, parse_size
@@ -141,3 +142,36 @@ def load_seccomp_profile(config: DaemonConfig) -> DaemonConfig:
         raise InvalidArgument(f"opening seccomp profile ({path}) failed: {exc.strerror}") from exc
     parse_profile(text)
     return replace(config, seccomp_profile_json=text)
+
+
+# daemon.json keys whose command-line flag has another name (the rest: key with "-" → "_").
+_FLAG_DEST = {"dns-opts": "dns_opt", "default-ulimits": "default_ulimit",
+              "default-address-pools": "default_address_pool"}
+
+
+def _go_value(value: object) -> str:
+    """A value as Go's ``%v`` prints it in dockerd's conflict message."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, (list, tuple)):
+        return "[" + " ".join(_go_value(v) for v in value) + "]"
+    if isinstance(value, dict):
+        return "map[" + " ".join(f"{k}:{_go_value(v)}" for k, v in sorted(value.items())) + "]"
+    return str(value)
+
+
+def refuse_flag_conflicts(path: Path, args: argparse.Namespace) -> None:
+    """A setting given both as a flag and in daemon.json stops the daemon, as dockerd: neither is
+    silently preferred."""
+    import json
+
+    raw = json.loads(path.read_text())
+    conflicts = []
+    for key in sorted(raw):
+        flag = getattr(args, _FLAG_DEST.get(key, key.replace("-", "_")), None)
+        if flag is not None and flag is not False and flag != []:
+            conflicts.append(f"{key}: (from flag: {_go_value(flag)}, from file: {_go_value(raw[key])})")
+    if conflicts:
+        raise InvalidArgument(f"unable to configure the Docker daemon with file {path}: the following "
+                              "directives are specified both as a flag and in the configuration "
+                              f"file: {', '.join(conflicts)}")

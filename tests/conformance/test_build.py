@@ -77,7 +77,9 @@ CMD ["echo $A $B; pwd; id -u"]
     assert cfg["Entrypoint"] == ["/bin/sh", "-c"]
     assert _run(daemon, tag).split("\n")[:3] == ["1 two words", "/srv/app", "1000"]
     history = daemon.docker_ok("history", "--no-trunc", "--format", "{{.CreatedBy}}", tag)
-    assert "EXPOSE 53/udp 8080/tcp" in history and "ENV A=1 B=two words" in history
+    assert "EXPOSE 8080 53/udp" in history and "ENV A=1 B=two words" in history
+    # dockerd 20.10's forms: Go's %q of the argv for CMD, its %v for SHELL.
+    assert 'CMD ["echo $A $B; pwd; id -u"]' in history and "SHELL [/bin/sh -ec]" in history
 
 
 def test_run_copy_add_and_heredocs(daemon: Daemon, tmp_path: Path) -> None:

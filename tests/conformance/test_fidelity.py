@@ -398,7 +398,7 @@ def test_build_run_gets_the_builds_host_settings(daemon: Daemon, tmp_path: Path,
     assert "10.9.8.7\tgateway.example" in text or "10.9.8.7 gateway.example" in text
     assert "\n123\n" in text and "67108864" in text
     assert "\x1b[91mto-stderr\n\x1b[0m" in text
-    assert "Step 3/3 : LABEL 'a'='b'" in text
+    assert "Step 3/3 : LABEL a=b" in text
 
 
 def test_build_rm_false_keeps_the_step_containers(daemon: Daemon, tmp_path: Path, name: Name) -> None:

@@ -345,3 +345,55 @@ def test_fluentd_async_buffers_until_the_server_comes(daemon: Daemon, name: Name
     assert [r["log"] for _, _, r in receiver.events] == ["early", "late"]
     receiver.server.close()
     daemon.docker_ok("rm", ctr)
+
+
+def _stalling_gelf(stall: float) -> tuple[int, bytearray, threading.Event]:
+    """A GELF TCP receiver with a tiny receive buffer that reads nothing for ``stall`` seconds."""
+    server = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    server.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)  # inherited by the accepted socket
+    server.bind(("127.0.0.1", 0))
+    server.listen()
+    got, done = bytearray(), threading.Event()
+
+    def serve() -> None:
+        conn, _ = server.accept()
+        time.sleep(stall)
+        with conn:
+            while (data := conn.recv(65536)):
+                got.extend(data)
+        server.close()
+        done.set()
+
+    threading.Thread(target=serve, daemon=True).start()
+    return server.getsockname()[1], got, done
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("mode", ["blocking", "non-blocking"])
+def test_log_mode_against_a_stalled_receiver(daemon: Daemon, name: Name, mode: str) -> None:
+    """blocking: the delivery waits for the receiver and every line arrives; non-blocking: the
+    buffer (max-buffer-size) drops the oldest lines and the daemon logs how many. Either way the
+    container finishes at its own speed (conmon's spool)."""
+    lines = 60000  # ~6 MB of output, ~12 MB of GELF: more than the sockets' buffers hold
+    port, got, done = _stalling_gelf(2.0)
+    ctr = name("stall")
+    opts = ["--log-opt", f"mode={mode}"] + (["--log-opt", "max-buffer-size=64k"]
+                                            if mode == "non-blocking" else [])
+    started = time.monotonic()
+    daemon.docker_ok("run", "--name", ctr, "--log-driver", "gelf", "--log-opt",
+                     f"gelf-address=tcp://127.0.0.1:{port}", *opts, "busybox", "sh", "-c",
+                     f"yes '{'x' * 90}' | head -n {lines}; echo last", timeout=120)
+    assert time.monotonic() - started < 60
+    try:
+        assert done.wait(60), "the driver never closed its connection"
+        received = [json.loads(p)["short_message"] for p in bytes(got).split(b"\0") if p]
+        assert received[-1] == "last"
+        if mode == "blocking":
+            assert len(received) == lines + 1
+        else:
+            assert len(received) < lines
+            cid = json.loads(daemon.docker_ok("inspect", ctr))[0]["Id"]
+            text = daemon.log_path.read_text(errors="replace")
+            assert re.search(rf"dropped \d+ log messages of {cid[:12]}", text), daemon.log_tail()
+    finally:
+        daemon.docker("rm", "-f", ctr)

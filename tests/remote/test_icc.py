@@ -96,13 +96,18 @@ def test_daemon_wide_container_defaults(no_icc: Daemon) -> None:
     own = no_icc.docker_ok("run", "--rm", "--shm-size", "8m", "--ulimit", "nofile=500:600", "busybox",
                            "sh", "-c", "ulimit -n; df -k /dev/shm")
     assert own.startswith("500\n") and "8192" in own
-    no_icc.docker_ok("create", "--name", "ip-default", "-p", "8080", "busybox", "true")
+    no_icc.docker_ok("run", "-d", "--name", "ip-default", "-p", "8080", "busybox", "sleep", "60")
     try:
-        shm = no_icc.docker_ok("inspect", "-f", "{{.HostConfig.ShmSize}}", "ip-default").strip()
-        assert shm == str(96 * 1024 * 1024)
-        bindings = json.loads(no_icc.docker_ok("inspect", "-f", "{{json .HostConfig.PortBindings}}",
-                                               "ip-default"))
-        assert bindings["8080/tcp"][0]["HostIp"] == "127.0.0.1"
+        # As dockerd: only the shm size is written into HostConfig; the other daemon-wide
+        # defaults apply at start (above) and show where they took effect.
+        host = json.loads(no_icc.docker_ok("inspect", "-f", "{{json .HostConfig}}", "ip-default"))
+        assert host["ShmSize"] == 96 * 1024 * 1024
+        assert host["PortBindings"]["8080/tcp"][0]["HostIp"] == ""
+        assert not host["Ulimits"] and not host["Dns"] and not host["DnsSearch"]
+        assert not host["DnsOptions"] and not host["SecurityOpt"]
+        ports = json.loads(no_icc.docker_ok("inspect", "-f", "{{json .NetworkSettings.Ports}}",
+                                            "ip-default"))
+        assert ports["8080/tcp"][0]["HostIp"] == "127.0.0.1"
     finally:
         no_icc.docker("rm", "-f", "ip-default")
 

@@ -48,6 +48,7 @@ class FakeDaemon:
         self.sock = sock
         self.api_version = api_version
         self.requests: list[Recorded] = []
+        self.connections = 0
         self.routes: list[tuple[str, re.Pattern[str], Handler]] = []
         self.started = threading.Event()
         self._loop = asyncio.new_event_loop()
@@ -77,6 +78,7 @@ class FakeDaemon:
         self._loop.close()
 
     async def _connection(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        self.connections += 1
         try:
             while not writer.is_closing():
                 head = await reader.readuntil(b"\r\n\r\n")
@@ -318,3 +320,43 @@ def test_unknown_flag_exits_125(capfd: pytest.CaptureFixture[str]) -> None:
     assert cli("ps", "--bogus") == 125
     assert capfd.readouterr().err == ("unknown flag: --bogus\n\nUsage:  dockyard ps [OPTIONS]\n\n"
                                       "Run 'dockyard ps --help' for more information\n")
+
+
+def test_volume_create_sends_docker_body(daemon: FakeDaemon, capfd: pytest.CaptureFixture[str]) -> None:
+    daemon.route("POST", "/volumes/create", reply(201, {"Name": "v1"}))
+    assert cli("volume", "create", "-o", "type=tmpfs", "--label", "a=b", "v1") == 0
+    assert capfd.readouterr().out == "v1\n"
+    create = [r for r in daemon.requests if r.path.endswith("/volumes/create")][0]
+    assert create.json() == {"Name": "v1", "Driver": "local", "DriverOpts": {"type": "tmpfs"},
+                             "Labels": {"a": "b"}}
+
+
+def test_a_chunked_body_streams_and_the_connection_is_reused(tmp_path: Path) -> None:
+    """The standard-library client (cli/connection.py): a chunked upload, a streamed chunked reply
+    read piece by piece, then a second request on the same keep-alive connection."""
+    from dockyard.cli.client import Client, iter_json_stream
+
+    fake = FakeDaemon(tmp_path / "d.sock")
+
+    async def build(daemon: FakeDaemon, request: Recorded, writer: asyncio.StreamWriter) -> None:
+        writer.write(b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n")
+        for part in (b'{"stream": "a"}', b'{"stream": ', b'"b"}'):
+            writer.write(b"%x\r\n%s\r\n" % (len(part), part))
+            await writer.drain()
+        writer.write(b"0\r\n\r\n")
+        await writer.drain()
+
+    fake.route("POST", "/build", build)
+    fake.route("GET", "/info", reply(200, {"ID": "x"}))
+    fake.start()
+    try:
+        client = Client(f"unix://{fake.sock}")
+        with client.stream("POST", "/build", params={"t": "a b"}, content=iter([b"ab", b"cd"])) as response:
+            assert [m["stream"] for m in iter_json_stream(response)] == ["a", "b"]
+        assert client.get_json("/info") == {"ID": "x"}
+        client.close()
+    finally:
+        fake.stop()
+    build_request = [r for r in fake.requests if r.path.endswith("/build")][0]
+    assert build_request.body == b"abcd" and build_request.params == {"t": "a b"}
+    assert fake.connections == 1

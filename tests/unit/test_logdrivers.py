@@ -126,3 +126,21 @@ def test_json_file_tag_is_an_attribute(tmp_path: Path) -> None:
     driver.close()
     record = json.loads(spec.read_path(tmp_path, "a" * 64).read_text())
     assert record["attrs"] == {"tag": "web"} and record["log"] == "hi\n"
+
+
+def test_the_implicit_json_file_bound_applies_without_being_recorded() -> None:
+    """dockyardd without daemon.json log-opts (backends/logdrivers.log_service): HostConfig keeps
+    the request's options only, as dockerd's; the driver still gets the 10m × 5 bound."""
+    from types import SimpleNamespace
+
+    from dockyard.backends.logdrivers import log_service
+    from dockyard.config import DaemonConfig
+
+    svc = log_service(DaemonConfig())
+    assert svc.resolve({})["LogConfig"] == {"Type": "json-file", "Config": {}}
+    own = svc.resolve({"LogConfig": {"Config": {"max-size": "1m"}}})
+    assert own["LogConfig"]["Config"] == {"max-size": "1m"}
+    container: Any = SimpleNamespace(host=SimpleNamespace(raw=own))  # log_config reads host.raw
+    assert svc.log_config(container) == ("json-file", {"max-size": "1m", "max-file": "5"})
+    with pytest.raises(InvalidArgument):
+        svc.resolve({"LogConfig": {"Config": {"max-file": "x"}}})

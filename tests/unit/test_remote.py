@@ -119,6 +119,10 @@ def test_apply_daemon_defaults_request_wins() -> None:
                                {"Name": "nproc", "Soft": 3, "Hard": 4}]
     assert host["Dns"] == ["9.9.9.9"] and host["ShmSize"] == 1024
     assert [b["HostIp"] for b in host["PortBindings"]["80/tcp"]] == ["127.0.0.1", "::1"]
+    # What create records (dockerd's): the shm size alone; the rest is applied at start.
+    from dockyard.core.containers.defaults import record_daemon_defaults
+
+    assert record_daemon_defaults({"Dns": []}, config) == {"Dns": [], "ShmSize": 1024}
 
 
 def test_permission_denied_on_the_socket(monkeypatch: pytest.MonkeyPatch) -> None:

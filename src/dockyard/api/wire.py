@@ -107,6 +107,7 @@ def host_options(raw: dict[str, Any], *, default_runtime: str) -> HostOptions:
         filled["CgroupnsMode"] = "private" if cgroup_version() == "2" else "host"
     if filled.get("MemorySwappiness") == -1:
         filled["MemorySwappiness"] = None
+    _as_dockerd_records(filled)
     size = raw.get("ConsoleSize") or [0, 0]
     return HostOptions(
         network_mode=filled["NetworkMode"],
@@ -120,6 +121,22 @@ def host_options(raw: dict[str, Any], *, default_runtime: str) -> HostOptions:
         console_size=(int(size[0]), int(size[1])) if len(size) == 2 and size[0] and size[1] else None,
         raw=filled,
     )
+
+
+def _as_dockerd_records(host: dict[str, Any]) -> None:
+    """The values dockerd writes into a new container's HostConfig (daemon/create.go): the IPC mode
+    it applies, no pids limit for 0 or -1, and the masked and read-only paths an unprivileged
+    container gets (the same lists the spec uses, so the effect is unchanged)."""
+    from dockyard.core.runtime.spec import MASKED_PATHS, READONLY_PATHS
+
+    if not host.get("IpcMode"):
+        host["IpcMode"] = "private"
+    if isinstance(host.get("PidsLimit"), int) and host["PidsLimit"] <= 0:
+        host["PidsLimit"] = None
+    if not host.get("Privileged"):
+        for key, paths in (("MaskedPaths", MASKED_PATHS), ("ReadonlyPaths", READONLY_PATHS)):
+            if host.get(key) is None:
+                host[key] = list(paths)
 
 
 def create_request(body: dict[str, Any], *, name: str = "", platform: str = "",

@@ -10,8 +10,6 @@ import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 
-import httpx
-
 from dockyard.cli.client import Client, CliError
 from dockyard.cli.detach import parse_detach_keys
 from dockyard.cli.endpoint import Stream
@@ -48,7 +46,7 @@ class Waiter(threading.Thread):
             self.status = int(payload.get("StatusCode", 0))
         except CliError as exc:
             self.error = exc
-        except (ValueError, OSError, httpx.HTTPError) as exc:
+        except (ValueError, OSError) as exc:
             self.error = CliError(f"error waiting for container: {exc}", 125)
         finally:
             self.registered.set()

@@ -22,9 +22,9 @@ from pathlib import Path
 from typing import IO, Any
 
 import click
-import httpx
 
 from dockyard.cli.client import CliError, iter_json_stream
+from dockyard.cli.connection import Response
 from dockyard.cli.session import session
 
 _CHUNK = 1 << 20
@@ -120,7 +120,7 @@ class _Display:
             self._finish()
 
 
-def _consume(response: httpx.Response, display: _Display) -> str:
+def _consume(response: Response, display: _Display) -> str:
     image_id = ""
     try:
         for message in iter_json_stream(response):

@@ -1,4 +1,4 @@
-"""The CLI's connection to the daemon: httpx over the UNIX socket, with API version negotiation.
+"""The CLI's connection to the daemon: HTTP over any endpoint, with API version negotiation.
 
 The CLI is a pure client of the Docker Engine API; nothing here imports the daemon's code. Errors are
 :class:`DaemonError` (the daemon answered with a status >= 400) or :class:`CannotConnect`; the command
@@ -13,9 +13,10 @@ import re
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from typing import Any
+from urllib.parse import urlencode
 
-import httpx
-
+# Standard library only (cli/connection.py): a command's imports stay within its 0.1 s budget.
+from dockyard.cli.connection import Pool, Response
 from dockyard.cli.endpoint import DEFAULT_HOST, Endpoint, env_tls
 
 # Re-exported: the command modules import the errors from here.
@@ -23,7 +24,6 @@ from dockyard.cli.errors import CannotConnect as CannotConnect
 from dockyard.cli.errors import CliError as CliError
 from dockyard.cli.errors import ConnectFailed as ConnectFailed
 from dockyard.cli.errors import DaemonError as DaemonError
-from dockyard.cli.transport import httpx_transport
 
 # The newest API version this client speaks; the daemon may lower it at /_ping.
 CLIENT_API_VERSION = "1.50"
@@ -58,7 +58,7 @@ def negotiated_version(server_version: str | None) -> str:
     return min(CLIENT_API_VERSION, server_version, key=_version_key)
 
 
-def error_message(response: httpx.Response) -> str:
+def error_message(response: Response) -> str:
     """The daemon's ``{"message": …}``, or its raw body when it is not JSON."""
     body = response.read()
     try:
@@ -78,37 +78,32 @@ class Client:
                  endpoint: Endpoint | None = None) -> None:
         self.endpoint = endpoint or endpoint_of(host)
         self.host = self.endpoint.host
-        self._http = httpx.Client(transport=httpx_transport(self.endpoint),
-                                  base_url=self.endpoint.base_url, timeout=timeout)
+        if self.endpoint.scheme not in ("unix", "tcp", "ssh"):
+            raise CliError(f"unsupported host {self.host!r}: use unix://, tcp:// or ssh://", 125)
+        self._timeout = timeout
+        self._pool = Pool(self.endpoint, timeout)
         self._version: str | None = None
 
     def close(self) -> None:
-        self._http.close()
+        self._pool.close()
 
     def clone(self) -> Client:
         """A second connection for a concurrent request (``wait`` beside ``start``), same version."""
-        other = Client(endpoint=self.endpoint)
+        other = Client(endpoint=self.endpoint, timeout=self._timeout)
         other._version = self._version
         return other
 
     @property
     def version(self) -> str:
         if self._version is None:
-            try:
-                response = self._http.get("/_ping")
-            except httpx.TransportError as exc:
-                raise self._connect_error(exc) from exc
+            response = self._send("GET", "/_ping", None, {})
+            response.read()
             self._version = negotiated_version(response.headers.get("Api-Version"))
         return self._version
 
-    def _connect_error(self, exc: httpx.TransportError) -> CliError:
-        """ssh and TLS failures carry their own reason; a socket nobody serves is docker's
-        "Is the docker daemon running?"."""
-        cause = exc.__cause__ or exc.__context__
-        while cause is not None and not isinstance(cause, CliError):
-            cause = cause.__cause__ or cause.__context__
-        if isinstance(cause, CliError):
-            return cause
+    def _connect_error(self, exc: Exception) -> CliError:
+        """TLS failures carry their own reason; a socket nobody serves is docker's
+        "Is the docker daemon running?" (ssh and connect failures are CliErrors already)."""
         if self.endpoint.scheme == "tcp" and ("SSL" in str(exc) or "certificate" in str(exc)):
             return ConnectFailed(self.host, f"tls: {exc}")
         return CannotConnect(self.host)
@@ -116,27 +111,27 @@ class Client:
     def url(self, path: str) -> str:
         return f"/v{self.version}{path}"
 
-    def _build(self, method: str, path: str, *, params: Params | None = None, body: Any = None,
-               content: bytes | Iterator[bytes] | None = None,
-               headers: Mapping[str, str] | None = None) -> httpx.Request:
-        hdrs = dict(headers or {})
-        if body is not None:
-            content = json.dumps(body).encode()
-            hdrs.setdefault("Content-Type", "application/json")
-        query: Any = params  # httpx's param types are invariant lists; ours are a subset
-        return self._http.build_request(method, self.url(path), params=query, content=content,
-                                        headers=hdrs)
+    def _send(self, method: str, target: str, content: bytes | Iterator[bytes] | None,
+              headers: dict[str, str]) -> Response:
+        hdrs = {"User-Agent": "dockyard-cli", **headers}
+        try:
+            return self._pool.send(method, target, content, hdrs)
+        except OSError as exc:
+            raise self._connect_error(exc) from exc
 
     @contextmanager
     def stream(self, method: str, path: str, *, params: Params | None = None, body: Any = None,
                content: bytes | Iterator[bytes] | None = None,
-               headers: Mapping[str, str] | None = None) -> Iterator[httpx.Response]:
+               headers: Mapping[str, str] | None = None) -> Iterator[Response]:
         """Send a request and yield the response with its body unread; raise on error statuses."""
-        request = self._build(method, path, params=params, body=body, content=content, headers=headers)
-        try:
-            response = self._http.send(request, stream=True)
-        except httpx.TransportError as exc:
-            raise self._connect_error(exc) from exc
+        hdrs = dict(headers or {})
+        if body is not None:
+            content = json.dumps(body).encode()
+            hdrs.setdefault("Content-Type", "application/json")
+        target = self.url(path)
+        if params:
+            target += ("&" if "?" in target else "?") + urlencode(params)
+        response = self._send(method, target, content, hdrs)
         try:
             if response.status_code >= 400:
                 raise DaemonError(response.status_code, error_message(response))
@@ -146,7 +141,7 @@ class Client:
 
     def request(self, method: str, path: str, *, params: Params | None = None, body: Any = None,
                 content: bytes | Iterator[bytes] | None = None,
-                headers: Mapping[str, str] | None = None) -> httpx.Response:
+                headers: Mapping[str, str] | None = None) -> Response:
         with self.stream(method, path, params=params, body=body, content=content,
                          headers=headers) as response:
             response.read()
@@ -171,7 +166,7 @@ def filters_param(filters: Sequence[str]) -> str:
     return json.dumps(grouped)
 
 
-def iter_json_stream(response: httpx.Response) -> Iterator[dict[str, Any]]:
+def iter_json_stream(response: Response) -> Iterator[dict[str, Any]]:
     """Decode a stream of concatenated JSON objects (progress messages, events)."""
     decoder = json.JSONDecoder()
     buffer = ""

@@ -4,7 +4,7 @@ An endpoint is a host URL — ``unix:///path``, ``tcp://host:port`` (plain or TL
 ``ssh://[user@]host[:port][/path]`` — plus the TLS material of a tcp one. :func:`open_socket` gives a
 connected, socket-like stream for any of them (the ssh one is the system ``ssh`` client running
 ``docker system dial-stdio`` on the far side, as the docker CLI does, so ``~/.ssh/config`` and
-agents apply); :func:`httpx_transport` puts the same streams under httpx. Adapters other than the
+agents apply); `cli/connection.py` runs HTTP over the same streams. Adapters other than the
 CLI (the web UI) use :func:`dockyard.cli.client.connect` with an endpoint from here or from a
 context (``cli/contexts.py``).
 """
@@ -12,20 +12,18 @@ context (``cli/contexts.py``).
 from __future__ import annotations
 
 import os
-import shutil
 import socket
-import ssl
-import subprocess
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 from urllib.parse import urlsplit
 
 from dockyard.cli.errors import CannotConnect, CliError, ConnectFailed
-from dockyard.cli.tls_stream import TlsStream
+
+if TYPE_CHECKING:
+    import ssl
 
 DEFAULT_HOST = "unix:///run/dockyard/dockyard.sock"
-SSH_CONNECT_TIMEOUT = 30  # seconds, the docker CLI's ``-o ConnectTimeout=30``
 
 
 class Stream(Protocol):
@@ -62,7 +60,7 @@ class Endpoint:
 
     @property
     def base_url(self) -> str:
-        """The URL httpx is given; its host part names the daemon only for tcp."""
+        """The URL of the engine; its host part names the daemon only for tcp."""
         if self.scheme == "tcp":
             netloc = urlsplit(self.host).netloc
             return f"{'https' if self.tls else 'http'}://{netloc}"
@@ -99,6 +97,8 @@ def flag_tls(*, tls: bool, tlsverify: bool, ca: str | None, cert: str | None,
 
 
 def client_ssl_context(tls: TlsConfig) -> ssl.SSLContext:
+    import ssl  # a tenth of a command's start-up budget: only for TLS endpoints
+
     context = ssl.create_default_context(cafile=tls.ca if tls.verify else None)
     if not tls.verify:
         context.check_hostname = False
@@ -130,6 +130,8 @@ def open_socket(endpoint: Endpoint, timeout: float | None = None) -> Stream:
                                 f"{exc.strerror or exc}") from exc
         if endpoint.tls is None:
             return sock
+        from dockyard.cli.tls_stream import TlsStream
+
         return TlsStream(sock, client_ssl_context(endpoint.tls), parts.hostname or "", endpoint.host)
     if scheme == "ssh":
         return open_ssh(endpoint.host)
@@ -153,82 +155,13 @@ def _open_unix(endpoint: Endpoint, timeout: float | None) -> socket.socket:
 
 
 def ssh_argv(host: str, command: list[str] | None = None) -> list[str]:
-    """The docker CLI's command line: ``ssh -o ConnectTimeout=30 -T [-l user] [-p port] -- host
-    docker [--host unix://path] system dial-stdio``."""
-    parts = urlsplit(host)
-    if not parts.hostname:
-        raise CliError(f"invalid ssh URL {host!r}: no host", 125)
-    argv = [shutil.which("ssh") or "ssh", "-o", f"ConnectTimeout={SSH_CONNECT_TIMEOUT}", "-T"]
-    if parts.username:
-        argv += ["-l", parts.username]
-    if parts.port:
-        argv += ["-p", str(parts.port)]
-    remote = ["docker", *(["--host", f"unix://{parts.path}"] if parts.path else []),
-              "system", "dial-stdio"]
-    return [*argv, "--", parts.hostname, *(command or remote)]
+    from dockyard.cli.ssh_stream import ssh_argv as argv
+
+    return argv(host, command)
 
 
-class SshStream:
-    """One end of a socket pair whose other end is the stdin/stdout of an ``ssh`` process."""
+def open_ssh(host: str) -> Stream:
+    # ssh's module (subprocess, shutil) only for ssh endpoints: a command's start-up budget.
+    from dockyard.cli.ssh_stream import SshStream
 
-    def __init__(self, host: str) -> None:
-        self.host = host
-        ours, theirs = socket.socketpair()
-        self._sock = ours
-        self._argv = ssh_argv(host)
-        self._proc = subprocess.Popen(self._argv, stdin=theirs.fileno(), stdout=theirs.fileno(),
-                                      stderr=subprocess.PIPE, start_new_session=True)
-        theirs.close()
-
-    def sendall(self, data: bytes) -> None:
-        try:
-            self._sock.sendall(data)
-        except OSError as exc:
-            raise self._failure() from exc
-
-    def recv(self, size: int) -> bytes:
-        try:
-            data = self._sock.recv(size)
-        except ConnectionResetError as exc:
-            raise self._failure() from exc
-        if not data and self._exited_badly():
-            raise self._failure()
-        return data
-
-    def _exited_badly(self) -> bool:
-        try:
-            return self._proc.wait(1) != 0
-        except subprocess.TimeoutExpired:
-            return False
-
-    def _failure(self) -> CliError:
-        try:
-            self._proc.wait(5)
-        except subprocess.TimeoutExpired:
-            self._proc.kill()
-        stderr = (self._proc.stderr.read() if self._proc.stderr else b"").decode(errors="replace").strip()
-        command = " ".join(["ssh", *self._argv[1:]])
-        return ConnectFailed(self.host, f"command [{command}] has exited with exit status "
-                             f"{self._proc.returncode}, make sure the URL is valid, and Docker 18.09 "
-                             f"or later is installed on the remote host: stderr={stderr}")
-
-    def shutdown(self, how: int) -> None:
-        self._sock.shutdown(how)
-
-    def settimeout(self, timeout: float | None) -> None:
-        self._sock.settimeout(timeout)
-
-    def close(self) -> None:
-        self._sock.close()
-        if self._proc.poll() is None:
-            try:
-                self._proc.wait(2)
-            except subprocess.TimeoutExpired:
-                self._proc.kill()
-                self._proc.wait()
-        if self._proc.stderr:
-            self._proc.stderr.close()
-
-
-def open_ssh(host: str) -> SshStream:
     return SshStream(host)

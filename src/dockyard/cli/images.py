@@ -8,9 +8,9 @@ from collections.abc import Iterator
 from typing import IO, Any
 
 import click
-import httpx
 
 from dockyard.cli.client import CliError, filters_param, iter_json_stream
+from dockyard.cli.connection import Response
 from dockyard.cli.credentials import config_format
 from dockyard.cli.formatter import ellipsis, render_rows, short_id
 from dockyard.cli.registry import ProgressDisplay
@@ -233,7 +233,7 @@ def _chunks(source: IO[bytes]) -> Iterator[bytes]:
         yield chunk
 
 
-def show_json_stream(response: httpx.Response) -> None:
+def show_json_stream(response: Response) -> None:
     """Print docker's JSON progress messages (``stream``, ``status``); an ``error`` fails."""
     s = session()
     for message in iter_json_stream(response):

@@ -8,15 +8,16 @@ on a terminal, plain status lines otherwise.
 from __future__ import annotations
 
 import sys
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
-from rich.console import Console
-from rich.progress import BarColumn, DownloadColumn, Progress, TaskID, TextColumn
 
 from dockyard.cli import credentials
 from dockyard.cli.client import CliError, DaemonError, iter_json_stream
 from dockyard.cli.session import Session, session
+
+if TYPE_CHECKING:
+    from rich.progress import Progress, TaskID
 
 
 def _full_name(image: str) -> tuple[str, str]:
@@ -42,6 +43,10 @@ class ProgressDisplay:
 
     def __enter__(self) -> ProgressDisplay:
         if self._tty:
+            # rich only for bars on a terminal: it costs a command a fifth of its start-up budget.
+            from rich.console import Console
+            from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn
+
             self._progress = Progress(TextColumn("{task.fields[layer]}: {task.description}"), BarColumn(),
                                       DownloadColumn(), console=Console(), transient=False)
             self._progress.start()

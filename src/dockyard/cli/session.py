@@ -11,7 +11,6 @@ import click
 from dockyard.cli.client import Client
 from dockyard.cli.contexts import Selection, resolve_endpoint
 from dockyard.cli.endpoint import Stream
-from dockyard.cli.hijack import hijack
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -33,6 +32,8 @@ class Session:
 
     def hijack(self, path: str, params: Sequence[tuple[str, str]] = (),
                body: bytes | None = None) -> tuple[Stream, bytes]:
+        from dockyard.cli.hijack import hijack  # for the commands that stream both ways
+
         client = self.client
         return hijack(client.endpoint, client.url(path), params, body)
 

@@ -9,7 +9,7 @@ from dockyard.backends.logdrivers.jsonfile import JsonFileSpec, LocalSpec
 from dockyard.backends.logdrivers.syslog import SyslogSpec
 from dockyard.config import DaemonConfig
 from dockyard.core.logging.driver import LogDriverRegistry
-from dockyard.core.logging.service import LogService, daemon_defaults
+from dockyard.core.logging.service import BOUNDED_DEFAULT, LogService, daemon_defaults
 
 
 def builtin_registry() -> LogDriverRegistry:
@@ -20,5 +20,7 @@ def builtin_registry() -> LogDriverRegistry:
 
 
 def log_service(config: DaemonConfig) -> LogService:
+    if config.log_opts is None and config.log_driver == "json-file":
+        return LogService(builtin_registry(), "json-file", {}, implicit=BOUNDED_DEFAULT)
     driver, opts = daemon_defaults(config.log_driver, config.log_opts)
     return LogService(builtin_registry(), driver, opts)

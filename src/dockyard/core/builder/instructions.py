@@ -121,14 +121,14 @@ def apply(ins: Instruction, state: StageState) -> str:
             config["Cmd"] = None  # ENTRYPOINT resets an inherited CMD, as Docker
         if cmd == "CMD":
             state.cmd_set = True
-        return f"{cmd} {json.dumps(argv)}"
+        return f"{cmd} {go_quoted(argv)}"
     if cmd == "EXPOSE":
         ports = [p for a in ins.args for p in expand_words(a, state.env, state.escape)]
         exposed = dict(config.get("ExposedPorts") or {})
         for port in ports:
             exposed[port if "/" in port else f"{port}/tcp"] = {}
         config["ExposedPorts"] = exposed
-        return "EXPOSE " + " ".join(sorted(exposed))
+        return "EXPOSE " + " ".join(ports)  # as written (after expansion), as moby's
     if cmd == "VOLUME":
         paths = list(ins.args) if ins.json else [p for a in ins.args
                                                  for p in expand_words(a, state.env, state.escape)]
@@ -138,7 +138,7 @@ def apply(ins: Instruction, state: StageState) -> str:
                 raise InvalidArgument("VOLUME specified can not be an empty string")
             volumes[state.word(path) if ins.json else path] = {}
         config["Volumes"] = volumes
-        return "VOLUME " + json.dumps(paths)
+        return "VOLUME " + go_list(paths)
     return _apply_rest(ins, state)
 
 
@@ -156,7 +156,7 @@ def _apply_rest(ins: Instruction, state: StageState) -> str:
         return f"HEALTHCHECK &{{{config['Healthcheck']['Test']}}}"
     if cmd == "SHELL":
         config["Shell"] = list(ins.args)
-        return f"SHELL {json.dumps(list(ins.args))}"
+        return f"SHELL {go_list(list(ins.args))}"
     if cmd == "ONBUILD":
         config["OnBuild"] = [*(config.get("OnBuild") or []), ins.original.split(None, 1)[1]]
         return f"ONBUILD {config['OnBuild'][-1]}"
@@ -169,6 +169,16 @@ def _apply_rest(ins: Instruction, state: StageState) -> str:
         config["WorkingDir"] = path
         return f"WORKDIR {path}"
     raise InvalidArgument(f"{cmd} is not a config instruction")
+
+
+def go_quoted(words: list[str]) -> str:
+    """Go's ``%q`` of a ``[]string``, as moby's classic builder writes CMD/ENTRYPOINT history."""
+    return "[" + " ".join(json.dumps(w, ensure_ascii=False) for w in words) + "]"
+
+
+def go_list(words: list[str]) -> str:
+    """Go's ``%v`` of a ``[]string`` (SHELL, VOLUME history): ``[/bin/sh -c]``."""
+    return "[" + " ".join(words) + "]"
 
 
 def history_text(text: str) -> str:

@@ -125,8 +125,8 @@ class BuilderService:
         meta = _meta_args(dockerfile.meta_args, build_args, dockerfile.escape, options.platform)
         target = _target_index(dockerfile, options.target)
         needed = _needed(dockerfile, target, meta)
-        # --label is one more step, a LABEL at the end of the target stage (the classic builder's).
-        counts = {i: 1 + len(dockerfile.stages[i].instructions) + (bool(options.labels) if i == target else 0)
+        # Each --label is one more step, a LABEL at the end of the target stage (the classic builder's).
+        counts = {i: 1 + len(dockerfile.stages[i].instructions) + (len(options.labels) if i == target else 0)
                   for i in needed}
         total = sum(counts.values())
         offsets = step_offsets(counts)
@@ -146,7 +146,7 @@ class BuilderService:
             try:
                 body = list(stage.instructions)
                 if index == target and options.labels:
-                    body.append(_labels_instruction(options.labels))
+                    body += _labels_instructions(options.labels)
                 run = await self._from(stage, dockerfile, meta, results, output.emitter(index),
                                        itertools.count(offsets[index]), total, work, options)
                 results[index].set_result(await solver.run_stage(run, body))
@@ -328,12 +328,11 @@ def _needed(dockerfile: Dockerfile, target: int, meta: dict[str, str]) -> list[i
     return sorted(seen)
 
 
-def _labels_instruction(labels: dict[str, str]) -> Instruction:
-    args: list[str] = []
-    for key, value in labels.items():
-        args += [_quoted(key), _quoted(value)]
-    text = "LABEL " + " ".join(f"{a}={b}" for a, b in zip(args[::2], args[1::2], strict=True))
-    return Instruction("LABEL", tuple(args), (), False, 0, text)
+def _labels_instructions(labels: dict[str, str]) -> list[Instruction]:
+    """One ``LABEL k=v`` per label in key order, echoed as written, as moby's buildLabelOptions;
+    the words are quoted so that nothing in a value expands."""
+    return [Instruction("LABEL", (_quoted(key), _quoted(labels[key])), (), False, 0,
+                        f"LABEL {key}={labels[key]}") for key in sorted(labels)]
 
 
 def _quoted(text: str) -> str:

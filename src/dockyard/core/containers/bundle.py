@@ -84,5 +84,6 @@ def spec_input(
         annotations={**{str(k): str(v) for k, v in (container.host.raw.get("Annotations") or {}).items()},
                      "io.dockyard.container.name": container.name.lstrip("/")},
         security=security,
+        console_size=container.host.console_size,
         **spec_fields(container.host.raw),
     )

@@ -1,6 +1,11 @@
-"""Daemon-wide defaults for new containers: dockerd's ``--default-shm-size``, ``--default-ulimit``,
-``--dns``/``--dns-search``/``--dns-opt``, ``--ip`` and ``--seccomp-profile``, filled into a create
-request's HostConfig where the request leaves them unset (what the request says always wins)."""
+"""Daemon-wide defaults for containers: dockerd's ``--default-shm-size``, ``--default-ulimit``,
+``--dns``/``--dns-search``/``--dns-opt``, ``--ip`` and ``--seccomp-profile``, where the request
+leaves them unset (what the request says always wins).
+
+As dockerd, only the shm size is written into the container's HostConfig at create
+(:func:`record_daemon_defaults`); the others are applied where they take effect, at start
+(:func:`apply_daemon_defaults`: the spec, resolv.conf, published ports), so ``docker inspect`` shows
+what the request said."""
 
 from __future__ import annotations
 
@@ -11,10 +16,17 @@ from dockyard.config import DaemonConfig
 DEFAULT_BIND_IP = "0.0.0.0"
 
 
-def apply_daemon_defaults(raw: dict[str, Any], config: DaemonConfig) -> dict[str, Any]:
+def record_daemon_defaults(raw: dict[str, Any], config: DaemonConfig) -> dict[str, Any]:
+    """What dockerd writes into a new container's HostConfig: the daemon's shm size."""
     host = dict(raw)
     if not host.get("ShmSize"):
         host["ShmSize"] = config.default_shm_size
+    return host
+
+
+def apply_daemon_defaults(raw: dict[str, Any], config: DaemonConfig) -> dict[str, Any]:
+    """The HostConfig a starting container runs with: its own plus the daemon-wide defaults."""
+    host = record_daemon_defaults(raw, config)
     if config.default_ulimits:
         given = {str(u.get("Name")) for u in host.get("Ulimits") or []}
         host["Ulimits"] = [*(host.get("Ulimits") or []), *(

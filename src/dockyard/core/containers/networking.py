@@ -86,10 +86,13 @@ class ContainerNetworking:
     bridged container gets a private namespace with loopback only)."""
 
     def __init__(self, networks: NetworkService | None, live: LiveContainers,
-                 userns: UsernsRemap | None = None) -> None:
+                 userns: UsernsRemap | None = None,
+                 defaults: Callable[[dict[str, Any]], dict[str, Any]] | None = None) -> None:
         self._networks = networks
         self._live = live
         self._userns = userns
+        # The daemon's --dns*/--ip, applied at start rather than recorded (containers/defaults.py).
+        self._defaults = defaults or (lambda raw: raw)
 
     def check_create(self, request: CreateRequest) -> None:
         mode = request.host.network_mode
@@ -142,7 +145,7 @@ class ContainerNetworking:
                                      container.host.raw)
         if not requests or self._networks is None:
             return network
-        ports = port_bindings(container.host.raw, container.config.exposed_ports)
+        ports = port_bindings(self._defaults(container.host.raw), container.config.exposed_ports)
         name = container.name.lstrip("/")
         sandbox = await self._networks.join(container.id, name, requests, ports,
                                             short_id=container.id[:12], source=source)
@@ -160,7 +163,8 @@ class ContainerNetworking:
         user_network = any(self._networks.inspect(e.network_id).has_dns for e in mine)
         write_network_files(
             paths, hostname=container.config.hostname, domainname=container.config.domainname,
-            ip=mine[0].ip if mine else "", host=container.host.raw, embedded_dns=user_network,
+            ip=mine[0].ip if mine else "", host=self._defaults(container.host.raw),
+            embedded_dns=user_network,
             host_gateway=self._networks.default_gateway(),
             links=[] if user_network else self._legacy_links(container))
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import copy
 import json
 import logging
 import os
@@ -20,6 +21,7 @@ from contextlib import AsyncExitStack
 from dockyard.config import DaemonConfig
 from dockyard.core.containers import events as container_events
 from dockyard.core.containers.bundle import find_init, spec_input
+from dockyard.core.containers.defaults import apply_daemon_defaults
 from dockyard.core.containers.execs import ExecSession, exec_process, read_bundle_process
 from dockyard.core.containers.hardening import rootfs_mounts, security_of
 from dockyard.core.containers.health import HealthMonitor
@@ -180,6 +182,10 @@ class Runner:
 
         user = resolve_user(paths.rootfs, container.config.user)
         home = home_of(paths.rootfs, user.uid)
+        # The daemon's --default-ulimit and --seccomp-profile apply here, unrecorded, as dockerd's.
+        container = copy.copy(container)
+        container.host = copy.copy(container.host)
+        container.host.raw = apply_daemon_defaults(container.host.raw, self._config)
         security = security_of(container, paths.rootfs, self._live.get, self._config, self.userns)
         spec = build_spec(spec_input(container, paths, user=user, home=home or "/", network=network,
                                      init_path=find_init(), security=security, linked_env=linked))

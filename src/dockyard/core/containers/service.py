@@ -17,7 +17,7 @@ from dockyard.core.containers import prune as prune_filters
 from dockyard.core.containers.commit import CommitRequest, ImageCommitter
 from dockyard.core.containers.commit import commit as commit_container
 from dockyard.core.containers.configs import command_of, merge_config, network_of
-from dockyard.core.containers.defaults import apply_daemon_defaults
+from dockyard.core.containers.defaults import apply_daemon_defaults, record_daemon_defaults
 from dockyard.core.containers.events import emit
 from dockyard.core.containers.exec_service import ExecService
 from dockyard.core.containers.execs import ExecSessions
@@ -105,7 +105,8 @@ class ContainerService:
         self._locks: dict[ContainerId, asyncio.Lock] = {}
         self._volumes = ContainerVolumes(volumes, lambda: list(self._live.by_id.values()), self._events)
         self._runner.prepare_mounts = self._volumes.prepare
-        self._networking = ContainerNetworking(networks, self._live, userns)
+        self._networking = ContainerNetworking(networks, self._live, userns,
+                                               lambda raw: apply_daemon_defaults(raw, config))
         self._runner.release_network = self._networking.leave
         self._restarts = RestartSupervisor(live=self._live, events=self._events, launch=launcher(
             lock=self._lock, runner=self._runner, networking=self._networking, network_of=self._network_of))
@@ -228,7 +229,8 @@ class ContainerService:
             raise InvalidArgument(f"unknown or invalid runtime name: {runtime}")
         check_create(request.host.raw, request.host.auto_remove)  # restart policy, --rm
         request.host.raw = self.logging.resolve(request.host.raw)  # LogConfig: defaults, 400s
-        request.host.raw = check_resources(apply_daemon_defaults(request.host.raw, self._config))
+        check_resources(apply_daemon_defaults(request.host.raw, self._config))  # as it will run
+        request.host.raw = check_resources(record_daemon_defaults(request.host.raw, self._config))
         check_security(request.host.raw, remap=self._userns)  # caps, security-opt, sysctls, devices
         container_id = new_container_id()
         with self._names.reserve(request.name, container_id) as name:

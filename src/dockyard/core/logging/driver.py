@@ -16,7 +16,8 @@ from typing import NamedTuple, Protocol
 from dockyard.errors import InvalidArgument
 
 # Options every driver takes (moby's daemon/logger: mode, max-buffer-size). The container never
-# blocks on a driver here (conmon writes a spool the daemon ships from), so both modes hold.
+# blocks on a driver here (conmon writes a spool the daemon ships from); the mode is how the spool
+# is delivered to the driver: blocking waits, non-blocking buffers and drops (core/logging/ring.py).
 COMMON_OPTS = frozenset({"mode", "max-buffer-size"})
 # Dual logging (Docker 20.10+): the local cache kept for drivers that cannot be read back.
 CACHE_OPTS = frozenset({"cache-disabled", "cache-max-size", "cache-max-file", "cache-compress"})

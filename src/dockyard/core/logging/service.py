@@ -19,6 +19,7 @@ from dockyard.core.containers.logs import LogEntry, LogOptions
 from dockyard.core.containers.model import Container
 from dockyard.core.logging.driver import LogContext, LogDriver, LogDriverRegistry, parse_bool
 from dockyard.core.logging.reader import read_logs
+from dockyard.core.logging.ring import buffered
 from dockyard.core.logging.shipper import Shipper
 from dockyard.errors import InvalidArgument, Unimplemented
 
@@ -37,10 +38,15 @@ def daemon_defaults(driver: str, opts: Mapping[str, str] | None) -> tuple[str, d
 
 
 class LogService:
-    def __init__(self, registry: LogDriverRegistry, driver: str, opts: Mapping[str, str]) -> None:
+    def __init__(self, registry: LogDriverRegistry, driver: str, opts: Mapping[str, str],
+                 implicit: Mapping[str, str] | None = None) -> None:
         self.registry = registry
         self.driver, self.opts = driver, dict(opts)
-        registry.validate(driver, self.opts)  # a bad daemon.json stops the daemon, as dockerd's
+        # Our json-file bound when daemon.json names no options: applied under every json-file
+        # container's own options but never written into its HostConfig, which shows what dockerd
+        # shows (only options given by the request or daemon.json).
+        self.implicit = dict(implicit or {})
+        registry.validate(driver, {**self.implicit, **self.opts})  # a bad daemon.json stops the daemon
         self._drivers: dict[str, list[LogDriver]] = {}
         self._shippers: dict[str, asyncio.Task[None]] = {}
         self._exited: set[str] = set()  # the process is gone: ship to the end of the spool and stop
@@ -55,13 +61,16 @@ class LogService:
         config = {str(k): str(v) for k, v in (raw.get("Config") or {}).items()}
         if kind == self.driver:
             config = {**self.opts, **config}
-        self.registry.validate(kind, config)
+        self.registry.validate(kind, self._effective(kind, config))
         return {**host_raw, "LogConfig": {"Type": kind, "Config": config}}
 
-    @staticmethod
-    def log_config(container: Container) -> tuple[str, dict[str, str]]:
+    def _effective(self, kind: str, config: Mapping[str, str]) -> dict[str, str]:
+        return {**self.implicit, **config} if kind == "json-file" else dict(config)
+
+    def log_config(self, container: Container) -> tuple[str, dict[str, str]]:
         raw = container.host.raw.get("LogConfig") or {}
-        return str(raw.get("Type") or "json-file"), dict(raw.get("Config") or {})
+        kind = str(raw.get("Type") or "json-file")
+        return kind, self._effective(kind, raw.get("Config") or {})
 
     def spool_mode(self, container: Container) -> str:
         """What conmon writes: nothing for ``none``, else the k8s-file spool."""
@@ -104,7 +113,7 @@ class LogService:
     # ---- start, run, exit ----
     def _open_blocking(self, context: LogContext, kind: str) -> list[LogDriver]:
         spec = self.registry.get(kind)
-        drivers = [spec.create(context)]
+        drivers = [buffered(spec.create(context), context.config, context.container_id)]
         if not spec.readable:
             cache = self._cache_context(context)
             if cache is not None:

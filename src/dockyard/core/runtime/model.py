@@ -78,6 +78,9 @@ class SpecInput:
     readonly_paths: tuple[str, ...] | None = None
     # Seccomp, no-new-privileges, devices, sysctls, namespaces, userns: core/runtime/security.py.
     security: SecuritySpec | None = None
+    # HostConfig.ConsoleSize (height, width): the terminal's size before the client's first resize,
+    # so a process that asks at once (``run -t … stty size``) sees the client's size, not 0 0.
+    console_size: tuple[int, int] | None = None
 
 
 @dataclass(frozen=True, slots=True)

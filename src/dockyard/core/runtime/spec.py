@@ -157,6 +157,8 @@ def _process(inp: SpecInput) -> dict[str, Any]:
         "noNewPrivileges": False,
         "oomScoreAdj": inp.oom_score_adj,
     }
+    if inp.terminal and inp.console_size:
+        process["consoleSize"] = {"height": inp.console_size[0], "width": inp.console_size[1]}
     limits = rlimits(inp.rlimits)
     if limits:
         process["rlimits"] = limits
