@@ -81,7 +81,7 @@ def build_engine(config: DaemonConfig) -> Engine:
         for name, path in system.runtimes().items()}
     monitor = ConmonMonitor(config.conmon_path, exec_root=config.exec_root)
     remap = userns_remap(config)
-    plugins = build_plugins()
+    plugins = build_plugins(config)
     volumes = VolumeService(config=config, db=db, mounter=SyscallMounter(), events=events,
                             root_owner=(remap.root_uid, remap.root_gid) if remap else None)
     networks = build_networks(config, db, events)
@@ -106,13 +106,16 @@ def build_engine(config: DaemonConfig) -> Engine:
                   events=events, swarm=swarm, plugins=plugins)
 
 
-def build_plugins() -> PluginRegistry:
-    """Plugins found by name: legacy spec/socket files now; managed plugins add their own source."""
+def build_plugins(config: DaemonConfig | None = None) -> PluginRegistry:
+    """Plugins found by name: legacy spec/socket files now; managed plugins add their own source.
+    ``plugin-dirs`` (tests) replaces the host's discovery directories."""
     from dockyard.backends.plugins.discovery import LegacyDiscovery
     from dockyard.backends.plugins.transport import connect
     from dockyard.core.plugins.registry import PluginRegistry
 
-    return PluginRegistry(connect=connect, sources=[LegacyDiscovery()])
+    dirs = config.plugin_dirs if config is not None else ()
+    discovery = LegacyDiscovery(dirs, dirs) if dirs else LegacyDiscovery()
+    return PluginRegistry(connect=connect, sources=[discovery])
 
 
 def build_swarm_part(config: DaemonConfig, db: Metadata, events: EventBus, containers: ContainerService,
@@ -206,6 +209,10 @@ def _parse_args(argv: list[str]) -> tuple[DaemonConfig, Path | None]:
     parser.add_argument("--emulation", action="store_true", default=None,
                         help="register qemu-user-static in binfmt_misc to run other platforms' images")
     parser.add_argument("--storage-driver", choices=["overlay2", "overlay", "copy"], help=argparse.SUPPRESS)
+    parser.add_argument("--authorization-plugin", action="append", dest="authorization_plugins",
+                        help="authorization plugins to load")
+    parser.add_argument("--plugin-dir", action="append", type=Path, dest="plugin_dirs",
+                        help=argparse.SUPPRESS)  # tests: legacy plugin discovery here only
     add_remote_options(parser)
     args = parser.parse_args(argv)
     config = DaemonConfig()
@@ -241,6 +248,10 @@ def _parse_args(argv: list[str]) -> tuple[DaemonConfig, Path | None]:
     if args.storage_driver:
         changes["snapshotter"] = "copy" if args.storage_driver == "copy" else "overlay"
     changes.update(remote_changes(args))
+    if args.authorization_plugins:
+        changes["authorization_plugins"] = tuple(args.authorization_plugins)
+    if args.plugin_dirs:
+        changes["plugin_dirs"] = tuple(p.absolute() for p in args.plugin_dirs)
     config = replace(config, **changes)  # type: ignore[arg-type]
     if config.pidfile is None:
         config = replace(config, pidfile=config.exec_root / "dockyardd.pid")
