@@ -83,7 +83,8 @@ def build_engine(config: DaemonConfig) -> Engine:
     remap = userns_remap(config)
     plugins = build_plugins(config)
     volumes = VolumeService(config=config, db=db, mounter=SyscallMounter(), events=events,
-                            root_owner=(remap.root_uid, remap.root_gid) if remap else None)
+                            root_owner=(remap.root_uid, remap.root_gid) if remap else None,
+                            plugins=plugins)
     networks = build_networks(config, db, events)
     containers = ContainerService(config=config, db=db, images=images, snapshotter=snapshotter,
                                   mounter=SyscallMounter(), runtimes=runtimes, monitor=monitor,

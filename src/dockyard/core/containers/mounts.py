@@ -200,8 +200,13 @@ def plan(host: dict[str, Any], config_volumes: dict[str, Any],
                 continue
             points[point.destination] = replace(point, rw=point.rw if not mode else mode == "rw")
     seen: set[str] = set()
+    # --volume-driver: the driver of the volumes -v names and of the image's (moby's
+    # ParseMountRaw(bind, hostConfig.VolumeDriver)); --mount names its own.
+    driver = str(host.get("VolumeDriver") or "local")
     for spec in host.get("Binds") or []:
         point = parse_bind(str(spec))
+        if point.type == "volume":
+            point = replace(point, driver=driver)
         if point.destination in seen:
             raise InvalidArgument(f"Duplicate mount point: {point.destination}")
         seen.add(point.destination)
@@ -219,7 +224,7 @@ def plan(host: dict[str, Any], config_volumes: dict[str, Any],
     for dest in sorted(config_volumes):
         cleaned = _clean_destination(str(dest), str(dest))
         if cleaned not in covered:
-            points[cleaned] = MountPoint(type="volume", destination=cleaned, driver="local", mode="")
+            points[cleaned] = MountPoint(type="volume", destination=cleaned, driver=driver, mode="")
             covered.add(cleaned)
     return [*points.values(), *tmpfs]
 

@@ -110,6 +110,7 @@ class ContainerService:
         self._locks: dict[ContainerId, asyncio.Lock] = {}
         self._volumes = ContainerVolumes(volumes, lambda: list(self._live.by_id.values()), self._events)
         self._runner.prepare_mounts = self._volumes.prepare
+        self._runner.release_mounts = self._volumes.released
         self._networking = ContainerNetworking(networks, self._live, userns)
         self._runner.release_network = self._networking.leave
         self._restarts = RestartSupervisor(live=self._live, events=self._events, launch=launcher(
@@ -463,7 +464,7 @@ class ContainerService:
         log.info("removed container %s", container.id[:12])
 
     async def _after_exit(self, container: Container) -> None:
-        self._volumes.released(container)  # "unmount" events, after "die" as dockerd's
+        await self._volumes.released(container)  # plugin Unmount, "unmount" events after "die"
         if self._restarts.after_exit(container):
             return
         if container.host.auto_remove:
