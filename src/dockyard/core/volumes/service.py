@@ -78,6 +78,10 @@ class VolumeService:
             return self._local
         return await self._drivers.get(name)
 
+    async def driver_names(self) -> builtins.list[str]:
+        """``docker info``'s Plugins.Volume: ``local``, then the volume plugins found now."""
+        return [LOCAL_DRIVER, *await self._drivers.names()]
+
     # ---- create/read ----
     async def create(self, name: str = "", *, driver: str = "", options: dict[str, str] | None = None,
                      labels: dict[str, str] | None = None, anonymous: bool = False) -> Volume:
