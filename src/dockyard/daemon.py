@@ -321,6 +321,10 @@ async def serve(config: DaemonConfig) -> None:
         log.warning("runtime %s disabled: %s", name, reason)
     if config.default_runtime not in engine.system.runtimes():
         raise InvalidArgument(f"default runtime {config.default_runtime!r} is not usable on this host")
+    if config.authorization_plugins and engine.plugins is not None:
+        from dockyard.api.authz import AuthzChain
+
+        await AuthzChain(config.authorization_plugins, engine.plugins).validate()  # as dockerd: or no start
     await engine.images.open()
     await engine.volumes.open()
     if engine.networks is not None:

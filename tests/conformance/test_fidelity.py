@@ -372,7 +372,8 @@ def test_host_config_fields_that_were_ignored(daemon: Daemon, client: docker.Doc
     # --volume-driver is applied to the volumes -v names (tests/plugins/test_volume_plugins.py).
     status, body = daemon.request_json("POST", f"{daemon.api}/containers/create", {
         "Image": "busybox", "HostConfig": {"VolumeDriver": "nosuch", "Binds": ["nosuchvol:/d"]}})
-    assert status == 404 and 'error looking up volume plugin nosuch: plugin "nosuch" not found' in body["message"]
+    assert status == 404
+    assert 'error looking up volume plugin nosuch: plugin "nosuch" not found' in body["message"]
     status, body = daemon.request_json("POST", f"{daemon.api}/containers/create", {
         "Image": "busybox", "NetworkingConfig": {"EndpointsConfig": {"bridge": {"GwPriority": 5}}}})
     assert status == 400 and "GwPriority" in body["message"]

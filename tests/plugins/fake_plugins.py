@@ -26,7 +26,8 @@ Handler = Callable[[Reply], Reply]
 class FakePlugin:
     """A legacy plugin listening on ``socket`` (``<plugin dir>/<name>.sock``)."""
 
-    def __init__(self, socket: Path, implements: list[str], handlers: dict[str, Handler] | None = None) -> None:
+    def __init__(self, socket: Path, implements: list[str],
+                 handlers: dict[str, Handler] | None = None) -> None:
         self.socket = socket
         self.name = socket.name.removesuffix(".sock")
         self.implements = implements

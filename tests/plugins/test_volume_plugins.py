@@ -7,11 +7,10 @@ import json
 import secrets
 import shutil
 from collections.abc import Callable, Iterator
-from pathlib import Path
 
 import pytest
-
 from conformance.daemon import Daemon
+
 from plugins.fake_plugins import FakeVolumePlugin, short_dir
 
 

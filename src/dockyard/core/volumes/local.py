@@ -16,7 +16,8 @@ from dockyard.errors import DockyardError, Internal, InvalidArgument
 class LocalDriver:
     name = LOCAL_DRIVER
 
-    def __init__(self, volumes_dir: Path, mounter: Mounter, root_owner: tuple[int, int] | None = None) -> None:
+    def __init__(self, volumes_dir: Path, mounter: Mounter,
+                 root_owner: tuple[int, int] | None = None) -> None:
         self._dir = volumes_dir
         self._mounter = mounter
         # --userns-remap: a new volume belongs to the remapped root, as dockerd makes it, so the

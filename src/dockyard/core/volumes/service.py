@@ -24,8 +24,8 @@ from dockyard.core.events import EventBus
 from dockyard.core.labels import labels_match
 from dockyard.core.layers.snapshots import Mounter
 from dockyard.core.metadata import Metadata
-from dockyard.core.timestamps import now_rfc3339
 from dockyard.core.plugins.registry import PluginError, PluginRegistry
+from dockyard.core.timestamps import now_rfc3339
 from dockyard.core.volumes.drivers import VolumeDriver
 from dockyard.core.volumes.local import LocalDriver
 from dockyard.core.volumes.model import ANONYMOUS_LABEL, LOCAL_DRIVER, Volume, validate_name
@@ -155,7 +155,8 @@ class VolumeService:
         volumes, _warnings = await self.list_all(filters)
         return volumes
 
-    async def list_all(self, filters: Filters | None = None) -> tuple[builtins.list[Volume], builtins.list[str]]:
+    async def list_all(self, filters: Filters | None = None
+                       ) -> tuple[builtins.list[Volume], builtins.list[str]]:
         """Every driver's volumes (the plugins' from their ``List``) and a warning for each
         plugin that could not list, whose known volumes are shown from the records."""
         filters = filters or {}
