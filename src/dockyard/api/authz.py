@@ -86,14 +86,23 @@ def _user(request: web.Request) -> tuple[str, str]:
 
 async def _read_body(request: web.Request) -> bytes:
     """The body, then put back for the handler (it reads ``request.content`` itself)."""
-    body = await request.content.read(MAX_BODY + 1)
-    if len(body) > MAX_BODY or not request.content.at_eof():
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in request.content.iter_chunked(64 * 1024):
+        size += len(chunk)
+        if size > MAX_BODY:
+            break
+        chunks.append(chunk)
+    body = b"".join(chunks)
+    if size > MAX_BODY:
         raise errors.Internal("request body too large for authorization plugin: size exceeds "
                               f"{MAX_BODY} bytes")
     reader = StreamReader(request.protocol, 2**16, loop=asyncio.get_running_loop())
     reader.feed_data(body)
     reader.feed_eof()
-    request._payload = reader  # noqa: SLF001 - aiohttp has no public way to replace a read body
+    # aiohttp has no public way to put a read body back: its payload and the reified ``content``.
+    request._payload = reader  # noqa: SLF001
+    request._cache["content"] = reader  # noqa: SLF001
     return body
 
 
