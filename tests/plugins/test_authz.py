@@ -9,10 +9,12 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-
 from conformance.daemon import Daemon
 from conformance.fixtures import put_busybox
+
 from plugins.fake_plugins import FakeAuthzPlugin
+
+pytestmark = pytest.mark.root  # a dockyardd of its own: real runc, overlayfs
 
 
 @pytest.fixture(scope="module")
@@ -107,7 +109,8 @@ def test_missing_plugin_refuses_start(tmp_path: Path) -> None:
     config.write_text(json.dumps({"authorization-plugins": ["nowhere"]}))
     d.extra_args = ["--config-file", str(config)]
     try:
-        with pytest.raises(RuntimeError, match='failed to validate authorization plugin: plugin "nowhere" not found'):
+        refused = 'failed to validate authorization plugin: plugin "nowhere" not found'
+        with pytest.raises(RuntimeError, match=refused):
             d.start()
     finally:
         d.cleanup()

@@ -140,9 +140,10 @@ class PluginRegistry:
                 return found
         return None
 
-    async def get(self, name: str, kind: str) -> Plugin:
+    async def get(self, name: str, kind: str, *, retry: bool = True) -> Plugin:
         """The plugin called ``name`` that implements ``kind``, activated once and cached.
-        Errors carry moby's texts (``plugin "x" not found``)."""
+        Errors carry moby's texts (``plugin "x" not found``). ``retry=False``: an unreachable
+        plugin fails at once (moby's GetAll, for listings)."""
         name = plugin_name(name)
         # One lock per name: a slow plugin's activation never holds up another's.
         async with self._locks.setdefault(name, asyncio.Lock()):
@@ -153,16 +154,19 @@ class PluginRegistry:
                 raise NotFound(f'plugin "{name}" not found')
             if plugin is None or plugin.address != address:
                 await self._drop(name)
-                plugin = await self._activate(address)
+                plugin = await self._activate(address, retry=retry)
                 self._active[name] = plugin
         if kind not in plugin.implements:
             raise NotFound(f'plugin "{name}" found, but it does not implement {kind}')
         return plugin
 
-    async def _activate(self, address: PluginAddress) -> Plugin:
+    async def _activate(self, address: PluginAddress, *, retry: bool = True) -> Plugin:
         transport = self.connect(address)
         try:
-            reply = await self._with_retry(address.name, transport, "Plugin.Activate", None, None)
+            if retry:
+                reply = await self._with_retry(address.name, transport, "Plugin.Activate", None, None)
+            else:
+                reply = await transport.call("Plugin.Activate", None)
         except PluginError:
             await transport.close()
             raise
@@ -229,7 +233,7 @@ class PluginRegistry:
         for source in self.sources:
             for address in source.addresses():
                 try:
-                    plugin = await self.get(address.name, kind)
+                    plugin = await self.get(address.name, kind, retry=False)
                 except DockyardError:
                     continue
                 found.append(plugin.name)
