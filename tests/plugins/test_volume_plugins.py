@@ -82,7 +82,13 @@ def test_run_mounts_with_the_container_id_and_unmounts(daemon: Daemon, plugin: F
     daemon.docker_ok("run", "--rm", "-v", f"{vol}-v:/v", "--volume-driver", plugin.name, "busybox", "true")
     assert f"{vol}-v" in plugin.volumes and _inspect(daemon, f"{vol}-v")["Driver"] == plugin.name
     assert not any(plugin.mounted.values())
-    for name in (vol, f"{vol}-m", f"{vol}-v"):
+    # --volume-driver does not reach a --mount volume: local, and the client is told (API 1.48).
+    code, out, err = daemon.docker("create", "--volume-driver", plugin.name, "--mount",
+                                   f"type=volume,source={vol}-w,target=/w", "busybox")
+    assert code == 0 and "container-wide volume-driver configuration is ignored" in err
+    daemon.docker_ok("rm", out.strip())
+    assert _inspect(daemon, f"{vol}-w")["Driver"] == "local"
+    for name in (vol, f"{vol}-m", f"{vol}-v", f"{vol}-w"):
         daemon.docker_ok("volume", "rm", name)
 
 

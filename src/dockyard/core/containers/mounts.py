@@ -229,6 +229,18 @@ def plan(host: dict[str, Any], config_volumes: dict[str, Any],
     return [*points.values(), *tmpfs]
 
 
+def volume_driver_warning(host: dict[str, Any]) -> str:
+    """moby's handleVolumeDriverBC (API 1.48+): --volume-driver does not reach --mount volumes."""
+    if not host.get("VolumeDriver"):
+        return ""
+    for spec in host.get("Mounts") or []:
+        driver = ((spec.get("VolumeOptions") or {}).get("DriverConfig") or {}).get("Name")
+        if spec.get("Type") == "volume" and not driver:
+            return ("WARNING: the container-wide volume-driver configuration is ignored for volumes "
+                    "specified via 'mount'. Use '--mount type=volume,volume-driver=...' instead")
+    return ""
+
+
 def bind_mounts(points: list[MountPoint]) -> list[BindMount]:
     """The runtime's mounts, parents before children (a mount inside another comes after it)."""
     result = []
