@@ -79,6 +79,11 @@ class DaemonConfig:
     default_address_pools: tuple[dict[str, Any], ...] = ()
     bip: str = ""
     mtu: int = 1500
+    # --authorization-plugin / authorization-plugins: every API request is asked of these, in order.
+    authorization_plugins: tuple[str, ...] = ()
+    # Hidden, for tests (dockerd has no such option): legacy plugin discovery looks only here for
+    # sockets and spec files, instead of /run/docker/plugins, /etc/docker/plugins, /usr/lib/docker/plugins.
+    plugin_dirs: tuple[Path, ...] = ()
 
     # ---- derived paths (storage layout from ARCHITECTURE.md) ----
     @property
@@ -157,6 +162,8 @@ _JSON_KEYS: dict[str, str] = {
     "dns-opts": "dns_opts",
     "bip": "bip",
     "mtu": "mtu",
+    "authorization-plugins": "authorization_plugins",
+    "plugin-dirs": "plugin_dirs",
 }
 
 
@@ -213,6 +220,10 @@ def load_daemon_json(path: Path, base: DaemonConfig) -> DaemonConfig:
                 value = tuple(Path(v) for v in value)
             elif attr == "max_unpack_size":
                 value = size_bytes(value)
+            elif attr == "authorization_plugins":
+                value = tuple(str(v) for v in value)
+            elif attr == "plugin_dirs":
+                value = tuple(Path(v) for v in value)
             changes[attr] = value
     return replace(base, **changes)
 

@@ -85,9 +85,10 @@ def build_engine(config: DaemonConfig) -> Engine:
         for name, path in system.runtimes().items()}
     monitor = ConmonMonitor(config.conmon_path, exec_root=config.exec_root)
     remap = userns_remap(config)
-    plugins = build_plugins()
+    plugins = build_plugins(config)
     volumes = VolumeService(config=config, db=db, mounter=SyscallMounter(), events=events,
-                            root_owner=(remap.root_uid, remap.root_gid) if remap else None)
+                            root_owner=(remap.root_uid, remap.root_gid) if remap else None,
+                            plugins=plugins)
     networks = build_networks(config, db, events)
     containers = ContainerService(config=config, db=db, images=images, snapshotter=snapshotter,
                                   mounter=SyscallMounter(), runtimes=runtimes, monitor=monitor,
@@ -112,13 +113,16 @@ def build_engine(config: DaemonConfig) -> Engine:
                   managed_plugins=managed, plugin_transfer=transfer)
 
 
-def build_plugins() -> PluginRegistry:
-    """Plugins found by name: legacy spec/socket files now; managed plugins add their own source."""
+def build_plugins(config: DaemonConfig | None = None) -> PluginRegistry:
+    """Plugins found by name: legacy spec/socket files now; managed plugins add their own source.
+    ``plugin-dirs`` (tests) replaces the host's discovery directories."""
     from dockyard.backends.plugins.discovery import LegacyDiscovery
     from dockyard.backends.plugins.transport import connect
     from dockyard.core.plugins.registry import PluginRegistry
 
-    return PluginRegistry(connect=connect, sources=[LegacyDiscovery()])
+    dirs = config.plugin_dirs if config is not None else ()
+    discovery = LegacyDiscovery(dirs, dirs) if dirs else LegacyDiscovery()
+    return PluginRegistry(connect=connect, sources=[discovery])
 
 
 def build_managed_plugins(config: DaemonConfig, db: Metadata, runtimes: dict[str, RuntimeBackend],
@@ -242,6 +246,10 @@ def _parse_args(argv: list[str]) -> tuple[DaemonConfig, Path | None]:
     parser.add_argument("--emulation", action="store_true", default=None,
                         help="register qemu-user-static in binfmt_misc to run other platforms' images")
     parser.add_argument("--storage-driver", choices=["overlay2", "overlay", "copy"], help=argparse.SUPPRESS)
+    parser.add_argument("--authorization-plugin", action="append", dest="authorization_plugins",
+                        help="authorization plugins to load")
+    parser.add_argument("--plugin-dir", action="append", type=Path, dest="plugin_dirs",
+                        help=argparse.SUPPRESS)  # tests: legacy plugin discovery here only
     add_remote_options(parser)
     args = parser.parse_args(argv)
     config = DaemonConfig()
@@ -278,6 +286,10 @@ def _parse_args(argv: list[str]) -> tuple[DaemonConfig, Path | None]:
     if args.storage_driver:
         changes["snapshotter"] = "copy" if args.storage_driver == "copy" else "overlay"
     changes.update(remote_changes(args))
+    if args.authorization_plugins:
+        changes["authorization_plugins"] = tuple(args.authorization_plugins)
+    if args.plugin_dirs:
+        changes["plugin_dirs"] = tuple(p.absolute() for p in args.plugin_dirs)
     config = replace(config, **changes)  # type: ignore[arg-type]
     if config.pidfile is None:
         config = replace(config, pidfile=config.exec_root / "dockyardd.pid")
@@ -346,6 +358,10 @@ async def serve(config: DaemonConfig) -> None:
         log.warning("runtime %s disabled: %s", name, reason)
     if config.default_runtime not in engine.system.runtimes():
         raise InvalidArgument(f"default runtime {config.default_runtime!r} is not usable on this host")
+    if config.authorization_plugins and engine.plugins is not None:
+        from dockyard.api.authz import AuthzChain
+
+        await AuthzChain(config.authorization_plugins, engine.plugins).validate()  # as dockerd: or no start
     await engine.images.open()
     await engine.volumes.open()
     if engine.networks is not None:

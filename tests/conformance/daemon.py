@@ -53,6 +53,8 @@ class Daemon:
         self.data_root = self.root / "data"
         self.exec_root = self.root / "exec"
         self.log_path = self.root / "dockyardd.log"
+        # Legacy plugin discovery looks here only, never in the host's /run/docker/plugins.
+        self.plugin_dir = self.root / "plugins"
         self.docker_config = self.root / "cli"
         self.docker_config.mkdir(parents=True, exist_ok=True)
         self.proc: subprocess.Popen[bytes] | None = None
@@ -69,7 +71,8 @@ class Daemon:
     # ---- process ----
     def start(self) -> None:
         argv = [sys.executable, "-m", "dockyard.daemon", "-H", f"unix://{self.sock}",
-                "--data-root", str(self.data_root), "--exec-root", str(self.exec_root), *self.extra_args]
+                "--data-root", str(self.data_root), "--exec-root", str(self.exec_root),
+                "--plugin-dir", str(self.plugin_dir), *self.extra_args]
         if os.environ.get("DYC_ORACLE") == "dockerd":
             # Run the suite against Docker's own daemon, to check the tests encode Docker's behaviour.
             argv = ["dockerd", "-H", f"unix://{self.sock}", "--data-root", str(self.data_root),

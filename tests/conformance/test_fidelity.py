@@ -364,12 +364,16 @@ def test_host_config_fields_that_were_ignored(daemon: Daemon, client: docker.Doc
     finally:
         api.remove_container(cid, force=True)
     for extra, text in (({"KernelMemoryTCP": 1 << 20}, "KernelMemoryTCP"),
-                        ({"VolumeDriver": "nosuch"}, 'plugin "nosuch" not found'),
                         ({"CpuCount": 2}, "Windows containers only"),
                         ({"Isolation": "hyperv"}, "invalid isolation")):
         status, body = daemon.request_json("POST", f"{daemon.api}/containers/create",
                                            {"Image": "busybox", "HostConfig": extra})
         assert status == 400 and text in body["message"]
+    # --volume-driver is applied to the volumes -v names (tests/plugins/test_volume_plugins.py).
+    status, body = daemon.request_json("POST", f"{daemon.api}/containers/create", {
+        "Image": "busybox", "HostConfig": {"VolumeDriver": "nosuch", "Binds": ["nosuchvol:/d"]}})
+    assert status == 404
+    assert 'error looking up volume plugin nosuch: plugin "nosuch" not found' in body["message"]
     status, body = daemon.request_json("POST", f"{daemon.api}/containers/create", {
         "Image": "busybox", "NetworkingConfig": {"EndpointsConfig": {"bridge": {"GwPriority": 5}}}})
     assert status == 400 and "GwPriority" in body["message"]

@@ -82,8 +82,11 @@ def _tables() -> list[RouteTable]:
 def build_app(engine: Engine, extra_middlewares: tuple[Middleware, ...] = ()) -> web.Application:
     # The error middleware is outermost so version errors are mapped too; extra ones (metrics
     # timing) sit outside it and see every request's whole duration.
-    app = web.Application(middlewares=[*extra_middlewares, error_middleware, version_middleware],
-                          client_max_size=0)
+    from dockyard.api.authz import engine_middlewares
+
+    # Authorization plugins see every request inside the error mapping, as moby's outermost one.
+    app = web.Application(middlewares=[*extra_middlewares, error_middleware, *engine_middlewares(engine),
+                                       version_middleware], client_max_size=0)
     app[ENGINE_KEY] = engine
     app.on_response_prepare.append(_on_prepare)
     from dockyard.api.routes import buildkit as buildkit_routes

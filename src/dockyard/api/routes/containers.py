@@ -22,10 +22,11 @@ from dockyard.api.hijack import (
     stream_content_type,
 )
 from dockyard.api.params import json_body, json_response, query_bool, query_filters, query_int
-from dockyard.api.routing import RouteTable, api_version, engine
+from dockyard.api.routing import RouteTable, api_at_least, api_version, engine
 from dockyard.api.websocket import WebSocketDuplex
 from dockyard.core.containers.logs import LogEntry, LogOptions, parse_unix_ns
 from dockyard.core.containers.model import Container
+from dockyard.core.containers.mounts import volume_driver_warning
 from dockyard.core.containers.service import ContainerService
 from dockyard.core.runtime.backend import StdioStream
 from dockyard.errors import InvalidArgument, NotFound, Unimplemented
@@ -49,7 +50,8 @@ async def create(request: web.Request) -> web.StreamResponse:
         body, name=request.query.get("name", ""), platform=request.query.get("platform", ""),
         default_runtime=engine(request).config.default_runtime)
     container = await _service(request).create(create_request)
-    return json_response({"Id": container.id, "Warnings": []}, status=201)
+    warning = volume_driver_warning(create_request.host.raw) if api_at_least(request, "1.48") else ""
+    return json_response({"Id": container.id, "Warnings": [warning] if warning else []}, status=201)
 
 
 @table.get("/containers/json")

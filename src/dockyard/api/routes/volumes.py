@@ -22,9 +22,11 @@ def volume_json(volume: Volume, size: int | None = None) -> dict[str, Any]:
     """Docker's ``Volume`` object."""
     data: dict[str, Any] = {
         "CreatedAt": volume.created_at, "Driver": volume.driver, "Labels": volume.labels,
-        "Mountpoint": str(volume.mountpoint), "Name": volume.name,
-        "Options": volume.options or None, "Scope": "local",
+        "Mountpoint": volume.mountpoint_text, "Name": volume.name,
+        "Options": volume.options or None, "Scope": volume.scope,
     }
+    if volume.status is not None:
+        data["Status"] = volume.status  # a plugin's Get (moby shows it in inspect)
     if size is not None:
         data["UsageData"] = {"Size": size, "RefCount": 0}
     return data
@@ -36,8 +38,8 @@ def _strings(value: Any) -> dict[str, str]:
 
 @table.get("/volumes")
 async def list_volumes(request: web.Request) -> web.StreamResponse:
-    volumes = await _service(request).list(query_filters(request))
-    return json_response({"Volumes": [volume_json(v) for v in volumes], "Warnings": []})
+    volumes, warnings = await _service(request).list_all(query_filters(request))
+    return json_response({"Volumes": [volume_json(v) for v in volumes], "Warnings": warnings})
 
 
 @table.post("/volumes/create")

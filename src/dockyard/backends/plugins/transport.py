@@ -9,7 +9,7 @@ from typing import Any
 
 import aiohttp
 
-from dockyard.core.plugins.registry import PluginAddress, PluginError, TlsFiles
+from dockyard.core.plugins.registry import PluginAddress, PluginError, PluginUnreachable, TlsFiles
 
 # The media type moby's plugin client sends and accepts.
 MEDIA_TYPE = "application/vnd.docker.plugins.v1.2+json"
@@ -49,13 +49,22 @@ class HttpPluginTransport:
                                     timeout=aiohttp.ClientTimeout(total=timeout or DEFAULT_TIMEOUT)) as reply:
                 raw = await reply.read()
                 status = reply.status
-        except (aiohttp.ClientError, OSError, TimeoutError) as error:
-            name = self._address.name
-            raise PluginError(f"error while calling {method} on plugin {name}: {error}") from error
+        except (aiohttp.ClientError, OSError) as error:
+            text = f"error while calling {method} on plugin {self._address.name}: {str(error) or 'timeout'}"
+            # Refused, reset, socket gone: the registry may retry (moby's callWithRetry does). A
+            # timeout is not retried: the plugin is there and slow (TimeoutError is an OSError).
+            lost = isinstance(error, (aiohttp.ClientConnectionError, OSError))
+            if lost and not isinstance(error, TimeoutError):
+                raise PluginUnreachable(text) from error
+            raise PluginError(text) from error
         decoded = _decode(raw)
-        if status >= 300 or decoded.get("Err"):
+        if status >= 300:
+            # moby's statusError: "<method>: <the plugin's Err, else its body>".
             text = str(decoded.get("Err") or raw.decode(errors="replace").strip() or f"HTTP {status}")
-            raise PluginError(text)
+            raise PluginError(f"{method}: {text}", status=status, reply=decoded)
+        if decoded.get("Err"):
+            # A 200 with an Err: moby's generated proxies return the Err text as it is.
+            raise PluginError(str(decoded["Err"]), status=status, reply=decoded)
         return decoded
 
     async def close(self) -> None:

@@ -200,8 +200,13 @@ def plan(host: dict[str, Any], config_volumes: dict[str, Any],
                 continue
             points[point.destination] = replace(point, rw=point.rw if not mode else mode == "rw")
     seen: set[str] = set()
+    # --volume-driver: the driver of the volumes -v names and of the image's (moby's
+    # ParseMountRaw(bind, hostConfig.VolumeDriver)); --mount names its own.
+    driver = str(host.get("VolumeDriver") or "local")
     for spec in host.get("Binds") or []:
         point = parse_bind(str(spec))
+        if point.type == "volume":
+            point = replace(point, driver=driver)
         if point.destination in seen:
             raise InvalidArgument(f"Duplicate mount point: {point.destination}")
         seen.add(point.destination)
@@ -219,9 +224,21 @@ def plan(host: dict[str, Any], config_volumes: dict[str, Any],
     for dest in sorted(config_volumes):
         cleaned = _clean_destination(str(dest), str(dest))
         if cleaned not in covered:
-            points[cleaned] = MountPoint(type="volume", destination=cleaned, driver="local", mode="")
+            points[cleaned] = MountPoint(type="volume", destination=cleaned, driver=driver, mode="")
             covered.add(cleaned)
     return [*points.values(), *tmpfs]
+
+
+def volume_driver_warning(host: dict[str, Any]) -> str:
+    """moby's handleVolumeDriverBC (API 1.48+): --volume-driver does not reach --mount volumes."""
+    if not host.get("VolumeDriver"):
+        return ""
+    for spec in host.get("Mounts") or []:
+        driver = ((spec.get("VolumeOptions") or {}).get("DriverConfig") or {}).get("Name")
+        if spec.get("Type") == "volume" and not driver:
+            return ("WARNING: the container-wide volume-driver configuration is ignored for volumes "
+                    "specified via 'mount'. Use '--mount type=volume,volume-driver=...' instead")
+    return ""
 
 
 def bind_mounts(points: list[MountPoint]) -> list[BindMount]:

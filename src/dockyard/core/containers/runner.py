@@ -96,6 +96,8 @@ class Runner:
         self.on_exit: Callable[[Container], Awaitable[None]] | None = None
         # Set by the service: volumes mounted and filled (copy-up) once the rootfs is mounted.
         self.prepare_mounts: Callable[[Container, ContainerPaths], Awaitable[None]] | None = None
+        # Set by the service: undoes prepare_mounts when the start fails after it.
+        self.release_mounts: Callable[[Container], Awaitable[None]] | None = None
         # Set by the service: tears the container's endpoints down before its exit is recorded, so
         # a restart or a waiter that removes it never races the teardown (moby's releaseNetwork).
         self.release_network: Callable[[Container], Awaitable[None]] | None = None
@@ -129,6 +131,8 @@ class Runner:
             stack.push_async_callback(asyncio.to_thread, self._mounter.unmount, paths.rootfs)
             if self.prepare_mounts is not None:
                 await self.prepare_mounts(container, paths)
+                if self.release_mounts is not None:
+                    stack.push_async_callback(self.release_mounts, container)  # plugin Unmount
             linked = self.linked_env(container) if self.linked_env is not None else []
             await asyncio.to_thread(self._write_bundle, container, paths, network, linked)
             stack.push_async_callback(self._forget, container, runtime)

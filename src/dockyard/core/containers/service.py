@@ -105,6 +105,7 @@ class ContainerService:
         self._locks: dict[ContainerId, asyncio.Lock] = {}
         self._volumes = ContainerVolumes(volumes, lambda: list(self._live.by_id.values()), self._events)
         self._runner.prepare_mounts = self._volumes.prepare
+        self._runner.release_mounts = self._volumes.released
         self._networking = ContainerNetworking(networks, self._live, userns,
                                                lambda raw: apply_daemon_defaults(raw, config))
         self._runner.release_network = self._networking.leave
@@ -422,7 +423,7 @@ class ContainerService:
         log.info("removed container %s", container.id[:12])
 
     async def _after_exit(self, container: Container) -> None:
-        self._volumes.released(container)  # "unmount" events, after "die" as dockerd's
+        await self._volumes.released(container)  # plugin Unmount, "unmount" events after "die"
         if self._restarts.after_exit(container):
             return
         if container.host.auto_remove:

@@ -19,6 +19,7 @@ from dockyard.core.events import EventBus
 from dockyard.core.rootfs.copy import copy_into
 from dockyard.core.rootfs.root import Root
 from dockyard.core.rootfs.tree import Entry
+from dockyard.core.volumes.model import Volume
 from dockyard.core.volumes.service import VolumeService
 from dockyard.errors import DockyardError, InvalidArgument, NotFound
 
@@ -62,13 +63,13 @@ class ContainerVolumes:
         if point.name:
             with contextlib.suppress(NotFound):
                 volume = await self._volumes.inspect(point.name)
-                return replace(point, source=str(volume.mountpoint), driver=volume.driver)
+                return replace(point, source=volume.mountpoint_text, driver=volume.driver)
         volume = await self._volumes.create(point.name, driver=point.driver,
                                             options=dict(point.volume_options),
                                             labels=dict(point.volume_labels),
                                             anonymous=not point.name)
         created.append(volume.name)
-        return replace(point, name=volume.name, source=str(volume.mountpoint), driver=volume.driver)
+        return replace(point, name=volume.name, source=volume.mountpoint_text, driver=volume.driver)
 
     async def drop(self, names: list[str]) -> None:
         """Remove volumes a failed create made."""
@@ -81,25 +82,60 @@ class ContainerVolumes:
                 log.warning("could not remove volume %s after a failed create: %s", name, exc)
 
     async def prepare(self, container: Container, paths: ContainerPaths) -> None:
-        """Before the runtime starts: mount ``-o type=`` volumes, copy the image's content into
-        empty volumes (unless ``nocopy``), make -v bind sources that are missing."""
+        """Before the runtime starts: mount each volume through its driver (a plugin's ``Mount``
+        with the container's ID, its path bound in place of the record's), copy the image's content
+        into empty volumes (unless ``nocopy``). A failure unmounts what this call mounted."""
         if self._volumes is None:
             return
-        for point in container.mounts:
-            if point.type != "volume":
-                continue
-            volume = await self._volumes.inspect(point.name)
-            target = await asyncio.to_thread(self._volumes.ensure_mounted, volume)
-            if not point.nocopy:
-                await asyncio.to_thread(copy_up, paths.rootfs, point.destination, target)
+        mounted: list[tuple[Volume, str]] = []
+        try:
+            for index, point in enumerate(container.mounts):
+                if point.type != "volume":
+                    continue
+                volume = await self._volumes.inspect(point.name)
+                target = await self._volumes.mount(volume, container.id)
+                mounted.append((volume, point.destination))
+                if str(target) != point.source:
+                    container.mounts[index] = replace(point, source=str(target))
+                if not point.nocopy:
+                    await asyncio.to_thread(copy_up, paths.rootfs, point.destination, target)
+        except BaseException:
+            await self._unmount(container, [volume for volume, _ in mounted])
+            raise
+        for volume, destination in mounted:
+            point = next(p for p in container.mounts if p.destination == destination)
             # moby's setupMounts: one "mount" event per volume the starting container uses.
             self._events.publish("volume", "mount", volume.name, {
                 "container": container.id, "destination": point.destination,
                 "driver": volume.driver, "propagation": point.propagation or "",
                 "read/write": str(point.rw).lower()})
 
-    def released(self, container: Container) -> None:
-        """After an exit: moby's UnmountVolumes emits "unmount" for each volume of the container."""
+    async def _unmount(self, container: Container, volumes: list[Volume]) -> None:
+        for volume in volumes:
+            if volume.driver == "local":
+                continue  # local mounts stay until the volume goes (moby's local driver)
+            try:
+                await self._volumes_service().unmount(volume, container.id)
+            except DockyardError as exc:
+                log.warning("unmount of volume %s for %s: %s", volume.name, container.id[:12], exc)
+
+    def _volumes_service(self) -> VolumeService:
+        if self._volumes is None:
+            raise InvalidArgument("volumes are not available in this engine")
+        return self._volumes
+
+    async def released(self, container: Container) -> None:
+        """After an exit (or a failed start): plugin volumes are unmounted (``Unmount`` with the
+        container's ID) and, as moby's UnmountVolumes, "unmount" is emitted for each volume."""
+        plugin_points = [p for p in container.mounts if p.type == "volume" and p.driver not in ("", "local")]
+        if plugin_points and self._volumes is not None:
+            volumes = []
+            for point in plugin_points:
+                try:
+                    volumes.append(await self._volumes.inspect(point.name))
+                except DockyardError as exc:
+                    log.warning("volume %s of %s: %s", point.name, container.id[:12], exc)
+            await self._unmount(container, volumes)
         for point in container.mounts:
             if point.type == "volume":
                 self._events.publish("volume", "unmount", point.name,

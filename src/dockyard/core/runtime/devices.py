@@ -57,9 +57,7 @@ def check_unsupported(raw: dict[str, Any]) -> None:
             raise InvalidArgument(f"invalid HostConfig.{key}: it applies to Windows containers only")
     if str(raw.get("Isolation") or "default") != "default":
         raise InvalidArgument(f"invalid isolation '{raw['Isolation']}' on linux")
-    driver = str(raw.get("VolumeDriver") or "local")
-    if driver != "local":
-        raise InvalidArgument(f'error looking up volume plugin {driver}: plugin "{driver}" not found')
+    # HostConfig.VolumeDriver is applied by the volumes (core/containers/mounts.py plan).
 
 
 _RULE_TYPES = ("a", "b", "c")

@@ -33,14 +33,23 @@ class Volume:
     mountpoint: Path
     labels: dict[str, str] = field(default_factory=dict)
     options: dict[str, str] = field(default_factory=dict)
+    # Asked of the driver each time, never stored: a plugin's Capabilities scope and Get status.
+    scope: str = "local"
+    status: dict[str, Any] | None = None
 
     @property
     def anonymous(self) -> bool:
         return ANONYMOUS_LABEL in self.labels
 
+    @property
+    def mountpoint_text(self) -> str:
+        """The host path as the API shows it: empty while a plugin has not said where."""
+        return "" if self.mountpoint == Path() else str(self.mountpoint)
+
     def to_record(self) -> dict[str, Any]:
         data = asdict(self)
-        data["mountpoint"] = str(self.mountpoint)
+        data["mountpoint"] = self.mountpoint_text
+        del data["scope"], data["status"]
         return data
 
     @classmethod

@@ -1,0 +1,145 @@
+"""VolumeDriver plugins end to end through the stock docker CLI: a fake plugin (tests/plugins/
+fake_plugins.py) in the test daemon's own plugin dir (``--plugin-dir``), never the host's."""
+
+from __future__ import annotations
+
+import json
+import secrets
+import shutil
+from collections.abc import Callable, Iterator
+
+import pytest
+from conformance.daemon import Daemon
+
+from plugins.fake_plugins import FakeVolumePlugin, short_dir
+
+pytestmark = pytest.mark.root  # a dockyardd of its own: real runc, overlayfs
+
+
+@pytest.fixture
+def plugin(daemon: Daemon) -> Iterator[FakeVolumePlugin]:
+    # A fresh name per test: the daemon keeps an activated plugin by name.
+    name = "vp" + secrets.token_hex(3)
+    data = short_dir()
+    fake = FakeVolumePlugin(daemon.plugin_dir / f"{name}.sock", data).start()
+    try:
+        yield fake
+    finally:
+        fake.stop()
+        shutil.rmtree(data, ignore_errors=True)
+
+
+def _inspect(daemon: Daemon, name: str) -> dict[str, object]:
+    data: list[dict[str, object]] = json.loads(daemon.docker_ok("volume", "inspect", name))
+    return data[0]
+
+
+def test_create_list_inspect_remove(daemon: Daemon, plugin: FakeVolumePlugin) -> None:
+    vol = plugin.name + "-a"
+    assert daemon.docker_ok("volume", "create", "-d", plugin.name, "-o", "k=v", "--label", "l=1",
+                            vol).strip() == vol
+    assert ("VolumeDriver.Create", {"Name": vol, "Opts": {"k": "v"}}) in plugin.calls
+    plugin.volumes["made-outside"] = {}  # the plugin's own: listed from its List
+    rows = daemon.docker_ok("volume", "ls", "--format", "{{.Driver}} {{.Name}}").splitlines()
+    assert f"{plugin.name} {vol}" in rows and f"{plugin.name} made-outside" in rows
+    shown = _inspect(daemon, vol)
+    assert shown["Driver"] == plugin.name and shown["Labels"] == {"l": "1"}
+    assert shown["Mountpoint"] == str(plugin.path_of(vol)) and shown["Scope"] == "local"
+    assert shown["Status"] == {"mounts": 0, "opts": {"k": "v"}} and shown["Options"] == {"k": "v"}
+    info = json.loads(daemon.docker_ok("info", "--format", "{{json .Plugins.Volume}}"))
+    assert info[0] == "local" and plugin.name in info
+    daemon.docker_ok("volume", "rm", vol)
+    assert ("VolumeDriver.Remove", {"Name": vol}) in plugin.calls and vol not in plugin.volumes
+    code, _, err = daemon.docker("volume", "inspect", vol)
+    assert code != 0 and f"get {vol}: no such volume" in err
+    plugin.fail["VolumeDriver.Create"] = "disk on fire"
+    code, _, err = daemon.docker("volume", "create", "-d", plugin.name, "bad")
+    assert code != 0 and "create bad: VolumeDriver.Create: disk on fire" in err
+    code, _, err = daemon.docker("volume", "create", "-d", "nosuchplugin", "x")
+    assert code != 0 and 'error looking up volume plugin nosuchplugin: plugin "nosuchplugin" not found' in err
+
+
+def test_run_mounts_with_the_container_id_and_unmounts(daemon: Daemon, plugin: FakeVolumePlugin) -> None:
+    vol = plugin.name + "-r"
+    daemon.docker_ok("volume", "create", "-d", plugin.name, vol)
+    cid = daemon.docker_ok("run", "-d", "-v", f"{vol}:/data", "busybox",
+                           "sh", "-c", "echo hi > /data/f; sleep 60").strip()
+    try:
+        assert ("VolumeDriver.Mount", {"Name": vol, "ID": cid}) in plugin.calls
+        code, _, err = daemon.docker("volume", "rm", vol)
+        assert code != 0 and f"remove {vol}: volume is in use - [{cid}]" in err
+        mounts = json.loads(daemon.docker_ok("inspect", "--format", "{{json .Mounts}}", cid))
+        assert mounts[0]["Driver"] == plugin.name and mounts[0]["Source"] == str(plugin.path_of(vol))
+    finally:
+        daemon.docker_ok("rm", "-f", cid)
+    assert (plugin.path_of(vol) / "f").read_text() == "hi\n"
+    assert ("VolumeDriver.Unmount", {"Name": vol, "ID": cid}) in plugin.calls
+    # --mount with its own driver and options, and -v --volume-driver: made on demand.
+    daemon.docker_ok("run", "--rm", "--mount",
+                     f"type=volume,source={vol}-m,target=/m,volume-driver={plugin.name},volume-opt=size=1",
+                     "busybox", "touch", "/m/x")
+    assert plugin.volumes[f"{vol}-m"] == {"size": "1"} and (plugin.path_of(f"{vol}-m") / "x").exists()
+    daemon.docker_ok("run", "--rm", "-v", f"{vol}-v:/v", "--volume-driver", plugin.name, "busybox", "true")
+    assert f"{vol}-v" in plugin.volumes and _inspect(daemon, f"{vol}-v")["Driver"] == plugin.name
+    assert not any(plugin.mounted.values())
+    # --volume-driver does not reach a --mount volume: local, and the client is told (API 1.48).
+    code, out, err = daemon.docker("create", "--volume-driver", plugin.name, "--mount",
+                                   f"type=volume,source={vol}-w,target=/w", "busybox")
+    assert code == 0 and "container-wide volume-driver configuration is ignored" in err
+    daemon.docker_ok("rm", out.strip())
+    assert _inspect(daemon, f"{vol}-w")["Driver"] == "local"
+    for name in (vol, f"{vol}-m", f"{vol}-v", f"{vol}-w"):
+        daemon.docker_ok("volume", "rm", name)
+
+
+def test_failed_mount_leaves_the_container_created(daemon: Daemon, plugin: FakeVolumePlugin) -> None:
+    vol = plugin.name + "-f"
+    daemon.docker_ok("volume", "create", "-d", plugin.name, vol)
+    cid = daemon.docker_ok("create", "-v", f"{vol}:/data", "busybox", "true").strip()
+    try:
+        plugin.mount_path = "/nonexistent/dir"
+        code, _, err = daemon.docker("start", cid)
+        assert code != 0 and "is not a directory" in err and "VolumeDriver.Mount" in err
+        assert ("VolumeDriver.Unmount", {"Name": vol, "ID": cid}) in plugin.calls
+        plugin.mount_path = None
+        plugin.fail["VolumeDriver.Mount"] = "backend offline"
+        code, _, err = daemon.docker("start", cid)
+        assert code != 0 and "VolumeDriver.Mount: backend offline" in err
+        del plugin.fail["VolumeDriver.Mount"]
+        plugin.stop()  # gone: the socket with it
+        code, _, err = daemon.docker("start", cid)
+        gone = f'error looking up volume plugin {plugin.name}: plugin "{plugin.name}" not found'
+        assert code != 0 and gone in err
+        state = daemon.docker_ok("inspect", "--format", "{{.State.Status}}", cid).strip()
+        assert state == "created"
+        rootfs = daemon.data_root / "containers" / cid / "rootfs"
+        assert not rootfs.is_mount() and not any(plugin.mounted.values())
+    finally:
+        daemon.docker("rm", "-f", cid)
+        daemon.docker("volume", "rm", "-f", vol)
+
+
+def test_records_survive_a_restart(daemon_factory: Callable[..., Daemon]) -> None:
+    d = daemon_factory(busybox=False)
+    data = short_dir()
+    fake = FakeVolumePlugin(d.plugin_dir / "keep.sock", data, scope="global").start()
+    try:
+        d.docker_ok("volume", "create", "-d", "keep", "--label", "team=a", "-o", "x=y", "kept")
+        d.stop()
+        d.start()
+        shown = json.loads(d.docker_ok("volume", "inspect", "kept"))[0]
+        assert (shown["Driver"], shown["Labels"], shown["Scope"]) == ("keep", {"team": "a"}, "global")
+        # The plugin is down: ls still shows the record, with a warning naming the plugin.
+        fake.stop(keep_socket=True)
+        (d.plugin_dir / "keep.sock").unlink()
+        code, out, err = d.docker("volume", "ls", "--format", "{{.Driver}} {{.Name}}")
+        assert code == 0 and "keep kept" in out.splitlines()
+    finally:
+        fake.stop()
+        shutil.rmtree(data, ignore_errors=True)
+
+
+def test_volume_is_applied_not_ignored_by_old_field(daemon: Daemon) -> None:
+    status, body = daemon.request_json("POST", f"{daemon.api}/volumes/create",
+                                       {"Name": "x1", "Driver": "nope"})
+    assert status == 404 and body["message"] == 'error looking up volume plugin nope: plugin "nope" not found'
