@@ -117,6 +117,9 @@ class BridgeBackend:
         self._networks: dict[str, Network] = {}
         self._endpoints: dict[str, Endpoint] = {}
 
+    async def check(self) -> None:
+        return None  # bridges, veths and nftables are what the daemon needs to start at all
+
     async def occupied_subnets(self) -> list[ipaddress.IPv4Network | ipaddress.IPv6Network]:
         return await _netlink(self._links.occupied_subnets)
 

@@ -65,6 +65,9 @@ async def info(request: web.Request) -> web.StreamResponse:
     cfg = eng.config
     logging = getattr(eng.containers, "logging", None)  # engines built without drivers have none
     log_drivers = logging.registry.names() if logging is not None else [cfg.log_driver]
+    networks = eng.networks
+    network_drivers = (await networks.drivers.names(n.driver for n in networks.list())
+                       if networks is not None else ["bridge", "host", "null"])
     return json_response({
         "ID": "", "Name": facts.hostname,
         "Containers": running + paused + stopped, "ContainersRunning": running,
@@ -72,7 +75,7 @@ async def info(request: web.Request) -> web.StreamResponse:
         "Driver": cfg.snapshotter if cfg.snapshotter != "overlay" else "overlay2",
         "DriverStatus": [["Backing Filesystem", "extfs"], ["Supports d_type", "true"]],
         "DockerRootDir": str(cfg.data_root),
-        "Plugins": {"Volume": ["local"], "Network": ["bridge", "host", "null"], "Authorization": None,
+        "Plugins": {"Volume": ["local"], "Network": network_drivers, "Authorization": None,
                     "Log": log_drivers},
         "MemoryLimit": True, "SwapLimit": False, "CpuCfsPeriod": True, "CpuCfsQuota": True,
         "CPUShares": True, "CPUSet": True, "PidsLimit": True, "IPv4Forwarding": True,

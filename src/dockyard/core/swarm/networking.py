@@ -250,7 +250,7 @@ class ServiceNetworks:
 
     async def ensure_ingress(self) -> None:
         """The routing-mesh network ``docker swarm init`` makes (``docker network ls`` shows it)."""
-        from dockyard.core.networks.service import NetworkCreate
+        from dockyard.core.networks.model import NetworkCreate
 
         if self._networks is None or any(n.ingress for n in self._networks.list()):
             return
