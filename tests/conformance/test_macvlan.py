@@ -180,3 +180,23 @@ def test_ipvlan_refused_without_kernel_support_and_info_lists_drivers(daemon: Da
                                  "-o", f"parent={parent}", "ipv-net")
     assert code != 0 and "failed to create the ipvlan port" in err and "kernel" in err, err
     assert daemon.docker("network", "inspect", "ipv-net")[0] != 0
+
+
+@pytest.mark.slow
+def test_macvlan_survives_a_daemon_restart(daemon_factory) -> None:
+    d = daemon_factory()
+    d.docker_ok("network", "create", "-d", "macvlan", "--subnet", "10.238.0.0/24", "mvr")
+    standin = "dm-" + d.docker_ok("network", "inspect", "-f", "{{.Id}}", "mvr").strip()[:12]
+    d.docker_ok("run", "-d", "--name", "mvr-srv", "--network", "mvr", *SLEEP)
+    d.stop()  # containers keep running; so does their networking
+    d.start()
+    assert standin in _links()
+    code, out, err = d.docker("run", "--rm", "--network", "mvr", "busybox", "ping", "-c1", "-W3",
+                              "mvr-srv")
+    assert code == 0, out + err
+    # A second network on the same (stand-in) parent is still refused: the driver knows it again.
+    code, _, err = d.docker("network", "create", "-d", "macvlan", "-o", f"parent={standin}", "mvr2")
+    assert code != 0 and "is already using parent interface" in err
+    d.docker_ok("rm", "-f", "mvr-srv")
+    d.docker_ok("network", "rm", "mvr")
+    assert standin not in _links()
