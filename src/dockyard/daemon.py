@@ -40,7 +40,9 @@ from dockyard.daemon_options import (
 )
 
 if TYPE_CHECKING:
+    from dockyard.backends.bridge import BridgeBackend
     from dockyard.core.containers.service import ContainerService
+    from dockyard.core.networks.drivers import NetworkDrivers
     from dockyard.core.plugins.managed import ManagedPlugins
     from dockyard.core.plugins.registry import PluginRegistry
     from dockyard.core.plugins.transfer import PluginTransfer
@@ -89,7 +91,7 @@ def build_engine(config: DaemonConfig) -> Engine:
     volumes = VolumeService(config=config, db=db, mounter=SyscallMounter(), events=events,
                             root_owner=(remap.root_uid, remap.root_gid) if remap else None,
                             plugins=plugins)
-    networks = build_networks(config, db, events)
+    networks = build_networks(config, db, events, plugins)
     containers = ContainerService(config=config, db=db, images=images, snapshotter=snapshotter,
                                   mounter=SyscallMounter(), runtimes=runtimes, monitor=monitor,
                                   volumes=volumes, networks=networks, cgroups=FsCgroupReader(),
@@ -188,9 +190,11 @@ def userns_remap(config: DaemonConfig) -> UsernsRemap | None:
     return remap
 
 
-def build_networks(config: DaemonConfig, db: Metadata, events: EventBus | None = None) -> NetworkService:
-    """The bridge driver. Names of host-wide objects (the default bridge, our nftables table) are
-    derived from the data root, so several daemons on one host never touch each other's."""
+def build_networks(config: DaemonConfig, db: Metadata, events: EventBus | None = None,
+                   plugins: PluginRegistry | None = None) -> NetworkService:
+    """The bridge driver, macvlan and ipvlan, remote drivers through ``plugins``. Names of
+    host-wide objects (the default bridge, our nftables table) are derived from the data root, so
+    several daemons on one host never touch each other's."""
     from dockyard.backends.bridge import BridgeBackend
     from dockyard.backends.dns import EmbeddedDns
     from dockyard.backends.netlink import NetlinkLinks
@@ -204,11 +208,25 @@ def build_networks(config: DaemonConfig, db: Metadata, events: EventBus | None =
         enable_bridge_netfilter()
     backend = BridgeBackend(NetlinkLinks(config.exec_root / "netns"), NftFirewall(table))
     return NetworkService(db=db, backend=backend, resolver=EmbeddedDns(), default_bridge=bridge,
+                          drivers=network_drivers(backend, plugins),
                           upstreams=host_nameservers(), events=events,
                           default_bridge_options=default_bridge_options(config),
                           default_subnet=config.bip,
                           address_pools=[(str(p["base"]), int(p["size"]))
                                          for p in config.default_address_pools])
+
+
+def network_drivers(backend: BridgeBackend, plugins: PluginRegistry | None) -> NetworkDrivers:
+    """libnetwork's driver table: the built-ins, then remote NetworkDriver plugins by name."""
+    from dockyard.backends.sandbox_links import NetlinkSandboxLinks
+    from dockyard.backends.vlan import VlanDriver
+    from dockyard.core.networks.drivers import NetworkDrivers
+    from dockyard.core.networks.remote import RemoteDriver
+
+    links = NetlinkSandboxLinks()
+    return NetworkDrivers({"bridge": backend, "overlay": backend, "macvlan": VlanDriver("macvlan"),
+                           "ipvlan": VlanDriver("ipvlan")}, plugins=plugins,
+                          remote=lambda plugin: RemoteDriver(plugin, links))
 
 
 def _host_names(config: DaemonConfig) -> tuple[str, str]:

@@ -118,3 +118,33 @@ def test_vip_spreads_connections_over_tasks(swarm: Daemon) -> None:
             swarm.docker_ok("service", "rm", "vipweb")
     finally:
         swarm.docker("network", "rm", "mesh")
+
+
+def test_a_service_vip_is_reserved_in_the_network_ipam(swarm: Daemon) -> None:
+    swarm.docker_ok("network", "create", "-d", "overlay", "--attachable", "--subnet",
+                    "10.244.0.0/24", "vipres")
+
+    def run_on_vip(address: str) -> tuple[int, str]:
+        # Not --rm: this engine leaves a container whose start failed (the CLI would wait on it).
+        code, out, err = swarm.docker("run", "--name", "vipres-c", "--network", "vipres", "--ip",
+                                      address, "busybox", "true", timeout=30)
+        swarm.docker("rm", "-f", "vipres-c")
+        return code, out + err
+
+    try:
+        swarm.docker_ok("service", "create", "-d", "--no-resolve-image", "--name", "vipres-svc",
+                        "--network", "vipres", "busybox", "sleep", "300")
+        try:
+            def vip() -> str:
+                service = json.loads(swarm.docker_ok("service", "inspect", "vipres-svc"))[0]
+                addrs = service.get("Endpoint", {}).get("VirtualIPs") or []
+                return addrs[0]["Addr"].split("/")[0] if addrs else ""
+            address = wait_for(vip, 60, "the service's VIP")
+            code, output = run_on_vip(address)
+            assert code != 0 and "Address already in use" in output, output
+        finally:
+            swarm.docker_ok("service", "rm", "vipres-svc")
+        # Given back on removal: the address is a container's to take again.
+        wait_for(lambda: run_on_vip(address)[0] == 0, 60, "the VIP released")
+    finally:
+        wait_for(lambda: swarm.docker("network", "rm", "vipres")[0] == 0, 60, "network removed")

@@ -31,6 +31,9 @@ class FakeBackend:
         self.attached: dict[str, Endpoint] = {}
         self.fail_attach = False
 
+    async def check(self) -> None:
+        return None
+
     async def occupied_subnets(self) -> list[Net]:
         return list(self.occupied)
 

@@ -14,7 +14,6 @@ import contextlib
 import ipaddress
 import logging
 import random
-import shutil
 import socket
 from collections.abc import Callable, Sequence
 from dataclasses import replace
@@ -23,6 +22,7 @@ from typing import Any, TypeVar
 
 from pyroute2.netlink.exceptions import NetlinkError
 
+from dockyard.backends.iptables import ForwardAccept
 from dockyard.backends.netlink import NetlinkLinks
 from dockyard.backends.nftables import NftFirewall
 from dockyard.backends.port_proxy import PortProxy
@@ -31,7 +31,6 @@ from dockyard.errors import Conflict, DockyardError, Unavailable
 
 log = logging.getLogger(__name__)
 
-_IPTABLES_TIMEOUT = 10.0
 T = TypeVar("T")
 
 
@@ -113,9 +112,13 @@ class BridgeBackend:
         # Written in each bridge's alias: bridges of this daemon's root, told apart from other
         # daemons' after a crash (the table name is already unique per data root).
         self._owner = f"dockyard:{firewall.table}"
+        self._accept = ForwardAccept(self._owner)
         self._reserved: dict[str, list[socket.socket]] = {}
         self._networks: dict[str, Network] = {}
         self._endpoints: dict[str, Endpoint] = {}
+
+    async def check(self) -> None:
+        return None  # bridges, veths and nftables are what the daemon needs to start at all
 
     async def occupied_subnets(self) -> list[ipaddress.IPv4Network | ipaddress.IPv6Network]:
         return await _netlink(self._links.occupied_subnets)
@@ -128,7 +131,7 @@ class BridgeBackend:
         await self._ensure_bridge(network)
         try:
             await self._firewall.add_network(network)
-            await _iptables_accept(network.bridge, add=True)
+            await self._accept.add(network.bridge)
         except BaseException:
             await self._remove_bridge(network)
             raise
@@ -143,7 +146,7 @@ class BridgeBackend:
             except Unavailable as exc:
                 log.warning("firewall: %s; rebuilding the table", exc)
                 await self._reset()
-        await _iptables_accept(network.bridge, add=False)
+        await self._accept.remove(network.bridge)
         await self._remove_bridge(network)
 
     async def _ensure_bridge(self, network: Network) -> None:
@@ -219,11 +222,14 @@ class BridgeBackend:
         await asyncio.to_thread(_enable_forwarding)
         self._networks = {n.id: n for n in networks if n.bridged}
         await self._remove_stale_bridges()
+        # Accept rules a kill -9 left for bridges no network of ours needs any more.
+        await self._accept.sweep({n.bridge for n in self._networks.values()},
+                                 await _netlink(self._links.link_names))
         for network in self._networks.values():
             if network.subnet6:
                 await asyncio.to_thread(_enable_ipv6_forwarding)
             await self._ensure_bridge(network)
-            await _iptables_accept(network.bridge, add=True)
+            await self._accept.add(network.bridge)
         live = {e.container_id for e in endpoints}
         for key in await _netlink(self._links.sandboxes):
             if key not in live:
@@ -266,7 +272,7 @@ class BridgeBackend:
         wanted = {n.bridge for n in self._networks.values()}
         for bridge in await _netlink(self._links.owned_bridges, self._owner) - wanted:
             log.info("removing a bridge no network owns: %s", bridge)
-            await _iptables_accept(bridge, add=False)
+            await self._accept.remove(bridge)
             with contextlib.suppress(DockyardError):
                 await _netlink(self._links.remove_bridge, bridge)
 
@@ -280,7 +286,7 @@ class BridgeBackend:
             return
         # Nothing runs: leave no device or rule behind; the next start recreates them.
         for network in list(self._networks.values()):
-            await _iptables_accept(network.bridge, add=False)
+            await self._accept.remove(network.bridge)
             with contextlib.suppress(DockyardError, OSError):
                 await self._remove_bridge(network)
         with contextlib.suppress(Unavailable):
@@ -313,47 +319,6 @@ def _enable_ipv6_forwarding() -> None:
         if path.read_text().strip() != "1":
             log.info("enabling IPv6 forwarding")
             path.write_text("1")
-
-
-async def _iptables_accept(bridge: str, *, add: bool) -> None:
-    """Accept our bridge's traffic in iptables' FORWARD chain when that chain exists.
-
-    In nftables every table's base chain must accept a packet; dockerd sets the iptables FORWARD
-    policy to DROP, which would cut our containers off however our own table decides. Docker
-    itself documents inserting ACCEPT rules for other bridges there. Without an iptables filter
-    table (nothing uses iptables) there is nothing to do and nothing is created.
-    """
-    iptables = shutil.which("iptables")
-    nft = shutil.which("nft")
-    if iptables is None or nft is None:
-        return
-    # Asked of nft: iptables-nft would create its filter table merely by being listed.
-    if not await _run([nft, "list", "chain", "ip", "filter", "FORWARD"], quiet=True):
-        return
-    for direction in ("-i", "-o"):
-        rule = ["FORWARD", direction, bridge, "-m", "comment", "--comment", "dockyard", "-j", "ACCEPT"]
-        present = await _run([iptables, "-w", "-C", *rule], quiet=True)
-        if add and not present:
-            await _run([iptables, "-w", "-I", *rule])
-        elif not add:
-            while present:
-                await _run([iptables, "-w", "-D", *rule])
-                present = await _run([iptables, "-w", "-C", *rule], quiet=True)
-
-
-async def _run(argv: list[str], *, quiet: bool = False) -> bool:
-    proc = await asyncio.create_subprocess_exec(*argv, stdout=asyncio.subprocess.DEVNULL,
-                                                stderr=asyncio.subprocess.PIPE)
-    try:
-        _, err = await asyncio.wait_for(proc.communicate(), _IPTABLES_TIMEOUT)
-    except TimeoutError:
-        proc.kill()
-        await proc.wait()
-        log.warning("%s did not answer in time", argv[0])
-        return False
-    if proc.returncode != 0 and not quiet:
-        log.warning("%s: %s", " ".join(argv), err.decode(errors="replace").strip())
-    return proc.returncode == 0
 
 
 MTU_OPTION = "com.docker.network.driver.mtu"

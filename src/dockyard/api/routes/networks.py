@@ -9,9 +9,9 @@ from aiohttp import web
 
 from dockyard.api.params import Filters, json_body, json_response, query_filters
 from dockyard.api.routing import RouteTable, engine
-from dockyard.core.networks.model import EndpointRequest, Network
-from dockyard.core.networks.service import NetworkCreate, NetworkService
-from dockyard.errors import InvalidArgument, NotFound, Unimplemented
+from dockyard.core.networks.model import EndpointRequest, Network, NetworkCreate
+from dockyard.core.networks.service import NetworkService
+from dockyard.errors import InvalidArgument, Unimplemented
 
 table = RouteTable()
 
@@ -50,7 +50,7 @@ def network_json(service: NetworkService, network: Network, *, containers: bool 
     return {
         "Name": network.name, "Id": network.id, "Created": network.created, "Scope": network.scope,
         "Driver": network.driver, "EnableIPv4": True, "EnableIPv6": network.ipv6,
-        "IPAM": {"Driver": "default", "Options": network.ipam_options or None, "Config": config},
+        "IPAM": {"Driver": network.ipam_driver, "Options": network.ipam_options or None, "Config": config},
         "Internal": network.internal, "Attachable": network.attachable, "Ingress": network.ingress,
         "ConfigFrom": {"Network": ""}, "ConfigOnly": False, "Containers": attached,
         "Options": network.options, "Labels": network.labels,
@@ -107,9 +107,6 @@ def _create_request(body: dict[str, Any]) -> NetworkCreate:
     if not name:
         raise InvalidArgument("network name cannot be empty")
     ipam = body.get("IPAM") or {}
-    if str(ipam.get("Driver") or "default") != "default":
-        # No IPAM plugins are registered: as dockerd without that plugin.
-        raise NotFound(f'plugin "{ipam.get("Driver")}" not found')
     configs = ipam.get("Config") or []
     ipv4 = [c for c in configs if ":" not in str(c.get("Subnet") or "")]
     ipv6 = [c for c in configs if ":" in str(c.get("Subnet") or "")]
@@ -128,7 +125,8 @@ def _create_request(body: dict[str, Any]) -> NetworkCreate:
         options={str(k): str(v) for k, v in (body.get("Options") or {}).items()},
         aux_addresses={str(k): str(v) for k, v in aux.items()},
         ipam_options={str(k): str(v) for k, v in (ipam.get("Options") or {}).items()},
-        attachable=bool(body.get("Attachable")), ingress=bool(body.get("Ingress")))
+        attachable=bool(body.get("Attachable")), ingress=bool(body.get("Ingress")),
+        ipam_driver=str(ipam.get("Driver") or "default"))
 
 
 @table.post("/networks/create")

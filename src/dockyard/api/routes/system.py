@@ -71,6 +71,9 @@ async def info(request: web.Request) -> web.StreamResponse:
     cfg = eng.config
     logging = getattr(eng.containers, "logging", None)  # engines built without drivers have none
     log_drivers = logging.registry.names() if logging is not None else [cfg.log_driver]
+    networks = eng.networks
+    network_drivers = (await networks.drivers.names(n.driver for n in networks.list())
+                       if networks is not None else ["bridge", "host", "null"])
     return json_response({
         "ID": "", "Name": facts.hostname,
         "Containers": running + paused + stopped, "ContainersRunning": running,
@@ -78,7 +81,7 @@ async def info(request: web.Request) -> web.StreamResponse:
         "Driver": cfg.snapshotter if cfg.snapshotter != "overlay" else "overlay2",
         "DriverStatus": [["Backing Filesystem", "extfs"], ["Supports d_type", "true"]],
         "DockerRootDir": str(cfg.data_root),
-        "Plugins": {"Volume": await _volume_drivers(eng), "Network": ["bridge", "host", "null"],
+        "Plugins": {"Volume": await _volume_drivers(eng), "Network": network_drivers,
                     "Authorization": list(cfg.authorization_plugins) or None,
                     "Log": log_drivers},
         "MemoryLimit": True, "SwapLimit": False, "CpuCfsPeriod": True, "CpuCfsQuota": True,

@@ -56,6 +56,13 @@ class Network:
     ipam_options: dict[str, str] = field(default_factory=dict)
     attachable: bool = False  # overlay: plain containers may join (--attachable)
     ingress: bool = False  # the swarm's routing-mesh network
+    # IPAM: the driver (``default`` or a plugin's name) and, for a plugin, its PoolIDs per family
+    # ("4", "6"); ``reserved`` are addresses held for others (swarm service VIPs), never allocated.
+    ipam_driver: str = "default"
+    pool_ids: dict[str, str] = field(default_factory=dict)
+    reserved: list[str] = field(default_factory=list)
+    driver_scope: str = ""  # a remote driver's GetCapabilities Scope ("local", "global")
+    created_link: str = ""  # a parent link the driver made (macvlan's eth0.10), deleted with it
 
     @property
     def builtin(self) -> bool:
@@ -63,8 +70,13 @@ class Network:
 
     @property
     def has_dns(self) -> bool:
-        """User-defined bridges get the embedded resolver; the default bridge does not (Docker)."""
-        return self.bridged and self.name != DEFAULT_BRIDGE
+        """User-defined networks get the embedded resolver; the default bridge does not (Docker)."""
+        return self.connectable and self.name != DEFAULT_BRIDGE
+
+    @property
+    def connectable(self) -> bool:
+        """Containers get endpoints on it: every driver but ``host`` and ``null``."""
+        return self.driver not in ("host", "null")
 
     @property
     def bridged(self) -> bool:
@@ -74,7 +86,7 @@ class Network:
 
     @property
     def scope(self) -> str:
-        return "swarm" if self.driver == "overlay" else "local"
+        return "swarm" if self.driver == "overlay" else self.driver_scope or "local"
 
     @property
     def prefixlen(self) -> int:
@@ -157,3 +169,25 @@ class PortConflict:
     container_id: str
     binding: PortBinding
     message: str
+
+
+@dataclass(frozen=True, slots=True)
+class NetworkCreate:
+    """``POST /networks/create`` as the core sees it."""
+
+    name: str
+    driver: str = "bridge"
+    subnet: str = ""
+    gateway: str = ""
+    ip_range: str = ""
+    internal: bool = False
+    ipv6: bool = False
+    subnet6: str = ""
+    gateway6: str = ""
+    labels: dict[str, str] = field(default_factory=dict)
+    options: dict[str, str] = field(default_factory=dict)
+    aux_addresses: dict[str, str] = field(default_factory=dict)
+    ipam_options: dict[str, str] = field(default_factory=dict)
+    attachable: bool = False  # overlay only
+    ingress: bool = False
+    ipam_driver: str = "default"  # --ipam-driver: the default IPAM or an IpamDriver plugin

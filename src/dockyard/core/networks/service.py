@@ -1,8 +1,9 @@
 """NetworkService: Docker's network verbs, and the endpoints of running containers.
 
 The service decides policy — which networks exist, which address an endpoint gets, which names
-resolve where — and keeps the records; the :class:`NetworkBackend` does the plumbing. Endpoints
-exist only while their container runs (as in Docker): start joins, exit or removal leaves.
+resolve where — and keeps the records. Each network's driver (core/networks/drivers.py: bridge,
+macvlan, a plugin, …) plumbs its endpoints; the host's :class:`NetworkBackend` keeps the sandboxes.
+Endpoints exist only while their container runs (as in Docker): start joins, exit or removal leaves.
 """
 
 from __future__ import annotations
@@ -15,14 +16,15 @@ import logging
 import secrets
 from collections.abc import Callable, Mapping, Sequence
 from contextlib import AsyncExitStack
-from dataclasses import dataclass, field
 
 from dockyard.core.events import EventBus
 from dockyard.core.labels import labels_match
 from dockyard.core.metadata import Metadata
 from dockyard.core.naming import check_name
 from dockyard.core.networks import ipam
+from dockyard.core.networks.addressing import Addressing
 from dockyard.core.networks.backend import NetworkBackend, Resolver
+from dockyard.core.networks.drivers import SINGLETONS, NetworkDrivers
 from dockyard.core.networks.model import (
     BUILTIN_DRIVERS,
     DEFAULT_BRIDGE,
@@ -30,6 +32,7 @@ from dockyard.core.networks.model import (
     EndpointRequest,
     NameAnswer,
     Network,
+    NetworkCreate,
     PortBinding,
     PortConflict,
 )
@@ -49,27 +52,6 @@ log = logging.getLogger(__name__)
 BRIDGE_NAME_OPTION = "com.docker.network.bridge.name"
 
 
-@dataclass(frozen=True, slots=True)
-class NetworkCreate:
-    """``POST /networks/create`` as the core sees it."""
-
-    name: str
-    driver: str = "bridge"
-    subnet: str = ""
-    gateway: str = ""
-    ip_range: str = ""
-    internal: bool = False
-    ipv6: bool = False
-    subnet6: str = ""
-    gateway6: str = ""
-    labels: dict[str, str] = field(default_factory=dict)
-    options: dict[str, str] = field(default_factory=dict)
-    aux_addresses: dict[str, str] = field(default_factory=dict)
-    ipam_options: dict[str, str] = field(default_factory=dict)
-    attachable: bool = False  # overlay only
-    ingress: bool = False
-
-
 def _new_id() -> str:
     return secrets.token_hex(32)
 
@@ -79,7 +61,8 @@ class NetworkService:
                  default_bridge: str, upstreams: Sequence[str] = (),
                  events: EventBus | None = None,
                  default_bridge_options: Mapping[str, str] | None = None,
-                 default_subnet: str = "", address_pools: Sequence[tuple[str, int]] = ()) -> None:
+                 default_subnet: str = "", address_pools: Sequence[tuple[str, int]] = (),
+                 drivers: NetworkDrivers | None = None) -> None:
         self._store = NetworkStore(db)
         self._events = events or EventBus()  # a bus nobody reads: events cost nothing
         self._backend = backend
@@ -91,6 +74,9 @@ class NetworkService:
         self._bridge_options = dict(default_bridge_options or {})
         self._default_subnet = default_subnet
         self._pools = tuple(address_pools)  # --default-address-pool
+        # Without a driver table (engines built by tests): the host backend is the bridge driver.
+        self.drivers = drivers or NetworkDrivers({"bridge": backend, "overlay": backend})
+        self._addressing = Addressing(self.drivers, self._pools)
         self._networks: dict[str, Network] = {}
         self._endpoints: dict[str, Endpoint] = {}
         self._lock = asyncio.Lock()
@@ -109,6 +95,7 @@ class NetworkService:
         # Host ports taken while we were down; the container service reports them (leftovers.py).
         self.port_conflicts = await self._backend.restore(list(self._networks.values()),
                                                           list(self._endpoints.values())) or []
+        await self._reopen()
         for key in {e.container_id for e in self._endpoints.values()}:
             await self._serve_dns(key)
 
@@ -137,14 +124,27 @@ class NetworkService:
             if network.name == DEFAULT_BRIDGE:
                 network.options.update(self._bridge_options)
 
+    async def _reopen(self) -> None:
+        """Networks of the other built-in drivers (macvlan's parents) up again after a restart;
+        remote drivers keep their own state, as with dockerd."""
+        for network in self._networks.values():
+            if network.bridged or not network.connectable or not self.drivers.is_builtin(network.driver):
+                continue
+            try:
+                await (await self.drivers.get(network.driver)).create_network(network)
+            except DockyardError as exc:
+                log.warning("network %s (%s): %s", network.name, network.driver, exc)
+
     def _add(self, network: Network) -> None:
         self._store.add_network(network)
         self._networks[network.id] = network
 
-    async def _occupied(self) -> builtins.list[ipam.AnyNet]:
-        mine = [ipaddress.ip_network(s) for n in self._networks.values()
+    def _mine(self) -> builtins.list[ipam.AnyNet]:
+        return [ipaddress.ip_network(s) for n in self._networks.values()
                 for s in (n.subnet, n.subnet6) if s]
-        return mine + list(await self._backend.occupied_subnets())
+
+    async def _occupied(self) -> builtins.list[ipam.AnyNet]:
+        return self._mine() + list(await self._backend.occupied_subnets())
 
     # ---- Docker's verbs ----
     async def create(self, request: NetworkCreate) -> Network:
@@ -154,59 +154,57 @@ class NetworkService:
             raise InvalidArgument(f"invalid network name {request.name!r}: it may not contain \"/\"")
         if request.name in BUILTIN_DRIVERS:
             raise Forbidden(f"{request.name} is a pre-defined network and cannot be created")
-        if request.driver in ("host", "null"):
+        if request.driver in SINGLETONS:
             # libnetwork's global-scope drivers with a single pre-defined instance.
             raise Forbidden(f'only one instance of "{request.driver}" network is allowed')
         if request.driver == "overlay" and self.swarm_check is not None:
             self.swarm_check()  # Docker's 503 outside a swarm
-        elif request.driver not in ("bridge", ""):
-            raise NotFound(f"plugin \"{request.driver}\" not found")
+        driver = await self.drivers.get(request.driver or "bridge")
+        await driver.check()
         if any(n.name == request.name for n in self._networks.values()):
             raise AlreadyExists(f"network with name {request.name} already exists")
         async with self._lock:
             network = await self._plan(request)
             self._add(network)
             try:
-                await self._backend.create_network(network)
+                await driver.create_network(network)
+                self._store.save_network(network)  # with what the driver filled in
             except BaseException:
                 self._store.delete_network(network.id)
                 self._networks.pop(network.id, None)
+                await self._addressing.release_pools(network)
                 raise
         log.info("created network %s (%s, %s)", network.name, network.id[:12], network.subnet)
         self._emit(network, "create")
         return network
 
     async def _plan(self, request: NetworkCreate) -> Network:
-        if (request.subnet6 or request.gateway6) and not request.ipv6:
-            raise InvalidArgument("IPv6 subnet or gateway requires --ipv6 (EnableIPv6)")
-        occupied = await self._occupied()
-        if request.subnet:
-            subnet = ipam.parse_subnet(request.subnet)
-            ipam.check_overlap(subnet, occupied)
-        elif request.gateway or request.ip_range:
-            raise InvalidArgument("ip-range and gateway require a subnet")
-        else:
-            subnet = ipam.pick_subnet(occupied, self._pools)
-        ip_range = ipam.parse_ip_range(subnet, request.ip_range)
         _check_mtu(request.options.get("com.docker.network.driver.mtu"))
+        driver = request.driver or "bridge"
         network_id = _new_id()
-        bridge = request.options.get(BRIDGE_NAME_OPTION) or f"dy-{network_id[:12]}"
-        if len(bridge) > 15:
-            raise InvalidArgument(f"bridge name {bridge} is longer than 15 characters")
-        if any(n.bridge == bridge for n in self._networks.values()):
-            raise AlreadyExists(f"bridge name {bridge} is already in use")
-        subnet6 = _subnet6(request, occupied, network_id) if request.ipv6 else None
-        return Network(id=network_id, name=request.name, driver=request.driver or "bridge",
+        bridge = ""
+        if driver in ("bridge", "overlay"):
+            bridge = request.options.get(BRIDGE_NAME_OPTION) or f"dy-{network_id[:12]}"
+            if len(bridge) > 15:
+                raise InvalidArgument(f"bridge name {bridge} is longer than 15 characters")
+            if any(n.bridge == bridge for n in self._networks.values()):
+                raise AlreadyExists(f"bridge name {bridge} is already in use")
+        # macvlan and ipvlan sit on the parent's LAN, which the host may route by design: only
+        # our own networks must not overlap theirs (a user-given subnet; a picked one avoids all).
+        vlan = driver in ("macvlan", "ipvlan") and bool(request.subnet)
+        occupied = self._mine() if vlan else await self._occupied()
+        pools = await self._addressing.plan(request, occupied, network_id)
+        # moby: a macvlan or ipvlan network without a parent link reaches nothing outside.
+        internal = request.internal or (driver in ("macvlan", "ipvlan")
+                                        and not request.options.get("parent"))
+        return Network(id=network_id, name=request.name, driver=driver,
                        created=now_rfc3339(), attachable=request.attachable, ingress=request.ingress,
-                       subnet=str(subnet), gateway=ipam.gateway_of(subnet, request.gateway),
-                       ip_range=str(ip_range) if ip_range else "", internal=request.internal,
-                       ipv6=request.ipv6, labels=dict(request.labels),
-                       options=dict(request.options), bridge=bridge,
-                       aux_addresses=_aux_addresses(request, subnet, subnet6),
-                       ipam_options=dict(request.ipam_options),
-                       user_subnet=bool(request.subnet),
-                       subnet6=str(subnet6) if subnet6 else "",
-                       gateway6=ipam.gateway_of(subnet6, request.gateway6) if subnet6 else "")
+                       subnet=pools.subnet, gateway=pools.gateway, ip_range=pools.ip_range,
+                       internal=internal, ipv6=request.ipv6, labels=dict(request.labels),
+                       options=dict(request.options), bridge=bridge, aux_addresses=pools.aux,
+                       ipam_options=dict(request.ipam_options), user_subnet=bool(request.subnet),
+                       subnet6=pools.subnet6, gateway6=pools.gateway6,
+                       ipam_driver=request.ipam_driver, pool_ids=pools.pool_ids)
 
     def inspect(self, ref: str) -> Network:
         """Docker's lookup: full ID, then name, then a unique ID prefix."""
@@ -240,11 +238,21 @@ class NetworkService:
             raise InUse(f"error while removing network: network {network.name} id {network.id} "
                         "has active endpoints")
         async with self._lock:
-            await self._backend.remove_network(network)
+            await self._remove_from_driver(network)
             self._store.delete_network(network.id)
             self._networks.pop(network.id, None)
+            await self._addressing.release_pools(network)
         log.info("removed network %s (%s)", network.name, network.id[:12])
         self._emit(network, "destroy")
+
+    async def _remove_from_driver(self, network: Network) -> None:
+        try:
+            driver = await self.drivers.get(network.driver)
+        except NotFound as exc:
+            # A plugin that is gone cannot be asked; its network must still be removable.
+            log.warning("removing network %s: %s", network.name, exc)
+            return
+        await driver.remove_network(network)
 
     def _emit(self, network: Network, action: str, container_id: str = "") -> None:
         # moby's LogNetworkEventWithAttributes: name and type, and the container for (dis)connect.
@@ -299,16 +307,16 @@ class NetworkService:
     async def _attach(self, network: Network, request: EndpointRequest, *, container_id: str,
                       name: str, sandbox: str, ifname: str, ports: Sequence[PortBinding],
                       gateway: bool, short_id: str) -> Endpoint:
-        if not network.bridged:
+        if not network.connectable:
             raise InvalidArgument(f"container cannot be connected to network {network.name}")
         check_endpoint_request(network, request)
         endpoint_id = _new_id()
-        used = [e.ip for e in self.endpoints(network)] + list(network.aux_addresses.values())
-        ip = ipam.allocate(network.subnet, network.gateway, used, ip_range=network.ip_range,
-                           wanted=request.ip)
-        ip6 = ipam.allocate6(network.subnet6, network.gateway6,
-                             [e.ip6 for e in self.endpoints(network)],
-                             wanted=request.ip6) if network.subnet6 else ""
+        if network.ipam_driver == "default":
+            peers = self.endpoints(network)
+            ip, ip6 = self._addressing.allocate(network, request, [e.ip for e in peers],
+                                                [e.ip6 for e in peers])
+        else:
+            ip, ip6 = await self._addressing.request(network, request)
         dns_names = [name, *request.aliases] + ([short_id] if short_id else [])
         endpoint = Endpoint(
             id=endpoint_id, network_id=network.id, container_id=container_id, container_name=name,
@@ -319,9 +327,10 @@ class NetworkService:
         # Recorded before the first await so a concurrent start cannot take the same address.
         self._endpoints[endpoint.id] = endpoint
         try:
-            endpoint.ports = await self._backend.attach(network, endpoint)
+            endpoint.ports = await (await self.drivers.get(network.driver)).attach(network, endpoint)
         except BaseException:
             self._endpoints.pop(endpoint.id, None)
+            await self._addressing.release(network, ip, ip6)
             raise
         self._store.save_endpoint(endpoint)
         self._emit(network, "connect", container_id)
@@ -352,10 +361,11 @@ class NetworkService:
 
     async def _detach(self, network: Network, endpoint: Endpoint) -> None:
         try:
-            await self._backend.detach(network, endpoint)
+            await (await self.drivers.get(network.driver)).detach(network, endpoint)
         except DockyardError as exc:
             log.warning("detaching %s from %s: %s", endpoint.container_id[:12], network.name, exc)
         self._forget(endpoint)
+        await self._addressing.release(network, endpoint.ip, endpoint.ip6)
         self._emit(network, "disconnect", endpoint.container_id)
 
     def _forget(self, endpoint: Endpoint) -> None:
@@ -406,6 +416,22 @@ class NetworkService:
             return NameAnswer(refuse=True)
         return NameAnswer(forward=self._upstreams)
 
+    async def reserve_address(self, network_ref: str) -> str:
+        """An address of the network held out of allocation (a swarm service's VIP): no endpoint
+        gets it, even one asking for it with ``--ip``."""
+        network = self.inspect(network_ref)
+        address = await self._addressing.reserve(network, [e.ip for e in self.endpoints(network)])
+        self._store.save_network(network)
+        return address
+
+    async def release_address(self, network_ref: str, address: str) -> None:
+        try:
+            network = self.inspect(network_ref)
+        except NotFound:
+            return
+        await self._addressing.unreserve(network, address)
+        self._store.save_network(network)
+
     def default_gateway(self) -> str:
         """The default bridge's address: what ``--add-host x:host-gateway`` means."""
         return self.inspect(DEFAULT_BRIDGE).gateway
@@ -429,16 +455,6 @@ def check_endpoint_request(network: Network, request: EndpointRequest) -> None:
         raise InvalidArgument("EndpointSettings.GwPriority is not supported by this engine")
 
 
-def _subnet6(request: NetworkCreate, occupied: Sequence[ipam.AnyNet], seed: str) -> ipam.IPv6Net:
-    if not request.subnet6:
-        if request.gateway6:
-            raise InvalidArgument("ip-range and gateway require a subnet")
-        return ipam.pick_subnet6(occupied, seed)
-    subnet6 = ipam.parse_subnet6(request.subnet6)
-    ipam.check_overlap(subnet6, occupied)
-    return subnet6
-
-
 def _links(specs: Sequence[str]) -> dict[str, str]:
     result: dict[str, str] = {}
     for spec in specs:
@@ -447,19 +463,6 @@ def _links(specs: Sequence[str]) -> dict[str, str]:
         alias = (alias or target).strip("/").split("/")[-1]
         result[alias.lower()] = target
     return result
-
-
-def _aux_addresses(request: NetworkCreate, subnet: object, subnet6: object) -> dict[str, str]:
-    """libnetwork's check: every auxiliary address lies in one of the network's subnets."""
-    pools = [ipaddress.ip_network(str(s)) for s in (subnet, subnet6) if s]
-    for name, address in request.aux_addresses.items():
-        try:
-            ip = ipaddress.ip_address(address)
-        except ValueError as exc:
-            raise InvalidArgument(f"invalid auxiliary address {name}={address}") from exc
-        if not any(ip.version == pool.version and ip in pool for pool in pools):
-            raise InvalidArgument(f"no matching subnet for aux-address {address}")
-    return dict(request.aux_addresses)
 
 
 def _check_mtu(value: str | None) -> None:

@@ -178,7 +178,7 @@ class ServiceNetworks:
                     network = self._networks.inspect(str(attachment.get("Target") or ""))
                 except NotFound:
                     continue
-                vip = self._vip_of(service, network.id, network.subnet)
+                vip = await self._vip_of(service, network.id, network.subnet)
                 backends = sorted(self._addresses(service, network.id))
                 key = f"{service.id}{network.id[:12]}"
                 if self._balanced.get(key) == backends:
@@ -186,17 +186,14 @@ class ServiceNetworks:
                 await self._vips.set(key, network.bridge, vip, backends)
                 self._balanced[key] = backends
 
-    def _vip_of(self, service: Service, network_id: str, subnet: str) -> str:
+    async def _vip_of(self, service: Service, network_id: str, subnet: str) -> str:
         for entry in service.virtual_ips:
             if entry["NetworkID"] == network_id:
                 return entry["Addr"].split("/")[0]
         assert self._networks is not None
         net = ipaddress.ip_network(subnet)
-        used = {e.ip for e in self._networks.endpoints()} | {
-            v["Addr"].split("/")[0] for s in self.state.services.values() for v in s.virtual_ips}
-        # From the top of the subnet down: endpoints take addresses from the bottom up.
-        hosts = list(net.hosts())
-        address = next(str(a) for a in reversed(hosts) if str(a) not in used)
+        # Reserved in the network's IPAM (from the top down), so no container's --ip takes it.
+        address = await self._networks.reserve_address(network_id)
         service.virtual_ips.append({"NetworkID": network_id, "Addr": f"{address}/{net.prefixlen}"})
         self.state.stamp(service)
         return address
@@ -223,6 +220,7 @@ class ServiceNetworks:
             except NotFound:
                 continue
             await self._vips.remove(key, bridge, entry["Addr"].split("/")[0])
+            await self._networks.release_address(entry["NetworkID"], entry["Addr"].split("/")[0])
 
     async def sync(self) -> None:
         """Listen on every ingress port of every service, and on nothing else; point every VIP
@@ -250,7 +248,7 @@ class ServiceNetworks:
 
     async def ensure_ingress(self) -> None:
         """The routing-mesh network ``docker swarm init`` makes (``docker network ls`` shows it)."""
-        from dockyard.core.networks.service import NetworkCreate
+        from dockyard.core.networks.model import NetworkCreate
 
         if self._networks is None or any(n.ingress for n in self._networks.list()):
             return
