@@ -39,6 +39,8 @@ from dockyard.daemon_options import (
 )
 
 if TYPE_CHECKING:
+    from aiohttp.typedefs import Middleware
+
     from dockyard.core.containers.service import ContainerService
     from dockyard.core.plugins.registry import PluginRegistry
     from dockyard.core.swarm.swarm import Swarm
@@ -320,7 +322,7 @@ async def serve(config: DaemonConfig) -> None:
     if engine.swarm is not None:
         await engine.swarm.open()  # after containers: its tasks are containers
     metrics = EngineMetrics(engine) if config.metrics_addr else None
-    app = build_app(engine, (timing_middleware(metrics),) if metrics else ())
+    app = build_app(engine, ((timing_middleware(metrics),) if metrics else ()) + _trace_middlewares())
     runner = web.AppRunner(app, handle_signals=False, access_log=None, shutdown_timeout=1.0)
     await runner.setup()
     await start_listeners(runner, config, listeners)
@@ -350,6 +352,27 @@ async def serve(config: DaemonConfig) -> None:
         sock.unlink(missing_ok=True)
 
 
+def _trace_middlewares() -> tuple[Middleware, ...]:
+    from dockyard.api.trace import trace_middleware
+    from dockyard.core import trace
+
+    return (trace_middleware(),) if trace.enabled() else ()
+
+
+def _trace_to_file() -> None:
+    """``DOCKYARD_TRACE=<file>``: the start path's spans (core/trace.py) go there, and only there."""
+    from dockyard.core import trace
+
+    path = os.environ.get(trace.TRACE_ENV)
+    if not path:
+        return
+    handler = logging.FileHandler(path)
+    handler.setFormatter(logging.Formatter("%(message)s"))
+    trace.log.addHandler(handler)
+    trace.log.setLevel(logging.DEBUG)
+    trace.log.propagate = False
+
+
 def main(argv: list[str] | None = None) -> None:
     config, _ = _parse_args(sys.argv[1:] if argv is None else argv)
     level = {"warn": "WARNING", "fatal": "CRITICAL"}.get(config.log_level, config.log_level.upper())
@@ -359,6 +382,7 @@ def main(argv: list[str] | None = None) -> None:
         # httpx logs every registry request at INFO: a pull would flood the daemon's log.
         logging.getLogger("httpx").setLevel(logging.WARNING)
     raise_nofile_limit()
+    _trace_to_file()
     try:
         refuse_unapplied(config)  # before anything is made on disk
         config = load_seccomp_profile(config)

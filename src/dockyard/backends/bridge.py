@@ -27,6 +27,7 @@ from dockyard.backends.netlink import NetlinkLinks
 from dockyard.backends.nftables import NftFirewall
 from dockyard.backends.port_proxy import PortProxy
 from dockyard.core.networks.model import Endpoint, Network, PortBinding, PortConflict
+from dockyard.core.trace import span
 from dockyard.errors import Conflict, DockyardError, Unavailable
 
 log = logging.getLogger(__name__)
@@ -155,24 +156,30 @@ class BridgeBackend:
         await _netlink(self._links.remove_bridge, network.bridge)
 
     async def create_sandbox(self, key: str, *, source: str = "") -> str:
-        return await _netlink(self._links.create_netns, key, source)
+        with span("net.netns", key):
+            return await _netlink(self._links.create_netns, key, source)
 
     async def remove_sandbox(self, key: str) -> None:
-        await _netlink(self._links.remove_netns, key)
+        with span("net.netns_delete", key):
+            await _netlink(self._links.remove_netns, key)
 
     async def attach(self, network: Network, endpoint: Endpoint) -> list[PortBinding]:
         owner = f"{endpoint.container_name} ({endpoint.id[:12]})"
-        bound, sockets = await asyncio.to_thread(reserve_ports, endpoint.ports, owner)
+        cid = endpoint.container_id
+        with span("net.ports", cid):
+            bound, sockets = await asyncio.to_thread(reserve_ports, endpoint.ports, owner)
         gateway = network.gateway if endpoint.gateway_endpoint and not network.internal else None
         try:
-            await _netlink(
-                self._links.add_endpoint, bridge=network.bridge, veth=endpoint.veth,
-                sandbox=endpoint.sandbox, ifname=endpoint.ifname, ip=endpoint.ip,
-                prefixlen=network.prefixlen, mac=endpoint.mac, gateway=gateway,
-                ip6=endpoint.ip6, prefixlen6=network.prefixlen6,
-                gateway6=network.gateway6 if gateway else None, mtu=network_mtu(network))
+            with span("net.veth", cid):
+                await _netlink(
+                    self._links.add_endpoint, bridge=network.bridge, veth=endpoint.veth,
+                    sandbox=endpoint.sandbox, ifname=endpoint.ifname, ip=endpoint.ip,
+                    prefixlen=network.prefixlen, mac=endpoint.mac, gateway=gateway,
+                    ip6=endpoint.ip6, prefixlen6=network.prefixlen6,
+                    gateway6=network.gateway6 if gateway else None, mtu=network_mtu(network))
             try:
-                await self._firewall.publish(endpoint, bound)
+                with span("net.nft", cid):
+                    await self._firewall.publish(endpoint, bound)
                 await self._start_proxies(endpoint, bound, sockets)
             except BaseException:
                 await self._proxy.stop(endpoint.id)
@@ -198,8 +205,9 @@ class BridgeBackend:
         # slowest step of a teardown) touch different things: run them side by side.
         known = self._endpoints.pop(endpoint.id, None)
         await self._proxy.stop(endpoint.id)
-        await asyncio.gather(self._unpublish(known),
-                             _netlink(self._links.remove_endpoint, endpoint.veth))
+        with span("net.veth_delete+nft", endpoint.container_id):
+            await asyncio.gather(self._unpublish(known),
+                                 _netlink(self._links.remove_endpoint, endpoint.veth))
         for sock in self._reserved.pop(endpoint.id, []):
             sock.close()
 

@@ -22,6 +22,7 @@ from dockyard.core.networks.model import DEFAULT_BRIDGE, Endpoint, EndpointReque
 from dockyard.core.networks.ports import port_bindings
 from dockyard.core.networks.service import NetworkService, check_endpoint_request
 from dockyard.core.runtime.userns import UsernsRemap
+from dockyard.core.trace import span
 from dockyard.errors import Forbidden, InvalidArgument, NotFound
 
 log = logging.getLogger(__name__)
@@ -144,11 +145,13 @@ class ContainerNetworking:
             return network
         ports = port_bindings(container.host.raw, container.config.exposed_ports)
         name = container.name.lstrip("/")
-        sandbox = await self._networks.join(container.id, name, requests, ports,
-                                            short_id=container.id[:12], source=source)
+        with span("net.join", container.id):
+            sandbox = await self._networks.join(container.id, name, requests, ports,
+                                                short_id=container.id[:12], source=source)
         try:
             container.network_state = self.state(container, sandbox)
-            await asyncio.to_thread(self._write_files, container, paths)
+            with span("net.files", container.id):
+                await asyncio.to_thread(self._write_files, container, paths)
         except BaseException:
             await self.leave(container)
             raise

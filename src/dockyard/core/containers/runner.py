@@ -32,6 +32,7 @@ from dockyard.core.logging.service import LogService
 from dockyard.core.runtime.backend import ExecProcess, Monitor, MonitorStart, RuntimeBackend, StdioStream
 from dockyard.core.runtime.userns import UsernsRemap
 from dockyard.core.timestamps import now_rfc3339
+from dockyard.core.trace import span
 from dockyard.errors import DockyardError, InvalidArgument
 
 log = logging.getLogger(__name__)
@@ -121,26 +122,35 @@ class Runner:
         """``after_create(pid)`` runs between the runtime's create and start (late network join)."""
         paths = self.paths(container)
         runtime = self.runtime_of(container)
+        cid = container.id
         async with AsyncExitStack() as stack:
             stack.push_async_callback(self._fail_attachers, container.id)
-            await asyncio.to_thread(self._mount, container, paths)
+            with span("start.mount", cid):
+                await asyncio.to_thread(self._mount, container, paths)
             stack.push_async_callback(asyncio.to_thread, self._mounter.unmount, paths.rootfs)
             if self.prepare_mounts is not None:
-                await self.prepare_mounts(container, paths)
+                with span("start.volumes", cid):
+                    await self.prepare_mounts(container, paths)
             linked = self.linked_env(container) if self.linked_env is not None else []
-            await asyncio.to_thread(self._write_bundle, container, paths, network, linked)
+            with span("start.spec", cid):
+                await asyncio.to_thread(self._write_bundle, container, paths, network, linked)
             stack.push_async_callback(self._forget, container, runtime)
             try:
-                log_mode, log_size = await self._open_logs(container, paths, stack)
-                pid = await self._monitor.create(MonitorStart(
-                    container_id=container.id, bundle=paths.bundle, runtime=runtime,
-                    log_path=paths.log, terminal=container.config.tty,
-                    stdin=container.config.open_stdin, stdin_once=container.config.stdin_once,
-                    log_mode=log_mode, log_size_max=log_size))
+                with span("start.logs", cid):
+                    log_mode, log_size = await self._open_logs(container, paths, stack)
+                with span("start.conmon+runtime.create", cid):
+                    pid = await self._monitor.create(MonitorStart(
+                        container_id=container.id, bundle=paths.bundle, runtime=runtime,
+                        log_path=paths.log, terminal=container.config.tty,
+                        stdin=container.config.open_stdin, stdin_once=container.config.stdin_once,
+                        log_mode=log_mode, log_size_max=log_size))
                 if after_create is not None:
-                    await after_create(pid)
-                await self._hand_attachers(container.id)
-                await runtime.start(container.id)
+                    with span("start.late_join", cid):
+                        await after_create(pid)
+                with span("start.attach", cid):
+                    await self._hand_attachers(container.id)
+                with span("runtime.start", cid):
+                    await runtime.start(container.id)
             except DockyardError as exc:
                 error = start_error(exc)
                 container.exit_code = _exit_code_of(str(error))
@@ -288,7 +298,8 @@ class Runner:
 
     async def _watch(self, container: Container) -> None:
         try:
-            code = await self._monitor.wait(container.id)
+            with span("run.until_exit_seen", container.id):
+                code = await self._monitor.wait(container.id)
         except DockyardError as exc:
             log.warning("lost the monitor of %s: %s", container.id[:12], exc)
             recorded = self._monitor.exit_code(container.id)
@@ -299,18 +310,23 @@ class Runner:
         """Record an exit: clean up the mount and runtime state first, so a waiter that then
         removes the container finds nothing busy."""
         paths = self.paths(container)
+        cid = container.id
         if self.logging is not None:  # before the exit shows: docker logs after wait sees it all
-            await self.logging.drain(container, paths.root)
+            with span("exit.drain_logs", cid):
+                await self.logging.drain(container, paths.root)
         if self.oom_killed is not None:
-            container.oom_killed = await self.oom_killed(container)
-        with contextlib.suppress(InvalidArgument):
+            with span("exit.oom_check", cid):
+                container.oom_killed = await self.oom_killed(container)
+        with span("exit.runtime_delete", cid), contextlib.suppress(InvalidArgument):
             await self._forget(container, self.runtime_of(container))
-        try:
-            await asyncio.to_thread(self._mounter.unmount, paths.rootfs)
-        except (DockyardError, OSError) as exc:
-            log.warning("unmount %s: %s", paths.rootfs, exc)
+        with span("exit.unmount", cid):
+            try:
+                await asyncio.to_thread(self._mounter.unmount, paths.rootfs)
+            except (DockyardError, OSError) as exc:
+                log.warning("unmount %s: %s", paths.rootfs, exc)
         if self.release_network is not None:
-            await self.release_network(container)
+            with span("exit.network", cid):
+                await self.release_network(container)
         container.exit_code, container.pid = code, 0
         container.finished_at = now_rfc3339()
         if container.state.is_active:
@@ -322,7 +338,8 @@ class Runner:
         container_events.emit(self._events, container, "die", {"exitCode": str(code)})
         log.info("container %s exited with %d", container.id[:12], code)
         if self.on_exit is not None:
-            await self.on_exit(container)
+            with span("exit.after (autoremove)", cid):
+                await self.on_exit(container)
 
     async def reconnect(self, container: Container) -> None:
         """After a daemon restart: keep a live container, or record the exit of a dead one."""
@@ -355,11 +372,12 @@ class Runner:
     async def finish_removal(self, container: Container) -> None:
         """Delete everything a stopped container holds: runtime state, mount, snapshot, files."""
         paths = self.paths(container)
-        with contextlib.suppress(InvalidArgument):
+        with span("rm.runtime_delete", container.id), contextlib.suppress(InvalidArgument):
             await self._forget(container, self.runtime_of(container))
-        await asyncio.to_thread(self._mounter.unmount, paths.rootfs)
-        await asyncio.to_thread(self._snapshotter.remove, container.id)
-        await asyncio.to_thread(shutil.rmtree, paths.root, True)
+        with span("rm.files", container.id):
+            await asyncio.to_thread(self._mounter.unmount, paths.rootfs)
+            await asyncio.to_thread(self._snapshotter.remove, container.id)
+            await asyncio.to_thread(shutil.rmtree, paths.root, True)
 
     async def exec(self, container: Container, session: ExecSession, *, detach: bool) -> ExecProcess:
         from dockyard.core.runtime.users import resolve_user
