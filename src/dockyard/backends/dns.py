@@ -22,7 +22,6 @@ from dockyard.core.networks.backend import NameLookup
 from dockyard.core.trace import span
 from dockyard.errors import Unavailable
 
-
 log = logging.getLogger(__name__)
 
 RESOLVER_ADDRESS = "127.0.0.11"

@@ -212,6 +212,26 @@ class ContainerNetworking:
             if container.id in self._live.by_id:
                 self._live.save(container)
 
+    def deferrable(self, container: Container) -> bool:
+        """Whether the endpoints may outlive the container's record for a moment (a teardown
+        after the answer, core/containers/teardown.py): not while they hold a published host port
+        or a name the embedded DNS answers, which a new container may want at once."""
+        if self._networks is None:
+            return True
+        for endpoint in self._networks.endpoints(container_id=container.id):
+            if endpoint.ports or self._networks.inspect(endpoint.network_id).has_dns:
+                return False
+        return True
+
+    async def leave_orphan(self, container_id: str) -> None:
+        """The endpoints and sandbox of a container whose record is gone (never raises)."""
+        if self._networks is None:
+            return
+        try:
+            await self._networks.leave(container_id)
+        except Exception:  # noqa: BLE001 - what cannot go now is logged; the daemon serves on
+            log.exception("network teardown of orphan %s", container_id[:12])
+
     async def connect(self, container: Container, request: EndpointRequest) -> None:
         """``docker network connect``: now for a running container, at its next start otherwise."""
         assert self._networks is not None

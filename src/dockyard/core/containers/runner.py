@@ -25,6 +25,7 @@ from dockyard.core.containers.hardening import rootfs_mounts, security_of
 from dockyard.core.containers.health import HealthMonitor
 from dockyard.core.containers.model import Container, ContainerPaths, State
 from dockyard.core.containers.store import LiveContainers
+from dockyard.core.containers.teardown import DeferredRemovals
 from dockyard.core.events import EventBus
 from dockyard.core.ids import ContainerId
 from dockyard.core.layers.snapshots import Mounter, Snapshotter
@@ -106,6 +107,13 @@ class Runner:
         self.linked_env: Callable[[Container], list[str]] | None = None
         # Set by the daemon: log drivers and the shipper of conmon's spool (core/logging/service.py).
         self.logging: LogService | None = None
+        # Set by the service: whether a container's teardown (runtime state, mount, endpoints,
+        # snapshot) may wait until after its removal has been answered (core/containers/teardown.py).
+        self.deferrable: Callable[[Container], bool] | None = None
+        self._removals = DeferredRemovals()
+        # Containers whose runtime and monitor state is gone since their last exit: a removal that
+        # follows skips a second ``runc delete`` (a process spawn on the path of every --rm).
+        self._forgotten: set[ContainerId] = set()
 
     def paths(self, container: Container) -> ContainerPaths:
         return ContainerPaths.of(self._config.containers_dir, container.id)
@@ -123,6 +131,7 @@ class Runner:
         paths = self.paths(container)
         runtime = self.runtime_of(container)
         cid = container.id
+        self._forgotten.discard(cid)
         async with AsyncExitStack() as stack:
             stack.push_async_callback(self._fail_attachers, container.id)
             with span("start.mount", cid):
@@ -317,16 +326,9 @@ class Runner:
         if self.oom_killed is not None:
             with span("exit.oom_check", cid):
                 container.oom_killed = await self.oom_killed(container)
-        with span("exit.runtime_delete", cid), contextlib.suppress(InvalidArgument):
-            await self._forget(container, self.runtime_of(container))
-        with span("exit.unmount", cid):
-            try:
-                await asyncio.to_thread(self._mounter.unmount, paths.rootfs)
-            except (DockyardError, OSError) as exc:
-                log.warning("unmount %s: %s", paths.rootfs, exc)
-        if self.release_network is not None:
-            with span("exit.network", cid):
-                await self.release_network(container)
+        if self.deferrable is None or not self.deferrable(container):
+            with span("exit.release", cid):
+                await self._release(container)
         container.exit_code, container.pid = code, 0
         container.finished_at = now_rfc3339()
         if container.state.is_active:
@@ -340,6 +342,33 @@ class Runner:
         if self.on_exit is not None:
             with span("exit.after (autoremove)", cid):
                 await self.on_exit(container)
+
+    async def _release(self, container: Container) -> None:
+        """What a stopped container holds while it exists: runtime and monitor state, the rootfs
+        mount, its endpoints. The three touch different things, so they run side by side (the veth
+        deletion waits out an RCU grace period; ``runc delete`` is a process spawn)."""
+        cid = container.id
+
+        async def forget() -> None:
+            if cid in self._forgotten:
+                return
+            with span("exit.runtime_delete", cid), contextlib.suppress(InvalidArgument):
+                await self._forget(container, self.runtime_of(container))
+            self._forgotten.add(cid)
+
+        async def unmount() -> None:
+            with span("exit.unmount", cid):
+                try:
+                    await asyncio.to_thread(self._mounter.unmount, self.paths(container).rootfs)
+                except (DockyardError, OSError) as exc:
+                    log.warning("unmount of %s: %s", cid[:12], exc)
+
+        async def network() -> None:
+            if self.release_network is not None:
+                with span("exit.network", cid):
+                    await self.release_network(container)
+
+        await asyncio.gather(forget(), unmount(), network())
 
     async def reconnect(self, container: Container) -> None:
         """After a daemon restart: keep a live container, or record the exit of a dead one."""
@@ -356,6 +385,7 @@ class Runner:
         await self.finish(container, 255 if recorded is None else recorded)
 
     async def close(self) -> None:
+        await self._removals.settle()
         await self.health.close()
         if self.logging is not None:
             await self.logging.close()
@@ -370,14 +400,35 @@ class Runner:
 
     # ---- removal and exec ----
     async def finish_removal(self, container: Container) -> None:
-        """Delete everything a stopped container holds: runtime state, mount, snapshot, files."""
+        """Delete everything a stopped container holds: runtime state, mount, endpoints, snapshot,
+        files. The container's directory goes last: until then a daemon killed meanwhile finds it
+        without a record at start and removes the rest (``ContainerService.open``)."""
         paths = self.paths(container)
-        with span("rm.runtime_delete", container.id), contextlib.suppress(InvalidArgument):
-            await self._forget(container, self.runtime_of(container))
+        with span("rm.release", container.id):
+            await self._release(container)
+        self._forgotten.discard(container.id)
         with span("rm.files", container.id):
             await asyncio.to_thread(self._mounter.unmount, paths.rootfs)
             await asyncio.to_thread(self._snapshotter.remove, container.id)
             await asyncio.to_thread(shutil.rmtree, paths.root, True)
+
+    def defers_removal(self, container: Container) -> bool:
+        """Whether :meth:`remove_later` may finish this container's removal after the answer."""
+        return self.deferrable is not None and self.deferrable(container)
+
+    def remove_later(self, container: Container) -> None:
+        """Finish the removal in the background: the record is already gone, so the name is free
+        and a waiter for ``removed`` answers now (see core/containers/teardown.py)."""
+        self._removals.start(container.id, lambda: self.finish_removal(container))
+
+    async def forget_orphan(self, container_id: ContainerId) -> None:
+        """The runtime and monitor state of a container whose record is gone (a daemon killed in
+        a deferred removal): every runtime is asked, since the record said which one."""
+        for runtime in self._runtimes.values():
+            with contextlib.suppress(DockyardError):
+                await runtime.delete(container_id, force=True)
+        with contextlib.suppress(DockyardError):
+            await self._monitor.cleanup(container_id)
 
     async def exec(self, container: Container, session: ExecSession, *, detach: bool) -> ExecProcess:
         from dockyard.core.runtime.users import resolve_user
