@@ -29,7 +29,7 @@ from dockyard.core.recovery import clean_scratch
 from dockyard.core.runtime.backend import RuntimeBackend
 from dockyard.core.runtime.spec import INHERITED_NOFILE_ENV
 from dockyard.core.runtime.userns import UsernsRemap
-from dockyard.core.system import SystemService
+from dockyard.core.system import AUTO_RUNTIME, SystemService, resolve_default_runtime
 from dockyard.daemon_options import (
     add_remote_options,
     default_bridge_options,
@@ -65,6 +65,7 @@ def build_engine(config: DaemonConfig) -> Engine:
     from dockyard.core.images.service import ImageService
     from dockyard.core.volumes.service import VolumeService
 
+    config = resolve_default_runtime(config)  # "auto": crun where the host lets it run
     for directory in (config.data_root, config.exec_root, config.tmp_dir):
         directory.mkdir(parents=True, exist_ok=True)
     db = Metadata(config.db_path)
@@ -210,7 +211,7 @@ def _parse_args(argv: list[str]) -> tuple[DaemonConfig, Path | None]:
     parser.add_argument("--storage-driver", choices=["overlay2", "overlay", "copy"], help=argparse.SUPPRESS)
     add_remote_options(parser)
     args = parser.parse_args(argv)
-    config = DaemonConfig()
+    config = DaemonConfig(default_runtime=AUTO_RUNTIME)
     config_file = args.config_file
     if config_file is None and Path("/etc/dockyard/daemon.json").exists():
         config_file = Path("/etc/dockyard/daemon.json")
@@ -307,10 +308,13 @@ async def serve(config: DaemonConfig) -> None:
 
         set_rt_budget("dockyard", period=config.cpu_rt_period, runtime=config.cpu_rt_runtime)
     engine = build_engine(config)
+    config = engine.config  # the default runtime chosen, when it was left to us
     for name, reason in engine.system.unusable_runtimes().items():
         log.warning("runtime %s disabled: %s", name, reason)
     if config.default_runtime not in engine.system.runtimes():
         raise InvalidArgument(f"default runtime {config.default_runtime!r} is not usable on this host")
+    if config.default_runtime_reason:
+        log.info("default runtime %s: %s", config.default_runtime, config.default_runtime_reason)
     await engine.images.open()
     await engine.volumes.open()
     if engine.networks is not None:
