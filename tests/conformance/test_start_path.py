@@ -1,0 +1,70 @@
+"""The start path's shortcuts are invisible to users: a ``--rm`` container's teardown finishes after
+its removal is answered (core/containers/teardown.py), yet its name and published port can be taken
+again at once, and nothing of it is left once the teardown is done."""
+
+from __future__ import annotations
+
+import socket
+import time
+from pathlib import Path
+
+from conformance.daemon import Daemon
+from conformance.registries import free_port
+
+
+def _settled(d: Daemon, deadline: float = 20.0) -> tuple[list[str], list[str]]:
+    """Container directories and sandboxes left, once background removals had time to finish."""
+    end = time.monotonic() + deadline
+    while True:
+        dirs = [p.name for p in (d.data_root / "containers").iterdir()] \
+            if (d.data_root / "containers").is_dir() else []
+        netns = [p.name for p in (d.exec_root / "netns").iterdir()] if (d.exec_root / "netns").is_dir() else []
+        live = set(d.docker_ok("ps", "-aq", "--no-trunc").split())
+        dirs, netns = [x for x in dirs if x not in live], [x for x in netns if x not in live]
+        if (not dirs and not netns) or time.monotonic() > end:
+            return dirs, netns
+        time.sleep(0.2)
+
+
+def test_name_of_a_removed_container_is_free_at_once(daemon: Daemon) -> None:
+    for _ in range(3):
+        out = daemon.docker_ok("run", "--rm", "--name", "reused-at-once", "busybox", "echo", "hi")
+        assert out == "hi\n"
+    cid = daemon.docker_ok("run", "-d", "--name", "reused-at-once", "busybox", "true").strip()
+    assert daemon.docker_ok("wait", cid).strip() == "0"
+    daemon.docker_ok("rm", cid)
+    assert _settled(daemon) == ([], [])
+
+
+def test_published_port_of_a_removed_container_is_free_at_once(daemon: Daemon) -> None:
+    port = free_port()
+    daemon.docker_ok("run", "--rm", "-p", f"127.0.0.1:{port}:80", "busybox", "true")
+    cid = daemon.docker_ok("run", "-d", "-p", f"127.0.0.1:{port}:80", "busybox",
+                           "httpd", "-f", "-p", "80").strip()
+    try:
+        deadline = time.monotonic() + 10
+        while True:
+            try:
+                with socket.create_connection(("127.0.0.1", port), timeout=2) as sock:
+                    sock.sendall(b"GET / HTTP/1.0\r\n\r\n")
+                    assert sock.recv(64).startswith(b"HTTP/1.")
+                    break
+            except OSError:
+                assert time.monotonic() < deadline, "the published port never answered"
+                time.sleep(0.1)
+    finally:
+        daemon.docker_ok("rm", "-f", cid)
+
+
+def test_rm_containers_on_the_default_bridge_leave_nothing(daemon: Daemon) -> None:
+    for _ in range(4):
+        daemon.docker_ok("run", "--rm", "busybox", "true")
+    daemon.docker_ok("run", "--rm", "--network", "none", "busybox", "true")
+    dirs, netns = _settled(daemon)
+    assert dirs == [] and netns == []
+    live = set(daemon.docker_ok("ps", "-aq", "--no-trunc").split())
+    prefix = str(daemon.data_root / "containers") + "/"
+    mounted = {line.split()[4][len(prefix):].split("/")[0]
+               for line in Path("/proc/self/mountinfo").read_text().splitlines()
+               if line.split()[4].startswith(prefix)}
+    assert mounted <= live
