@@ -10,17 +10,20 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+
 from conformance.daemon import Daemon
 from conformance.registries import free_port
+
+
+def _names(path: Path) -> list[str]:
+    return [p.name for p in path.iterdir()] if path.is_dir() else []
 
 
 def _settled(d: Daemon, deadline: float = 20.0) -> tuple[list[str], list[str]]:
     """Container directories and sandboxes left, once background removals had time to finish."""
     end = time.monotonic() + deadline
     while True:
-        dirs = [p.name for p in (d.data_root / "containers").iterdir()] \
-            if (d.data_root / "containers").is_dir() else []
-        netns = [p.name for p in (d.exec_root / "netns").iterdir()] if (d.exec_root / "netns").is_dir() else []
+        dirs, netns = _names(d.data_root / "containers"), _names(d.exec_root / "netns")
         live = set(d.docker_ok("ps", "-aq", "--no-trunc").split())
         dirs, netns = [x for x in dirs if x not in live], [x for x in netns if x not in live]
         if (not dirs and not netns) or time.monotonic() > end:
