@@ -24,8 +24,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, BinaryIO, Protocol
 
-import libarchive
-
 from dockyard.core.rootfs.root import lstat_at, parts_of, proc_path, remove_at, set_metadata_at
 from dockyard.errors import InvalidArgument
 
@@ -99,6 +97,8 @@ def clean_member(name: str, *, refuse_absolute: bool) -> str:
 def unpack(source: Path | BinaryIO, dest: Destination, options: UnpackOptions) -> int:
     """Unpack the tar at ``source`` (a path or a readable file) into ``dest``; return the bytes of
     file content written."""
+    import libarchive  # on first use: ~2 MB the daemon need not hold until it unpacks
+
     state = _State(dest=dest, options=options)
     reader = (libarchive.file_reader(str(source)) if isinstance(source, Path)
               else libarchive.stream_reader(source))
