@@ -114,6 +114,8 @@ class Runner:
         # Containers whose runtime and monitor state is gone since their last exit: a removal that
         # follows skips a second ``runc delete`` (a process spawn on the path of every --rm).
         self._forgotten: set[ContainerId] = set()
+        # Exited containers whose release was left to their removal (see finish).
+        self._deferred: set[ContainerId] = set()
 
     def paths(self, container: Container) -> ContainerPaths:
         return ContainerPaths.of(self._config.containers_dir, container.id)
@@ -329,6 +331,8 @@ class Runner:
         if self.deferrable is None or not self.deferrable(container):
             with span("exit.release", cid):
                 await self._release(container)
+        else:
+            self._deferred.add(cid)  # released by the removal that follows, or by a new start
         container.exit_code, container.pid = code, 0
         container.finished_at = now_rfc3339()
         if container.state.is_active:
@@ -370,6 +374,13 @@ class Runner:
 
         await asyncio.gather(forget(), unmount(), network())
 
+    async def settle_exit(self, container: Container) -> None:
+        """Before a start: release what the last exit left to a removal that has not come (a
+        ``--rm`` container started again before its auto-removal)."""
+        if container.id in self._deferred:
+            self._deferred.discard(container.id)
+            await self._release(container)
+
     async def reconnect(self, container: Container) -> None:
         """After a daemon restart: keep a live container, or record the exit of a dead one."""
         if not container.state.is_active:
@@ -407,6 +418,7 @@ class Runner:
         with span("rm.release", container.id):
             await self._release(container)
         self._forgotten.discard(container.id)
+        self._deferred.discard(container.id)
         with span("rm.files", container.id):
             await asyncio.to_thread(self._mounter.unmount, paths.rootfs)
             await asyncio.to_thread(self._snapshotter.remove, container.id)

@@ -278,6 +278,7 @@ class ContainerService:
             if container.state in (State.REMOVING, State.DEAD):
                 raise WrongState("container is marked for removal and cannot be started")
             self._restarts.starting(container)
+            await self._runner.settle_exit(container)  # what a deferred teardown has not yet freed
             network, late_join = await self._networking.prepare(container, self.paths(container),
                                                                 self._network_of(container))
             try:
