@@ -12,6 +12,7 @@ import contextlib
 import json
 import logging
 import os
+import re
 import shutil
 import signal as signals
 from collections.abc import Awaitable, Callable
@@ -58,15 +59,21 @@ def parse_signal(value: str | int) -> int:
 
 def _exit_code_of(message: str) -> int:
     # moby's setExitCodeFromError: the CLI shows these codes for a command that cannot run.
-    if "executable file not found" in message or "no such file or directory" in message:
+    # runc: "executable file not found in $PATH"; crun: "executable file `x` not found in $PATH".
+    lowered = message.lower()
+    if ("executable file" in lowered and "not found" in lowered) or "no such file or directory" in lowered:
         return 127
     if "permission denied" in message:
         return 126
     return 128
 
 
+# crun's wording of a missing command; the docker CLI picks exit code 127 by runc's (Docker's) text.
+_CRUN_NOT_FOUND = re.compile(r"executable file `([^`]*)` not found in \$PATH(?:: No such file or directory)?")
+
+
 def start_error(exc: DockyardError) -> DockyardError:
-    message = str(exc)
+    message = _CRUN_NOT_FOUND.sub(r'exec: "\1": executable file not found in $PATH', str(exc))
     if not message.startswith("failed to create task"):
         message = f"failed to create task for container: {message}"
     if _exit_code_of(message) in (126, 127):
