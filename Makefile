@@ -2,7 +2,7 @@
 VENV := .venv
 PY := $(VENV)/bin/python
 
-.PHONY: run test deps test-deps lint unit integration conformance bench clean emulation ui-assets
+.PHONY: run test deps test-deps lint unit integration conformance bench clean emulation ui-assets crun-host
 
 deps:
 	@scripts/ensure-deps.sh
@@ -26,6 +26,12 @@ unit: deps
 
 emulation: deps
 	@scripts/enable-emulation.sh
+
+# Opt-in host change on a hybrid cgroup host: the controllers on the cgroup2 mount (hugetlb here) bound
+# to cgroup v1 hierarchies under /sys/fs/cgroup, so that crun runs (and dockyardd defaults to it).
+crun-host: deps
+	$(PY) -c "from dockyard.backends.cgroups import bind_v1_controllers as b; \
+	from dockyard.core.system import hybrid_v2_controllers as h; print('bound:', b(h()) or 'nothing to bind')"
 
 bench: deps
 	$(PY) bench/run_latency.py

@@ -29,6 +29,10 @@ sys.path.insert(0, str(REPO))
 from tests.conformance.daemon import DOCKER, Daemon  # noqa: E402
 from tests.conformance.images import busybox_rootfs_tar  # noqa: E402
 
+sys.path.insert(0, str(REPO / "bench"))
+from start_breakdown import breakdown  # noqa: E402
+from start_breakdown import table as breakdown_table  # noqa: E402
+
 DOCKERD_SOCK = Path("/var/run/docker.sock")
 MONITORS = ("conmon", "containerd-shim-runc-v2", "containerd-shim")
 
@@ -42,6 +46,7 @@ class Engine:
     env: dict[str, str]
     daemon_pids: Callable[[], list[int]] = field(default=lambda: [])
     run_flags: list[str] = field(default_factory=list)  # extra `run` flags this engine needs here
+    trace: Path | None = None  # dockyardd's spans (bench/start_breakdown.py)
 
 
 @dataclass
@@ -54,6 +59,7 @@ class Result:
     rss_loaded_mb: float | None = None
     monitors_mb: float | None = None
     containers: int = 0
+    breakdown: list[tuple[str, float, int]] = field(default_factory=list)
 
 
 # ---- processes and memory ----
@@ -93,12 +99,15 @@ def _run(cmd: list[str], env: dict[str, str], timeout: float = 120, check: bool 
 @contextmanager
 def dockyard_engine(rootfs: Path) -> Iterator[Engine]:
     daemon = Daemon()
+    # The daemon writes its start path's spans there (src/dockyard/core/trace.py) for the breakdown.
+    os.environ["DOCKYARD_TRACE"] = str(daemon.root / "trace.jsonl")
     try:
         daemon.start()
+        os.environ.pop("DOCKYARD_TRACE")
         daemon.docker_ok("import", "-c", 'CMD ["sh"]', str(rootfs), "busybox:latest", timeout=120)
         assert daemon.proc is not None
         pid = daemon.proc.pid
-        yield Engine("dockyard", [DOCKER], daemon.env(), lambda: [pid])
+        yield Engine("dockyard", [DOCKER], daemon.env(), lambda: [pid], trace=daemon.root / "trace.jsonl")
     finally:
         daemon.cleanup()
 
@@ -223,6 +232,8 @@ def bench(engine: Engine, runs: int, containers: int) -> Result:
     samples = time_runs(engine, runs)
     result = Result(engine.name, runs, round(statistics.median(samples), 3),
                     round(statistics.quantiles(samples, n=10)[-1], 3))
+    if engine.trace is not None and engine.trace.exists():
+        result.breakdown = breakdown(engine.trace, skip=2)  # the warm-up runs left out
     if containers:
         print(f"[{engine.name}] RSS with {containers} running containers", file=sys.stderr)
         measure_memory(engine, result, containers)
@@ -290,6 +301,10 @@ def main() -> int:
             except (RuntimeError, subprocess.TimeoutExpired) as exc:
                 print(f"[{engine.name}] failed: {exc}", file=sys.stderr)
     print(table(results))
+    for result in results:
+        if result.breakdown:
+            print(f"\n{result.engine}: per-step breakdown of its `run --rm` (median ms per container)\n")
+            print(breakdown_table(result.breakdown))
     if args.json:
         args.json.write_text(json.dumps([asdict(r) for r in results], indent=2) + "\n")
     return 0

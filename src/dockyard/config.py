@@ -24,6 +24,8 @@ class DaemonConfig:
     pidfile: Path | None = None
     log_level: str = "info"
     default_runtime: str = "runc"
+    # Why dockyardd chose default_runtime when none was configured (core/system.py).
+    default_runtime_reason: str = ""
     # name -> binary path; "runc" and "crun" are looked up on PATH when not given.
     runtimes: dict[str, str] = field(default_factory=dict)
     conmon_path: str = "conmon"

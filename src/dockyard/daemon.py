@@ -29,7 +29,7 @@ from dockyard.core.recovery import clean_scratch
 from dockyard.core.runtime.backend import RuntimeBackend
 from dockyard.core.runtime.spec import INHERITED_NOFILE_ENV
 from dockyard.core.runtime.userns import UsernsRemap
-from dockyard.core.system import SystemService
+from dockyard.core.system import AUTO_RUNTIME, SystemService, resolve_default_runtime
 from dockyard.daemon_options import (
     add_remote_options,
     default_bridge_options,
@@ -40,6 +40,8 @@ from dockyard.daemon_options import (
 )
 
 if TYPE_CHECKING:
+    from aiohttp.typedefs import Middleware
+
     from dockyard.backends.bridge import BridgeBackend
     from dockyard.core.containers.service import ContainerService
     from dockyard.core.networks.drivers import NetworkDrivers
@@ -51,6 +53,12 @@ if TYPE_CHECKING:
 from dockyard.errors import DockyardError, InvalidArgument
 
 log = logging.getLogger("dockyard.daemon")
+
+# httpx's __init__ imports its command line (httpx._main, with rich, click and pygments) whenever
+# those are installed, as they are for dockyard's CLI; the daemon never runs it. A None entry makes
+# that import fail, which httpx expects (it then defines a stub): about 4 MB less resident.
+sys.modules.setdefault("httpx._main", None)  # type: ignore[arg-type]
+_M_ARENA_MAX = -8  # glibc's mallopt parameter (malloc.h)
 
 
 def build_engine(config: DaemonConfig) -> Engine:
@@ -69,6 +77,7 @@ def build_engine(config: DaemonConfig) -> Engine:
     from dockyard.core.images.service import ImageService
     from dockyard.core.volumes.service import VolumeService
 
+    config = resolve_default_runtime(config)  # "auto": crun where the host lets it run
     for directory in (config.data_root, config.exec_root, config.tmp_dir):
         directory.mkdir(parents=True, exist_ok=True)
     db = Metadata(config.db_path)
@@ -270,7 +279,7 @@ def _parse_args(argv: list[str]) -> tuple[DaemonConfig, Path | None]:
                         help=argparse.SUPPRESS)  # tests: legacy plugin discovery here only
     add_remote_options(parser)
     args = parser.parse_args(argv)
-    config = DaemonConfig()
+    config = DaemonConfig(default_runtime=AUTO_RUNTIME)
     config_file = args.config_file
     if config_file is None and Path("/etc/dockyard/daemon.json").exists():
         config_file = Path("/etc/dockyard/daemon.json")
@@ -372,6 +381,7 @@ async def serve(config: DaemonConfig) -> None:
 
         set_rt_budget("dockyard", period=config.cpu_rt_period, runtime=config.cpu_rt_runtime)
     engine = build_engine(config)
+    config = engine.config  # the default runtime chosen, when it was left to us
     for name, reason in engine.system.unusable_runtimes().items():
         log.warning("runtime %s disabled: %s", name, reason)
     if config.default_runtime not in engine.system.runtimes():
@@ -380,6 +390,8 @@ async def serve(config: DaemonConfig) -> None:
         from dockyard.api.authz import AuthzChain
 
         await AuthzChain(config.authorization_plugins, engine.plugins).validate()  # as dockerd: or no start
+    if config.default_runtime_reason:
+        log.info("default runtime %s: %s", config.default_runtime, config.default_runtime_reason)
     await engine.images.open()
     await engine.volumes.open()
     if engine.networks is not None:
@@ -393,7 +405,7 @@ async def serve(config: DaemonConfig) -> None:
     if engine.swarm is not None:
         await engine.swarm.open()  # after containers: its tasks are containers
     metrics = EngineMetrics(engine) if config.metrics_addr else None
-    app = build_app(engine, (timing_middleware(metrics),) if metrics else ())
+    app = build_app(engine, ((timing_middleware(metrics),) if metrics else ()) + _trace_middlewares())
     runner = web.AppRunner(app, handle_signals=False, access_log=None, shutdown_timeout=1.0)
     await runner.setup()
     await start_listeners(runner, config, listeners)
@@ -427,6 +439,42 @@ async def serve(config: DaemonConfig) -> None:
         sock.unlink(missing_ok=True)
 
 
+def limit_malloc_arenas(arenas: int = 2) -> None:
+    """At most ``arenas`` malloc arenas (what ``MALLOC_ARENA_MAX`` sets), unless the environment
+    chose: glibc gives each thread that allocates its own arena, up to 8 per core, and the daemon's
+    worker threads (``asyncio.to_thread``, netns threads) each kept megabytes of freed memory in
+    theirs. The daemon's allocations are small and its hot work is on the event loop's thread."""
+    if "MALLOC_ARENA_MAX" in os.environ:
+        return
+    import ctypes
+
+    try:
+        ctypes.CDLL(None).mallopt(_M_ARENA_MAX, arenas)
+    except (OSError, AttributeError):  # not glibc
+        return
+
+
+def _trace_middlewares() -> tuple[Middleware, ...]:
+    from dockyard.api.trace import trace_middleware
+    from dockyard.core import trace
+
+    return (trace_middleware(),) if trace.enabled() else ()
+
+
+def _trace_to_file() -> None:
+    """``DOCKYARD_TRACE=<file>``: the start path's spans (core/trace.py) go there, and only there."""
+    from dockyard.core import trace
+
+    path = os.environ.get(trace.TRACE_ENV)
+    if not path:
+        return
+    handler = logging.FileHandler(path)
+    handler.setFormatter(logging.Formatter("%(message)s"))
+    trace.log.addHandler(handler)
+    trace.log.setLevel(logging.DEBUG)
+    trace.log.propagate = False
+
+
 def main(argv: list[str] | None = None) -> None:
     try:
         config, _ = _parse_args(sys.argv[1:] if argv is None else argv)
@@ -440,6 +488,8 @@ def main(argv: list[str] | None = None) -> None:
         # httpx logs every registry request at INFO: a pull would flood the daemon's log.
         logging.getLogger("httpx").setLevel(logging.WARNING)
     raise_nofile_limit()
+    limit_malloc_arenas()
+    _trace_to_file()
     try:
         refuse_unapplied(config)  # before anything is made on disk
         config = load_seccomp_profile(config)

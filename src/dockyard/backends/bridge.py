@@ -27,10 +27,17 @@ from dockyard.backends.netlink import NetlinkLinks
 from dockyard.backends.nftables import NftFirewall
 from dockyard.backends.port_proxy import PortProxy
 from dockyard.core.networks.model import Endpoint, Network, PortBinding, PortConflict
+from dockyard.core.trace import span
 from dockyard.errors import Conflict, DockyardError, Unavailable
 
 log = logging.getLogger(__name__)
 
+_IPTABLES_TIMEOUT = 10.0
+# Spare sandboxes (network namespaces with loopback up) made ahead of starts, in their own directory
+# (NetlinkLinks.spare_dir): a daemon killed with spares left removes them at start (restore) and
+# makes new ones. Two cover sequential starts; a parallel burst beyond them makes its own.
+POOL_SIZE = 2
+POOL_PREFIX = "spare-"
 T = TypeVar("T")
 
 
@@ -116,6 +123,8 @@ class BridgeBackend:
         self._reserved: dict[str, list[socket.socket]] = {}
         self._networks: dict[str, Network] = {}
         self._endpoints: dict[str, Endpoint] = {}
+        self._pool: list[str] = []  # spare sandboxes, ready for the next starts
+        self._filling: asyncio.Task[None] | None = None
 
     async def check(self) -> None:
         return None  # bridges, veths and nftables are what the daemon needs to start at all
@@ -158,24 +167,64 @@ class BridgeBackend:
         await _netlink(self._links.remove_bridge, network.bridge)
 
     async def create_sandbox(self, key: str, *, source: str = "") -> str:
-        return await _netlink(self._links.create_netns, key, source)
+        with span("net.netns", key):
+            if not source and self._pool:
+                pooled = self._pool.pop()
+                self._fill_pool()
+                try:
+                    return self._links.adopt_netns(pooled, key)  # two mount(2) calls: no thread
+                except (OSError, DockyardError) as exc:
+                    log.warning("pooled sandbox %s unusable: %s", pooled, exc)
+            return await _netlink(self._links.create_netns, key, source)
+
+    def _fill_pool(self) -> None:
+        """Make sandboxes ahead of the starts that will want them (see POOL_SIZE)."""
+        if self._filling is None or self._filling.done():
+            self._filling = asyncio.get_running_loop().create_task(self._fill())
+
+    async def _fill(self) -> None:
+        while len(self._pool) < POOL_SIZE:
+            # Fixed slot names: the set of spares looks the same before and after a start.
+            name = next(n for n in (f"{POOL_PREFIX}{i}" for i in range(POOL_SIZE + 1))
+                        if n not in self._pool)
+            try:
+                await _netlink(self._links.create_netns, name, spare=True)
+            except DockyardError as exc:
+                log.warning("could not make a spare sandbox: %s", exc)
+                return
+            self._pool.append(name)
+
+    async def _drain_pool(self) -> None:
+        if self._filling is not None:
+            self._filling.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._filling
+        self._pool.clear()
+        for name in await _netlink(self._links.spares):
+            with contextlib.suppress(DockyardError):
+                await _netlink(self._links.remove_netns, str(self._links.spare_dir / name))
 
     async def remove_sandbox(self, key: str) -> None:
-        await _netlink(self._links.remove_netns, key)
+        with span("net.netns_delete", key):
+            await _netlink(self._links.remove_netns, key)
 
     async def attach(self, network: Network, endpoint: Endpoint) -> list[PortBinding]:
         owner = f"{endpoint.container_name} ({endpoint.id[:12]})"
-        bound, sockets = await asyncio.to_thread(reserve_ports, endpoint.ports, owner)
+        cid = endpoint.container_id
+        with span("net.ports", cid):
+            bound, sockets = await asyncio.to_thread(reserve_ports, endpoint.ports, owner)
         gateway = network.gateway if endpoint.gateway_endpoint and not network.internal else None
         try:
-            await _netlink(
-                self._links.add_endpoint, bridge=network.bridge, veth=endpoint.veth,
-                sandbox=endpoint.sandbox, ifname=endpoint.ifname, ip=endpoint.ip,
-                prefixlen=network.prefixlen, mac=endpoint.mac, gateway=gateway,
-                ip6=endpoint.ip6, prefixlen6=network.prefixlen6,
-                gateway6=network.gateway6 if gateway else None, mtu=network_mtu(network))
+            with span("net.veth", cid):
+                await _netlink(
+                    self._links.add_endpoint, bridge=network.bridge, veth=endpoint.veth,
+                    sandbox=endpoint.sandbox, ifname=endpoint.ifname, ip=endpoint.ip,
+                    prefixlen=network.prefixlen, mac=endpoint.mac, gateway=gateway,
+                    ip6=endpoint.ip6, prefixlen6=network.prefixlen6,
+                    gateway6=network.gateway6 if gateway else None, mtu=network_mtu(network))
             try:
-                await self._firewall.publish(endpoint, bound)
+                with span("net.nft", cid):
+                    await self._firewall.publish(endpoint, bound)
                 await self._start_proxies(endpoint, bound, sockets)
             except BaseException:
                 await self._proxy.stop(endpoint.id)
@@ -201,8 +250,9 @@ class BridgeBackend:
         # slowest step of a teardown) touch different things: run them side by side.
         known = self._endpoints.pop(endpoint.id, None)
         await self._proxy.stop(endpoint.id)
-        await asyncio.gather(self._unpublish(known),
-                             _netlink(self._links.remove_endpoint, endpoint.veth))
+        with span("net.veth_delete+nft", endpoint.container_id):
+            await asyncio.gather(self._unpublish(known),
+                                 _netlink(self._links.remove_endpoint, endpoint.veth))
         for sock in self._reserved.pop(endpoint.id, []):
             sock.close()
 
@@ -236,6 +286,8 @@ class BridgeBackend:
                 log.info("removing a sandbox left by a crash: %s", key[:12])
                 await self.remove_sandbox(key)
         self._endpoints = {e.id: e for e in endpoints}
+        await self._drain_pool()  # a killed daemon's spares: made afresh
+        self._fill_pool()
         conflicts: list[PortConflict] = []
         for endpoint in endpoints:
             conflicts += await self._reserve_again(endpoint)
@@ -277,6 +329,7 @@ class BridgeBackend:
                 await _netlink(self._links.remove_bridge, bridge)
 
     async def close(self, *, keep: bool) -> None:
+        await self._drain_pool()
         await self._proxy.close()
         for sockets in self._reserved.values():
             for sock in sockets:

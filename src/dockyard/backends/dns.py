@@ -19,6 +19,7 @@ from dnslib import AAAA, QTYPE, RCODE, RR, A, DNSError, DNSRecord
 
 from dockyard.backends.netlink import in_netns
 from dockyard.core.networks.backend import NameLookup
+from dockyard.core.trace import span
 from dockyard.errors import Unavailable
 
 log = logging.getLogger(__name__)
@@ -202,7 +203,8 @@ class EmbeddedDns:
         if key in self._servers:
             return
         try:
-            udp, tcp = await asyncio.to_thread(in_netns, sandbox, _bind)
+            with span("net.dns", key):
+                udp, tcp = await asyncio.to_thread(in_netns, sandbox, _bind)
         except OSError as exc:
             raise Unavailable(f"embedded DNS in {sandbox}: {exc}") from exc
         loop = asyncio.get_running_loop()

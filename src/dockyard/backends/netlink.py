@@ -151,12 +151,19 @@ class NetlinkLinks:
     def sandbox_path(self, key: str) -> str:
         return str(self.netns_dir / key)
 
-    def create_netns(self, key: str, source: str = "") -> str:
+    @property
+    def spare_dir(self) -> Path:
+        """Where spare sandboxes wait (``<exec-root>/netns-spare``): apart from the containers'."""
+        return self.netns_dir.with_name(self.netns_dir.name + "-spare")
+
+    def create_netns(self, key: str, source: str = "", *, spare: bool = False) -> str:
         """A new network namespace bind-mounted on its path, with loopback up; or ``source``, a
-        namespace someone else made (the runtime's, for a remapped container), bind-mounted there."""
-        self.netns_dir.mkdir(parents=True, exist_ok=True)
-        path = self.sandbox_path(key)
-        self.remove_netns(key)  # a leftover of a crash would hold the old namespace
+        namespace someone else made (the runtime's, for a remapped container), bind-mounted there.
+        ``spare``: made ahead of any container, under :attr:`spare_dir`."""
+        directory = self.spare_dir if spare else self.netns_dir
+        directory.mkdir(parents=True, exist_ok=True)
+        path = str(directory / key)
+        self.remove_netns(path)  # a leftover of a crash would hold the old namespace
         Path(path).touch()
 
         def work() -> None:
@@ -172,12 +179,31 @@ class NetlinkLinks:
         try:
             in_thread(work)
         except BaseException:
-            self.remove_netns(key)
+            self.remove_netns(path)
             raise
         return path
 
-    def remove_netns(self, key: str) -> None:
+    def adopt_netns(self, pooled: str, key: str) -> str:
+        """Give ``key`` the spare namespace ``pooled`` (made by ``create_netns(spare=True)``):
+        two mount calls instead of a thread, ``unshare`` and a netlink socket on the start path."""
         path = self.sandbox_path(key)
+        spare = str(self.spare_dir / pooled)
+        self.remove_netns(key)
+        Path(path).touch()
+        try:
+            _check(_libc.mount(spare.encode(), path.encode(), None, _MS_BIND, None), f"mount {path}")
+        except BaseException:
+            self.remove_netns(key)
+            raise
+        self.remove_netns(spare)
+        return path
+
+    def spares(self) -> list[str]:
+        return [p.name for p in self.spare_dir.iterdir()] if self.spare_dir.is_dir() else []
+
+    def remove_netns(self, key: str) -> None:
+        """Unmount and remove the sandbox ``key`` (or at ``key``, an absolute path)."""
+        path = key if key.startswith("/") else self.sandbox_path(key)
         if not os.path.lexists(path):
             return
         if _libc.umount2(path.encode(), _MNT_DETACH) != 0:

@@ -112,6 +112,9 @@ async def info(request: web.Request) -> web.StreamResponse:
         "Emulation": {"Enabled": cfg.emulation, "Platforms": emulated()},
         "Warnings": [f"WARNING: runtime {name} disabled: {why}"
                      for name, why in eng.system.unusable_runtimes().items()] + (
+            # Why the default is runc when crun is installed (core/system.py resolve_default_runtime).
+            [f"WARNING: default runtime {cfg.default_runtime}: {cfg.default_runtime_reason}"]
+            if cfg.default_runtime_reason and cfg.default_runtime != "crun" else []) + (
             ["WARNING: userland-proxy: dockyardd has no userland proxy; published ports are "
              "kernel NAT (nftables DNAT)"] if cfg.userland_proxy else []),
         "Swarm": swarm_wire.info_json(eng.swarm),

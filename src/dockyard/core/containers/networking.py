@@ -22,6 +22,7 @@ from dockyard.core.networks.model import DEFAULT_BRIDGE, Endpoint, EndpointReque
 from dockyard.core.networks.ports import port_bindings
 from dockyard.core.networks.service import NetworkService, check_endpoint_request
 from dockyard.core.runtime.userns import UsernsRemap
+from dockyard.core.trace import span
 from dockyard.errors import Forbidden, InvalidArgument, NotFound
 
 log = logging.getLogger(__name__)
@@ -147,11 +148,13 @@ class ContainerNetworking:
             return network
         ports = port_bindings(self._defaults(container.host.raw), container.config.exposed_ports)
         name = container.name.lstrip("/")
-        sandbox = await self._networks.join(container.id, name, requests, ports,
-                                            short_id=container.id[:12], source=source)
+        with span("net.join", container.id):
+            sandbox = await self._networks.join(container.id, name, requests, ports,
+                                                short_id=container.id[:12], source=source)
         try:
             container.network_state = self.state(container, sandbox)
-            await asyncio.to_thread(self._write_files, container, paths)
+            with span("net.files", container.id):
+                await asyncio.to_thread(self._write_files, container, paths)
         except BaseException:
             await self.leave(container)
             raise
@@ -212,6 +215,26 @@ class ContainerNetworking:
             container.network_state = {}
             if container.id in self._live.by_id:
                 self._live.save(container)
+
+    def deferrable(self, container: Container) -> bool:
+        """Whether the endpoints may outlive the container's record for a moment (a teardown
+        after the answer, core/containers/teardown.py): not while they hold a published host port
+        or a name the embedded DNS answers, which a new container may want at once."""
+        if self._networks is None:
+            return True
+        for endpoint in self._networks.endpoints(container_id=container.id):
+            if endpoint.ports or self._networks.inspect(endpoint.network_id).has_dns:
+                return False
+        return True
+
+    async def leave_orphan(self, container_id: str) -> None:
+        """The endpoints and sandbox of a container whose record is gone (never raises)."""
+        if self._networks is None:
+            return
+        try:
+            await self._networks.leave(container_id)
+        except Exception:  # noqa: BLE001 - what cannot go now is logged; the daemon serves on
+            log.exception("network teardown of orphan %s", container_id[:12])
 
     async def connect(self, container: Container, request: EndpointRequest) -> None:
         """``docker network connect``: now for a running container, at its next start otherwise."""

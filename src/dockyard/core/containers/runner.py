@@ -13,6 +13,7 @@ import copy
 import json
 import logging
 import os
+import re
 import shutil
 import signal as signals
 from collections.abc import Awaitable, Callable
@@ -27,6 +28,7 @@ from dockyard.core.containers.hardening import rootfs_mounts, security_of
 from dockyard.core.containers.health import HealthMonitor
 from dockyard.core.containers.model import Container, ContainerPaths, State
 from dockyard.core.containers.store import LiveContainers
+from dockyard.core.containers.teardown import DeferredRemovals
 from dockyard.core.events import EventBus
 from dockyard.core.ids import ContainerId
 from dockyard.core.layers.snapshots import Mounter, Snapshotter
@@ -34,6 +36,7 @@ from dockyard.core.logging.service import LogService
 from dockyard.core.runtime.backend import ExecProcess, Monitor, MonitorStart, RuntimeBackend, StdioStream
 from dockyard.core.runtime.userns import UsernsRemap
 from dockyard.core.timestamps import now_rfc3339
+from dockyard.core.trace import span
 from dockyard.errors import DockyardError, InvalidArgument
 
 log = logging.getLogger(__name__)
@@ -58,15 +61,21 @@ def parse_signal(value: str | int) -> int:
 
 def _exit_code_of(message: str) -> int:
     # moby's setExitCodeFromError: the CLI shows these codes for a command that cannot run.
-    if "executable file not found" in message or "no such file or directory" in message:
+    # runc: "executable file not found in $PATH"; crun: "executable file `x` not found in $PATH".
+    lowered = message.lower()
+    if ("executable file" in lowered and "not found" in lowered) or "no such file or directory" in lowered:
         return 127
     if "permission denied" in message:
         return 126
     return 128
 
 
+# crun's wording of a missing command; the docker CLI picks exit code 127 by runc's (Docker's) text.
+_CRUN_NOT_FOUND = re.compile(r"executable file `([^`]*)` not found in \$PATH(?:: No such file or directory)?")
+
+
 def start_error(exc: DockyardError) -> DockyardError:
-    message = str(exc)
+    message = _CRUN_NOT_FOUND.sub(r'exec: "\1": executable file not found in $PATH', str(exc))
     if not message.startswith("failed to create task"):
         message = f"failed to create task for container: {message}"
     if _exit_code_of(message) in (126, 127):
@@ -109,6 +118,15 @@ class Runner:
         self.linked_env: Callable[[Container], list[str]] | None = None
         # Set by the daemon: log drivers and the shipper of conmon's spool (core/logging/service.py).
         self.logging: LogService | None = None
+        # Set by the service: whether a container's teardown (runtime state, mount, endpoints,
+        # snapshot) may wait until after its removal has been answered (core/containers/teardown.py).
+        self.deferrable: Callable[[Container], bool] | None = None
+        self._removals = DeferredRemovals()
+        # Containers whose runtime and monitor state is gone since their last exit: a removal that
+        # follows skips a second ``runc delete`` (a process spawn on the path of every --rm).
+        self._forgotten: set[ContainerId] = set()
+        # Exited containers whose release was left to their removal (see finish).
+        self._deferred: set[ContainerId] = set()
 
     def paths(self, container: Container) -> ContainerPaths:
         return ContainerPaths.of(self._config.containers_dir, container.id)
@@ -125,28 +143,38 @@ class Runner:
         """``after_create(pid)`` runs between the runtime's create and start (late network join)."""
         paths = self.paths(container)
         runtime = self.runtime_of(container)
+        cid = container.id
+        self._forgotten.discard(cid)
         async with AsyncExitStack() as stack:
             stack.push_async_callback(self._fail_attachers, container.id)
-            await asyncio.to_thread(self._mount, container, paths)
+            with span("start.mount", cid):
+                await asyncio.to_thread(self._mount, container, paths)
             stack.push_async_callback(asyncio.to_thread, self._mounter.unmount, paths.rootfs)
             if self.prepare_mounts is not None:
-                await self.prepare_mounts(container, paths)
+                with span("start.volumes", cid):
+                    await self.prepare_mounts(container, paths)
                 if self.release_mounts is not None:
                     stack.push_async_callback(self.release_mounts, container)  # plugin Unmount
             linked = self.linked_env(container) if self.linked_env is not None else []
-            await asyncio.to_thread(self._write_bundle, container, paths, network, linked)
+            with span("start.spec", cid):
+                await asyncio.to_thread(self._write_bundle, container, paths, network, linked)
             stack.push_async_callback(self._forget, container, runtime)
             try:
-                log_mode, log_size = await self._open_logs(container, paths, stack)
-                pid = await self._monitor.create(MonitorStart(
-                    container_id=container.id, bundle=paths.bundle, runtime=runtime,
-                    log_path=paths.log, terminal=container.config.tty,
-                    stdin=container.config.open_stdin, stdin_once=container.config.stdin_once,
-                    log_mode=log_mode, log_size_max=log_size))
+                with span("start.logs", cid):
+                    log_mode, log_size = await self._open_logs(container, paths, stack)
+                with span("start.conmon+runtime.create", cid):
+                    pid = await self._monitor.create(MonitorStart(
+                        container_id=container.id, bundle=paths.bundle, runtime=runtime,
+                        log_path=paths.log, terminal=container.config.tty,
+                        stdin=container.config.open_stdin, stdin_once=container.config.stdin_once,
+                        log_mode=log_mode, log_size_max=log_size))
                 if after_create is not None:
-                    await after_create(pid)
-                await self._hand_attachers(container.id)
-                await runtime.start(container.id)
+                    with span("start.late_join", cid):
+                        await after_create(pid)
+                with span("start.attach", cid):
+                    await self._hand_attachers(container.id)
+                with span("runtime.start", cid):
+                    await runtime.start(container.id)
             except DockyardError as exc:
                 error = start_error(exc)
                 container.exit_code = _exit_code_of(str(error))
@@ -298,7 +326,8 @@ class Runner:
 
     async def _watch(self, container: Container) -> None:
         try:
-            code = await self._monitor.wait(container.id)
+            with span("run.until_exit_seen", container.id):
+                code = await self._monitor.wait(container.id)
         except DockyardError as exc:
             log.warning("lost the monitor of %s: %s", container.id[:12], exc)
             recorded = self._monitor.exit_code(container.id)
@@ -309,18 +338,18 @@ class Runner:
         """Record an exit: clean up the mount and runtime state first, so a waiter that then
         removes the container finds nothing busy."""
         paths = self.paths(container)
+        cid = container.id
         if self.logging is not None:  # before the exit shows: docker logs after wait sees it all
-            await self.logging.drain(container, paths.root)
+            with span("exit.drain_logs", cid):
+                await self.logging.drain(container, paths.root)
         if self.oom_killed is not None:
-            container.oom_killed = await self.oom_killed(container)
-        with contextlib.suppress(InvalidArgument):
-            await self._forget(container, self.runtime_of(container))
-        try:
-            await asyncio.to_thread(self._mounter.unmount, paths.rootfs)
-        except (DockyardError, OSError) as exc:
-            log.warning("unmount %s: %s", paths.rootfs, exc)
-        if self.release_network is not None:
-            await self.release_network(container)
+            with span("exit.oom_check", cid):
+                container.oom_killed = await self.oom_killed(container)
+        if self.deferrable is None or not self.deferrable(container):
+            with span("exit.release", cid):
+                await self._release(container)
+        else:
+            self._deferred.add(cid)  # released by the removal that follows, or by a new start
         container.exit_code, container.pid = code, 0
         container.finished_at = now_rfc3339()
         if container.state.is_active:
@@ -332,7 +361,42 @@ class Runner:
         container_events.emit(self._events, container, "die", {"exitCode": str(code)})
         log.info("container %s exited with %d", container.id[:12], code)
         if self.on_exit is not None:
-            await self.on_exit(container)
+            with span("exit.after (autoremove)", cid):
+                await self.on_exit(container)
+
+    async def _release(self, container: Container) -> None:
+        """What a stopped container holds while it exists: runtime and monitor state, the rootfs
+        mount, its endpoints. The three touch different things, so they run side by side (the veth
+        deletion waits out an RCU grace period; ``runc delete`` is a process spawn)."""
+        cid = container.id
+
+        async def forget() -> None:
+            if cid in self._forgotten:
+                return
+            with span("exit.runtime_delete", cid), contextlib.suppress(InvalidArgument):
+                await self._forget(container, self.runtime_of(container))
+            self._forgotten.add(cid)
+
+        async def unmount() -> None:
+            with span("exit.unmount", cid):
+                try:
+                    await asyncio.to_thread(self._mounter.unmount, self.paths(container).rootfs)
+                except (DockyardError, OSError) as exc:
+                    log.warning("unmount of %s: %s", cid[:12], exc)
+
+        async def network() -> None:
+            if self.release_network is not None:
+                with span("exit.network", cid):
+                    await self.release_network(container)
+
+        await asyncio.gather(forget(), unmount(), network())
+
+    async def settle_exit(self, container: Container) -> None:
+        """Before a start: release what the last exit left to a removal that has not come (a
+        ``--rm`` container started again before its auto-removal)."""
+        if container.id in self._deferred:
+            self._deferred.discard(container.id)
+            await self._release(container)
 
     async def reconnect(self, container: Container) -> None:
         """After a daemon restart: keep a live container, or record the exit of a dead one."""
@@ -349,6 +413,7 @@ class Runner:
         await self.finish(container, 255 if recorded is None else recorded)
 
     async def close(self) -> None:
+        await self._removals.settle()
         await self.health.close()
         if self.logging is not None:
             await self.logging.close()
@@ -363,13 +428,36 @@ class Runner:
 
     # ---- removal and exec ----
     async def finish_removal(self, container: Container) -> None:
-        """Delete everything a stopped container holds: runtime state, mount, snapshot, files."""
+        """Delete everything a stopped container holds: runtime state, mount, endpoints, snapshot,
+        files. The container's directory goes last: until then a daemon killed meanwhile finds it
+        without a record at start and removes the rest (``ContainerService.open``)."""
         paths = self.paths(container)
-        with contextlib.suppress(InvalidArgument):
-            await self._forget(container, self.runtime_of(container))
-        await asyncio.to_thread(self._mounter.unmount, paths.rootfs)
-        await asyncio.to_thread(self._snapshotter.remove, container.id)
-        await asyncio.to_thread(shutil.rmtree, paths.root, True)
+        with span("rm.release", container.id):
+            await self._release(container)
+        self._forgotten.discard(container.id)
+        self._deferred.discard(container.id)
+        with span("rm.files", container.id):
+            await asyncio.to_thread(self._mounter.unmount, paths.rootfs)
+            await asyncio.to_thread(self._snapshotter.remove, container.id)
+            await asyncio.to_thread(shutil.rmtree, paths.root, True)
+
+    def defers_removal(self, container: Container) -> bool:
+        """Whether :meth:`remove_later` may finish this container's removal after the answer."""
+        return self.deferrable is not None and self.deferrable(container)
+
+    def remove_later(self, container: Container) -> None:
+        """Finish the removal in the background: the record is already gone, so the name is free
+        and a waiter for ``removed`` answers now (see core/containers/teardown.py)."""
+        self._removals.start(container.id, lambda: self.finish_removal(container))
+
+    async def forget_orphan(self, container_id: ContainerId) -> None:
+        """The runtime and monitor state of a container whose record is gone (a daemon killed in
+        a deferred removal): every runtime is asked, since the record said which one."""
+        for runtime in self._runtimes.values():
+            with contextlib.suppress(DockyardError):
+                await runtime.delete(container_id, force=True)
+        with contextlib.suppress(DockyardError):
+            await self._monitor.cleanup(container_id)
 
     async def exec(self, container: Container, session: ExecSession, *, detach: bool) -> ExecProcess:
         from dockyard.core.runtime.users import resolve_user

@@ -43,6 +43,7 @@ from dockyard.core.containers.restart import RestartSupervisor, check_create, la
 from dockyard.core.containers.runner import Runner, parse_signal
 from dockyard.core.containers.stats import CgroupReader
 from dockyard.core.containers.store import ContainerStore, LiveContainers, name_conflict
+from dockyard.core.containers.teardown import remove_orphans
 from dockyard.core.containers.update import ContainerResources
 from dockyard.core.containers.volumes import ContainerVolumes
 from dockyard.core.events import EventBus
@@ -109,6 +110,7 @@ class ContainerService:
         self._networking = ContainerNetworking(networks, self._live, userns,
                                                lambda raw: apply_daemon_defaults(raw, config))
         self._runner.release_network = self._networking.leave
+        self._runner.deferrable = lambda c: c.host.auto_remove and self._networking.deferrable(c)
         self._restarts = RestartSupervisor(live=self._live, events=self._events, launch=launcher(
             lock=self._lock, runner=self._runner, networking=self._networking, network_of=self._network_of))
         self.resources = ContainerResources(self._live, self._runner.runtime_of, cgroups)  # update, stats
@@ -121,7 +123,9 @@ class ContainerService:
     async def open(self) -> None:
         self._config.containers_dir.mkdir(parents=True, exist_ok=True)
         self._live.load()
-        await asyncio.to_thread(self._remove_orphans)
+        await remove_orphans(self._config.containers_dir, self._live.by_id, runner=self._runner,
+                             networking=self._networking, mounter=self._mounter,
+                             snapshotter=self._snapshotter)
         for container in list(self._live.by_id.values()):
             try:
                 await self._runner.reconnect(container)
@@ -137,19 +141,6 @@ class ContainerService:
     async def close(self) -> None:
         await self._restarts.close()
         await self._runner.close()
-
-    def _remove_orphans(self) -> None:
-        """Remove what a crash in the middle of create or remove left: a container directory (and
-        its snapshot and mount) that no record owns."""
-        for entry in self._config.containers_dir.iterdir():
-            if not entry.is_dir() or entry.name in self._live.by_id:
-                continue
-            log.warning("removing container files left by a crash: %s", entry.name[:12])
-            with contextlib.suppress(DockyardError, OSError):
-                self._mounter.unmount(entry / "rootfs")
-            with contextlib.suppress(DockyardError, OSError):
-                self._snapshotter.remove(entry.name)
-            shutil.rmtree(entry, ignore_errors=True)
 
     async def counts(self) -> tuple[int, int, int]:
         states = [c.state for c in self._live.by_id.values()]
@@ -290,6 +281,7 @@ class ContainerService:
             if container.state in (State.REMOVING, State.DEAD):
                 raise WrongState("container is marked for removal and cannot be started")
             self._restarts.starting(container)
+            await self._runner.settle_exit(container)  # what a deferred teardown has not yet freed
             network, late_join = await self._networking.prepare(container, self.paths(container),
                                                                 self._network_of(container))
             try:
@@ -411,8 +403,10 @@ class ContainerService:
         previous = container.state
         container.move(State.REMOVING)
         try:
-            await self._networking.leave(container)
-            await self._runner.finish_removal(container)
+            if self._runner.defers_removal(container):  # after the answer (core/containers/teardown.py)
+                self._runner.remove_later(container)
+            else:
+                await self._runner.finish_removal(container)
         except (DockyardError, OSError) as exc:
             container.state = previous
             raise WrongState(f"unable to remove container {container.id}: {exc}") from exc

@@ -18,8 +18,6 @@ import hashlib
 import os
 from pathlib import Path
 
-import libarchive
-
 from dockyard.core.ids import Digest
 from dockyard.core.rootfs.root import Root
 from dockyard.core.rootfs.unpack import (
@@ -61,6 +59,8 @@ def normalize_layer(src: Path, dest: Path, limit: int | None = None) -> Digest:
 
 
 def _normalize(src: Path, dest: Path, limit: int | None) -> Digest:
+    import libarchive  # on first use: ~2 MB the daemon need not hold until it unpacks
+
     h = hashlib.sha256()
     written = 0
     with dest.open("wb") as out:

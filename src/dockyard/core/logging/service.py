@@ -50,6 +50,9 @@ class LogService:
         self._drivers: dict[str, list[LogDriver]] = {}
         self._shippers: dict[str, asyncio.Task[None]] = {}
         self._exited: set[str] = set()  # the process is gone: ship to the end of the spool and stop
+        # Set by drain: a shipper idle between polls looks again at once instead of up to a poll
+        # interval later (50 ms on the exit path of every container).
+        self._wakes: dict[str, asyncio.Event] = {}
 
     # ---- create ----
     def resolve(self, host_raw: dict[str, Any]) -> dict[str, Any]:
@@ -144,12 +147,20 @@ class LogService:
             return
         cid = container.id
         self._exited.discard(cid)
+        wake = self._wakes[cid] = asyncio.Event()
         task = asyncio.get_running_loop().create_task(
-            self._ship(container, log_dir, lambda: cid not in self._exited and is_running()))
+            self._ship(container, log_dir, lambda: cid not in self._exited and is_running(), wake))
         self._shippers[container.id] = task
-        task.add_done_callback(lambda _t: self._shippers.pop(container.id, None))
 
-    async def _ship(self, container: Container, log_dir: Path, is_running: Callable[[], bool]) -> None:
+        def done(_task: asyncio.Task[None]) -> None:
+            self._shippers.pop(cid, None)
+            if self._wakes.get(cid) is wake:
+                del self._wakes[cid]
+
+        task.add_done_callback(done)
+
+    async def _ship(self, container: Container, log_dir: Path, is_running: Callable[[], bool],
+                    wake: asyncio.Event) -> None:
         drivers = self._drivers.pop(container.id, None)
         if drivers is None:  # after a daemon restart: reopen (a remote that is down only warns)
             kind, config = self.log_config(container)
@@ -159,7 +170,7 @@ class LogService:
             except (OSError, InvalidArgument) as exc:
                 log.warning("log driver of %s unavailable: %s", container.id[:12], exc)
                 drivers = []
-        await Shipper(container.id, log_dir / "container.log", drivers).run(is_running)
+        await Shipper(container.id, log_dir / "container.log", drivers).run(is_running, wake)
 
     async def drain(self, container: Container, log_dir: Path) -> None:
         """At exit: everything the container wrote is in its drivers before the exit shows."""
@@ -168,6 +179,8 @@ class LogService:
             self.ship(container, log_dir, lambda: False)  # died while the daemon was down
             task = self._shippers.get(container.id)
         self._exited.add(container.id)
+        if container.id in self._wakes:
+            self._wakes[container.id].set()
         try:
             if task is not None:
                 await asyncio.shield(task)

@@ -16,6 +16,7 @@ the shipper had not reached).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import ctypes
 import logging
 import os
@@ -163,8 +164,9 @@ class Shipper:
             except OSError as exc:
                 log.debug("closing log driver of %s: %s", self.container_id[:12], exc)
 
-    async def run(self, is_running: Callable[[], bool]) -> None:
-        """Until the container has stopped and the spool is drained."""
+    async def run(self, is_running: Callable[[], bool], wake: asyncio.Event | None = None) -> None:
+        """Until the container has stopped and the spool is drained; ``wake`` (set when the
+        container exits) cuts the wait between polls short."""
         await asyncio.to_thread(self._resume)
         try:
             while True:
@@ -174,6 +176,10 @@ class Shipper:
                 if not running:
                     await asyncio.to_thread(self.pump, True)
                     return
-                await asyncio.sleep(_POLL_SECONDS)
+                if wake is None:
+                    await asyncio.sleep(_POLL_SECONDS)
+                    continue
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(wake.wait(), _POLL_SECONDS)
         finally:
             await asyncio.to_thread(self.close)

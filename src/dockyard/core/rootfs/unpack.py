@@ -24,8 +24,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, BinaryIO, Protocol
 
-import libarchive
-
 from dockyard.core.rootfs.root import lstat_at, parts_of, proc_path, remove_at, set_metadata_at
 from dockyard.errors import InvalidArgument
 
@@ -102,6 +100,8 @@ TAR_FORMAT = "tar"
 def unpack(source: Path | BinaryIO, dest: Destination, options: UnpackOptions) -> int:
     """Unpack the tar at ``source`` (a path or a readable file) into ``dest``; return the bytes of
     file content written."""
+    import libarchive  # on first use: ~2 MB the daemon need not hold until it unpacks
+
     state = _State(dest=dest, options=options)
     if isinstance(source, Path) and source.stat().st_size == 0:
         return 0  # no bytes at all: an empty archive, as Go's archive/tar reads it

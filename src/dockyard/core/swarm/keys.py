@@ -14,12 +14,10 @@ import os
 import secrets
 from pathlib import Path
 
-from cryptography.exceptions import InvalidTag
-from cryptography.hazmat.primitives import hashes
-from cryptography.hazmat.primitives.ciphers.aead import AESGCM
-from cryptography.hazmat.primitives.kdf.hkdf import HKDF
-
 from dockyard.errors import InvalidArgument
+
+# cryptography is imported where a key is used, not with the module: it adds about 6 MB to the
+# resident size of every daemon, and only a swarm with secrets or configs needs it.
 
 UNLOCK_PREFIX = "SWMKEY-1-"
 _NONCE = 12
@@ -32,16 +30,23 @@ def new_unlock_key() -> str:
 def _kek(unlock_key: str, salt: bytes) -> bytes:
     if not unlock_key.startswith(UNLOCK_PREFIX):
         raise InvalidArgument("swarm could not be unlocked: invalid key provided")
+    from cryptography.hazmat.primitives import hashes
+    from cryptography.hazmat.primitives.kdf.hkdf import HKDF
+
     material = unlock_key[len(UNLOCK_PREFIX):].encode()
     return HKDF(algorithm=hashes.SHA256(), length=32, salt=salt, info=b"dockyard swarm kek").derive(material)
 
 
 def seal(key: bytes, plain: bytes) -> bytes:
+    from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
     nonce = os.urandom(_NONCE)
     return nonce + AESGCM(key).encrypt(nonce, plain, None)
 
 
 def open_sealed(key: bytes, sealed: bytes) -> bytes:
+    from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
     return AESGCM(key).decrypt(sealed[:_NONCE], sealed[_NONCE:], None)
 
 
@@ -61,6 +66,8 @@ class KeyFile:
         return self.exists and "wrapped" in json.loads(self._path.read_text())
 
     def create(self) -> bytes:
+        from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
         key = AESGCM.generate_key(bit_length=256)
         self.store(key, None)
         return key
@@ -83,6 +90,8 @@ class KeyFile:
             return bytes.fromhex(record["key"])
         if unlock_key is None:
             raise InvalidArgument("swarm could not be unlocked: invalid key provided")
+        from cryptography.exceptions import InvalidTag
+
         salt = bytes.fromhex(record["salt"])
         try:
             return open_sealed(_kek(unlock_key, salt), bytes.fromhex(record["wrapped"]))
