@@ -8,7 +8,7 @@ import pytest
 
 from dockyard.compose.create import create_body
 from dockyard.compose.loader import load_project
-from dockyard.compose.spec import config_hash
+from dockyard.compose.confighash import config_hash
 from dockyard.compose.yamlfile import ComposeError
 
 FILE = """
@@ -72,14 +72,15 @@ def test_create_body_of_a_service(tmp_path: Path) -> None:
     assert labels["com.docker.compose.container-number"] == "1"
     assert labels["com.docker.compose.oneoff"] == "False"
     assert labels["com.docker.compose.depends_on"] == "db:service_healthy:false"
-    assert labels["com.docker.compose.config-hash"] == config_hash(project.services["web"])
+    assert labels["com.docker.compose.config-hash"] == config_hash(project, project.services["web"])
     assert create_body(project, "db", project.services["db"], 1)["Healthcheck"] == {"Test": ["NONE"]}
 
 
 def test_the_hash_ignores_scale_and_depends_on_but_not_the_command(tmp_path: Path) -> None:
-    service = _project(tmp_path).services["web"]
-    assert config_hash({**service, "scale": 3, "depends_on": {}}) == config_hash(service)
-    assert config_hash({**service, "command": "true"}) != config_hash(service)
+    project = _project(tmp_path)
+    service = project.services["web"]
+    assert config_hash(project, {**service, "scale": 3, "depends_on": {}}) == config_hash(project, service)
+    assert config_hash(project, {**service, "command": "true"}) != config_hash(project, service)
 
 
 def test_keys_not_applied_are_refused_by_name(tmp_path: Path) -> None:

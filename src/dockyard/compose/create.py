@@ -4,12 +4,14 @@ from __future__ import annotations
 
 from typing import Any
 
+from dockyard.compose.confighash import config_hash
 from dockyard.compose.loader import Project
 from dockyard.compose.spec import (
     COMPOSE_VERSION,
     CONFIG_FILES,
     DEPENDS_ON,
     HASH,
+    IMAGE,
     NUMBER,
     ONEOFF,
     PROJECT,
@@ -17,7 +19,6 @@ from dockyard.compose.spec import (
     VERSION,
     WORKING_DIR,
     _command,
-    config_hash,
     duration_ns,
     environment,
     healthcheck,
@@ -43,16 +44,18 @@ SUPPORTED = frozenset({
 
 
 def labels(project: Project, name: str, service: dict[str, Any], number: int, *,
-           oneoff: bool) -> dict[str, str]:
-    """Compose v2's labels; ``depends_on`` is ``name:condition:restart`` joined by commas."""
+           oneoff: bool, image_id: str = "") -> dict[str, str]:
+    """Compose v2's labels; ``depends_on`` is ``name:condition:restart`` joined by commas and
+    ``com.docker.compose.image`` the image's ID (Compose v2 recreates a container whose image
+    changed, or whose label differs from the image it would use now)."""
     deps = ",".join(f"{dep}:{cfg.get('condition', 'service_started')}:"
                     f"{str(cfg.get('restart', False)).lower()}"
                     for dep, cfg in (service.get("depends_on") or {}).items())
     return {**{str(k): str(v) for k, v in (service.get("labels") or {}).items()},
             PROJECT: project.name, SERVICE: name, NUMBER: str(number), ONEOFF: "True" if oneoff else "False",
-            HASH: config_hash(service), DEPENDS_ON: deps, WORKING_DIR: str(project.working_dir),
+            HASH: config_hash(project, service), DEPENDS_ON: deps, WORKING_DIR: str(project.working_dir),
             CONFIG_FILES: ",".join(str(p) for p in project.config_files), VERSION: COMPOSE_VERSION,
-            "com.docker.compose.image": ""}
+            IMAGE: image_id}
 
 
 def _port_bindings(service: dict[str, Any]) -> tuple[dict[str, Any], dict[str, list[dict[str, str]]]]:
@@ -136,7 +139,7 @@ def _networking(project: Project, name: str, service: dict[str, Any],
 
 def create_body(project: Project, name: str, service: dict[str, Any], number: int, *,
                 oneoff: bool = False, command: list[str] | None = None,
-                publish: bool = True) -> dict[str, Any]:
+                publish: bool = True, image_id: str = "") -> dict[str, Any]:
     unknown = sorted(k for k in service if k not in SUPPORTED and not k.startswith(("x-", "_")))
     if unknown:
         raise ComposeError(f"services.{name}.{unknown[0]}: not supported by dockyard compose")
@@ -162,7 +165,7 @@ def create_body(project: Project, name: str, service: dict[str, Any], number: in
         "Image": image_of(project, name, service), "Env": environment(project, service),
         "Cmd": command if command is not None else _command(service.get("command")),
         "Entrypoint": _command(service.get("entrypoint")),
-        "Labels": labels(project, name, service, number, oneoff=oneoff), "ExposedPorts": exposed or None,
+        "Labels": labels(project, name, service, number, oneoff=oneoff, image_id=image_id), "ExposedPorts": exposed or None,
         "WorkingDir": service.get("working_dir") or "", "User": service.get("user") or "",
         "Hostname": service.get("hostname") or "", "Domainname": service.get("domainname") or "",
         "Tty": bool(service.get("tty")), "OpenStdin": bool(service.get("stdin_open")),

@@ -146,6 +146,15 @@ class Executor:
     def _has_image(self, image: str) -> bool:
         return self.exists(f"/images/{image}/json")
 
+    def image_id(self, image: str) -> str:
+        """The local image's ID (``""`` when the engine has none by that name)."""
+        try:
+            return str(self.client.get_json(f"/images/{image}/json")["Id"])
+        except DaemonError as exc:
+            if exc.http_status == 404:
+                return ""
+            raise
+
     def exists(self, path: str) -> bool:
         """Whether the engine has the network, volume or image that ``GET path`` inspects."""
         try:
