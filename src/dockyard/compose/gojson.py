@@ -16,12 +16,16 @@ def _round32(value: float) -> float:
     return result
 
 
-def _float32_text(value: float) -> str:
-    value = _round32(value)
-    for digits in range(1, 18):
-        text = f"{value:.{digits}g}"
-        if _round32(float(text)) == value:
-            break
+def _float_text(value: float, *, bits: int = 64) -> str:
+    """Go's ``strconv.FormatFloat(v, 'f' or 'e', -1, bits)`` as encoding/json picks between them."""
+    if bits == 32:
+        value = _round32(value)
+        for digits in range(1, 18):
+            text = f"{value:.{digits}g}"
+            if _round32(float(text)) == value:
+                break
+    else:
+        text = repr(value)
     if value and not 1e-6 <= abs(value) < 1e21:
         return text
     plain = format(Decimal(text), "f")
@@ -49,9 +53,11 @@ def go_json(value: Any) -> str:
     if isinstance(value, bool):
         return "true" if value else "false"
     if isinstance(value, Float32):
-        return _float32_text(value)
+        return _float_text(value, bits=32)
     if isinstance(value, int):
         return str(value)
+    if isinstance(value, float):
+        return _float_text(value)
     if isinstance(value, str):
         return _go_string(value)
     if isinstance(value, dict):
