@@ -22,7 +22,8 @@ services:
     command: sh -c 'echo "<$$HOME>" && sleep 1'; echo dropped
     environment: [A=1, B=true, EMPTY=, FROM_SHELL, NOT_SET]
     ports: ["127.0.0.1:8080:80", "9000-9001:90-91/udp", {target: 443, published: 8443}, "8000-8010:7000"]
-    volumes: [data:/data, ./html:/html:ro, {type: tmpfs, target: /scratch, tmpfs: {size: 1m}}, ~/cache:/c:z, /anon]
+    volumes: [data:/data, ./html:/html:ro, {type: tmpfs, target: /scratch, tmpfs: {size: 1m}},
+              ~/cache:/c:z, /anon]
     healthcheck: {test: curl -f localhost, interval: 1m30s, retries: 2, start_period: 500ms}
     restart: on-failure:3
     init: true
@@ -30,7 +31,8 @@ services:
     ulimits: {nofile: {soft: 100, hard: 200}, nproc: 50}
     stop_grace_period: 5s
     logging: {driver: json-file, options: {max-size: 1m}}
-    deploy: {resources: {limits: {memory: 64m, cpus: "0.5"}}, replicas: 2, restart_policy: {condition: any, delay: 2s}}
+    deploy: {resources: {limits: {memory: 64m, cpus: "0.5"}}, replicas: 2,
+             restart_policy: {condition: any, delay: 2s}}
     depends_on:
       db: {condition: service_healthy, restart: true}
     networks:
@@ -39,7 +41,8 @@ services:
     labels: {x: "1", "y&z": "<v>"}
     secrets: [token, {source: token, target: other}]
     devices: ["/dev/null:/dev/xnull"]
-    develop: {watch: [{action: sync, path: ./html, target: /html, ignore: [tmp/]}, {action: rebuild, path: Dockerfile}]}
+    develop: {watch: [{action: sync, path: ./html, target: /html, ignore: [tmp/]},
+                      {action: rebuild, path: Dockerfile}]}
   db:
     image: busybox
     entrypoint: ["/bin/sh", "-c"]

@@ -6,9 +6,9 @@ from pathlib import Path
 
 import pytest
 
+from dockyard.compose.confighash import config_hash
 from dockyard.compose.create import create_body
 from dockyard.compose.loader import load_project
-from dockyard.compose.confighash import config_hash
 from dockyard.compose.yamlfile import ComposeError
 
 FILE = """

@@ -13,6 +13,7 @@ from typing import Any
 from dockyard.cli.client import DaemonError
 from dockyard.compose.confighash import config_hash
 from dockyard.compose.create import create_body, service_networks
+from dockyard.compose.dependents import stop_dependents
 from dockyard.compose.executor import WAIT_DEADLINE, Executor, UpOptions, order, wait_for
 from dockyard.compose.loader import Project
 from dockyard.compose.spec import (
@@ -65,7 +66,7 @@ def diverged(ex: Executor, name: str, container: dict[str, Any]) -> bool:
         return True
     if labels.get(IMAGE) != ex.image_id(image_of(ex.project, name, service)):
         return True
-    attached = set(((container.get("NetworkSettings") or {}).get("Networks") or {}))
+    attached = set((container.get("NetworkSettings") or {}).get("Networks") or {})
     wanted = {network_name(ex.project, key) for key in service_networks(ex.project, service)}
     return container["State"] == "running" and not wanted <= attached
 
@@ -203,11 +204,15 @@ def _converge(ex: Executor, name: str, names: list[str], options: UpOptions, dea
             wait_for(ex.client, ex.project, dep, str(cfg.get("condition") or "service_started"),
                      deadline=deadline)
     ids = []
+    stopped_dependents = False
     for action, number, existing in plan(ex, name, options):
         if action == "remove" and existing is not None:
             remove_container(ex, existing, _stop_timeout(options))
             continue
         if action == "recreate" and existing is not None:
+            if not stopped_dependents:
+                stop_dependents(ex, name, names, _stop_timeout(options))
+                stopped_dependents = True
             remove_container(ex, existing, _stop_timeout(options))
         cid = existing["Id"] if action == "keep" and existing else create_container(ex, name, number)
         ids.append(cid)
