@@ -87,3 +87,19 @@ def test_keys_not_applied_are_refused_by_name(tmp_path: Path) -> None:
     project = _project(tmp_path, "services:\n  a: {image: busybox, cgroup_parent: x}\n")
     with pytest.raises(ComposeError, match="services.a.cgroup_parent: not supported"):
         create_body(project, "a", project.services["a"], 1)
+
+
+def test_devices_groups_namespaces_annotations_and_mac_are_applied(tmp_path: Path) -> None:
+    project = _project(tmp_path, "services:\n  a:\n    image: busybox\n"
+                       "    devices: [/dev/null, '/dev/zero:/dev/z:r']\n"
+                       "    group_add: [wheel, 1000]\n    pid: host\n    ipc: shareable\n"
+                       "    annotations: {k: v}\n    mac_address: '02:42:ac:11:00:09'\n")
+    body = create_body(project, "a", project.services["a"], 1)
+    host = body["HostConfig"]
+    assert host["Devices"] == [
+        {"PathOnHost": "/dev/null", "PathInContainer": "/dev/null", "CgroupPermissions": "rwm"},
+        {"PathOnHost": "/dev/zero", "PathInContainer": "/dev/z", "CgroupPermissions": "r"}]
+    assert host["GroupAdd"] == ["wheel", "1000"]
+    assert host["PidMode"] == "host" and host["IpcMode"] == "shareable"
+    assert host["Annotations"] == {"k": "v"}
+    assert body["NetworkingConfig"]["EndpointsConfig"]["proj_default"]["MacAddress"] == "02:42:ac:11:00:09"

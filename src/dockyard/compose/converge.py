@@ -85,7 +85,10 @@ def create_container(ex: Executor, name: str, number: int, *, oneoff: bool = Fal
     cname = run_name or str(ex.project.services[name].get("container_name")
                             or container_name(ex.project.name, name, number))
     ex.say(f" Container {cname}  Creating")
-    created = ex.client.post_json("/containers/create", params={"name": cname}, body=body)
+    params = {"name": cname}
+    if ex.project.services[name].get("platform"):
+        params["platform"] = str(ex.project.services[name]["platform"])
+    created = ex.client.post_json("/containers/create", params=params, body=body)
     cid = str(created["Id"])
     add_secrets(ex, name, cid)
     ex.say(f" Container {cname}  Created")

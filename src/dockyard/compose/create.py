@@ -134,7 +134,25 @@ def _networking(project: Project, name: str, service: dict[str, Any],
                                   ("IPv6Address", cfg.get("ipv6_address"))) if v}
         aliases = [name, *[str(a) for a in cfg.get("aliases") or []]] if short_aliases else []
         endpoints[network_name(project, key)] = {"Aliases": aliases or None, "IPAMConfig": ipam or None}
+        # A service-level mac_address belongs to the primary (first) network, as in Compose v2.
+        mac = cfg.get("mac_address") or (service.get("mac_address") if len(endpoints) == 1 else None)
+        if mac:
+            endpoints[network_name(project, key)]["MacAddress"] = str(mac)
     return next(iter(endpoints)), {"EndpointsConfig": endpoints}
+
+
+def _devices(service: dict[str, Any]) -> list[dict[str, str]]:
+    """``devices:`` short (``src[:dst[:perms]]``) and long forms, as compose-go reads them."""
+    out = []
+    for item in service.get("devices") or []:
+        if isinstance(item, dict):
+            src, dst, perms = str(item["source"]), str(item.get("target") or item["source"]), str(
+                item.get("permissions") or "rwm")
+        else:
+            parts = str(item).split(":")
+            src, dst, perms = parts[0], (parts[1:2] or [parts[0]])[0] or parts[0], (parts[2:3] or ["rwm"])[0]
+        out.append({"PathOnHost": src, "PathInContainer": dst, "CgroupPermissions": perms})
+    return out
 
 
 def create_body(project: Project, name: str, service: dict[str, Any], number: int, *,
@@ -156,6 +174,10 @@ def create_body(project: Project, name: str, service: dict[str, Any], number: in
         "SecurityOpt": service.get("security_opt"), "Ulimits": _ulimits(service) or None,
         "Tmpfs": {str(t): "" for t in ([service["tmpfs"]] if isinstance(service.get("tmpfs"), str)
                                        else service.get("tmpfs") or [])} or None,
+        "Devices": _devices(service) or None,
+        "GroupAdd": [str(g) for g in service.get("group_add") or []] or None,
+        "PidMode": service.get("pid"), "IpcMode": service.get("ipc"),
+        "Annotations": {str(k): str(v) for k, v in (service.get("annotations") or {}).items()} or None,
         **_resources(service),
     }
     if service.get("logging"):
@@ -175,6 +197,8 @@ def create_body(project: Project, name: str, service: dict[str, Any], number: in
         "HostConfig": {k: v for k, v in host.items() if v is not None},
         "NetworkingConfig": networking,
     }
+    if service.get("mac_address") and not service_networks(project, service):
+        body["MacAddress"] = str(service["mac_address"])
     if service.get("stop_grace_period") is not None:
         body["StopTimeout"] = duration_ns(service["stop_grace_period"]) // 10**9
     return {k: v for k, v in body.items() if v is not None}
