@@ -141,30 +141,57 @@ def test_attached_up_prefixes_logs_and_returns_the_exit_code(daemon: Daemon,
 
 
 @pytest.mark.slow
-def test_watch_syncs_changed_files_into_the_container(daemon: Daemon, tmp_path: Path) -> None:
+def test_watch_syncs_changed_and_deleted_files_into_the_container(daemon: Daemon, tmp_path: Path) -> None:
     import subprocess
     import sys
     import time
 
-    (tmp_path / "src").mkdir()
+    (tmp_path / "src" / "sub").mkdir(parents=True)
     (tmp_path / "src" / "app.txt").write_text("v1\n")
+    (tmp_path / "src" / "sub" / "a.txt").write_text("a\n")
+    (tmp_path / "conf").mkdir()
     (tmp_path / "compose.yaml").write_text(
         "services:\n  app:\n    image: busybox\n    command: sleep 300\n    init: true\n"
-        "    develop:\n      watch:\n        - {action: sync, path: ./src, target: /app}\n")
+        "    develop:\n      watch:\n"
+        "        - {action: sync, path: ./src, target: /app, ignore: [tmp/]}\n"
+        "        - {action: sync+exec, path: ./conf, target: /conf, exec: {command: touch /tmp/reloaded}}\n")
     project = f"w{uuid.uuid4().hex[:6]}"
+    app = f"{project}-app-1"
     argv = [sys.executable, "-m", "dockyard.cli.main", "compose", "-p", project]
     watcher = subprocess.Popen([*argv, "watch"], cwd=tmp_path, env=daemon.env(), stdout=subprocess.DEVNULL,
                                stderr=subprocess.PIPE, text=True)
-    try:
-        deadline = time.monotonic() + 60
-        while daemon.docker("exec", f"{project}-app-1", "true")[0] != 0:
-            assert time.monotonic() < deadline and watcher.poll() is None, "watch did not start the service"
+
+    def ok(*args: str) -> bool:
+        return daemon.docker("exec", app, *args)[0] == 0
+
+    def until(check: Callable[[], bool], what: str) -> None:
+        deadline = time.monotonic() + 30
+        while not check():
+            assert time.monotonic() < deadline and watcher.poll() is None, what
             time.sleep(0.3)
+
+    try:
+        until(lambda: ok("true"), "watch did not start the service")
         time.sleep(1.0)  # the watcher's first scan
         (tmp_path / "src" / "app.txt").write_text("v2\n")
-        while daemon.docker("exec", f"{project}-app-1", "cat", "/app/app.txt")[1] != "v2\n":
-            assert time.monotonic() < deadline, "the change was not synced"
-            time.sleep(0.3)
+        (tmp_path / "src" / "sub" / "a.txt").write_text("a2\n")
+        until(lambda: ok("grep", "-q", "v2", "/app/app.txt"), "the change was not synced")
+        until(lambda: ok("grep", "-q", "a2", "/app/sub/a.txt"), "sub was not synced")
+        (tmp_path / "src" / "app.txt").unlink()
+        (tmp_path / "src" / "sub" / "a.txt").unlink()
+        (tmp_path / "src" / "sub").rmdir()
+        until(lambda: not ok("test", "-e", "/app/app.txt"),
+              "a file deleted on the host stays in the container")
+        until(lambda: not ok("test", "-e", "/app/sub"),
+              "a deleted directory stays in the container")
+        (tmp_path / "conf" / "c.ini").write_text("x=1\n")
+        until(lambda: ok("test", "-f", "/tmp/reloaded"), "sync+exec did not run")
+        assert daemon.docker("exec", app, "cat", "/conf/c.ini")[1] == "x=1\n"
+        (tmp_path / "src" / "tmp").mkdir()
+        (tmp_path / "src" / "tmp" / "scratch").write_text("no\n")
+        (tmp_path / "src" / "after.txt").write_text("yes\n")
+        until(lambda: ok("test", "-f", "/app/after.txt"), "after.txt not synced")
+        assert daemon.docker("exec", app, "test", "-e", "/app/tmp")[0] != 0, "ignored paths are not synced"
     finally:
         watcher.terminate()
         watcher.wait(10)

@@ -6,9 +6,9 @@ from pathlib import Path
 
 import pytest
 
+from dockyard.compose.confighash import config_hash
 from dockyard.compose.create import create_body
 from dockyard.compose.loader import load_project
-from dockyard.compose.spec import config_hash
 from dockyard.compose.yamlfile import ComposeError
 
 FILE = """
@@ -72,17 +72,34 @@ def test_create_body_of_a_service(tmp_path: Path) -> None:
     assert labels["com.docker.compose.container-number"] == "1"
     assert labels["com.docker.compose.oneoff"] == "False"
     assert labels["com.docker.compose.depends_on"] == "db:service_healthy:false"
-    assert labels["com.docker.compose.config-hash"] == config_hash(project.services["web"])
+    assert labels["com.docker.compose.config-hash"] == config_hash(project, project.services["web"])
     assert create_body(project, "db", project.services["db"], 1)["Healthcheck"] == {"Test": ["NONE"]}
 
 
 def test_the_hash_ignores_scale_and_depends_on_but_not_the_command(tmp_path: Path) -> None:
-    service = _project(tmp_path).services["web"]
-    assert config_hash({**service, "scale": 3, "depends_on": {}}) == config_hash(service)
-    assert config_hash({**service, "command": "true"}) != config_hash(service)
+    project = _project(tmp_path)
+    service = project.services["web"]
+    assert config_hash(project, {**service, "scale": 3, "depends_on": {}}) == config_hash(project, service)
+    assert config_hash(project, {**service, "command": "true"}) != config_hash(project, service)
 
 
 def test_keys_not_applied_are_refused_by_name(tmp_path: Path) -> None:
     project = _project(tmp_path, "services:\n  a: {image: busybox, cgroup_parent: x}\n")
     with pytest.raises(ComposeError, match="services.a.cgroup_parent: not supported"):
         create_body(project, "a", project.services["a"], 1)
+
+
+def test_devices_groups_namespaces_annotations_and_mac_are_applied(tmp_path: Path) -> None:
+    project = _project(tmp_path, "services:\n  a:\n    image: busybox\n"
+                       "    devices: [/dev/null, '/dev/zero:/dev/z:r']\n"
+                       "    group_add: [wheel, 1000]\n    pid: host\n    ipc: shareable\n"
+                       "    annotations: {k: v}\n    mac_address: '02:42:ac:11:00:09'\n")
+    body = create_body(project, "a", project.services["a"], 1)
+    host = body["HostConfig"]
+    assert host["Devices"] == [
+        {"PathOnHost": "/dev/null", "PathInContainer": "/dev/null", "CgroupPermissions": "rwm"},
+        {"PathOnHost": "/dev/zero", "PathInContainer": "/dev/z", "CgroupPermissions": "r"}]
+    assert host["GroupAdd"] == ["wheel", "1000"]
+    assert host["PidMode"] == "host" and host["IpcMode"] == "shareable"
+    assert host["Annotations"] == {"k": "v"}
+    assert body["NetworkingConfig"]["EndpointsConfig"]["proj_default"]["MacAddress"] == "02:42:ac:11:00:09"

@@ -60,6 +60,12 @@ def test_process_env_defaults() -> None:
     assert env == ["PATH=/bin", "HOSTNAME=h", "HOME=/h"]
 
 
+def test_a_bare_name_unsets_the_variable() -> None:
+    # Compose v2 sends ``NAME`` for ``environment: [NAME]`` with no value anywhere: moby drops it.
+    env = process_env(ContainerConfig(image="x", env=["A=1", "UNSET", "HOSTNAME"]), "h", "/root")
+    assert env == ["PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin", "A=1", "HOME=/root"]
+
+
 @pytest.mark.asyncio
 async def test_list_filters(tmp_path: Path) -> None:
     other = busybox_image()

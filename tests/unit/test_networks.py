@@ -5,6 +5,7 @@ from __future__ import annotations
 import ipaddress
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 import pytest
 from dnslib import QTYPE, RCODE, DNSRecord
@@ -294,6 +295,23 @@ def test_a_created_container_disconnected_from_its_network_mode_joins_only_what_
     assert endpoint_requests("app", {"EndpointsConfig": {}}, {}) == []
     reconnected = {"EndpointsConfig": {**stored["EndpointsConfig"], "app": {"Aliases": ["web"]}}}
     assert endpoint_requests("app", reconnected, {}) == [EndpointRequest("app", aliases=("web",))]
+
+
+def test_a_record_from_before_seeding_keeps_its_network_mode_network() -> None:
+    """Old data roots: the NetworkMode's network was joined whatever EndpointsConfig said; a seeded
+    record that was disconnected since stays off it."""
+    from types import SimpleNamespace
+
+    from dockyard.core.containers.networking import endpoint_requests, stored_networking
+
+    def container(networking: dict[str, object]) -> Any:
+        return SimpleNamespace(networking=networking, host=SimpleNamespace(network_mode="app"))
+
+    old = stored_networking(container({"EndpointsConfig": {"extra": {}}}))
+    assert endpoint_requests("app", old, {}) == [EndpointRequest("app"), EndpointRequest("extra")]
+    disconnected = {**old, "EndpointsConfig": {"extra": {}}}
+    assert endpoint_requests("app", stored_networking(container(disconnected)), {}) == [
+        EndpointRequest("extra")]
 
 
 def test_ipv6_pool_skips_routed_prefixes_and_addresses_are_handed_out_in_order() -> None:

@@ -11,14 +11,16 @@ from pathlib import PurePosixPath
 from typing import Any
 
 from dockyard.cli.client import DaemonError
-from dockyard.compose.create import create_body
+from dockyard.compose.confighash import config_hash
+from dockyard.compose.create import create_body, service_networks
+from dockyard.compose.dependents import stop_dependents
 from dockyard.compose.executor import WAIT_DEADLINE, Executor, UpOptions, order, wait_for
 from dockyard.compose.loader import Project
 from dockyard.compose.spec import (
     HASH,
+    IMAGE,
     NUMBER,
     SERVICE,
-    config_hash,
     container_name,
     image_of,
     network_name,
@@ -39,14 +41,13 @@ def plan(ex: Executor, name: str, options: UpOptions) -> list[tuple[str, int, di
     service = ex.project.services[name]
     wanted = replicas(service, options, name)
     current = {int(c["Labels"].get(NUMBER, 0) or 0): c for c in ex.containers([name])}
-    digest = config_hash(service)
     actions: list[tuple[str, int, dict[str, Any] | None]] = []
     for number, container in sorted(current.items()):
         if number > wanted:
             actions.append(("remove", number, container))
         elif options.no_recreate:
             actions.append(("keep", number, container))
-        elif options.force_recreate or container["Labels"].get(HASH) != digest:
+        elif options.force_recreate or diverged(ex, name, container):
             actions.append(("recreate", number, container))
         else:
             actions.append(("keep", number, container))
@@ -54,6 +55,20 @@ def plan(ex: Executor, name: str, options: UpOptions) -> list[tuple[str, int, di
         if number not in current:
             actions.append(("create", number, None))
     return actions
+
+
+def diverged(ex: Executor, name: str, container: dict[str, Any]) -> bool:
+    """Compose v2's ``mustRecreate``: the config hash or the image changed, or a running container
+    is missing from one of the service's networks."""
+    service = ex.project.services[name]
+    labels = container["Labels"]
+    if labels.get(HASH) != config_hash(ex.project, service):
+        return True
+    if labels.get(IMAGE) != ex.image_id(image_of(ex.project, name, service)):
+        return True
+    attached = set((container.get("NetworkSettings") or {}).get("Networks") or {})
+    wanted = {network_name(ex.project, key) for key in service_networks(ex.project, service)}
+    return container["State"] == "running" and not wanted <= attached
 
 
 def _stop_timeout(options: UpOptions) -> dict[str, str]:
@@ -64,12 +79,16 @@ def create_container(ex: Executor, name: str, number: int, *, oneoff: bool = Fal
                      command: list[str] | None = None, publish: bool = True, auto_remove: bool = False,
                      run_name: str = "") -> str:
     service = {**ex.project.services[name], "_name": name}
-    body = create_body(ex.project, name, service, number, oneoff=oneoff, command=command, publish=publish)
+    body = create_body(ex.project, name, service, number, oneoff=oneoff, command=command, publish=publish,
+                       image_id=ex.image_id(image_of(ex.project, name, service)))
     body["HostConfig"]["AutoRemove"] = auto_remove
     cname = run_name or str(ex.project.services[name].get("container_name")
                             or container_name(ex.project.name, name, number))
     ex.say(f" Container {cname}  Creating")
-    created = ex.client.post_json("/containers/create", params={"name": cname}, body=body)
+    params = {"name": cname}
+    if ex.project.services[name].get("platform"):
+        params["platform"] = str(ex.project.services[name]["platform"])
+    created = ex.client.post_json("/containers/create", params=params, body=body)
     cid = str(created["Id"])
     add_secrets(ex, name, cid)
     ex.say(f" Container {cname}  Created")
@@ -188,17 +207,23 @@ def _converge(ex: Executor, name: str, names: list[str], options: UpOptions, dea
             wait_for(ex.client, ex.project, dep, str(cfg.get("condition") or "service_started"),
                      deadline=deadline)
     ids = []
+    stopped_dependents = False
     for action, number, existing in plan(ex, name, options):
         if action == "remove" and existing is not None:
             remove_container(ex, existing, _stop_timeout(options))
             continue
         if action == "recreate" and existing is not None:
+            if not stopped_dependents:
+                stop_dependents(ex, name, names, _stop_timeout(options))
+                stopped_dependents = True
             remove_container(ex, existing, _stop_timeout(options))
         cid = existing["Id"] if action == "keep" and existing else create_container(ex, name, number)
         ids.append(cid)
         cname = str(ex.project.services[name].get("container_name")
                     or container_name(ex.project.name, name, number))
-        if start_containers:
+        if action == "keep" and existing is not None and existing["State"] == "running":
+            ex.say(f" Container {cname}  Running")
+        elif start_containers:
             start(ex, cid, cname)
     return ids
 

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 from typing import Any
 
+from dockyard.compose.confighash import config_hash
 from dockyard.compose.loader import Project
 from dockyard.compose.spec import (
     COMPOSE_VERSION,
     CONFIG_FILES,
     DEPENDS_ON,
     HASH,
+    IMAGE,
     NUMBER,
     ONEOFF,
     PROJECT,
@@ -17,7 +19,6 @@ from dockyard.compose.spec import (
     VERSION,
     WORKING_DIR,
     _command,
-    config_hash,
     duration_ns,
     environment,
     healthcheck,
@@ -43,16 +44,18 @@ SUPPORTED = frozenset({
 
 
 def labels(project: Project, name: str, service: dict[str, Any], number: int, *,
-           oneoff: bool) -> dict[str, str]:
-    """Compose v2's labels; ``depends_on`` is ``name:condition:restart`` joined by commas."""
+           oneoff: bool, image_id: str = "") -> dict[str, str]:
+    """Compose v2's labels; ``depends_on`` is ``name:condition:restart`` joined by commas and
+    ``com.docker.compose.image`` the image's ID (Compose v2 recreates a container whose image
+    changed, or whose label differs from the image it would use now)."""
     deps = ",".join(f"{dep}:{cfg.get('condition', 'service_started')}:"
                     f"{str(cfg.get('restart', False)).lower()}"
                     for dep, cfg in (service.get("depends_on") or {}).items())
     return {**{str(k): str(v) for k, v in (service.get("labels") or {}).items()},
             PROJECT: project.name, SERVICE: name, NUMBER: str(number), ONEOFF: "True" if oneoff else "False",
-            HASH: config_hash(service), DEPENDS_ON: deps, WORKING_DIR: str(project.working_dir),
+            HASH: config_hash(project, service), DEPENDS_ON: deps, WORKING_DIR: str(project.working_dir),
             CONFIG_FILES: ",".join(str(p) for p in project.config_files), VERSION: COMPOSE_VERSION,
-            "com.docker.compose.image": ""}
+            IMAGE: image_id}
 
 
 def _port_bindings(service: dict[str, Any]) -> tuple[dict[str, Any], dict[str, list[dict[str, str]]]]:
@@ -131,12 +134,30 @@ def _networking(project: Project, name: str, service: dict[str, Any],
                                   ("IPv6Address", cfg.get("ipv6_address"))) if v}
         aliases = [name, *[str(a) for a in cfg.get("aliases") or []]] if short_aliases else []
         endpoints[network_name(project, key)] = {"Aliases": aliases or None, "IPAMConfig": ipam or None}
+        # A service-level mac_address belongs to the primary (first) network, as in Compose v2.
+        mac = cfg.get("mac_address") or (service.get("mac_address") if len(endpoints) == 1 else None)
+        if mac:
+            endpoints[network_name(project, key)]["MacAddress"] = str(mac)
     return next(iter(endpoints)), {"EndpointsConfig": endpoints}
+
+
+def _devices(service: dict[str, Any]) -> list[dict[str, str]]:
+    """``devices:`` short (``src[:dst[:perms]]``) and long forms, as compose-go reads them."""
+    out = []
+    for item in service.get("devices") or []:
+        if isinstance(item, dict):
+            src, dst, perms = str(item["source"]), str(item.get("target") or item["source"]), str(
+                item.get("permissions") or "rwm")
+        else:
+            parts = str(item).split(":")
+            src, dst, perms = parts[0], (parts[1:2] or [parts[0]])[0] or parts[0], (parts[2:3] or ["rwm"])[0]
+        out.append({"PathOnHost": src, "PathInContainer": dst, "CgroupPermissions": perms})
+    return out
 
 
 def create_body(project: Project, name: str, service: dict[str, Any], number: int, *,
                 oneoff: bool = False, command: list[str] | None = None,
-                publish: bool = True) -> dict[str, Any]:
+                publish: bool = True, image_id: str = "") -> dict[str, Any]:
     unknown = sorted(k for k in service if k not in SUPPORTED and not k.startswith(("x-", "_")))
     if unknown:
         raise ComposeError(f"services.{name}.{unknown[0]}: not supported by dockyard compose")
@@ -153,6 +174,10 @@ def create_body(project: Project, name: str, service: dict[str, Any], number: in
         "SecurityOpt": service.get("security_opt"), "Ulimits": _ulimits(service) or None,
         "Tmpfs": {str(t): "" for t in ([service["tmpfs"]] if isinstance(service.get("tmpfs"), str)
                                        else service.get("tmpfs") or [])} or None,
+        "Devices": _devices(service) or None,
+        "GroupAdd": [str(g) for g in service.get("group_add") or []] or None,
+        "PidMode": service.get("pid"), "IpcMode": service.get("ipc"),
+        "Annotations": {str(k): str(v) for k, v in (service.get("annotations") or {}).items()} or None,
         **_resources(service),
     }
     if service.get("logging"):
@@ -162,7 +187,8 @@ def create_body(project: Project, name: str, service: dict[str, Any], number: in
         "Image": image_of(project, name, service), "Env": environment(project, service),
         "Cmd": command if command is not None else _command(service.get("command")),
         "Entrypoint": _command(service.get("entrypoint")),
-        "Labels": labels(project, name, service, number, oneoff=oneoff), "ExposedPorts": exposed or None,
+        "Labels": labels(project, name, service, number, oneoff=oneoff, image_id=image_id),
+        "ExposedPorts": exposed or None,
         "WorkingDir": service.get("working_dir") or "", "User": service.get("user") or "",
         "Hostname": service.get("hostname") or "", "Domainname": service.get("domainname") or "",
         "Tty": bool(service.get("tty")), "OpenStdin": bool(service.get("stdin_open")),
@@ -171,6 +197,8 @@ def create_body(project: Project, name: str, service: dict[str, Any], number: in
         "HostConfig": {k: v for k, v in host.items() if v is not None},
         "NetworkingConfig": networking,
     }
+    if service.get("mac_address") and not service_networks(project, service):
+        body["MacAddress"] = str(service["mac_address"])
     if service.get("stop_grace_period") is not None:
         body["StopTimeout"] = duration_ns(service["stop_grace_period"]) // 10**9
     return {k: v for k, v in body.items() if v is not None}

@@ -16,6 +16,7 @@ from typing import Any
 
 from dockyard.cli.build import _chunks, _context_tar
 from dockyard.cli.client import Client, DaemonError, iter_json_stream
+from dockyard.compose.build import build_params
 from dockyard.compose.create import service_networks
 from dockyard.compose.loader import Project
 from dockyard.compose.spec import (
@@ -146,6 +147,15 @@ class Executor:
     def _has_image(self, image: str) -> bool:
         return self.exists(f"/images/{image}/json")
 
+    def image_id(self, image: str) -> str:
+        """The local image's ID (``""`` when the engine has none by that name)."""
+        try:
+            return str(self.client.get_json(f"/images/{image}/json")["Id"])
+        except DaemonError as exc:
+            if exc.http_status == 404:
+                return ""
+            raise
+
     def exists(self, path: str) -> bool:
         """Whether the engine has the network, volume or image that ``GET path`` inspects."""
         try:
@@ -171,12 +181,7 @@ class Executor:
         context = (self.project.working_dir / str(build.get("context") or ".")).resolve()
         inline = build.get("dockerfile_inline")
         dockerfile = None if inline else str(context / str(build.get("dockerfile") or "Dockerfile"))
-        params: list[tuple[str, str]] = [
-            ("t", image), ("target", str(build.get("target") or "")), ("rm", "1"),
-            ("buildargs", json.dumps({k: v for k, v in (build.get("args") or {}).items() if v is not None})),
-            ("labels", json.dumps(build.get("labels") or {})),
-            ("networkmode", str(build.get("network") or "default"))]
-        params += [("cachefrom", json.dumps(build["cache_from"]))] if build.get("cache_from") else []
+        params = build_params(self.project, name, image, build)
         self.say(f" Service {name}  Building")
         handle, dockerfile_name = _context_tar(context, dockerfile)
         if inline:

@@ -7,13 +7,11 @@ The names and labels are Compose v2's (``<project>-<service>-<n>``, ``<project>_
 
 from __future__ import annotations
 
-import hashlib
-import json
 import re
-import shlex
 from pathlib import Path
 from typing import Any
 
+from dockyard.compose import shellwords
 from dockyard.compose.loader import Project, parse_env_file
 from dockyard.compose.yamlfile import ComposeError
 
@@ -28,11 +26,12 @@ CONFIG_FILES = "com.docker.compose.project.config_files"
 VERSION = "com.docker.compose.version"
 NETWORK = "com.docker.compose.network"
 VOLUME = "com.docker.compose.volume"
+IMAGE = "com.docker.compose.image"
 COMPOSE_VERSION = "2.40.3"  # the Compose v2 whose semantics we follow (and whose label we write)
 
 _DURATION = re.compile(r"(\d+(?:\.\d+)?)(ns|us|µs|ms|s|m|h)")
 _UNITS = {"ns": 1, "us": 1_000, "µs": 1_000, "ms": 1_000_000, "s": 10**9, "m": 60 * 10**9, "h": 3600 * 10**9}
-_SIZES = {"b": 1, "k": 1024, "m": 1024**2, "g": 1024**3}
+_SIZES = {"b": 1, "k": 1024, "m": 1024**2, "g": 1024**3, "t": 1024**4, "p": 1024**5}
 
 
 def duration_ns(text: Any) -> int:
@@ -50,7 +49,8 @@ def duration_ns(text: Any) -> int:
 def size_bytes(text: Any) -> int:
     if isinstance(text, int):
         return text
-    match = re.fullmatch(r"(\d+(?:\.\d+)?)\s*([bkmg]?)b?", str(text).strip().lower())
+    # docker/go-units RAMInBytes: binary multiples, ``64m``, ``1.5GiB``, ``512 kb``
+    match = re.fullmatch(r"(\d+(?:\.\d+)?) ?([kmgtp]?)i?b?", str(text).strip().lower())
     if match is None:
         raise ComposeError(f"invalid size {text!r}")
     return int(float(match.group(1)) * _SIZES[match.group(2) or "b"])
@@ -85,18 +85,10 @@ def image_of(project: Project, name: str, service: dict[str, Any]) -> str:
     return str(service.get("image") or f"{project.name}-{name}")
 
 
-def config_hash(service: dict[str, Any]) -> str:
-    """What decides a recreate: the service without what Compose v2 leaves out of its hash (build,
-    pull policy, scale and replicas, depends_on, profiles). Compose v2 hashes its Go struct's JSON,
-    which this does not reproduce byte for byte: each tool recreates the other's containers once."""
-    data = {k: v for k, v in service.items() if k not in ("build", "pull_policy", "scale", "depends_on",
-                                                          "profiles") and not k.startswith("_")}
-    if isinstance(data.get("deploy"), dict):
-        data["deploy"] = {k: v for k, v in data["deploy"].items() if k != "replicas"}
-    return hashlib.sha256(json.dumps(data, sort_keys=True, default=str).encode()).hexdigest()
-
-
-def environment(project: Project, service: dict[str, Any]) -> list[str]:
+def environment_mapping(project: Project, service: dict[str, Any]) -> dict[str, str | None]:
+    """The service's environment as compose-go resolves it: its ``env_file``s in order, then
+    ``environment`` over them; a name without a value takes the project environment's value, or
+    stays ``None`` (not set in the container) when that has none."""
     env: dict[str, Any] = {}
     files = service.get("env_file") or []
     for item in [files] if isinstance(files, str | dict) else files:
@@ -106,14 +98,13 @@ def environment(project: Project, service: dict[str, Any]) -> list[str]:
             continue
         env.update(parse_env_file(path))
     env.update(service.get("environment") or {})
-    out = []
-    for key, value in env.items():
-        if value is None:
-            if key in project.environment:
-                out.append(f"{key}={project.environment[key]}")
-            continue
-        out.append(f"{key}={_scalar(value)}")
-    return out
+    return {key: (project.environment.get(key) if value is None else _scalar(value))
+            for key, value in env.items()}
+
+
+def environment(project: Project, service: dict[str, Any]) -> list[str]:
+    return [f"{key}={value}" for key, value in environment_mapping(project, service).items()
+            if value is not None]
 
 
 def _scalar(value: Any) -> str:
@@ -125,7 +116,7 @@ def _scalar(value: Any) -> str:
 def _command(value: Any) -> list[str] | None:
     if value is None:
         return None
-    return shlex.split(value) if isinstance(value, str) else [str(v) for v in value]
+    return shellwords.split(value) if isinstance(value, str) else [str(v) for v in value]
 
 
 def parse_ports(items: list[Any]) -> list[dict[str, Any]]:

@@ -12,6 +12,7 @@ from dockyard.cli import container_files, execs, registry, run
 from dockyard.cli.client import DaemonError, iter_json_stream
 from dockyard.cli.formatter import tabwrite
 from dockyard.cli.session import session
+from dockyard.compose import dependents
 from dockyard.compose.commands import compose_group, log_lines, project_options
 from dockyard.compose.converge import create_container, start, up
 from dockyard.compose.executor import UpOptions, order
@@ -42,7 +43,7 @@ def _simple(verb: str, doc: str, done: str, path: str, params: dict[str, str] | 
 
     command.__doc__ = doc
     wrapped = click.argument("services", nargs=-1)(command)
-    if verb in ("stop", "restart"):
+    if verb == "stop":
         wrapped = click.option("-t", "--timeout", type=int,
                                help="Specify a shutdown timeout in seconds")(wrapped)
     if verb == "kill":
@@ -53,7 +54,17 @@ def _simple(verb: str, doc: str, done: str, path: str, params: dict[str, str] | 
 
 _simple("start", "Start services", "Started", "/containers/{id}/start")
 _simple("stop", "Stop services", "Stopped", "/containers/{id}/stop")
-_simple("restart", "Restart service containers", "Started", "/containers/{id}/restart")
+
+
+@compose_group.command("restart")
+@click.option("-t", "--timeout", type=int, help="Specify a shutdown timeout in seconds")
+@click.option("--no-deps", is_flag=True, help="Don't restart dependent services")
+@click.argument("services", nargs=-1)
+def restart_command(timeout: int | None, no_deps: bool, services: tuple[str, ...]) -> None:
+    """Restart service containers"""
+    dependents.restart(project_options().executor(), services, timeout, no_deps=no_deps)
+
+
 _simple("kill", "Force stop service containers", "Killed", "/containers/{id}/kill", states=("running",))
 _simple("pause", "Pause services", "Paused", "/containers/{id}/pause", states=("running",))
 _simple("unpause", "Unpause services", "Unpaused", "/containers/{id}/unpause", states=("paused",))

@@ -22,17 +22,23 @@ def env_key(entry: str) -> str:
 
 
 def replace_or_append(base: list[str], overrides: list[str]) -> list[str]:
-    """``base`` with each ``KEY=value`` of ``overrides`` replacing the same key or appended."""
-    result = list(base)
-    index = {env_key(e): i for i, e in enumerate(result)}
+    """``base`` with each ``KEY=value`` of ``overrides`` replacing the same key or appended; a bare
+    ``KEY`` (no ``=``) unsets it, as moby's ReplaceOrAppendEnvValues (Compose sends one for a
+    variable it found no value for)."""
+    result: list[str | None] = list(base)
+    index = {env_key(e): i for i, e in enumerate(base)}
     for entry in overrides:
         key = env_key(entry)
+        if "=" not in entry:
+            if key in index:
+                result[index[key]] = None
+            continue
         if key in index:
             result[index[key]] = entry
         else:
             index[key] = len(result)
             result.append(entry)
-    return result
+    return [e for e in result if e is not None]
 
 
 def _str_list(value: Any) -> list[str] | None:

@@ -41,6 +41,9 @@ def primary_network(mode: str) -> str | None:
     return mode
 
 
+SEEDED = "DockyardSeeded"  # a stored record's marker (never part of the API's output)
+
+
 def seed_endpoints(mode: str, networking: dict[str, Any]) -> dict[str, Any]:
     """The NetworkingConfig a container is stored with: the NetworkMode's network is made an entry
     of ``EndpointsConfig`` (taking the settings of a ``default`` entry), as moby's
@@ -50,13 +53,21 @@ def seed_endpoints(mode: str, networking: dict[str, Any]) -> dict[str, Any]:
     reconnects every network of a created container to set its aliases). ``none`` and ``host``
     get their entry too, as in moby, though no endpoint is made for them."""
     if mode.startswith("container:"):
-        return networking
+        return {**networking, SEEDED: True}
     primary = primary_network(mode) or mode
     configs = dict(networking.get("EndpointsConfig") or {})
     seeded = configs.pop("default", None)
     configs = {primary: configs.get(primary) or seeded or {},
                **{name: cfg for name, cfg in configs.items() if name != primary}}
-    return {**networking, "EndpointsConfig": configs}
+    return {**networking, "EndpointsConfig": configs, SEEDED: True}
+
+
+def stored_networking(container: Container) -> dict[str, Any]:
+    """The container's seeded NetworkingConfig. A record from before seeding (no marker) joined
+    its NetworkMode's network whatever EndpointsConfig said: seeding it now keeps that, so
+    Compose v1's disconnect+connect on an old data root leaves it on the network."""
+    networking = container.networking
+    return networking if networking.get(SEEDED) else seed_endpoints(container.host.network_mode, networking)
 
 
 def endpoint_requests(mode: str, networking: dict[str, Any], host: dict[str, Any]) -> list[EndpointRequest]:
@@ -128,7 +139,7 @@ class ContainerNetworking:
         ``/proc/<pid>/ns/net`` between ``runc create`` and ``runc start``. Other containers keep
         the faster path: a sandbox made before the runtime runs."""
         remapped = self._userns is not None and container.host.raw.get("UsernsMode") != "host"
-        requests = endpoint_requests(container.host.network_mode, container.networking,
+        requests = endpoint_requests(container.host.network_mode, stored_networking(container),
                                      container.host.raw)
         if not remapped or not requests or self._networks is None:
             return await self.join(container, paths, network), None
@@ -142,7 +153,7 @@ class ContainerNetworking:
                    source: str = "") -> str:
         """Set up the container's endpoints (in ``source``, an existing netns, when given);
         returns the spec's network (``ns:<sandbox>``)."""
-        requests = endpoint_requests(container.host.network_mode, container.networking,
+        requests = endpoint_requests(container.host.network_mode, stored_networking(container),
                                      container.host.raw)
         if not requests or self._networks is None:
             return network
@@ -241,7 +252,7 @@ class ContainerNetworking:
         assert self._networks is not None
         network = self._networks.inspect(request.network)
         check_endpoint_request(network, request)
-        configs = dict(container.networking.get("EndpointsConfig") or {})
+        configs = dict(stored_networking(container).get("EndpointsConfig") or {})
         if primary_network(container.host.network_mode) is None:
             raise InvalidArgument("container cannot be connected to multiple networks with one of the "
                                   "networks in private (none) mode"
@@ -264,13 +275,13 @@ class ContainerNetworking:
         ipam_config = {k: v for k, v in (("IPv4Address", request.ip), ("IPv6Address", request.ip6)) if v}
         configs[network.name] = {"IPAMConfig": ipam_config or None,
                                  "Aliases": list(request.aliases) or None}
-        container.networking = {**container.networking, "EndpointsConfig": configs}
+        container.networking = {**stored_networking(container), "EndpointsConfig": configs}
         self._live.save(container)
 
     async def disconnect(self, container: Container, network_ref: str) -> None:
         assert self._networks is not None
         network = self._networks.inspect(network_ref)
-        configs = dict(container.networking.get("EndpointsConfig") or {})
+        configs = dict(stored_networking(container).get("EndpointsConfig") or {})
         attached = network.name in configs
         if container.state.is_active:
             await self._networks.disconnect(container.id, network.id)
@@ -278,7 +289,7 @@ class ContainerNetworking:
         elif not attached:
             raise NotFound(f"container {container.id} is not connected to network {network.name}")
         configs.pop(network.name, None)
-        container.networking = {**container.networking, "EndpointsConfig": configs}
+        container.networking = {**stored_networking(container), "EndpointsConfig": configs}
         self._live.save(container)
 
     def unlink(self, name: str) -> None:
