@@ -140,6 +140,9 @@ def test_a_service_vip_is_reserved_in_the_network_ipam(swarm: Daemon) -> None:
                 addrs = service.get("Endpoint", {}).get("VirtualIPs") or []
                 return addrs[0]["Addr"].split("/")[0] if addrs else ""
             address = wait_for(vip, 60, "the service's VIP")
+            # Removed only once running: a service removed while its task starts leaves the
+            # task's container running (an orchestrator race, not this test's subject).
+            wait_for(lambda: len(running_tasks(swarm, "vipres-svc")) == 1, 60, "1 task")
             code, output = run_on_vip(address)
             assert code != 0 and "Address already in use" in output, output
         finally:
