@@ -282,9 +282,11 @@ class ContainerService:
                 raise WrongState("container is marked for removal and cannot be started")
             self._restarts.starting(container)
             await self._runner.settle_exit(container)  # what a deferred teardown has not yet freed
-            network, late_join = await self._networking.prepare(container, self.paths(container),
-                                                                self._network_of(container))
             try:
+                # A failure to join (an address or port taken) fails the start like any other:
+                # an auto-remove container goes, or `docker run --rm` waits for it forever.
+                network, late_join = await self._networking.prepare(container, self.paths(container),
+                                                                    self._network_of(container))
                 await self._runner.start(container, network, late_join)
             except BaseException as exc:
                 await self._networking.leave(container)
