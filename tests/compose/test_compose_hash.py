@@ -172,6 +172,18 @@ def test_an_up_by_the_other_tool_keeps_the_containers(first: str, second: str, d
         again = other("-p", project, "up", "-d", "--wait")
         assert _ids(daemon, project) == before, f"{second} recreated {first}'s containers:\n{again.stderr}"
         assert "Recreate" not in again.stderr and f"Container {project}-web-1  Running" in again.stderr
+        # ``ps --format json``: the same objects from both tools.
+        outputs = [tool("-p", project, "ps", "--format", "json").stdout for tool in (one, other)]
+        listed = [[json.loads(line) for line in out.splitlines()] for out in outputs]
+        for row in (*listed[0], *listed[1]):
+            # Compose v2 truncates Command and Mounts (not matched yet: see the report).
+            for moving in ("RunningFor", "Status", "Command", "Mounts"):
+                row.pop(moving)
+            for unordered in ("Labels", "Networks"):  # Go map order in Compose v2
+                row[unordered] = sorted(row[unordered].split(","))
+        for mine, theirs in zip(*listed, strict=True):
+            assert {k: v for k, v in mine.items() if theirs.get(k) != v} == {}, theirs
+        assert {r["Service"]: r["Health"] for r in listed[0]} == {"db": "healthy", "web": ""}
         # A real change still recreates, whoever made the container.
         (tmp_path / ".env").write_text((tmp_path / ".env").read_text().replace("howdy", "hi"))
         other("-p", project, "up", "-d", "--wait")

@@ -37,8 +37,10 @@ def dependents(project: Project, name: str, among: Iterable[str] | None = None) 
 
 def stop_dependents(ex: Executor, name: str, among: Sequence[str], timeout: dict[str, str]) -> None:
     """Before ``name`` is recreated: stop its ``restart: true`` dependents that are running."""
-    doomed = [c for c in ex.containers(dependents(ex.project, name, among), all_=False)]
-    for container in doomed:
+    names = dependents(ex.project, name, among)
+    if not names:
+        return  # ex.containers([]) would list every service's containers
+    for container in ex.containers(names, all_=False):
         cname = container["Names"][0].lstrip("/")
         ex.say(f" Container {cname}  Stopping")
         ex.client.request("POST", f"/containers/{container['Id']}/stop", params=timeout)
