@@ -386,10 +386,6 @@ async def serve(config: DaemonConfig) -> None:
         log.warning("runtime %s disabled: %s", name, reason)
     if config.default_runtime not in engine.system.runtimes():
         raise InvalidArgument(f"default runtime {config.default_runtime!r} is not usable on this host")
-    if config.authorization_plugins and engine.plugins is not None:
-        from dockyard.api.authz import AuthzChain
-
-        await AuthzChain(config.authorization_plugins, engine.plugins).validate()  # as dockerd: or no start
     if config.default_runtime_reason:
         log.info("default runtime %s: %s", config.default_runtime, config.default_runtime_reason)
     await engine.images.open()
@@ -398,6 +394,11 @@ async def serve(config: DaemonConfig) -> None:
         await engine.networks.open()  # before containers: their reconnect may leave networks
     if engine.managed_plugins is not None:
         await engine.managed_plugins.open()  # before containers, as moby: their volumes may need them
+    if config.authorization_plugins and engine.plugins is not None:
+        from dockyard.api.authz import AuthzChain
+
+        # As dockerd: no start without them (managed ones are open by now).
+        await AuthzChain(config.authorization_plugins, engine.plugins).validate()
     await engine.containers.open()
     # Paused by a commit, build steps, host ports taken while we were down.
     await recover_containers(engine.containers, config.containers_dir,

@@ -44,6 +44,7 @@ def plugd() -> Iterator[Daemon]:
     daemon = Daemon()
     try:
         daemon.start()
+        _runtime(daemon)  # known before any test stops the daemon
         yield daemon
     finally:
         daemon.cleanup()
@@ -122,6 +123,18 @@ def fails(daemon: Daemon, *args: str) -> str:
     return err.strip()
 
 
+_RUNTIMES: dict[str, str] = {}
+
+
+def _runtime(d: Daemon) -> list[str]:
+    """The command line of the runtime the daemon runs plugins with (crun where the host lets it),
+    asked once while the daemon runs: some tests use it while the daemon is stopped."""
+    name = _RUNTIMES.get(str(d.root))
+    if name is None:
+        name = _RUNTIMES[str(d.root)] = d.docker_ok("info", "--format", "{{.DefaultRuntime}}").strip()
+    return [name, "--root", str(d.exec_root / "runtime" / name)]
+
+
 def test_create_lists_disabled_and_filters(plugd: Daemon, volplugin: Path, tmp_path: Path) -> None:
     name = f"vol-{uuid.uuid4().hex[:6]}"
     plugd.docker_ok("plugin", "create", name, str(plugin_dir(tmp_path, volplugin)))
@@ -193,7 +206,7 @@ def test_enable_runs_the_plugin_and_refusals(plugd: Daemon, volplugin: Path, tmp
     assert "cannot set on an active plugin" in fails(plugd, "plugin", "set", name, "MODE=fast")
     assert "already enabled" in fails(plugd, "plugin", "enable", name)
     # Read-only rootfs: the plugin's own files cannot change; its runtime dir is writable.
-    runc = ["runc", "--root", str(plugd.exec_root / "runtime" / "runc"), "exec", plugin_id,
+    runc = [*_runtime(plugd), "exec", plugin_id,
             "/bin/busybox", "touch"]
     denied = subprocess.run([*runc, "/volplugin"], capture_output=True, text=True, timeout=10)
     assert denied.returncode != 0 and "Read-only file system" in denied.stderr
@@ -213,7 +226,7 @@ def test_force_remove_stops_an_enabled_plugin(plugd: Daemon, volplugin: Path, tm
     plugin_id = inspect(plugd, name)["Id"]
     plugd.docker_ok("plugin", "enable", name)
     plugd.docker_ok("plugin", "rm", "-f", name)
-    listing = subprocess.run(["runc", "--root", str(plugd.exec_root / "runtime" / "runc"), "list", "-q"],
+    listing = subprocess.run([*_runtime(plugd), "list", "-q"],
                              capture_output=True, text=True, timeout=10).stdout.split()
     assert plugin_id not in listing
     assert "not found" in fails(plugd, "plugin", "inspect", plugin_id[:12])
@@ -235,8 +248,6 @@ def test_set_only_what_is_settable(plugd: Daemon, volplugin: Path, tmp_path: Pat
         plugd.docker_ok("plugin", "rm", "-f", name)
 
 
-@pytest.mark.xfail(reason="needs the VolumeDriver adapter of the volume service (plugins branch)",
-                   strict=False)
 def test_volume_create_reaches_the_plugin(plugd: Daemon, volplugin: Path, tmp_path: Path) -> None:
     name = f"vol-{uuid.uuid4().hex[:6]}"
     plugd.docker_ok("plugin", "create", name, str(plugin_dir(tmp_path, volplugin)))
@@ -244,7 +255,7 @@ def test_volume_create_reaches_the_plugin(plugd: Daemon, volplugin: Path, tmp_pa
     plugd.docker_ok("plugin", "enable", name)
     try:
         plugd.docker_ok("volume", "create", "-d", name, "v1")
-        assert '/VolumeDriver.Create {"Name":"v1"' in requests_log(plugd, plugin_id)
+        assert '/VolumeDriver.Create {"Name": "v1"' in requests_log(plugd, plugin_id)
         assert f"plugin {name}:latest is in use" in fails(plugd, "plugin", "disable", name)
         plugd.docker_ok("volume", "rm", "v1")
     finally:
@@ -293,11 +304,10 @@ def test_push_install_upgrade_and_restart(plugd: Daemon, volplugin: Path, tmp_pa
     assert inspect(plugd, "vol2")["Enabled"] is True
     assert activate(plugd, data["Id"]) == {"Implements": ["VolumeDriver"]}
     plugd.stop()
-    runc_root = str(plugd.exec_root / "runtime" / "runc")
-    subprocess.run(["runc", "--root", runc_root, "kill", data["Id"], "KILL"], capture_output=True, timeout=10)
+    subprocess.run([*_runtime(plugd), "kill", data["Id"], "KILL"], capture_output=True, timeout=10)
 
     def stopped() -> bool:
-        state = subprocess.run(["runc", "--root", runc_root, "state", data["Id"]],
+        state = subprocess.run([*_runtime(plugd), "state", data["Id"]],
                                capture_output=True, text=True, timeout=10)
         return state.returncode != 0 or '"stopped"' in state.stdout
     wait_for(stopped)
@@ -323,7 +333,7 @@ def test_a_plugin_that_cannot_start_stays_disabled(plugd: Daemon, volplugin: Pat
     plugin_id = inspect(plugd, name)["Id"]
     assert "/missing" in fails(plugd, "plugin", "enable", name)
     assert inspect(plugd, name)["Enabled"] is False
-    listing = subprocess.run(["runc", "--root", str(plugd.exec_root / "runtime" / "runc"), "list", "-q"],
+    listing = subprocess.run([*_runtime(plugd), "list", "-q"],
                              capture_output=True, text=True, timeout=10).stdout.split()
     assert plugin_id not in listing
     plugd.docker_ok("plugin", "rm", name)
@@ -358,7 +368,7 @@ def test_a_plugin_that_dies_is_started_again(plugd: Daemon, volplugin: Path, tmp
     plugd.docker_ok("plugin", "create", name, str(plugin_dir(tmp_path, volplugin)))
     plugin_id = inspect(plugd, name)["Id"]
     plugd.docker_ok("plugin", "enable", name)
-    runc = ["runc", "--root", str(plugd.exec_root / "runtime" / "runc")]
+    runc = _runtime(plugd)
 
     def pid() -> int:
         state = subprocess.run([*runc, "state", plugin_id], capture_output=True, text=True, timeout=10)

@@ -74,8 +74,10 @@ class PluginServer:
         await self._runner.setup()
         await web.UnixSite(self._runner, str(self.socket)).start()
 
-    def start(self) -> PluginServer:
-        PLUGIN_DIR.mkdir(parents=True, exist_ok=True)
+    def start(self, directory: Path = PLUGIN_DIR) -> PluginServer:
+        """Serve in ``directory``: the test daemon's own discovery dir (it never looks in the host's)."""
+        self.socket = directory / f"{self.name}.sock"
+        directory.mkdir(parents=True, exist_ok=True)
         self._thread.start()
         asyncio.run_coroutine_threadsafe(self._start(), self._loop).result(10)
         return self
@@ -176,9 +178,9 @@ class CountingIpam:
 
 
 @pytest.fixture
-def netplug() -> Iterator[BridgePlugin]:
+def netplug(daemon: Daemon) -> Iterator[BridgePlugin]:
     plugin = BridgePlugin()
-    plugin.server.start()
+    plugin.server.start(daemon.plugin_dir)
     try:
         yield plugin
     finally:
@@ -186,9 +188,9 @@ def netplug() -> Iterator[BridgePlugin]:
 
 
 @pytest.fixture
-def ipamplug() -> Iterator[CountingIpam]:
+def ipamplug(daemon: Daemon) -> Iterator[CountingIpam]:
     plugin = CountingIpam()
-    plugin.server.start()
+    plugin.server.start(daemon.plugin_dir)
     try:
         yield plugin
     finally:
