@@ -21,6 +21,7 @@ from collections.abc import Callable, Iterator
 import pytest
 
 from .daemon import Daemon
+from .subnets import spare_subnet
 
 HTTPD = ("busybox", "httpd", "-f", "-p", "8080", "-h", "/etc")
 
@@ -171,17 +172,18 @@ def test_internal_network_has_no_route_out(daemon: Daemon, network) -> None:
 
 
 def test_network_verbs(daemon: Daemon, network, container, name) -> None:
-    net = network("--subnet", "10.123.0.0/24", "--gateway", "10.123.0.254", "--label", "team=a")
+    subnet = spare_subnet("10.123.0.0/24")
+    net = network("--subnet", str(subnet), "--gateway", str(subnet[254]), "--label", "team=a")
     info = json.loads(daemon.docker_ok("network", "inspect", net))[0]
-    assert info["IPAM"]["Config"] == [{"Subnet": "10.123.0.0/24", "Gateway": "10.123.0.254"}]
+    assert info["IPAM"]["Config"] == [{"Subnet": str(subnet), "Gateway": str(subnet[254])}]
     assert info["Labels"] == {"team": "a"} and info["Driver"] == "bridge"
     assert net in daemon.docker_ok("network", "ls", "--format", "{{.Name}}").split()
     assert set(daemon.docker_ok("network", "ls", "--filter", "type=builtin", "--format",
                                 "{{.Name}}").split()) == {"bridge", "host", "none"}
     code, _, err = daemon.docker("network", "create", net)
     assert code != 0 and "already exists" in err
-    cid = container("--name", name("fixed"), "--network", net, "--ip", "10.123.0.7", *HTTPD)
-    assert _inspect(daemon, cid)["NetworkSettings"]["Networks"][net]["IPAddress"] == "10.123.0.7"
+    cid = container("--name", name("fixed"), "--network", net, "--ip", str(subnet[7]), *HTTPD)
+    assert _inspect(daemon, cid)["NetworkSettings"]["Networks"][net]["IPAddress"] == str(subnet[7])
     code, _, err = daemon.docker("network", "rm", net)
     assert code != 0 and "active endpoints" in err
     other = network()

@@ -6,16 +6,19 @@ Traffic targets only loopback, the bridges the test's daemon made, and the test'
 
 from __future__ import annotations
 
+import ipaddress
 import json
 import signal
 import sqlite3
 import subprocess
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from . import test_networks
 from .daemon import Daemon
+from .subnets import spare_subnet
 from .test_networks import HTTPD, _free_port, _get_soon, _inspect, _links
 
 network = test_networks.network  # the fixture: a uniquely named network, removed after the test
@@ -60,11 +63,12 @@ def test_ipv6_network_names_addresses_and_published_ports(daemon: Daemon, contai
 @needs_ipv6
 def test_ipv6_network_with_a_given_subnet_and_address(daemon: Daemon, container, network,
                                                       name) -> None:
-    net = network("--ipv6", "--subnet", "fd42:7a:1::/64", "--subnet", "10.124.0.0/24")
+    subnet = spare_subnet("10.124.0.0/24")
+    net = network("--ipv6", "--subnet", "fd42:7a:1::/64", "--subnet", str(subnet))
     cid = container("--name", name("fixed6"), "--network", net, "--ip6", "fd42:7a:1::42", *HTTPD)
     endpoint = _inspect(daemon, cid)["NetworkSettings"]["Networks"][net]
     assert endpoint["GlobalIPv6Address"] == "fd42:7a:1::42"
-    assert endpoint["IPAddress"].startswith("10.124.0.")
+    assert ipaddress.ip_address(endpoint["IPAddress"]) in subnet
     out = daemon.docker_ok("run", "--rm", "--network", net, "busybox", "sh", "-c",
                            GET.format(host="fd42:7a:1::42", port=8080))
     assert out.endswith(cid[:12] + "\n")
@@ -167,12 +171,14 @@ def _dockyard(d: Daemon, *args: str) -> subprocess.CompletedProcess[str]:
 
 
 def test_dockyard_cli_network_flags(daemon: Daemon, container, network, name) -> None:
-    net = network("--subnet", "10.125.0.0/24")
+    subnet = spare_subnet("10.125.0.0/24")
+    fixed = str(subnet[50])
+    net = network("--subnet", str(subnet))
     db = name("db")
     container("--name", db, "--network", net, *HTTPD)
     port = _free_port()
     app = name("app")
-    proc = _dockyard(daemon, "run", "-d", "--name", app, "--network", net, "--ip", "10.125.0.50",
+    proc = _dockyard(daemon, "run", "-d", "--name", app, "--network", net, "--ip", fixed,
                      "--network-alias", "web", "--link", f"{db}:dbl", "-P", "--expose", "7000-7001",
                      "-p", f"127.0.0.1:{port}-{port}:8080", "--dns-search", "corp.test",
                      "--dns-option", "ndots:3", "--add-host", "h1:10.9.8.7", "--domainname",
@@ -182,7 +188,7 @@ def test_dockyard_cli_network_flags(daemon: Daemon, container, network, name) ->
     try:
         info = _inspect(daemon, cid)
         endpoint = info["NetworkSettings"]["Networks"][net]
-        assert endpoint["IPAddress"] == "10.125.0.50" and "web" in endpoint["Aliases"]
+        assert endpoint["IPAddress"] == fixed and "web" in endpoint["Aliases"]
         ports = info["NetworkSettings"]["Ports"]
         assert {"7000/tcp", "7001/tcp", "8080/tcp"} <= set(ports) and ports["7000/tcp"]
         assert _get_soon(f"http://127.0.0.1:{port}/hostname") == cid[:12] + "\n"
@@ -195,3 +201,26 @@ def test_dockyard_cli_network_flags(daemon: Daemon, container, network, name) ->
             assert "200 OK" in out
     finally:
         daemon.docker("rm", "-f", cid)
+
+
+@pytest.fixture
+def routed_elsewhere() -> Iterator[ipaddress.IPv4Network]:
+    """A /16 the host routes (a blackhole: traffic to it goes nowhere, as before the test)."""
+    routed = spare_subnet("10.126.0.0/16")
+    subprocess.run(["ip", "route", "add", "blackhole", str(routed)], check=True, timeout=10)
+    try:
+        yield routed
+    finally:
+        subprocess.run(["ip", "route", "del", "blackhole", str(routed)], check=False, timeout=10)
+
+
+def test_a_given_subnet_may_overlap_a_host_route(daemon: Daemon, network,
+                                                 routed_elsewhere: ipaddress.IPv4Network) -> None:
+    """libnetwork checks a user's subnet against its own networks only; the host's routes steer
+    only the subnets it picks."""
+    given = next(routed_elsewhere.subnets(new_prefix=24))
+    net = network("--subnet", str(given))
+    assert json.loads(daemon.docker_ok("network", "inspect", net))[0]["IPAM"]["Config"][0][
+        "Subnet"] == str(given)
+    code, _, err = daemon.docker("network", "create", "--subnet", str(given), net + "-twin")
+    assert code != 0 and "overlaps" in err

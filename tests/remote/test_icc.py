@@ -3,6 +3,7 @@ The same daemon carries the other daemon-wide container defaults (shm size, ulim
 
 from __future__ import annotations
 
+import ipaddress
 import json
 import socket
 from collections.abc import Iterator
@@ -11,9 +12,12 @@ from pathlib import Path
 import pytest
 from conformance.daemon import Daemon
 from conformance.fixtures import put_busybox
+from conformance.subnets import spare_subnet
 
 from remote.conftest import RemoteDaemon
 from remote.sshd import free_port
+
+POOL = spare_subnet("10.123.0.0/16")
 
 pytestmark = [pytest.mark.root]
 
@@ -31,7 +35,7 @@ def no_icc(rootfs_tar: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterat
     daemon.extra_args = ["--seccomp-profile", str(profile), "--icc=false", "--default-shm-size",
                          "96m", "--default-ulimit", "nofile=1111:2222", "--dns", "10.9.9.9",
                          "--dns-search", "example.test", "--dns-opt", "ndots:3", "--ip", "127.0.0.1",
-                         "--default-address-pool", "base=10.123.0.0/16,size=24"]
+                         "--default-address-pool", f"base={POOL},size=24"]
     try:
         daemon.start()
         put_busybox(daemon, rootfs_tar)
@@ -114,12 +118,14 @@ def test_daemon_wide_container_defaults(no_icc: Daemon) -> None:
 
 def test_default_address_pool(no_icc: Daemon) -> None:
     bridge = no_icc.docker_ok("network", "inspect", "bridge", "-f", "{{(index .IPAM.Config 0).Subnet}}")
-    assert bridge.strip() == "10.123.0.0/24"
+    first = next(POOL.subnets(new_prefix=24))
+    assert bridge.strip() == str(first)
     no_icc.docker_ok("network", "create", "pooled")
     try:
         subnet = no_icc.docker_ok("network", "inspect", "pooled", "-f",
                                   "{{(index .IPAM.Config 0).Subnet}}").strip()
-        assert subnet.startswith("10.123.") and subnet.endswith(".0/24") and subnet != "10.123.0.0/24"
+        picked = ipaddress.IPv4Network(subnet)
+        assert picked.subnet_of(POOL) and picked.prefixlen == 24 and picked != first
     finally:
         no_icc.docker("network", "rm", "pooled")
 

@@ -38,8 +38,11 @@ class Addressing:
         self._drivers = drivers
         self._pools = tuple(pools)  # --default-address-pool
 
-    async def plan(self, request: NetworkCreate, occupied: Sequence[ipam.AnyNet], seed: str) -> Pools:
-        """The pools of a new network, overlapping nothing in ``occupied``."""
+    async def plan(self, request: NetworkCreate, ours: Sequence[ipam.AnyNet],
+                   routed: Sequence[ipam.AnyNet], seed: str) -> Pools:
+        """The pools of a new network. A given subnet must overlap none of our networks (``ours``);
+        the host's routes (``routed``) only steer the subnets we pick, as in libnetwork: a user may
+        name a subnet the host already routes (a LAN for macvlan, a VPN range on purpose)."""
         if (request.subnet6 or request.gateway6) and not request.ipv6:
             raise InvalidArgument("IPv6 subnet or gateway requires --ipv6 (EnableIPv6)")
         if not request.subnet and (request.gateway or request.ip_range):
@@ -49,11 +52,11 @@ class Addressing:
         subnet: ipam.IPv4Net
         if request.subnet:
             subnet = ipam.parse_subnet(request.subnet)
-            ipam.check_overlap(subnet, occupied)
+            ipam.check_overlap(subnet, ours)
         else:
-            subnet = ipam.pick_subnet(occupied, self._pools)
+            subnet = ipam.pick_subnet([*ours, *routed], self._pools)
         ip_range = ipam.parse_ip_range(subnet, request.ip_range)
-        subnet6 = _subnet6(request, occupied, seed) if request.ipv6 else None
+        subnet6 = _subnet6(request, ours, routed, seed) if request.ipv6 else None
         return Pools(subnet=str(subnet), gateway=ipam.gateway_of(subnet, request.gateway),
                      ip_range=str(ip_range) if ip_range else "",
                      subnet6=str(subnet6) if subnet6 else "",
@@ -152,13 +155,14 @@ class Addressing:
         await self.release(network, address)
 
 
-def _subnet6(request: NetworkCreate, occupied: Sequence[ipam.AnyNet], seed: str) -> ipam.IPv6Net:
+def _subnet6(request: NetworkCreate, ours: Sequence[ipam.AnyNet], routed: Sequence[ipam.AnyNet],
+             seed: str) -> ipam.IPv6Net:
     if not request.subnet6:
         if request.gateway6:
             raise InvalidArgument("ip-range and gateway require a subnet")
-        return ipam.pick_subnet6(occupied, seed)
+        return ipam.pick_subnet6([*ours, *routed], seed)
     subnet6 = ipam.parse_subnet6(request.subnet6)
-    ipam.check_overlap(subnet6, occupied)
+    ipam.check_overlap(subnet6, ours)
     return subnet6
 
 

@@ -189,11 +189,8 @@ class NetworkService:
                 raise InvalidArgument(f"bridge name {bridge} is longer than 15 characters")
             if any(n.bridge == bridge for n in self._networks.values()):
                 raise AlreadyExists(f"bridge name {bridge} is already in use")
-        # macvlan and ipvlan sit on the parent's LAN, which the host may route by design: only
-        # our own networks must not overlap theirs (a user-given subnet; a picked one avoids all).
-        vlan = driver in ("macvlan", "ipvlan") and bool(request.subnet)
-        occupied = self._mine() if vlan else await self._occupied()
-        pools = await self._addressing.plan(request, occupied, network_id)
+        routed = list(await self._backend.occupied_subnets())
+        pools = await self._addressing.plan(request, self._mine(), routed, network_id)
         # moby: a macvlan or ipvlan network without a parent link reaches nothing outside.
         internal = request.internal or (driver in ("macvlan", "ipvlan")
                                         and not request.options.get("parent"))
