@@ -104,6 +104,7 @@ class ContainerService:
         self.files = ContainerFilesystem(snapshotter=snapshotter, mounter=mounter, images=images,
                                          paths=self.paths)  # rootfs, size, changes, graph data
         self._locks: dict[ContainerId, asyncio.Lock] = {}
+        self._restarting: set[ContainerId] = set()  # stopped by `restart`: --rm must not remove them
         self._volumes = ContainerVolumes(volumes, lambda: list(self._live.by_id.values()), self._events)
         self._runner.prepare_mounts = self._volumes.prepare
         self._runner.release_mounts = self._volumes.released
@@ -316,8 +317,14 @@ class ContainerService:
             emit(self._events, container, "stop")
 
     async def restart(self, ref: str, *, timeout: int | None = None, signal: str | None = None) -> None:
-        with contextlib.suppress(NotModified):
-            await self.stop(ref, timeout=timeout, signal=signal)
+        # moby turns AutoRemove off for the stop: a restarted --rm container is kept.
+        cid = self._live.get(ref).id
+        self._restarting.add(cid)
+        try:
+            with contextlib.suppress(NotModified):
+                await self.stop(ref, timeout=timeout, signal=signal)
+        finally:
+            self._restarting.discard(cid)
         await self.start(ref)
         emit(self._events, self._live.get(ref), "restart")
 
@@ -419,10 +426,12 @@ class ContainerService:
         log.info("removed container %s", container.id[:12])
 
     async def _after_exit(self, container: Container) -> None:
+        # Decided before the first await: the exit wakes `restart`'s stop only once this yields.
+        remove = container.host.auto_remove and container.id not in self._restarting
         await self._volumes.released(container)  # plugin Unmount, "unmount" events after "die"
         if self._restarts.after_exit(container):
             return
-        if container.host.auto_remove:
+        if remove:
             await self._auto_remove(container)
 
     async def _auto_remove(self, container: Container) -> None:
