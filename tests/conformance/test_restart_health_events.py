@@ -55,7 +55,9 @@ def test_on_failure_2_restarts_exactly_twice(daemon: Daemon, container: Callable
 
 
 def test_always_restarts_until_stopped(daemon: Daemon, container: Callable[..., str]) -> None:
-    cid = container("--restart", "always", "busybox", "sh", "-c", "exit 0")
+    # Each run lasts 2 s: after the user's start below, a second restart is seconds away, so the
+    # count read at once is the reset one even on a loaded machine (the backoff starts at 0.1 s).
+    cid = container("--restart", "always", "busybox", "sh", "-c", "sleep 2; exit 0")
     _until(lambda: _inspect(daemon, cid)["RestartCount"] >= 2, what="restarts of a clean exit")
     daemon.docker_ok("stop", "-t", "1", cid)
     count = _inspect(daemon, cid)["RestartCount"]
