@@ -80,7 +80,9 @@ def create_container(ex: Executor, name: str, number: int, *, oneoff: bool = Fal
                      run_name: str = "") -> str:
     service = {**ex.project.services[name], "_name": name}
     body = create_body(ex.project, name, service, number, oneoff=oneoff, command=command, publish=publish,
-                       image_id=ex.image_id(image_of(ex.project, name, service)))
+                       image_id=ex.image_id(image_of(ex.project, name, service)),
+                       peers=lambda other: [(str(c["Id"]), str(c["Names"][0]).lstrip("/"))
+                                            for c in ex.containers([other])])
     body["HostConfig"]["AutoRemove"] = auto_remove
     cname = run_name or str(ex.project.services[name].get("container_name")
                             or container_name(ex.project.name, name, number))

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from dockyard.compose import references
 from dockyard.compose.confighash import config_hash
 from dockyard.compose.loader import Project
 from dockyard.compose.spec import (
@@ -39,7 +40,8 @@ SUPPORTED = frozenset({
     "extra_hosts", "dns", "dns_search", "stop_signal", "stop_grace_period", "logging", "ulimits",
     "deploy", "secrets", "configs", "container_name", "profiles", "read_only", "tmpfs", "sysctls",
     "mem_limit", "cpus", "shm_size", "pull_policy", "scale", "develop", "security_opt", "platform",
-    "pid", "ipc", "devices", "group_add", "mac_address", "annotations",
+    "pid", "ipc", "devices", "group_add", "mac_address", "annotations", "links", "external_links",
+    "volumes_from",
 })
 
 
@@ -157,7 +159,9 @@ def _devices(service: dict[str, Any]) -> list[dict[str, str]]:
 
 def create_body(project: Project, name: str, service: dict[str, Any], number: int, *,
                 oneoff: bool = False, command: list[str] | None = None,
-                publish: bool = True, image_id: str = "") -> dict[str, Any]:
+                publish: bool = True, image_id: str = "",
+                peers: references.ContainersOf = lambda _service: []) -> dict[str, Any]:
+    """The engine's create body; ``peers`` finds the containers of services this one names."""
     unknown = sorted(k for k in service if k not in SUPPORTED and not k.startswith(("x-", "_")))
     if unknown:
         raise ComposeError(f"services.{name}.{unknown[0]}: not supported by dockyard compose")
@@ -179,6 +183,7 @@ def create_body(project: Project, name: str, service: dict[str, Any], number: in
         "PidMode": service.get("pid"), "IpcMode": service.get("ipc"),
         "Annotations": {str(k): str(v) for k, v in (service.get("annotations") or {}).items()} or None,
         **_resources(service),
+        **references.host_config(name, service, peers),
     }
     if service.get("logging"):
         host["LogConfig"] = {"Type": service["logging"].get("driver") or "json-file",

@@ -18,6 +18,7 @@ from typing import Any
 
 import jsonschema
 
+from dockyard.compose import references
 from dockyard.compose.interpolation import InterpolationError, interpolate_tree
 from dockyard.compose.merge import merge, normalise_service, strip
 from dockyard.compose.yamlfile import ComposeError, SourceFile, parse_text, read_file
@@ -255,6 +256,8 @@ def load_project(files: Sequence[Path] = (), *, text: str | None = None, working
         raise ComposeError("no service selected" if sources else "empty compose file")
     enabled = {n: s for n, s in all_services.items()
                if not s.get("profiles") or active & set(s["profiles"]) or n in services}
+    references.check(all_services, str(sources[0].path))
+    references.add_implicit_dependencies(all_services)
     check_dependencies(all_services, str(sources[0].path))
     check_references(enabled, merged, str(sources[0].path))
     return Project(
