@@ -8,8 +8,9 @@ import json
 import docker
 import pytest
 from conformance.daemon import Daemon
+from conformance.polling import wait_for
 
-from .conftest import SERVICE_LABEL, running_tasks, task_containers, tasks, wait_for
+from .conftest import SERVICE_LABEL, running_tasks, task_containers, tasks
 
 
 def _create(swarm: Daemon, name: str, *args: str) -> str:
@@ -205,3 +206,4 @@ def test_a_missing_image_rejects_the_task_without_pulling(swarm: Daemon) -> None
         assert "No such image" in task["Error"]
     finally:
         swarm.docker_ok("service", "rm", "noimg")
+
