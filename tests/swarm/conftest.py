@@ -71,6 +71,7 @@ def running_tasks(daemon: Daemon, service: str) -> list[dict[str, Any]]:
     return [t for t in data if t["Status"]["State"] == "running" and t["DesiredState"] == "running"]
 
 
-def task_containers(daemon: Daemon, service: str) -> list[str]:
-    out = daemon.docker_ok("ps", "-q", "--no-trunc", "--filter", f"{SERVICE_LABEL}={service}")
+def task_containers(daemon: Daemon, service: str, *extra: str) -> list[str]:
+    """The IDs of the service's task containers (running ones; ``-a``: all)."""
+    out = daemon.docker_ok("ps", "-q", "--no-trunc", *extra, "--filter", f"{SERVICE_LABEL}={service}")
     return out.split()

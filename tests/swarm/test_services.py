@@ -8,7 +8,7 @@ import json
 import docker
 import pytest
 from conformance.daemon import Daemon
-from conformance.polling import wait_for
+from conformance.polling import settled, wait_for
 
 from .conftest import SERVICE_LABEL, running_tasks, task_containers, tasks
 
@@ -207,3 +207,16 @@ def test_a_missing_image_rejects_the_task_without_pulling(swarm: Daemon) -> None
     finally:
         swarm.docker_ok("service", "rm", "noimg")
 
+
+def test_rm_while_tasks_start_leaves_no_container(swarm: Daemon) -> None:
+    # Removed at once, the service's tasks are still being created and started (some queued behind
+    # the orchestrator's launch limit): none of their containers may outlive the removal.
+    for round_ in range(4):
+        name = f"rmfast{round_}"
+        service_id = _create(swarm, name, "--replicas", "6", "busybox", "sleep", "600")
+        swarm.docker_ok("service", "rm", name)
+        left = settled(lambda n=name: task_containers(swarm, n, "-a"), 10)
+        assert left == [], f"round {round_}: containers of the removed service are left"
+        status, data = swarm.request_json("GET", f"{swarm.api}/tasks")
+        assert status == 200, data
+        assert [t["ID"] for t in data if t["ServiceID"] == service_id] == []

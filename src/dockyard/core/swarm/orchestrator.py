@@ -58,6 +58,7 @@ class Orchestrator:
         self._watch: asyncio.Task[None] | None = None
         self._work: set[asyncio.Task[None]] = set()
         self._busy: set[str] = set()  # task IDs with a launch or shutdown in flight
+        self._launches: dict[str, asyncio.Task[None]] = {}  # task ID → its launch in flight
         self._timers: dict[str, asyncio.TimerHandle] = {}
         self._gate = asyncio.Semaphore(_LAUNCHES)
         # (service ID, slot) pairs a rolling update is replacing: the loop leaves those alone.
@@ -89,6 +90,7 @@ class Orchestrator:
         self._loop = self._watch = None
         self._work.clear()
         self._busy.clear()
+        self._launches.clear()
 
     async def _watch_events(self) -> None:
         # A task's container changing state is the loop's cue (no polling of containers).
@@ -108,10 +110,11 @@ class Orchestrator:
                 log.exception("swarm reconcile pass failed")
             await self.state.notify_settled()
 
-    def _spawn(self, job: Any) -> None:
-        task = asyncio.get_running_loop().create_task(job)
+    def _spawn(self, job: Any) -> asyncio.Task[None]:
+        task: asyncio.Task[None] = asyncio.get_running_loop().create_task(job)
         self._work.add(task)
         task.add_done_callback(self._work.discard)
+        return task
 
     def wake_later(self, key: str, delay: float) -> None:
         if key in self._timers:
@@ -272,7 +275,7 @@ class Orchestrator:
             return
         task.err = ""
         self._busy.add(task.id)
-        self._spawn(self._launch(task, service))
+        self._launches[task.id] = self._spawn(self._launch(task, service))
 
     async def _launch(self, task: Task, service: Service) -> None:
         try:
@@ -285,10 +288,13 @@ class Orchestrator:
             log.warning("task %s of %s: %s", task.id, service.name, exc)
         finally:
             self._busy.discard(task.id)
+            self._launches.pop(task.id, None)
             self.state.save_tasks([task])
             self.state.wake()
 
     async def _run_task(self, task: Task, service: Service) -> None:
+        if task.desired_state != RUNNING:
+            return  # shut down (its service removed) while it queued for the gate: nothing to make
         for state, message in _PREPARE:
             self._set(task, state, message)
         self.state.save_tasks([task])
@@ -335,6 +341,12 @@ class Orchestrator:
 
     async def _forget(self, task: Task) -> None:
         """Drop a task from history: its container and files go with it."""
+        launching = self._launches.get(task.id)
+        if launching is not None:
+            # A launch in flight would create or start the container after the removal below (and
+            # save the task again after it is deleted): let it finish first. Its task's desired
+            # state is already shutdown, so it stops short of starting anything more.
+            await asyncio.wait([launching])
         self._busy.add(task.id)
         try:
             if task.container_id:
