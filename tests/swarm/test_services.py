@@ -4,6 +4,7 @@ spec reaching the containers, logs, and bad input refused with nothing changed."
 from __future__ import annotations
 
 import json
+from urllib.parse import quote
 
 import docker
 import pytest
@@ -220,3 +221,22 @@ def test_rm_while_tasks_start_leaves_no_container(swarm: Daemon) -> None:
         status, data = swarm.request_json("GET", f"{swarm.api}/tasks")
         assert status == 200, data
         assert [t["ID"] for t in data if t["ServiceID"] == service_id] == []
+
+
+def test_scale_to_zero_while_tasks_start_shuts_every_task_down(swarm: Daemon) -> None:
+    # Scaled down while its tasks are still being created: each task still ends shut down, none
+    # stays "starting" with a container that nothing will ever stop or prune.
+    _create(swarm, "scale0", "--replicas", "6", "busybox", "sleep", "600")
+    try:
+        swarm.docker_ok("service", "scale", "-d", "scale0=0")
+
+        def unsettled() -> list[str]:
+            status, data = swarm.request_json(
+                "GET", f"{swarm.api}/tasks?filters=" + quote(json.dumps({"service": ["scale0"]})))
+            assert status == 200, data
+            return [f"{t['Slot']}: {t['Status']['State']}" for t in data
+                    if t["Status"]["State"] not in ("shutdown", "complete", "failed", "rejected")]
+        assert settled(unsettled, 20) == []
+        assert task_containers(swarm, "scale0") == []
+    finally:
+        swarm.docker_ok("service", "rm", "scale0")

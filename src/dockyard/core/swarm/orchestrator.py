@@ -307,10 +307,13 @@ class Orchestrator:
                                  networks=networks, host_ports=ports)
         container = await self.containers.create(request)
         task.container_id = container.id
+        if task.desired_state != RUNNING:
+            # Shut down while its container was being made: the container stays created, the
+            # task ends here rather than "starting" for ever.
+            self._set(task, TaskState.SHUTDOWN, "shutdown")
+            return
         self._set(task, TaskState.STARTING, "starting")
         self.state.save_tasks([task])
-        if task.desired_state != RUNNING:
-            return
         await self.containers.start(container.id)
 
     def shutdown(self, task: Task, message: str = "shutdown") -> None:
@@ -328,7 +331,17 @@ class Orchestrator:
             self.networks.leaving(task)  # out of the load-balancing set before it stops
         self._spawn(self._stop(task))
 
+    async def _launched(self, task: Task) -> None:
+        """Wait for the task's launch in flight, if any. A stop or removal that went first would
+        find no container yet (or one not yet started) and the launch would then leave one
+        behind, running or created; once the launch is done, the task's desired state (already
+        shutdown) has kept it from starting anything more."""
+        launching = self._launches.get(task.id)
+        if launching is not None:
+            await asyncio.wait([launching])
+
     async def _stop(self, task: Task) -> None:
+        await self._launched(task)
         self._busy.add(task.id)
         try:
             with contextlib.suppress(NotFound, NotModified):
@@ -341,12 +354,7 @@ class Orchestrator:
 
     async def _forget(self, task: Task) -> None:
         """Drop a task from history: its container and files go with it."""
-        launching = self._launches.get(task.id)
-        if launching is not None:
-            # A launch in flight would create or start the container after the removal below (and
-            # save the task again after it is deleted): let it finish first. Its task's desired
-            # state is already shutdown, so it stops short of starting anything more.
-            await asyncio.wait([launching])
+        await self._launched(task)  # (else the launch would also save the task again once deleted)
         self._busy.add(task.id)
         try:
             if task.container_id:
