@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pytest
 from conformance.daemon import DOCKER, Daemon
+from conformance.polling import wait_for
 from conformance.test_networks import _free_port as free_port  # noqa: F401 - for the tests here
 
 COMPOSE_V1 = "/usr/bin/docker-compose"
@@ -83,8 +84,5 @@ def http_get(port: int, deadline: float = 20.0) -> str:
 
 
 def wait_healthy(daemon: Daemon, name: str, deadline: float = 60.0) -> None:
-    end = time.monotonic() + deadline
-    while daemon.docker("inspect", "-f", "{{.State.Health.Status}}", name)[1].strip() != "healthy":
-        if time.monotonic() > end:
-            raise AssertionError(f"{name} never became healthy")
-        time.sleep(0.3)
+    wait_for(lambda: daemon.docker("inspect", "-f", "{{.State.Health.Status}}", name)[1].strip() == "healthy",
+             deadline, f"{name} to become healthy", interval=0.3)

@@ -12,15 +12,6 @@ def _inspect(daemon: Daemon, ref: str) -> dict:
     return json.loads(daemon.docker_ok("container", "inspect", ref))[0]
 
 
-def _wait_for(predicate, timeout: float = 10.0, interval: float = 0.1) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(interval)
-    return predicate()
-
-
 def test_logs_follow_ends_with_the_container(daemon: Daemon, container) -> None:
     cid = container("busybox", "sh", "-c", "echo one; echo two >&2; sleep 1; echo three")
     code, out, err = daemon.docker("logs", "-f", cid, timeout=30)

@@ -24,6 +24,7 @@ import msgpack
 import pytest
 
 from .daemon import Daemon
+from .polling import wait_for
 from .registries import make_tls
 
 Name = Callable[[str], str]
@@ -33,16 +34,6 @@ def _free_port(kind: int = socket.SOCK_STREAM) -> int:
     with socket.socket(socket.AF_INET, kind) as probe:
         probe.bind(("127.0.0.1", 0))
         return int(probe.getsockname()[1])
-
-
-def _wait_for(check: Callable[[], Any], timeout: float = 15.0) -> Any:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = check()
-        if value:
-            return value
-        time.sleep(0.1)
-    raise AssertionError("timed out waiting for the receiver")
 
 
 @pytest.fixture(scope="module")
@@ -65,7 +56,7 @@ template(name="fields" type="string"
     proc = subprocess.Popen(["rsyslogd", "-n", "-f", str(root / "rsyslog.conf"), "-i", str(root / "pid")],
                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, start_new_session=True)
     try:
-        _wait_for(lambda: _listening(tcp), 10)
+        wait_for(lambda: _listening(tcp), 10)
         yield udp, tcp, out
     finally:
         proc.send_signal(signal.SIGTERM)
@@ -99,7 +90,7 @@ def test_syslog_reaches_rsyslog(daemon: Daemon, name: Name, rsyslog: tuple[int, 
         found = [ln for ln in _lines(out) if ctr in ln and ln.count("|") >= 4]
         return found if len(found) >= 2 else None
 
-    got = _wait_for(mine)
+    got = wait_for(mine)
     fields = sorted(tuple(ln.split("|", 4)) for ln in got)
     assert [(f[0], f[1], f[2], f[4].strip()) for f in fields] == [
         ("local3", "err", ctr, f"err-{fmt}"), ("local3", "info", ctr, f"out-{fmt}")]
@@ -188,7 +179,7 @@ def test_gelf_tcp(daemon: Daemon, name: Name) -> None:
     ctr = name("gelftcp")
     daemon.docker_ok("run", "--name", ctr, "--log-driver", "gelf", "--log-opt",
                      f"gelf-address=tcp://127.0.0.1:{port}", "busybox", "sh", "-c", "echo one; echo two")
-    _wait_for(lambda: got.count(b"\0") >= 2)
+    wait_for(lambda: got.count(b"\0") >= 2)
     messages = [json.loads(part) for part in bytes(got).split(b"\0") if part]
     assert [m["short_message"] for m in messages] == ["one", "two"]
     server.close()
@@ -231,7 +222,7 @@ def test_fluentd_forward_tcp_and_unix(daemon: Daemon, name: Name, tmp_path: Path
                      f"fluentd-address=127.0.0.1:{port}", "--log-opt", "tag=app.{{.Name}}",
                      "--log-opt", "fluentd-request-ack=true", "--env", "STAGE=test", "--log-opt", "env=STAGE",
                      "busybox", "sh", "-c", "echo hello; echo oops >&2")
-    _wait_for(lambda: len(tcp.events) >= 2)
+    wait_for(lambda: len(tcp.events) >= 2)
     cid = json.loads(daemon.docker_ok("inspect", ctr))[0]["Id"]
     records = sorted((r["source"], r["log"], tag) for tag, _, r in tcp.events)
     assert records == [("stderr", "oops", f"app.{ctr}"), ("stdout", "hello", f"app.{ctr}")]
@@ -246,7 +237,7 @@ def test_fluentd_forward_tcp_and_unix(daemon: Daemon, name: Name, tmp_path: Path
     ctr2 = name("fluentu")
     daemon.docker_ok("run", "--name", ctr2, "--log-driver", "fluentd", "--log-opt",
                      f"fluentd-address=unix://{sock_path}", "busybox", "echo", "via-unix")
-    _wait_for(lambda: unix.events)
+    wait_for(lambda: unix.events)
     cid2 = json.loads(daemon.docker_ok("inspect", ctr2))[0]["Id"]
     assert (unix.events[0][0], unix.events[0][2]["log"]) == (cid2[:12], "via-unix")  # tag {{.ID}}
     tcp.server.close()
@@ -309,7 +300,7 @@ def test_syslog_over_tls_is_octet_counted(daemon: Daemon, name: Name, tmp_path: 
             rest = rest[int(length):]
         return out if len(out) >= 2 else None
 
-    messages = _wait_for(frames)
+    messages = wait_for(frames)
     assert [m.rsplit(b" - ", 1)[1] for m in messages] == [b"secret-one", b"secret-two"]
     assert all(m.startswith(b"<30>1 ") for m in messages)  # daemon.info, RFC 5424 version 1
     server.close()
@@ -341,7 +332,7 @@ def test_fluentd_async_buffers_until_the_server_comes(daemon: Daemon, name: Name
     time.sleep(1)
     receiver = Forward(socket.create_server(("127.0.0.1", port)))
     assert daemon.docker_ok("wait", cid).strip() == "0"
-    _wait_for(lambda: len(receiver.events) >= 2)
+    wait_for(lambda: len(receiver.events) >= 2)
     assert [r["log"] for _, _, r in receiver.events] == ["early", "late"]
     receiver.server.close()
     daemon.docker_ok("rm", ctr)

@@ -21,6 +21,7 @@ from collections.abc import Callable, Iterator
 import pytest
 
 from .daemon import Daemon
+from .polling import settled as _settled
 from .subnets import spare_subnet
 
 HTTPD = ("busybox", "httpd", "-f", "-p", "8080", "-h", "/etc")
@@ -235,17 +236,6 @@ def test_teardown_leaves_nothing(daemon: Daemon, network, name) -> None:
     assert _settled(lambda: _traces(daemon, [veth, address])) == []
     daemon.docker_ok("network", "rm", net)
     assert _settled(lambda: _traces(daemon, [bridge])) == []
-
-
-def _settled(traces):  # type: ignore[no-untyped-def]
-    """What is left once teardowns finish: other tests' --rm containers are torn down after their
-    reply (a moment later), so their sandboxes may still be there at first."""
-    deadline = time.monotonic() + 15
-    found = traces()
-    while found and time.monotonic() < deadline:
-        time.sleep(0.2)
-        found = traces()
-    return found
 
 
 @pytest.mark.slow

@@ -11,21 +11,12 @@ import docker
 import pytest
 
 from .daemon import Daemon
+from .polling import wait_for
 
 
 def _inspect(d: Daemon, ref: str) -> dict[str, Any]:
     data: dict[str, Any] = json.loads(d.docker_ok("container", "inspect", ref))[0]
     return data
-
-
-def _until(predicate: Callable[[], Any], timeout: float = 20.0, what: str = "condition") -> Any:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(0.1)
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 def _actions(d: Daemon, since: float, until: float, *filters: str) -> list[str]:
@@ -44,7 +35,7 @@ def test_on_failure_2_restarts_exactly_twice(daemon: Daemon, container: Callable
         data = _inspect(daemon, cid)
         return data if data["State"]["Status"] == "exited" and data["RestartCount"] == 2 else None
 
-    data = _until(settled, what="two restarts then exited")
+    data = wait_for(settled, what="two restarts then exited")
     time.sleep(1.5)  # a third restart would come within 400 ms
     data = _inspect(daemon, cid)
     assert data["RestartCount"] == 2
@@ -58,7 +49,7 @@ def test_always_restarts_until_stopped(daemon: Daemon, container: Callable[..., 
     # Each run lasts 2 s: after the user's start below, a second restart is seconds away, so the
     # count read at once is the reset one even on a loaded machine (the backoff starts at 0.1 s).
     cid = container("--restart", "always", "busybox", "sh", "-c", "sleep 2; exit 0")
-    _until(lambda: _inspect(daemon, cid)["RestartCount"] >= 2, what="restarts of a clean exit")
+    wait_for(lambda: _inspect(daemon, cid)["RestartCount"] >= 2, what="restarts of a clean exit")
     daemon.docker_ok("stop", "-t", "1", cid)
     count = _inspect(daemon, cid)["RestartCount"]
     time.sleep(1.0)
@@ -94,7 +85,7 @@ def test_always_comes_back_after_a_daemon_restart(daemon_factory: Callable[..., 
     assert _inspect(d, "always")["State"]["Status"] == "exited"  # stop cancels the policy
     d.stop()
     d.start()
-    state = _until(lambda: (s := _inspect(d, "always")["State"])["Status"] == "running" and s,
+    state = wait_for(lambda: (s := _inspect(d, "always")["State"])["Status"] == "running" and s,
                    what="the always container to run again")
     assert state["Pid"] > 0
     assert d.docker_ok("exec", "always", "echo", "back").strip() == "back"
@@ -109,7 +100,7 @@ def test_healthcheck_goes_starting_then_healthy(daemon: Daemon, container: Calla
     assert first["Status"] == "starting" and first["FailingStreak"] == 0
     assert "(health: starting)" in daemon.docker_ok("ps", "--filter", f"id={cid}",
                                                     "--format", "{{.Status}}")
-    health = _until(lambda: (h := _inspect(daemon, cid)["State"]["Health"])["Status"] == "healthy" and h,
+    health = wait_for(lambda: (h := _inspect(daemon, cid)["State"]["Health"])["Status"] == "healthy" and h,
                     what="healthy")
     entry = health["Log"][-1]
     assert entry["ExitCode"] == 0 and entry["Output"] == "probing\n"
@@ -118,7 +109,7 @@ def test_healthcheck_goes_starting_then_healthy(daemon: Daemon, container: Calla
     assert status.endswith("(healthy)"), status
     assert daemon.docker_ok("ps", "-q", "--no-trunc", "--filter", "health=healthy").split().count(cid) == 1
     assert cid not in daemon.docker_ok("ps", "-q", "--no-trunc", "--filter", "health=unhealthy")
-    _until(lambda: len(_inspect(daemon, cid)["State"]["Health"]["Log"]) == 5, what="five probes")
+    wait_for(lambda: len(_inspect(daemon, cid)["State"]["Health"]["Log"]) == 5, what="five probes")
     time.sleep(0.7)
     assert len(_inspect(daemon, cid)["State"]["Health"]["Log"]) == 5  # only the last five are kept
 
@@ -129,7 +120,7 @@ def test_healthcheck_through_docker_py(client: docker.DockerClient, name: Callab
                                              "Retries": 1})
     try:
         assert client.api.inspect_container(ctr.id)["State"]["Health"]["Status"] == "starting"
-        _until(lambda: client.api.inspect_container(ctr.id)["State"]["Health"]["Status"] == "healthy",
+        wait_for(lambda: client.api.inspect_container(ctr.id)["State"]["Health"]["Status"] == "healthy",
                what="healthy")
         listed = [c["Id"] for c in client.api.containers(filters={"health": "healthy"})]
         assert ctr.id in listed
@@ -142,7 +133,7 @@ def test_healthcheck_goes_unhealthy(daemon: Daemon, container: Callable[..., str
     since = time.time()
     cid = container("--health-cmd", "echo sick >&2; exit 1", "--health-interval", "300ms",
                     "--health-retries", "2", "busybox", "sleep", "300")
-    health = _until(lambda: (h := _inspect(daemon, cid)["State"]["Health"])["Status"] == "unhealthy" and h,
+    health = wait_for(lambda: (h := _inspect(daemon, cid)["State"]["Health"])["Status"] == "unhealthy" and h,
                     what="unhealthy")
     assert health["FailingStreak"] >= 2
     assert health["Log"][-1]["ExitCode"] == 1 and "sick" in health["Log"][-1]["Output"]
@@ -155,7 +146,7 @@ def test_healthcheck_goes_unhealthy(daemon: Daemon, container: Callable[..., str
 def test_healthcheck_timeout_and_no_healthcheck(daemon: Daemon, container: Callable[..., str]) -> None:
     slow = container("--health-cmd", "sleep 5", "--health-interval", "300ms", "--health-timeout",
                      "200ms", "--health-retries", "1", "busybox", "sleep", "300")
-    health = _until(lambda: (h := _inspect(daemon, slow)["State"]["Health"])["Status"] == "unhealthy" and h,
+    health = wait_for(lambda: (h := _inspect(daemon, slow)["State"]["Health"])["Status"] == "unhealthy" and h,
                     what="a timed-out probe")
     assert health["Log"][-1]["ExitCode"] == -1
     assert "Health check exceeded timeout" in health["Log"][-1]["Output"]
@@ -228,7 +219,7 @@ def test_our_cli_events_and_health_flags(daemon: Daemon, name: Callable[[str], s
     dockyard("run", "-d", "--name", n, "--health-cmd", "true", "--health-interval", "200ms",
              "busybox", "sleep", "300")
     try:
-        _until(lambda: _inspect(daemon, n)["State"]["Health"]["Status"] == "healthy", what="healthy")
+        wait_for(lambda: _inspect(daemon, n)["State"]["Health"]["Status"] == "healthy", what="healthy")
         lines = dockyard("events", "--since", f"{since:.6f}", "--until", f"{time.time():.6f}",
                          "--filter", f"container={n}").splitlines()
         assert [line.split()[2] for line in lines][:2] == ["create", "start"]

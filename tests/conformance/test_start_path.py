@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from conformance.daemon import Daemon
+from conformance.polling import settled
 from conformance.registries import free_port
 
 
@@ -19,16 +20,14 @@ def _names(path: Path) -> list[str]:
     return [p.name for p in path.iterdir()] if path.is_dir() else []
 
 
-def _settled(d: Daemon, deadline: float = 20.0) -> tuple[list[str], list[str]]:
-    """Container directories and sandboxes left, once background removals had time to finish."""
-    end = time.monotonic() + deadline
-    while True:
-        dirs, netns = _names(d.data_root / "containers"), _names(d.exec_root / "netns")
-        live = set(d.docker_ok("ps", "-aq", "--no-trunc").split())
-        dirs, netns = [x for x in dirs if x not in live], [x for x in netns if x not in live]
-        if (not dirs and not netns) or time.monotonic() > end:
-            return dirs, netns
-        time.sleep(0.2)
+def _leftovers(d: Daemon) -> list[str]:
+    """Container directories and sandboxes of containers that are gone (none, once background
+    removals have finished)."""
+    # Listed before the live containers, so one created meanwhile is never counted as left over.
+    found = [f"containers/{x}" for x in _names(d.data_root / "containers")] + [
+        f"netns/{x}" for x in _names(d.exec_root / "netns")]
+    live = set(d.docker_ok("ps", "-aq", "--no-trunc").split())
+    return [x for x in found if x.split("/")[1] not in live]
 
 
 def test_name_of_a_removed_container_is_free_at_once(daemon: Daemon) -> None:
@@ -38,7 +37,7 @@ def test_name_of_a_removed_container_is_free_at_once(daemon: Daemon) -> None:
     cid = daemon.docker_ok("run", "-d", "--name", "reused-at-once", "busybox", "true").strip()
     assert daemon.docker_ok("wait", cid).strip() == "0"
     daemon.docker_ok("rm", cid)
-    assert _settled(daemon) == ([], [])
+    assert settled(lambda: _leftovers(daemon), 20) == []
 
 
 def test_published_port_of_a_removed_container_is_free_at_once(daemon: Daemon) -> None:
@@ -65,8 +64,7 @@ def test_rm_containers_on_the_default_bridge_leave_nothing(daemon: Daemon) -> No
     for _ in range(4):
         daemon.docker_ok("run", "--rm", "busybox", "true")
     daemon.docker_ok("run", "--rm", "--network", "none", "busybox", "true")
-    dirs, netns = _settled(daemon)
-    assert dirs == [] and netns == []
+    assert settled(lambda: _leftovers(daemon), 20) == []
     live = set(daemon.docker_ok("ps", "-aq", "--no-trunc").split())
     prefix = str(daemon.data_root / "containers") + "/"
     mounted = {line.split()[4][len(prefix):].split("/")[0]

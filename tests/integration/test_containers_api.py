@@ -59,13 +59,13 @@ class Dockyard:
 
 @pytest.fixture(scope="module")
 def dy() -> Iterator[Dockyard]:
-    from dockyard.core.images.bootstrap import busybox_rootfs_tar
+    from conformance.images import busybox_rootfs_tar
 
     root = Path(tempfile.mkdtemp(prefix="dyb2-", dir="/tmp"))
     daemon = Dockyard(root)
     daemon.start()
     try:
-        busybox_rootfs_tar(root / "bb.tar")
+        (root / "bb.tar").write_bytes(busybox_rootfs_tar())
         daemon.docker("import", "-c", 'CMD ["sh"]', str(root / "bb.tar"), "busybox:latest")
         yield daemon
     finally:

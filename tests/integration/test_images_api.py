@@ -12,10 +12,10 @@ from typing import Any
 
 import pytest
 from aiohttp.test_utils import TestClient, TestServer
+from conformance.images import busybox_rootfs_tar
 
 from dockyard.api.app import build_app
 from dockyard.config import DaemonConfig
-from dockyard.core.images.bootstrap import busybox_rootfs_tar
 from dockyard.daemon import build_engine
 
 pytestmark = pytest.mark.root
@@ -53,7 +53,7 @@ async def _import(client: TestClient[Any, Any], tar: Path, repo: str) -> str:
 
 
 def test_import_list_inspect_tag_history_delete(tmp_path: Path) -> None:
-    busybox_rootfs_tar(tmp_path / "bb.tar")
+    (tmp_path / "bb.tar").write_bytes(busybox_rootfs_tar())
 
     async def scenario(client: TestClient[Any, Any], tmp: Path) -> None:
         image_id = await _import(client, tmp / "bb.tar", "busybox:latest")
@@ -85,7 +85,7 @@ def test_import_list_inspect_tag_history_delete(tmp_path: Path) -> None:
 
 
 def test_save_load_prune_and_errors(tmp_path: Path) -> None:
-    busybox_rootfs_tar(tmp_path / "bb.tar")
+    (tmp_path / "bb.tar").write_bytes(busybox_rootfs_tar())
 
     async def scenario(client: TestClient[Any, Any], tmp: Path) -> None:
         image_id = await _import(client, tmp / "bb.tar", "busybox")

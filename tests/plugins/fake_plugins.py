@@ -9,10 +9,14 @@ moby-style ``500 {"Err": …}``.
 from __future__ import annotations
 
 import asyncio
+import ipaddress
 import json
 import os
+import secrets
 import shutil
+import subprocess
 import threading
+import uuid
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -53,11 +57,18 @@ class FakePlugin:
         handler = self.handlers.get(method)
         if handler is None:
             return web.json_response({"Err": f"{method} not implemented"}, status=404)
-        return web.json_response(handler(payload),
-                                 content_type="application/vnd.docker.plugins.v1.2+json")
+        try:
+            reply = handler(payload)
+        except Exception as exc:  # noqa: BLE001 - a handler's refusal is the plugin's Err
+            return web.json_response({"Err": str(exc)}, status=500)
+        return web.json_response(reply, content_type="application/vnd.docker.plugins.v1.2+json")
 
     def methods(self) -> list[str]:
         return [method for method, _ in self.calls]
+
+    def last(self, method: str) -> Reply:
+        """The body of the latest ``method`` call."""
+        return [body for name, body in self.calls if name == method][-1]
 
     # ---- life ----
     def start(self) -> FakePlugin:
@@ -188,3 +199,102 @@ def short_dir(prefix: str = "dyp-") -> Path:
     path = Path(tempfile.mkdtemp(prefix=prefix, dir="/tmp"))
     os.chmod(path, 0o755)
     return path
+
+
+def fresh_socket(directory: Path, kind: str) -> Path:
+    """A plugin socket under a new name: the daemon keeps an activated plugin by name."""
+    return directory / f"dyt-{kind}-{secrets.token_hex(3)}.sock"
+
+
+def ip(*args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(["ip", *args], capture_output=True, text=True, timeout=10, check=check)
+
+
+class FakeNetworkPlugin(FakePlugin):
+    """A NetworkDriver: a bridge per network (the gateway on it), a veth pair per endpoint, whose
+    one end it names in ``Join`` for the daemon to move into the container."""
+
+    def __init__(self, socket: Path) -> None:
+        super().__init__(socket, ["NetworkDriver"])
+        self.bridges: dict[str, str] = {}
+        self.handlers.update({
+            "NetworkDriver.GetCapabilities": lambda _: {"Scope": "local"},
+            "NetworkDriver.CreateNetwork": self.create_network,
+            "NetworkDriver.DeleteNetwork": self.delete_network,
+            "NetworkDriver.CreateEndpoint": lambda _: {},
+            "NetworkDriver.EndpointOperInfo": lambda _: {"Value": {}},
+            "NetworkDriver.Join": self.join,
+            "NetworkDriver.Leave": lambda _: {},
+            "NetworkDriver.DeleteEndpoint": self.delete_endpoint,
+        })
+
+    def create_network(self, body: Reply) -> Reply:
+        bridge = "dtb" + body["NetworkID"][:12]
+        ip("link", "add", bridge, "type", "bridge")
+        ip("addr", "add", body["IPv4Data"][0]["Gateway"], "dev", bridge)
+        ip("link", "set", bridge, "up")
+        self.bridges[body["NetworkID"]] = bridge
+        return {}
+
+    def delete_network(self, body: Reply) -> Reply:
+        ip("link", "del", self.bridges.pop(body["NetworkID"]))
+        return {}
+
+    def join(self, body: Reply) -> Reply:
+        host, inner = "dtv" + body["EndpointID"][:8], "dtc" + body["EndpointID"][:8]
+        ip("link", "add", host, "type", "veth", "peer", "name", inner)
+        ip("link", "set", host, "master", self.bridges[body["NetworkID"]], "up")
+        gateway = self.last("NetworkDriver.CreateNetwork")["IPv4Data"][0]["Gateway"]
+        gateway = gateway.split("/")[0]
+        return {"InterfaceName": {"SrcName": inner, "DstPrefix": "plg"}, "Gateway": gateway,
+                "StaticRoutes": [{"Destination": "10.251.0.0/24", "RouteType": 0,
+                                  "NextHop": gateway}]}
+
+    def delete_endpoint(self, body: Reply) -> Reply:
+        ip("link", "del", "dtv" + body["EndpointID"][:8], check=False)
+        return {}
+
+    def stop(self, *, keep_socket: bool = False) -> None:
+        super().stop(keep_socket=keep_socket)
+        for bridge in self.bridges.values():
+            ip("link", "del", bridge, check=False)
+
+
+class FakeIpamPlugin(FakePlugin):
+    """An IpamDriver: /24 pools under 10.241.0.0/16 (or the one asked for), addresses in order."""
+
+    def __init__(self, socket: Path) -> None:
+        super().__init__(socket, ["IpamDriver"])
+        self.pools: dict[str, ipaddress.IPv4Network] = {}
+        self.given: dict[str, set[str]] = {}
+        self.handlers.update({
+            "IpamDriver.GetCapabilities": lambda _: {"RequiresMACAddress": False},
+            "IpamDriver.GetDefaultAddressSpaces": lambda _: {
+                "LocalDefaultAddressSpace": "dyt-local", "GlobalDefaultAddressSpace": "dyt-global"},
+            "IpamDriver.RequestPool": self.request_pool,
+            "IpamDriver.ReleasePool": self.release_pool,
+            "IpamDriver.RequestAddress": self.request_address,
+            "IpamDriver.ReleaseAddress": self.release_address,
+        })
+
+    def request_pool(self, body: Reply) -> Reply:
+        pool = ipaddress.IPv4Network(body["Pool"] or f"10.241.{len(self.pools) + 1}.0/24")
+        pool_id = f"pool-{uuid.uuid4().hex[:6]}"
+        self.pools[pool_id], self.given[pool_id] = pool, set()
+        return {"PoolID": pool_id, "Pool": str(pool), "Data": {}}
+
+    def release_pool(self, body: Reply) -> Reply:
+        self.pools.pop(body["PoolID"])
+        return {}
+
+    def request_address(self, body: Reply) -> Reply:
+        pool, given = self.pools[body["PoolID"]], self.given[body["PoolID"]]
+        wanted = body.get("Address") or next(str(a) for a in pool.hosts() if str(a) not in given)
+        if wanted in given:
+            raise ValueError(f"address {wanted} already allocated")
+        given.add(wanted)
+        return {"Address": f"{wanted}/{pool.prefixlen}", "Data": {}}
+
+    def release_address(self, body: Reply) -> Reply:
+        self.given[body["PoolID"]].discard(body["Address"])
+        return {}

@@ -16,12 +16,13 @@ import tarfile
 import time
 import urllib.request
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 from conformance.daemon import Daemon, UnixHTTPConnection
+from conformance.polling import wait_for
 from conformance.registries import REGISTRY_BIN, Registry
 
 pytestmark = [pytest.mark.root,
@@ -105,16 +106,6 @@ def activate(daemon: Daemon, plugin_id: str) -> dict[str, Any]:
 def requests_log(daemon: Daemon, plugin_id: str) -> str:
     path = runtime_dir(daemon, plugin_id) / "requests.log"
     return path.read_text() if path.exists() else ""
-
-
-def wait_for(check: Callable[[], Any], timeout: float = 20.0) -> Any:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = check()
-        if value:
-            return value
-        time.sleep(0.1)
-    raise AssertionError("timed out")
 
 
 def fails(daemon: Daemon, *args: str) -> str:

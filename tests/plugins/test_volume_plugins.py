@@ -4,24 +4,21 @@ fake_plugins.py) in the test daemon's own plugin dir (``--plugin-dir``), never t
 from __future__ import annotations
 
 import json
-import secrets
 import shutil
 from collections.abc import Callable, Iterator
 
 import pytest
 from conformance.daemon import Daemon
 
-from plugins.fake_plugins import FakeVolumePlugin, short_dir
+from plugins.fake_plugins import FakeVolumePlugin, fresh_socket, short_dir
 
 pytestmark = pytest.mark.root  # a dockyardd of its own: real runc, overlayfs
 
 
 @pytest.fixture
 def plugin(daemon: Daemon) -> Iterator[FakeVolumePlugin]:
-    # A fresh name per test: the daemon keeps an activated plugin by name.
-    name = "vp" + secrets.token_hex(3)
     data = short_dir()
-    fake = FakeVolumePlugin(daemon.plugin_dir / f"{name}.sock", data).start()
+    fake = FakeVolumePlugin(fresh_socket(daemon.plugin_dir, "vol"), data).start()
     try:
         yield fake
     finally:

@@ -10,6 +10,7 @@ import urllib.request
 from collections.abc import Iterator
 
 import pytest
+from conformance.polling import wait_for
 
 from remote.conftest import RemoteDaemon
 from remote.sshd import free_port
@@ -63,13 +64,7 @@ def _query(url: str, expr: str) -> list[dict[str, object]]:
 
 
 def _eventually(url: str, expr: str, timeout: float = 40) -> list[dict[str, object]]:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        result = _query(url, expr)
-        if result:
-            return result
-        time.sleep(0.5)
-    raise AssertionError(f"prometheus never had {expr}")
+    return wait_for(lambda: _query(url, expr), timeout, f"prometheus to have {expr}", interval=0.5)
 
 
 def test_prometheus_scrapes_engine_and_container_metrics(remote: RemoteDaemon, prometheus: str) -> None:

@@ -8,8 +8,7 @@ public registry for the image's digest, and tests only talk to loopback.
 from __future__ import annotations
 
 import json
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
@@ -27,18 +26,6 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
 
 
 SERVICE_LABEL = "label=com.docker.swarm.service.name"
-
-
-def wait_for(check: Callable[[], Any], timeout: float = 30.0, what: str = "condition") -> Any:
-    """Poll ``check`` until it returns something truthy (readiness is polled, never slept)."""
-    deadline = time.monotonic() + timeout
-    last: Any = None
-    while time.monotonic() < deadline:
-        last = check()
-        if last:
-            return last
-        time.sleep(0.2)
-    raise AssertionError(f"timed out waiting for {what} (last: {last!r})")
 
 
 def leave_and_clean(daemon: Daemon) -> None:
@@ -84,6 +71,7 @@ def running_tasks(daemon: Daemon, service: str) -> list[dict[str, Any]]:
     return [t for t in data if t["Status"]["State"] == "running" and t["DesiredState"] == "running"]
 
 
-def task_containers(daemon: Daemon, service: str) -> list[str]:
-    out = daemon.docker_ok("ps", "-q", "--no-trunc", "--filter", f"{SERVICE_LABEL}={service}")
+def task_containers(daemon: Daemon, service: str, *extra: str) -> list[str]:
+    """The IDs of the service's task containers (running ones; ``-a``: all)."""
+    out = daemon.docker_ok("ps", "-q", "--no-trunc", *extra, "--filter", f"{SERVICE_LABEL}={service}")
     return out.split()

@@ -9,8 +9,9 @@ from pathlib import Path
 
 import pytest
 from conformance.daemon import Daemon
+from conformance.polling import wait_for
 
-from .conftest import running_tasks, wait_for
+from .conftest import running_tasks
 
 COMPOSE = """
 services:

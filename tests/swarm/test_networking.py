@@ -9,8 +9,9 @@ import re
 import socket
 
 from conformance.daemon import Daemon
+from conformance.polling import wait_for
 
-from .conftest import SERVICE_LABEL, running_tasks, wait_for
+from .conftest import SERVICE_LABEL, running_tasks
 
 SERVE = "mkdir -p /www && hostname > /www/index.html && exec httpd -f -p 80 -h /www"
 

@@ -6,8 +6,9 @@ from __future__ import annotations
 import json
 
 from conformance.daemon import Daemon
+from conformance.polling import wait_for
 
-from .conftest import running_tasks, task_containers, wait_for
+from .conftest import running_tasks, task_containers
 
 
 def test_services_tasks_and_autolock_survive_a_restart(engine: Daemon) -> None:

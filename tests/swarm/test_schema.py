@@ -7,9 +7,10 @@ import json
 from urllib.parse import quote
 
 from conformance.daemon import Daemon
+from conformance.polling import wait_for
 from conformance.schema import validate
 
-from .conftest import running_tasks, wait_for
+from .conftest import running_tasks
 
 
 def _get(swarm: Daemon, path: str) -> object:

@@ -10,8 +10,9 @@ from pathlib import Path
 import docker
 import pytest
 from conformance.daemon import Daemon
+from conformance.polling import wait_for
 
-from .conftest import running_tasks, task_containers, wait_for
+from .conftest import running_tasks, task_containers
 
 SECRET = "s3cr3t-value-7f1c"
 

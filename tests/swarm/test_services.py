@@ -4,12 +4,14 @@ spec reaching the containers, logs, and bad input refused with nothing changed."
 from __future__ import annotations
 
 import json
+from urllib.parse import quote
 
 import docker
 import pytest
 from conformance.daemon import Daemon
+from conformance.polling import settled, wait_for
 
-from .conftest import SERVICE_LABEL, running_tasks, task_containers, tasks, wait_for
+from .conftest import SERVICE_LABEL, running_tasks, task_containers, tasks
 
 
 def _create(swarm: Daemon, name: str, *args: str) -> str:
@@ -205,3 +207,36 @@ def test_a_missing_image_rejects_the_task_without_pulling(swarm: Daemon) -> None
         assert "No such image" in task["Error"]
     finally:
         swarm.docker_ok("service", "rm", "noimg")
+
+
+def test_rm_while_tasks_start_leaves_no_container(swarm: Daemon) -> None:
+    # Removed at once, the service's tasks are still being created and started (some queued behind
+    # the orchestrator's launch limit): none of their containers may outlive the removal.
+    for round_ in range(4):
+        name = f"rmfast{round_}"
+        service_id = _create(swarm, name, "--replicas", "6", "busybox", "sleep", "600")
+        swarm.docker_ok("service", "rm", name)
+        left = settled(lambda n=name: task_containers(swarm, n, "-a"), 10)
+        assert left == [], f"round {round_}: containers of the removed service are left"
+        status, data = swarm.request_json("GET", f"{swarm.api}/tasks")
+        assert status == 200, data
+        assert [t["ID"] for t in data if t["ServiceID"] == service_id] == []
+
+
+def test_scale_to_zero_while_tasks_start_shuts_every_task_down(swarm: Daemon) -> None:
+    # Scaled down while its tasks are still being created: each task still ends shut down, none
+    # stays "starting" with a container that nothing will ever stop or prune.
+    _create(swarm, "scale0", "--replicas", "6", "busybox", "sleep", "600")
+    try:
+        swarm.docker_ok("service", "scale", "-d", "scale0=0")
+
+        def unsettled() -> list[str]:
+            status, data = swarm.request_json(
+                "GET", f"{swarm.api}/tasks?filters=" + quote(json.dumps({"service": ["scale0"]})))
+            assert status == 200, data
+            return [f"{t['Slot']}: {t['Status']['State']}" for t in data
+                    if t["Status"]["State"] not in ("shutdown", "complete", "failed", "rejected")]
+        assert settled(unsettled, 20) == []
+        assert task_containers(swarm, "scale0") == []
+    finally:
+        swarm.docker_ok("service", "rm", "scale0")

@@ -7,8 +7,9 @@ import json
 from pathlib import Path
 
 from conformance.daemon import Daemon
+from conformance.polling import wait_for
 
-from .conftest import running_tasks, wait_for
+from .conftest import running_tasks
 
 COMPOSE = """
 version: "3.8"

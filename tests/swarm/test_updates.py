@@ -7,8 +7,9 @@ import json
 
 import docker
 from conformance.daemon import Daemon
+from conformance.polling import wait_for
 
-from .conftest import running_tasks, wait_for
+from .conftest import running_tasks
 
 
 def _service(swarm: Daemon, name: str) -> dict[str, object]:

@@ -360,3 +360,11 @@ def test_a_chunked_body_streams_and_the_connection_is_reused(tmp_path: Path) -> 
     build_request = [r for r in fake.requests if r.path.endswith("/build")][0]
     assert build_request.body == b"abcd" and build_request.params == {"t": "a b"}
     assert fake.connections == 1
+
+
+def test_json_objects_split_from_a_stream_keep_the_partial_one() -> None:
+    # Shared by the CLI's and the UI's stream readers: whole objects out, the one still arriving kept.
+    from dockyard.cli.client import split_json_objects
+
+    assert split_json_objects(' {"a": 1}\r\n[2] {"b": {"c": ') == ([{"a": 1}], '{"b": {"c": ')
+    assert split_json_objects('{"b": {"c": 3}}\n') == ([{"b": {"c": 3}}], "")

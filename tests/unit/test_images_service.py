@@ -10,12 +10,12 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from conformance.images import busybox_rootfs_tar
 
 from dockyard.backends.overlay import CopySnapshotter
 from dockyard.config import DaemonConfig
 from dockyard.core.content import ContentStore
 from dockyard.core.ids import ImageId
-from dockyard.core.images.bootstrap import busybox_rootfs_tar
 from dockyard.core.images.model import ImageUser
 from dockyard.core.images.service import ImageService
 from dockyard.core.metadata import Metadata
@@ -51,7 +51,7 @@ def store_state(root: Path) -> list[str]:
 @pytest.fixture(scope="module")
 def rootfs_tar(tmp_path_factory: pytest.TempPathFactory) -> Path:
     path = tmp_path_factory.mktemp("rootfs") / "busybox.tar"
-    busybox_rootfs_tar(path)
+    path.write_bytes(busybox_rootfs_tar())
     return path
 
 

@@ -3,17 +3,21 @@ translation, stats arithmetic, listen addresses and endpoints."""
 
 from __future__ import annotations
 
+import asyncio
 import json
+import ssl
 from pathlib import Path
 
 import pytest
 from aiohttp import web
+from conformance.registries import make_tls
 
 from dockyard.cli.client import CliError
+from dockyard.cli.endpoint import TlsConfig
 from dockyard.ui import auth, redact
 from dockyard.ui.command import is_loopback, parse_listen
 from dockyard.ui.containers import create_body
-from dockyard.ui.environments import EnvironmentError_, TcpTransport, TlsFiles, UnixTransport, open_transport
+from dockyard.ui.environments import EnvironmentError_, TcpTransport, UnixTransport, open_transport
 from dockyard.ui.resources import _split_ref, dockerfile_context
 from dockyard.ui.streams import stats_point
 
@@ -115,12 +119,40 @@ def test_listen_addresses_and_loopback() -> None:
 
 def test_endpoints_pick_a_transport_or_say_why_not() -> None:
     assert isinstance(open_transport("unix:///run/x.sock"), UnixTransport)
-    assert isinstance(open_transport("tcp://h:2376", TlsFiles()), TcpTransport)
+    assert isinstance(open_transport("tcp://h:2376", TlsConfig()), TcpTransport)
     with pytest.raises(EnvironmentError_, match="needs TLS"):
         open_transport("tcp://h:2375")
     assert open_transport("ssh://me@host").endpoint == "ssh://me@host"  # ui/ssh_relay.py
     with pytest.raises(EnvironmentError_, match="not available"):
         open_transport("fd://3")
+
+
+async def test_a_tcp_engine_is_reached_with_the_clis_tls_settings(tmp_path: Path) -> None:
+    # The UI takes the CLI's TLS material as is: --tlsverify trusts only the given CA, and a
+    # context's SkipTLSVerify does not check the engine at all (docker's behaviour for both).
+    ca, cert, key = make_tls(tmp_path, "localhost")
+    server_side = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    server_side.load_cert_chain(cert, key)
+
+    async def pong(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        writer.write(b"pong")
+        await writer.drain()
+        writer.close()
+
+    server = await asyncio.start_server(pong, "127.0.0.1", 0, ssl=server_side)
+    endpoint = f"tcp://127.0.0.1:{server.sockets[0].getsockname()[1]}"
+
+    async def reply(tls: TlsConfig) -> bytes:
+        reader, writer = await open_transport(endpoint, tls).open_stream()
+        try:
+            return await reader.read()
+        finally:
+            writer.close()
+    async with server:
+        assert await reply(TlsConfig(ca=str(ca))) == b"pong"
+        assert await reply(TlsConfig(verify=False)) == b"pong"
+        with pytest.raises(ssl.SSLCertVerificationError):
+            await reply(TlsConfig())
 
 
 def test_refs_and_pasted_dockerfile_context() -> None:

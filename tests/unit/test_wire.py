@@ -71,6 +71,9 @@ def test_summary_and_status_text() -> None:
     assert wire.status_text(container, now=1714557600 + 125) == "Exited (2) 2 minutes ago"
     container.state, container.started_at = State.RUNNING, "2024-05-01T10:00:00.000000000Z"
     assert wire.status_text(container, now=1714557600 + 5) == "Up 5 seconds"
+    # go-units rounds hours: 90 minutes up is "2 hours", as dockerd and the docker CLI print it.
+    assert wire.status_text(container, now=1714557600 + 5400) == "Up 2 hours"
+    assert wire.status_text(container, now=1714557600 + 59 * 86400) == "Up 8 weeks"
     summary = wire.summary_json(container, (10, 20))
     assert summary["Names"] == ["/web"] and summary["Created"] == 1714557600
     assert (summary["SizeRw"], summary["SizeRootFs"]) == (10, 20) and summary["Command"] == "cat"

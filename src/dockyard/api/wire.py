@@ -23,6 +23,7 @@ from dockyard.core.networks.ports import parse_port_key, ports_json
 from dockyard.core.system import cgroup_version
 from dockyard.core.timestamps import parse_ns, unix_seconds
 from dockyard.errors import InvalidArgument
+from dockyard.units import human_duration
 
 _NULL_DEFAULTS: dict[str, Any] = {
     "Binds": None, "ContainerIDFile": "",
@@ -304,33 +305,6 @@ def mounts_json(container: Container) -> list[dict[str, Any]]:
         entry.update({"Mode": point.mode, "RW": point.rw, "Propagation": point.propagation})
         result.append(entry)
     return result
-
-
-def human_duration(seconds: float) -> str:
-    """Docker's ``units.HumanDuration``."""
-    if seconds < 1:
-        return "Less than a second"
-    if seconds < 2:
-        return "1 second"
-    if seconds < 60:
-        return f"{int(seconds)} seconds"
-    minutes = seconds / 60
-    if minutes < 2:
-        return "About a minute"
-    if minutes < 60:
-        return f"{int(minutes)} minutes"
-    hours = minutes / 60
-    if hours < 2:
-        return "About an hour"
-    if hours < 48:
-        return f"{int(hours)} hours"
-    if hours < 24 * 14:
-        return f"{int(hours / 24)} days"
-    if hours < 24 * 7 * 8:
-        return f"{int(hours / 24 / 7)} weeks"
-    if hours < 24 * 365 * 2:
-        return f"{int(hours / 24 / 30)} months"
-    return f"{int(hours / 24 / 365)} years"
 
 
 def _age(stamp: str, now: float) -> str:

@@ -16,6 +16,7 @@ import re
 import shutil
 import socket
 import tempfile
+from asyncio.subprocess import DEVNULL, PIPE
 from pathlib import Path
 from typing import Any
 
@@ -96,18 +97,21 @@ class CliRuntime:
     def root(self) -> Path:
         return self._root
 
+    async def _spawn(self, container_id: str, argv: list[str], *, stdin: int, stdout: int,
+                     stderr: int) -> asyncio.subprocess.Process:
+        """Start one runtime call; a runtime that cannot be executed is Unavailable, saying where."""
+        log.debug("runtime call %s", argv, extra={"container_id": container_id})
+        try:
+            return await asyncio.create_subprocess_exec(*argv, stdin=stdin, stdout=stdout, stderr=stderr)
+        except OSError as exc:
+            raise Unavailable(f"OCI runtime {self._name} is not available at {self._path}: {exc}") from exc
+
     async def _run(self, verb: str, container_id: str, *options: str, after: tuple[str, ...] = (),
                    timeout: float = TIMEOUT) -> bytes:
         """Run ``<verb> <options> <id> <after>`` to completion; stdout, or a typed error."""
         argv = [self._path, "--root", str(self._root), verb, *options, container_id, *after]
-        log.debug("runtime call %s", argv, extra={"container_id": container_id})
         self._root.mkdir(parents=True, exist_ok=True)
-        try:
-            proc = await asyncio.create_subprocess_exec(
-                *argv, stdin=asyncio.subprocess.DEVNULL,
-                stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
-        except OSError as exc:
-            raise Unavailable(f"OCI runtime {self._name} is not available at {self._path}: {exc}") from exc
+        proc = await self._spawn(container_id, argv, stdin=DEVNULL, stdout=PIPE, stderr=PIPE)
         try:
             out, err = await asyncio.wait_for(proc.communicate(), timeout)
         except TimeoutError as exc:
@@ -190,13 +194,7 @@ class CliRuntime:
         """Run a ``runc exec --detach``. The exec'd process inherits runc's stdio, so a stderr pipe
         would stay open as long as the process runs: runc's errors go to ``--log`` instead."""
         argv = [argv[0], "--log", str(log_file), *argv[1:]]
-        log.debug("runtime call %s", argv, extra={"container_id": container_id})
-        try:
-            proc = await asyncio.create_subprocess_exec(
-                *argv, stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.DEVNULL,
-                stderr=asyncio.subprocess.DEVNULL)
-        except OSError as exc:
-            raise Unavailable(f"OCI runtime {self._name} is not available at {self._path}: {exc}") from exc
+        proc = await self._spawn(container_id, argv, stdin=DEVNULL, stdout=DEVNULL, stderr=DEVNULL)
         try:
             await asyncio.wait_for(proc.wait(), TIMEOUT)
         except TimeoutError as exc:
@@ -238,13 +236,7 @@ class CliRuntime:
         return PtyExec(master, pid)
 
     async def _exec_pipes(self, container_id: str, argv: list[str], pid_file: Path) -> ExecProcess:
-        log.debug("runtime call %s", argv, extra={"container_id": container_id})
-        try:
-            proc = await asyncio.create_subprocess_exec(
-                *argv, stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE,
-                stderr=asyncio.subprocess.PIPE)
-        except OSError as exc:
-            raise Unavailable(f"OCI runtime {self._name} is not available at {self._path}: {exc}") from exc
+        proc = await self._spawn(container_id, argv, stdin=PIPE, stdout=PIPE, stderr=PIPE)
         pid = await _pid_from_file(pid_file, proc)
         if pid == 0:
             # runc exited before starting the process: its stderr holds runc's error, not output.

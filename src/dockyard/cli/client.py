@@ -166,23 +166,31 @@ def filters_param(filters: Sequence[str]) -> str:
     return json.dumps(grouped)
 
 
+_DECODER = json.JSONDecoder()
+
+
+def split_json_objects(buffer: str) -> tuple[list[dict[str, Any]], str]:
+    """The whole JSON objects at the start of ``buffer`` (a stream of concatenated ones, as the
+    engine sends progress and events), and the rest: an object still arriving, kept for the
+    next chunk. Values other than objects are skipped."""
+    objects: list[dict[str, Any]] = []
+    while buffer := buffer.lstrip():
+        try:
+            obj, end = _DECODER.raw_decode(buffer)
+        except ValueError:
+            break
+        buffer = buffer[end:]
+        if isinstance(obj, dict):
+            objects.append(obj)
+    return objects, buffer
+
+
 def iter_json_stream(response: Response) -> Iterator[dict[str, Any]]:
     """Decode a stream of concatenated JSON objects (progress messages, events)."""
-    decoder = json.JSONDecoder()
     buffer = ""
     for chunk in response.iter_text():
-        buffer += chunk
-        while True:
-            buffer = buffer.lstrip()
-            if not buffer:
-                break
-            try:
-                obj, end = decoder.raw_decode(buffer)
-            except ValueError:
-                break
-            buffer = buffer[end:]
-            if isinstance(obj, dict):
-                yield obj
+        objects, buffer = split_json_objects(buffer + chunk)
+        yield from objects
 
 
 def connect(endpoint: Endpoint, *, timeout: float | None = None) -> Client:

@@ -53,6 +53,19 @@ def frame(stream: int, payload: bytes) -> bytes:
     return _HEADER.pack(stream, len(payload)) + payload
 
 
+def write_output(data: bytes, demux: FrameDemuxer, *, tty: bool, stdout: BinaryIO, stderr: BinaryIO) -> None:
+    """Output of a container (attach, logs) to the terminal: with a TTY the bytes as they come,
+    without one each frame to the stream it names, flushed at once as the docker CLI does."""
+    if tty:
+        stdout.write(data)
+        stdout.flush()
+        return
+    for stream, payload in demux.feed(data):
+        out = stderr if stream == STDERR else stdout
+        out.write(payload)
+        out.flush()
+
+
 def _read_head(sock: Stream) -> tuple[int, dict[str, str], bytes]:
     data = b""
     while b"\r\n\r\n" not in data:
@@ -168,11 +181,4 @@ class StreamPump:
                 break
 
     def _write(self, demux: FrameDemuxer, data: bytes) -> None:
-        if self.tty:
-            self.stdout.write(data)
-            self.stdout.flush()
-            return
-        for stream, payload in demux.feed(data):
-            out = self.stderr if stream == STDERR else self.stdout
-            out.write(payload)
-            out.flush()
+        write_output(data, demux, tty=self.tty, stdout=self.stdout, stderr=self.stderr)

@@ -8,7 +8,7 @@ import click
 
 from dockyard.cli.client import CliError
 from dockyard.cli.formatter import tabwrite
-from dockyard.cli.hijack import STDERR, FrameDemuxer
+from dockyard.cli.hijack import FrameDemuxer, write_output
 from dockyard.cli.session import Session, session
 from dockyard.cli.units import parse_since
 
@@ -170,11 +170,4 @@ def logs_command(follow: bool, since: str | None, until: str | None, timestamps:
     demux = FrameDemuxer()
     with s.client.stream("GET", f"/containers/{container}/logs", params=params) as response:
         for chunk in response.iter_raw():
-            if tty:
-                s.stdout.write(chunk)
-                s.stdout.flush()
-                continue
-            for stream, payload in demux.feed(chunk):
-                out = s.stderr if stream == STDERR else s.stdout
-                out.write(payload)
-                out.flush()
+            write_output(chunk, demux, tty=tty, stdout=s.stdout, stderr=s.stderr)

@@ -83,9 +83,10 @@ def ui_command(ctx: click.Context, listen: str, admin_password_file: Path | None
     """Serve the web UI (a Portainer-like manager for this and other engines)"""
     from aiohttp import web
 
+    from dockyard.cli.endpoint import TlsConfig
     from dockyard.ui.app import Settings, build_app
     from dockyard.ui.auth import ADMIN, VIEWER, UserStore
-    from dockyard.ui.environments import EnvironmentError_, TlsFiles, local_environment, parse_environment
+    from dockyard.ui.environments import EnvironmentError_, local_environment, parse_environment
 
     host, port = parse_listen(listen)
     if bool(tls_cert) != bool(tls_key):
@@ -104,7 +105,10 @@ def ui_command(ctx: click.Context, listen: str, admin_password_file: Path | None
         users.set(VIEWER, _password(readonly_password_file, "") or "", VIEWER)
     else:
         users.remove(VIEWER)
-    tls = TlsFiles(tlscacert, tlscert, tlskey) if (tlscacert or tlscert) else None
+    tls = None
+    if tlscacert or tlscert:
+        tls = TlsConfig(ca=str(tlscacert) if tlscacert else None, cert=str(tlscert) if tlscert else None,
+                        key=str(tlskey) if tlskey else None)
     try:
         root_host = ctx.find_root().params.get("host")
         envs = [local_environment(resolve_host(root_host))] + [parse_environment(s, tls) for s in env_specs]

@@ -20,7 +20,7 @@ from typing import Any
 
 import aiohttp
 
-from dockyard.cli.client import negotiated_version
+from dockyard.cli.client import negotiated_version, split_json_objects
 from dockyard.ui.environments import Environment
 
 log = logging.getLogger(__name__)
@@ -138,22 +138,12 @@ class Engine:
 
 async def iter_json(response: aiohttp.ClientResponse) -> AsyncIterator[dict[str, Any]]:
     """Concatenated JSON objects of a progress or event stream, one at a time."""
-    decoder = json.JSONDecoder()
     text = codecs.getincrementaldecoder("utf-8")(errors="replace")
     buffer = ""
     async for chunk in response.content.iter_any():
-        buffer += text.decode(chunk)
-        while True:
-            buffer = buffer.lstrip()
-            if not buffer:
-                break
-            try:
-                obj, end = decoder.raw_decode(buffer)
-            except ValueError:
-                break
-            buffer = buffer[end:]
-            if isinstance(obj, dict):
-                yield obj
+        objects, buffer = split_json_objects(buffer + text.decode(chunk))
+        for obj in objects:
+            yield obj
 
 
 async def iter_output(response: aiohttp.ClientResponse, tty: bool) -> AsyncIterator[bytes]:

@@ -13,17 +13,15 @@ unchanged. Until one is registered, such an endpoint is refused with a clear mes
 from __future__ import annotations
 
 import asyncio
-import ssl
 from collections.abc import Callable
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Protocol
 from urllib.parse import urlsplit
 
 import aiohttp
 
 from dockyard.cli.contexts import ContextStore, context_endpoint
-from dockyard.cli.endpoint import DEFAULT_HOST
+from dockyard.cli.endpoint import DEFAULT_HOST, TlsConfig, client_ssl_context
 
 
 class EnvironmentError_(Exception):
@@ -60,26 +58,12 @@ class UnixTransport:
 
 
 @dataclass(frozen=True, slots=True)
-class TlsFiles:
-    """``--tlscacert/--tlscert/--tlskey`` of docker: the CA to trust and the client's own pair."""
-
-    ca: Path | None = None
-    cert: Path | None = None
-    key: Path | None = None
-
-    def context(self) -> ssl.SSLContext:
-        ctx = ssl.create_default_context(cafile=str(self.ca) if self.ca else None)
-        if self.cert and self.key:
-            ctx.load_cert_chain(str(self.cert), str(self.key))
-        return ctx
-
-
-@dataclass(frozen=True, slots=True)
 class TcpTransport:
-    """``tcp://host:port``: always TLS-verified; a plain-text engine socket is not offered."""
+    """``tcp://host:port``: always over TLS (the CLI's ``--tls*`` material); a plain-text engine
+    socket is not offered."""
 
     endpoint: str
-    tls: TlsFiles
+    tls: TlsConfig
 
     def _address(self) -> tuple[str, int]:
         parts = urlsplit(self.endpoint)
@@ -88,7 +72,7 @@ class TcpTransport:
         return parts.hostname, parts.port or 2376
 
     def connector(self) -> aiohttp.BaseConnector:
-        return aiohttp.TCPConnector(ssl=self.tls.context())
+        return aiohttp.TCPConnector(ssl=client_ssl_context(self.tls))
 
     def base_url(self) -> str:
         host, port = self._address()
@@ -96,7 +80,8 @@ class TcpTransport:
 
     async def open_stream(self) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
         host, port = self._address()
-        return await asyncio.open_connection(host, port, ssl=self.tls.context(), server_hostname=host)
+        return await asyncio.open_connection(host, port, ssl=client_ssl_context(self.tls),
+                                             server_hostname=host)
 
 
 def _context_transport(endpoint: str) -> Transport:
@@ -111,10 +96,7 @@ def _context_transport(endpoint: str) -> Transport:
     if target.scheme == "unix":
         return UnixTransport(target.host if target.host.startswith("unix://") else f"unix://{target.host}")
     if target.scheme == "tcp" and target.tls is not None:
-        tls = target.tls
-        return TcpTransport(target.host, TlsFiles(Path(tls.ca) if tls.ca else None,
-                                                  Path(tls.cert) if tls.cert else None,
-                                                  Path(tls.key) if tls.key else None))
+        return TcpTransport(target.host, target.tls)
     if target.scheme == "ssh":
         return _ssh_transport(target.host)
     raise EnvironmentError_(f"context {name!r}: {target.host} is not reachable from the UI "
@@ -133,7 +115,7 @@ REMOTE_CONNECTORS: dict[str, Callable[[str], Transport]] = {"context": _context_
                                                             "ssh": _ssh_transport}
 
 
-def open_transport(endpoint: str, tls: TlsFiles | None = None) -> Transport:
+def open_transport(endpoint: str, tls: TlsConfig | None = None) -> Transport:
     """The transport for ``endpoint``; ``context:NAME`` names a docker context."""
     scheme = endpoint.split("://", 1)[0] if "://" in endpoint else endpoint.split(":", 1)[0]
     if endpoint.startswith("/") or scheme == "unix":
@@ -163,7 +145,7 @@ class Environment:
         return str(base()) if callable(base) else "http://docker"
 
 
-def parse_environment(spec: str, tls: TlsFiles | None = None) -> Environment:
+def parse_environment(spec: str, tls: TlsConfig | None = None) -> Environment:
     """``--env NAME=ENDPOINT`` → an environment (the endpoint is checked, not connected)."""
     name, sep, endpoint = spec.partition("=")
     if not sep or not name or not endpoint:

@@ -7,6 +7,7 @@ and upgrade answer ``Docker-Plugin-Name``, which the docker client enables after
 from __future__ import annotations
 
 import json
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from aiohttp import web
@@ -15,7 +16,8 @@ from dockyard.api.params import json_response, query_bool, query_filters, query_
 from dockyard.api.routes.distribution import stream_progress
 from dockyard.api.routing import RouteTable, engine
 from dockyard.api.transfer import body_file
-from dockyard.core.distribution.model import decode_auth_header
+from dockyard.core.distribution.model import AuthConfig, decode_auth_header
+from dockyard.core.distribution.progress import ProgressSink
 from dockyard.core.plugins.managed import ManagedPlugins
 from dockyard.core.plugins.transfer import PluginTransfer, install_name, remote_reference
 from dockyard.errors import InvalidArgument, Unimplemented
@@ -62,6 +64,20 @@ async def _granted(request: web.Request) -> list[Any]:
     return granted
 
 
+Fetch = Callable[[AuthConfig, list[Any], ProgressSink], Awaitable[object]]
+
+
+async def _stream_fetch(request: web.Request, name: str, fetch: Fetch) -> web.StreamResponse:
+    """Pull and upgrade: the privileges the body grants and the header's registry auth go to
+    ``fetch``, whose progress streams back under ``Docker-Plugin-Name``."""
+    granted = await _granted(request)
+    auth = decode_auth_header(request.headers.get("X-Registry-Auth"))
+
+    async def run(sink: ProgressSink) -> None:
+        await fetch(auth, granted, sink)
+    return await stream_progress(request, run, headers={"Docker-Plugin-Name": name})
+
+
 @table.get("/plugins")
 async def list_plugins(request: web.Request) -> web.StreamResponse:
     plugins = _plugins(request).list(query_filters(request))
@@ -79,12 +95,8 @@ async def pull(request: web.Request) -> web.StreamResponse:
     transfer = _transfer(request)
     remote = _remote(request)
     name = install_name(remote_reference(remote), request.query.get("name", ""))
-    granted = await _granted(request)
-    auth = decode_auth_header(request.headers.get("X-Registry-Auth"))
-
-    async def run(sink: Any) -> None:
-        await transfer.pull(remote, name, auth, granted, sink)
-    return await stream_progress(request, run, headers={"Docker-Plugin-Name": name})
+    return await _stream_fetch(request, name, lambda auth, granted, sink: transfer.pull(
+        remote, name, auth, granted, sink))
 
 
 @table.post("/plugins/create")
@@ -127,12 +139,8 @@ async def upgrade(request: web.Request) -> web.StreamResponse:
     transfer = _transfer(request)
     name, remote = request.match_info["name"], _remote(request)
     remote_reference(remote)  # a bad reference is a 400 before anything streams
-    granted = await _granted(request)
-    auth = decode_auth_header(request.headers.get("X-Registry-Auth"))
-
-    async def run(sink: Any) -> None:
-        await transfer.upgrade(name, remote, auth, granted, sink)
-    return await stream_progress(request, run, headers={"Docker-Plugin-Name": name})
+    return await _stream_fetch(request, name, lambda auth, granted, sink: transfer.upgrade(
+        name, remote, auth, granted, sink))
 
 
 @table.post("/plugins/{name:.+}/push")
@@ -142,7 +150,7 @@ async def push(request: web.Request) -> web.StreamResponse:
     auth = decode_auth_header(request.headers.get("X-Registry-Auth"))
     _plugins(request).inspect(name)  # unknown: a 404 before anything streams
 
-    async def run(sink: Any) -> None:
+    async def run(sink: ProgressSink) -> None:
         await transfer.push(name, auth, sink)
     return await stream_progress(request, run)
 

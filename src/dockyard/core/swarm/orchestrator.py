@@ -58,6 +58,7 @@ class Orchestrator:
         self._watch: asyncio.Task[None] | None = None
         self._work: set[asyncio.Task[None]] = set()
         self._busy: set[str] = set()  # task IDs with a launch or shutdown in flight
+        self._launches: dict[str, asyncio.Task[None]] = {}  # task ID → its launch in flight
         self._timers: dict[str, asyncio.TimerHandle] = {}
         self._gate = asyncio.Semaphore(_LAUNCHES)
         # (service ID, slot) pairs a rolling update is replacing: the loop leaves those alone.
@@ -89,6 +90,7 @@ class Orchestrator:
         self._loop = self._watch = None
         self._work.clear()
         self._busy.clear()
+        self._launches.clear()
 
     async def _watch_events(self) -> None:
         # A task's container changing state is the loop's cue (no polling of containers).
@@ -108,10 +110,11 @@ class Orchestrator:
                 log.exception("swarm reconcile pass failed")
             await self.state.notify_settled()
 
-    def _spawn(self, job: Any) -> None:
-        task = asyncio.get_running_loop().create_task(job)
+    def _spawn(self, job: Any) -> asyncio.Task[None]:
+        task: asyncio.Task[None] = asyncio.get_running_loop().create_task(job)
         self._work.add(task)
         task.add_done_callback(self._work.discard)
+        return task
 
     def wake_later(self, key: str, delay: float) -> None:
         if key in self._timers:
@@ -272,7 +275,7 @@ class Orchestrator:
             return
         task.err = ""
         self._busy.add(task.id)
-        self._spawn(self._launch(task, service))
+        self._launches[task.id] = self._spawn(self._launch(task, service))
 
     async def _launch(self, task: Task, service: Service) -> None:
         try:
@@ -285,10 +288,13 @@ class Orchestrator:
             log.warning("task %s of %s: %s", task.id, service.name, exc)
         finally:
             self._busy.discard(task.id)
+            self._launches.pop(task.id, None)
             self.state.save_tasks([task])
             self.state.wake()
 
     async def _run_task(self, task: Task, service: Service) -> None:
+        if task.desired_state != RUNNING:
+            return  # shut down (its service removed) while it queued for the gate: nothing to make
         for state, message in _PREPARE:
             self._set(task, state, message)
         self.state.save_tasks([task])
@@ -301,10 +307,13 @@ class Orchestrator:
                                  networks=networks, host_ports=ports)
         container = await self.containers.create(request)
         task.container_id = container.id
+        if task.desired_state != RUNNING:
+            # Shut down while its container was being made: the container stays created, the
+            # task ends here rather than "starting" for ever.
+            self._set(task, TaskState.SHUTDOWN, "shutdown")
+            return
         self._set(task, TaskState.STARTING, "starting")
         self.state.save_tasks([task])
-        if task.desired_state != RUNNING:
-            return
         await self.containers.start(container.id)
 
     def shutdown(self, task: Task, message: str = "shutdown") -> None:
@@ -322,7 +331,17 @@ class Orchestrator:
             self.networks.leaving(task)  # out of the load-balancing set before it stops
         self._spawn(self._stop(task))
 
+    async def _launched(self, task: Task) -> None:
+        """Wait for the task's launch in flight, if any. A stop or removal that went first would
+        find no container yet (or one not yet started) and the launch would then leave one
+        behind, running or created; once the launch is done, the task's desired state (already
+        shutdown) has kept it from starting anything more."""
+        launching = self._launches.get(task.id)
+        if launching is not None:
+            await asyncio.wait([launching])
+
     async def _stop(self, task: Task) -> None:
+        await self._launched(task)
         self._busy.add(task.id)
         try:
             with contextlib.suppress(NotFound, NotModified):
@@ -335,6 +354,7 @@ class Orchestrator:
 
     async def _forget(self, task: Task) -> None:
         """Drop a task from history: its container and files go with it."""
+        await self._launched(task)  # (else the launch would also save the task again once deleted)
         self._busy.add(task.id)
         try:
             if task.container_id:
