@@ -153,12 +153,7 @@ networks:
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize(("first", "second"), [
-    # After the merge with the HostConfig fidelity work, dockyard compose recreates what Compose v2
-    # made on the full suite's session daemon (it passed on its branch): under investigation, issue 12.
-    pytest.param("v2", "dockyard", marks=pytest.mark.xfail(reason="recreates v2's db after the merge",
-                                                          strict=False)),
-    ("dockyard", "v2")])
+@pytest.mark.parametrize(("first", "second"), [("v2", "dockyard"), ("dockyard", "v2")])
 def test_an_up_by_the_other_tool_keeps_the_containers(first: str, second: str, daemon: Daemon,
                                                       compose_for: Callable[..., Compose],
                                                       tmp_path: Path) -> None:

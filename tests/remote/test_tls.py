@@ -33,11 +33,7 @@ def test_docker_tls_verify_and_cert_path(remote: RemoteDaemon, cli: str) -> None
     assert proc.stdout.strip()
 
 
-_HALF_CLOSE = pytest.mark.xfail(reason="our CLI's stdlib transport loses the TLS half-close (issues 10, 14)",
-                                strict=False)
-
-
-@pytest.mark.parametrize("cli", [pytest.param(c, marks=_HALF_CLOSE) if c == "dockyard" else c for c in CLIS])
+@pytest.mark.parametrize("cli", CLIS)
 def test_stdin_end_over_tls_keeps_output(remote: RemoteDaemon, cli: str) -> None:
     """The client's half-close (TLS close_notify) ends the container's stdin; its output still
     comes back (attach/exec hijack over TLS)."""

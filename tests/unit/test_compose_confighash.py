@@ -11,9 +11,10 @@ import pytest
 
 from dockyard.compose import load_text
 from dockyard.compose.confighash import config_hash, service_model
-from dockyard.compose.gojson import Float32, go_duration, go_json
+from dockyard.compose.gojson import Float32, go_json
 from dockyard.compose.shellwords import split
 from dockyard.compose.yamlfile import ComposeError
+from dockyard.gofmt import go_duration
 
 STACK = """
 services:

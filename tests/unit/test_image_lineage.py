@@ -114,3 +114,17 @@ def test_a_base_added_after_its_child_becomes_the_childs_parent(svc: ImageServic
                                                             if store.layer(c) is not None], [])
     assert store.parent_of(images[2].id) == images[1].id
     assert store.parent_of(images[1].id) == images[0].id
+
+
+def test_history_names_each_step_reading_one_config(svc: ImageService, tmp_path: Path,
+                                                    reads: list[str]) -> None:
+    images = _chain(svc, tmp_path, CHAIN)
+    run(svc.tag(images[CHAIN // 2].id, "middle", "v1"))
+    reads.clear()
+    rows = run(svc.history("tip"))
+    # Only the image asked about is read: each parent's row comes from the parent index.
+    assert reads == [images[-1].id]
+    assert [r["Id"] for r in rows] == [i.id for i in reversed(images)]
+    assert rows[0]["Tags"] == ["tip:latest"] and rows[-1]["Tags"] == ["base:1"]
+    assert rows[CHAIN - CHAIN // 2]["Tags"] == ["middle:v1"]
+    assert rows[1]["Tags"] is None and rows[1]["CreatedBy"] == f"ENV STEP={CHAIN - 2}"

@@ -88,7 +88,10 @@ class DetachScanner:
 
 
 class _RawProtocol(asyncio.Protocol):
-    def __init__(self) -> None:
+    def __init__(self, *, tls: bool = False) -> None:
+        # Over TLS asyncio ignores eof_received's answer (and warns about a True one): the
+        # half-open connection is kept by _keep_tls_half_open instead.
+        self._keep_open = not tls
         self.incoming: asyncio.Queue[bytes | None] = asyncio.Queue()
         self.closed = asyncio.Event()
         self._can_write = asyncio.Event()
@@ -99,7 +102,7 @@ class _RawProtocol(asyncio.Protocol):
 
     def eof_received(self) -> bool:
         self.incoming.put_nowait(None)
-        return True  # half-close: keep our side open so output keeps flowing
+        return self._keep_open  # half-close: keep our side open so output keeps flowing
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.incoming.put_nowait(None)
@@ -197,7 +200,7 @@ def hijack(request: web.Request, content_type: str) -> Hijacked:
     transport = request.transport
     if not isinstance(transport, asyncio.Transport):
         raise ConnectionResetError("client went away")
-    raw = _RawProtocol()
+    raw = _RawProtocol(tls=transport.get_extra_info("sslcontext") is not None)
     transport.set_protocol(raw)
     # Bytes the client sent right after the request head were kept by aiohttp's protocol.
     tail = getattr(request.protocol, "_message_tail", b"")

@@ -21,11 +21,12 @@ import os
 from collections.abc import Callable
 from typing import Any
 
-from dockyard.compose.gojson import Float32, go_duration, go_json
+from dockyard.compose.gojson import Float32, go_json
 from dockyard.compose.loader import Project
 from dockyard.compose.shellwords import split
 from dockyard.compose.spec import duration_ns, environment_mapping, size_bytes
 from dockyard.compose.yamlfile import ComposeError
+from dockyard.gofmt import go_duration
 
 OMIT: Any = object()
 Model = dict[str, Any]

@@ -1,4 +1,5 @@
-"""Go's ``encoding/json`` and ``time.Duration`` text, for values Compose v2 hashes (confighash.py)."""
+"""Go's ``encoding/json`` text, for values Compose v2 hashes (confighash.py); ``time.Duration``'s is
+in dockyard/gofmt.py."""
 
 from __future__ import annotations
 
@@ -65,29 +66,3 @@ def go_json(value: Any) -> str:
     if isinstance(value, list | tuple):
         return "[" + ",".join(go_json(v) for v in value) + "]"
     raise TypeError(f"cannot marshal {type(value).__name__}")
-
-
-def go_duration(ns: int) -> str:
-    """Go's ``time.Duration.String()``: ``1m30s``, ``500ms``, ``1h0m0s``, ``0s``."""
-    if ns == 0:
-        return "0s"
-    sign, ns = ("-", -ns) if ns < 0 else ("", ns)
-    if ns < 1000:
-        return f"{sign}{ns}ns"
-    if ns < 10**9:
-        unit, scale = ("µs", 1000) if ns < 10**6 else ("ms", 10**6)
-        return sign + _decimal(ns, scale) + unit
-    hours, rest = divmod(ns, 3600 * 10**9)
-    minutes, rest = divmod(rest, 60 * 10**9)
-    text = _decimal(rest, 10**9) + "s"
-    if hours or minutes:
-        text = f"{minutes}m" + text
-    if hours:
-        text = f"{hours}h" + text
-    return sign + text
-
-
-def _decimal(value: int, scale: int) -> str:
-    whole, frac = divmod(value, scale)
-    digits = str(frac).rjust(len(str(scale)) - 1, "0").rstrip("0")
-    return f"{whole}.{digits}" if digits else str(whole)

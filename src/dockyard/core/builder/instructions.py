@@ -6,7 +6,6 @@ history entry. ``created_by`` follows dockerd's classic builder: ``/bin/sh -c #(
 
 from __future__ import annotations
 
-import json
 import re
 from dataclasses import dataclass, field
 from typing import Any
@@ -14,6 +13,7 @@ from typing import Any
 from dockyard.core.builder.dockerfile import Instruction
 from dockyard.core.builder.shell import expand, expand_words
 from dockyard.errors import InvalidArgument
+from dockyard.gofmt import go_duration, go_quote, go_quote_rune
 
 DEFAULT_SHELL = ["/bin/sh", "-c"]
 # Docker's predefined ARGs: usable with --build-arg without an ARG line, never in history.
@@ -86,8 +86,8 @@ def _healthcheck(ins: Instruction) -> dict[str, Any]:
         raise InvalidArgument(f"dockerfile parse error on line {ins.line}: Unknown type \"{kind}\" in"
                               " HEALTHCHECK (try CMD)")
     rest = list(ins.args[1:])
-    if len(rest) == 1 and rest[0].startswith("["):
-        test = ["CMD", *json.loads(rest[0])]
+    if ins.json:  # the exec form, its JSON array already read by the parser; anything else is a shell
+        test = ["CMD", *rest]
     else:
         test = ["CMD-SHELL", " ".join(rest)]
     check: dict[str, Any] = {"Test": test}
@@ -153,7 +153,7 @@ def _apply_rest(ins: Instruction, state: StageState) -> str:
         return f"STOPSIGNAL {config['StopSignal']}"
     if cmd == "HEALTHCHECK":
         config["Healthcheck"] = _healthcheck(ins)
-        return f"HEALTHCHECK &{{{config['Healthcheck']['Test']}}}"
+        return f"HEALTHCHECK {healthcheck_text(config['Healthcheck'])}"
     if cmd == "SHELL":
         config["Shell"] = list(ins.args)
         return f"SHELL {go_list(list(ins.args))}"
@@ -173,7 +173,19 @@ def _apply_rest(ins: Instruction, state: StageState) -> str:
 
 def go_quoted(words: list[str]) -> str:
     """Go's ``%q`` of a ``[]string``, as moby's classic builder writes CMD/ENTRYPOINT history."""
-    return "[" + " ".join(json.dumps(w, ensure_ascii=False) for w in words) + "]"
+    return "[" + " ".join(go_quote(w) for w in words) + "]"
+
+
+def healthcheck_text(check: dict[str, Any]) -> str:
+    """moby's ``fmt.Sprintf("HEALTHCHECK %q", runConfig.Healthcheck)`` after the keyword: Go's
+    ``%q`` of a ``*HealthConfig``, its fields in order, durations through their ``String()``
+    and ``Retries`` as a character literal: ``&{["CMD-SHELL" "x"] "30s" "5s" "0s" "0s" '\x03'}``.
+    The fields are moby 25's and later (``StartInterval`` after ``StartPeriod``), the API we serve;
+    dockerd 20.10 prints one duration fewer."""
+    durations = [go_quote(go_duration(int(check.get(key) or 0)))
+                 for key in ("Interval", "Timeout", "StartPeriod", "StartInterval")]
+    retries = go_quote_rune(int(check.get("Retries") or 0))
+    return f"&{{{go_quoted(list(check['Test']))} {' '.join(durations)} {retries}}}"
 
 
 def go_list(words: list[str]) -> str:

@@ -198,19 +198,14 @@ class ImageService:
     def _name_local_parents(self, image: Image, items: builtins.list[dict[str, Any]]) -> None:
         """Rows whose entry is the top of a local parent's history (an intermediate build step, the
         image a build or commit started from) show that parent's ID and tags, as dockerd's; only
-        entries of no local image (pulled layers) stay ``<missing>``."""
-        seen = {image.id}
-        parent_id = self._store.parent_of(image.id)
-        while parent_id is not None and parent_id not in seen:
-            seen.add(parent_id)
-            parent = self._store.get(parent_id)
-            if parent is None:
-                break
-            row = len(items) - len(parent.config.get("history") or [])
+        entries of no local image (pulled layers) stay ``<missing>``. The parent index gives each
+        parent's history length, so no parent's config is read."""
+        for parent_id, history_len, refs in self._store.ancestors(image.id):
+            row = len(items) - history_len
             if 0 < row < len(items):
-                items[row]["Id"] = parent.id
-                items[row]["Tags"] = [familiar(t) for t in parent.repo_tags] or None
-            parent_id = self._store.parent_of(parent.id)
+                tags = [familiar(r) for r in refs if "@" not in r]
+                items[row]["Id"] = parent_id
+                items[row]["Tags"] = tags or None
 
     def _layer_size(self, chain_id: str) -> int:
         layer = self._store.layer(chain_id)
