@@ -14,6 +14,7 @@ import contextlib
 import logging
 import os
 import secrets
+import stat
 import tempfile
 from collections.abc import Awaitable, Callable, Iterator
 from contextlib import ExitStack
@@ -23,11 +24,13 @@ from typing import Any, Protocol
 
 from dockyard.config import DaemonConfig
 from dockyard.core.builder.model import Emit, StepFailed
+from dockyard.core.builder.source import Source
 from dockyard.core.containers.model import Container, ContainerConfig, CreateRequest, HostOptions, WaitResult
 from dockyard.core.images.model import Image
 from dockyard.core.layers.diff import write_layer
-from dockyard.core.layers.snapshots import Mounter, Snapshotter
+from dockyard.core.layers.snapshots import Mount, Mounter, Snapshotter
 from dockyard.core.recovery import BUILD_LABEL
+from dockyard.core.rootfs.root import proc_path
 from dockyard.core.runtime.backend import StdioStream
 
 log = logging.getLogger(__name__)
@@ -165,6 +168,28 @@ class StepRunner:
             stack.callback(self._snapshotter.remove, key)
             with self._mounted(mounts, stack) as rootfs:
                 yield rootfs
+
+    @contextlib.contextmanager
+    def bound(self, source: Source) -> Iterator[Path]:
+        """``source`` bind-mounted read-only at a new path of the daemon's own, from the descriptor
+        its lookup inside its tree pinned (``/proc/self/fd``): a RUN's ``--mount type=bind``
+        hands the runtime this path, which no symlink of the tree can redirect."""
+        with ExitStack() as stack:
+            scratch = self.scratch_dir()
+            stack.callback(os.rmdir, scratch)
+            target = scratch / "source"
+            with source.pinned() as entry:
+                if stat.S_ISDIR(entry.st.st_mode):
+                    target.mkdir()
+                    stack.callback(os.rmdir, target)
+                else:
+                    target.touch()
+                    stack.callback(os.unlink, target)
+                self._mounter.mount([Mount("bind", proc_path(entry.fd), ("bind", "ro"))], target)
+            try:
+                yield target
+            finally:
+                self._mounter.unmount(target)
 
     @contextlib.contextmanager
     def _mounted(self, mounts: list, stack: ExitStack) -> Iterator[Path]:  # type: ignore[type-arg]
