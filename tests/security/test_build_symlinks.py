@@ -132,6 +132,9 @@ def test_run_mount_from_a_stage_binds_the_stage_entries(daemon: Daemon, host: tu
                  "cat /ls-dir /seen-dir /seen-abs /seen-rel /ls-up /seen-rw /ls-rw", token)
     assert got == "unique\n" + IN_TREE * 3 + "unique\n" + IN_TREE + "planted\nunique\n"
     assert not (canary / "planted").exists()
+    # The binds of pinned entries the daemon made for those RUNs are gone with their steps.
+    mounts = Path("/proc/self/mountinfo").read_text().splitlines()
+    assert not [m for m in mounts if str(daemon.data_root) in m and "/source " in m]
 
 
 # ---- the build context ----------------------------------------------------------------------
