@@ -1,7 +1,7 @@
 """Symlinks that name host paths, planted where a build reads: a stage's root (``COPY --from``,
 ``RUN --mount from=``) and the build context (sent as a tar with ``docker build -`` and as a
 directory). Every kind is tried: absolute targets, ``../`` escapes, chains of links, a symlinked
-parent directory, a symlinked directory copied whole or by wildcard.
+parent directory, a symlinked directory copied whole or by wildcard, ADD of a link to a host tar.
 
 A host canary directory holds a file of unique content (and files the tree has no copy of); the
 tree holds its own entries at the same paths. The build must read the tree's entries (BuildKit
@@ -36,10 +36,15 @@ def host(canary: Path) -> Iterator[tuple[Path, str]]:
     """The canary with a ``unique`` file of content no tree holds; unchanged at the end."""
     token = f"host-canary-{uuid.uuid4().hex}\n"
     (canary / "unique").write_text(token)
+    (canary / "x.tar").write_bytes(_inner_tar(token))  # what ADD of a link to it would unpack
     before = tree_digest(canary), etc_digest()
     yield canary, token
     assert tree_digest(canary) == before[0], "the host canary changed"
     assert etc_digest() == before[1], "/etc changed"
+
+
+def _inner_tar(content: str) -> bytes:
+    return tar_bytes([("f", "file", content)])
 
 
 def _build(daemon: Daemon, tag: str, context: bytes | Path) -> tuple[int, str]:
@@ -144,8 +149,10 @@ def _context_members(c: str) -> list[tuple[str, str, str]]:
     dockerfile = ("FROM busybox\n"
                   "COPY abs /got/abs\nCOPY rel /got/rel\nCOPY chain1/unique /got/chain\n"
                   f"COPY up/{rel}/unique /got/up\nCOPY d/ /got/dir/\nCOPY d/* /got/glob/\n"
+                  "ADD arch.tar /got/add/\n"
                   "RUN --mount=type=bind,source=d,target=/m cat /m/unique > /seen && ls -A /m > /ls\n")
     return [("Dockerfile", "file", dockerfile), (rel, "dir", ""), (f"{rel}/unique", "file", IN_TREE),
+            (f"{rel}/x.tar", "file", _inner_tar(IN_TREE).decode()), ("arch.tar", "sym", f"{UP}{c}/x.tar"),
             ("abs", "sym", f"{c}/unique"), ("rel", "sym", f"{UP}{c}/unique"),
             ("chain1", "sym", "chain2"), ("chain2", "sym", f"{UP.rstrip('/')}{c}"),
             ("up", "sym", UP), ("d", "sym", c)]
@@ -171,9 +178,10 @@ def test_context_links_resolve_inside_the_context(daemon: Daemon, host: tuple[Pa
     canary, token = host
     members = _context_members(str(canary))
     context = tar_bytes(members) if sent_as == "tar" else _as_directory(members, tmp_path / "ctx")
-    got = _built(daemon, context, "cd /got && cat abs rel chain up dir/unique glob/unique /seen"
+    got = _built(daemon, context, "cd /got && cat abs rel chain up dir/unique glob/unique /seen add/f"
                  " && ls -A dir glob && cat /ls", token)
-    assert got == IN_TREE * 7 + "dir:\nunique\n\nglob:\nunique\n" + "unique\n"
+    listing = "unique\nx.tar\n"
+    assert got == IN_TREE * 8 + f"dir:\n{listing}\nglob:\n{listing}" + listing
 
 
 @pytest.mark.parametrize("target", ["{c}/secret", UP + "{c}/secret"], ids=["absolute", "relative"])
