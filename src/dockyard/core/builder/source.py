@@ -4,7 +4,7 @@ The tree is the build context or another stage's root filesystem. Both may hold 
 Dockerfile's author did not write (a stage can ``ln -s /etc/shadow x``; a context tar can carry
 ``l -> ../../..``), so a source is resolved as BuildKit resolves it: inside the tree, as if it were
 ``/`` — absolute targets restart at its top and ``..`` stops there — by the descriptor walk of
-:class:`dockyard.core.rootfs.view.View`, and it is then read only through descriptors opened with
+:func:`dockyard.core.rootfs.view.resolve`, and it is then read only through descriptors opened with
 ``openat2(RESOLVE_IN_ROOT)`` from the tree's top. Whatever the tree holds or does meanwhile, the
 daemon reads an entry of the tree, never a host file. Blocking.
 """
@@ -22,7 +22,7 @@ from pathlib import Path
 
 from dockyard.core.rootfs.root import Root, parts_of
 from dockyard.core.rootfs.tree import Entry
-from dockyard.core.rootfs.view import View
+from dockyard.core.rootfs.view import resolve
 from dockyard.errors import InvalidArgument, NotFound
 
 _WILDCARDS = "*?["
@@ -59,13 +59,8 @@ class Source:
 def find(tree: Path, given: str) -> Source | None:
     """``given`` resolved inside ``tree`` (its last component followed too), None if absent."""
     clean = "/".join(parts_of(_normal(given)))
-    with View(tree, [], label=str(tree)) as view:
-        try:
-            with view.find(clean, follow_last=True) as found:
-                st = os.stat(found.name, dir_fd=found.fd, follow_symlinks=False)
-                return Source(tree=tree, given=clean, path=found.path, mode=st.st_mode)
-        except (NotFound, FileNotFoundError, NotADirectoryError):
-            return None
+    found = resolve(tree, clean)
+    return None if found is None else Source(tree=tree, given=clean, path=found[0], mode=found[1].st_mode)
 
 
 def glob(tree: Path, given: str) -> list[Source]:
