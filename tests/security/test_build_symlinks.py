@@ -142,6 +142,25 @@ def test_run_mount_from_a_stage_binds_the_stage_entries(daemon: Daemon, host: tu
     assert not [m for m in mounts if str(daemon.data_root) in m and "/source " in m]
 
 
+def test_a_step_that_links_its_mount_stubs_to_the_host_removes_nothing_there(
+        daemon: Daemon, host: tuple[Path, str]) -> None:
+    """After a RUN the builder drops the empty stubs the runtime made for its mount targets. A step
+    that moves a stub's directory away and leaves a link to the host in its place must not make
+    it remove the host's empty directory the link now names (the canary's ``dir``). (``/etc``,
+    which holds the daemon-made hosts files, cannot be moved away: the step fails.)"""
+    canary, _ = host
+    dockerfile = ("FROM busybox\n"
+                  f"RUN --mount=type=tmpfs,target=/x/dir sh -c 'mv /x /x.moved && ln -s {canary} /x'\n")
+    tag = _tag()
+    code, out = _build(daemon, tag, tar_bytes([("Dockerfile", "file", dockerfile)]))
+    try:
+        assert code == 0, out
+        assert daemon.docker_ok("run", "--rm", tag, "readlink", "/x").strip() == str(canary)
+    finally:
+        daemon.docker("rmi", tag)
+    assert (canary / "dir").is_dir()
+
+
 # ---- the build context ----------------------------------------------------------------------
 
 def _context_members(c: str) -> list[tuple[str, str, str]]:

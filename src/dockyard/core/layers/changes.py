@@ -9,8 +9,7 @@ import stat
 from collections.abc import Iterator
 from pathlib import Path
 
-from dockyard.core.rootfs.openat2 import STEP, openat2
-from dockyard.core.rootfs.root import lstat_at
+from dockyard.core.rootfs.root import lstat_at, parent_beneath
 from dockyard.core.rootfs.tree import Entry, walk
 
 CHANGE_MODIFIED, CHANGE_ADDED, CHANGE_DELETED = 0, 1, 2
@@ -61,9 +60,9 @@ def _walk(root: Path) -> Iterator[tuple[str, os.stat_result]]:
 
 
 class _Top:
-    """A layer directory held open, its entries looked up with no symlink followed: overlay
-    matches an upper entry with the lower entry of the same names, never through a link, and
-    the upper dir is the running container's to change meanwhile. A context manager."""
+    """A layer directory held open, its entries looked up with no symlink followed
+    (:func:`parent_beneath`): the upper dir is the running container's to change meanwhile, and
+    a lower layer's link never leads the lookup to the host. A context manager."""
 
     def __init__(self, fd: int | None) -> None:
         self._fd = fd  # None: the directory does not exist (no entries)
@@ -97,14 +96,8 @@ class _Top:
 
     @contextlib.contextmanager
     def _parent(self, rel: str) -> Iterator[tuple[int, str]]:
-        head, _, name = rel.rpartition("/")
-        fd = -1
-        if self._fd is not None:
-            try:
-                fd = openat2(self._fd, head or ".", os.O_PATH | os.O_DIRECTORY, 0, STEP)
-            except OSError as exc:
-                if exc.errno not in (errno.ENOENT, errno.ENOTDIR, errno.ELOOP, errno.EXDEV):
-                    raise  # else absent, or behind a symlink: no entry of that name there
+        found = parent_beneath(self._fd, rel) if self._fd is not None else None
+        fd, name = found if found is not None else (-1, "")
         try:
             yield fd, name
         finally:
