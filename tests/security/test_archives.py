@@ -8,7 +8,9 @@ containers and blobs (a refused load or build leaves nothing).
 from __future__ import annotations
 
 import gzip
+import io
 import json
+import tarfile
 import uuid
 from pathlib import Path
 
@@ -140,6 +142,37 @@ def test_loaded_nodes_fifos_and_absolute_names_stay_in_the_image(daemon: Daemon,
     finally:
         daemon.docker_ok("rmi", "nodes:1")
     assert HostState.of(daemon, canary).canary == before.canary
+
+
+def test_load_follows_the_archives_links_inside_the_archive(daemon: Daemon, canary: Path,
+                                                             tmp_path: Path) -> None:
+    """A ``manifest.json`` linked to a host file names the archive's own entry of that path (moby's
+    FollowSymlinkInScope): the host's manifest, which would tag the image ``leak:1``, is never read."""
+    with tarfile.open(fileobj=io.BytesIO(load_archive_of(busybox_with([]), "inside:1"))) as src:
+        files = {m.name: src.extractfile(m).read() for m in src.getmembers() if m.isfile()}  # type: ignore[union-attr]
+    manifest = files.pop("manifest.json")
+    leak = json.loads(manifest)
+    leak[0]["RepoTags"] = ["leak:1"]
+    (canary / "manifest.json").write_text(json.dumps(leak))
+    before = HostState.of(daemon, canary)
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w") as tar:
+        for name, data in [*files.items(), (f"{str(canary).lstrip('/')}/manifest.json", manifest)]:
+            info = tarfile.TarInfo(name)
+            info.size = len(data)
+            tar.addfile(info, io.BytesIO(data))
+        link = tarfile.TarInfo("manifest.json")
+        link.type, link.linkname = tarfile.SYMTYPE, str(canary / "manifest.json")
+        tar.addfile(link)
+    archive = tmp_path / "linked.tar"
+    archive.write_bytes(buf.getvalue())
+    out = daemon.docker_ok("load", "-i", str(archive), timeout=120)
+    try:
+        assert "inside:1" in out and "leak:1" not in out, out
+        assert daemon.docker("image", "inspect", "leak:1")[0] != 0
+    finally:
+        daemon.docker("rmi", "inside:1")
+    before.assert_unchanged(daemon, canary)
 
 
 # ---- docker import --------------------------------------------------------------------------

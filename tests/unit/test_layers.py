@@ -148,3 +148,17 @@ def test_changes_of_a_full_tree(tmp_path: Path) -> None:
     (lower / "gone/f").write_text("f")
     (upper / "added").write_text("a")
     assert changes(upper, [lower], full_tree=True) == [(CHANGE_ADDED, "/added"), (CHANGE_DELETED, "/gone")]
+
+
+def test_changes_never_look_through_a_lower_layers_symlinks(tmp_path: Path) -> None:
+    """A lower layer's ``lib -> <host dir>`` must not make an upper ``lib/x`` look modified because
+    the host has an ``x``: overlay matches entries by name, never through a link."""
+    lower, upper, host = tmp_path / "lower", tmp_path / "upper", tmp_path / "host"
+    host.mkdir()
+    (host / "x").write_text("host")
+    lower.mkdir()
+    os.symlink(str(host), lower / "lib")
+    (upper / "lib").mkdir(parents=True)  # the container replaced the link with a directory
+    (upper / "lib" / "x").write_text("mine")
+    assert changes(upper, [lower]) == [(CHANGE_MODIFIED, "/lib"), (CHANGE_ADDED, "/lib/x")]
+    assert changes(upper, [tmp_path / "absent"]) == [(CHANGE_ADDED, "/lib"), (CHANGE_ADDED, "/lib/x")]

@@ -13,7 +13,7 @@ import pytest
 from dockyard.core.rootfs.copy import copy_into
 from dockyard.core.rootfs.openat2 import openat2
 from dockyard.core.rootfs.root import Root
-from dockyard.core.rootfs.tree import TarWriter, pin
+from dockyard.core.rootfs.tree import TarWriter, pin, tree_size
 from dockyard.core.rootfs.unpack import UnpackOptions, Whiteouts, unpack
 from dockyard.core.rootfs.view import Mounted, View
 from dockyard.errors import Forbidden, InvalidArgument, NotFound
@@ -150,6 +150,14 @@ def test_tree_reading_never_follows_links(tree: tuple[Path, Path]) -> None:
         members = {m.name: m for m in tar.getmembers()}
     assert members["abs"].issym() and members["abs"].linkname == str(host)
     assert not any(name.endswith("secret") for name in members)
+
+
+def test_tree_size_counts_the_tree_never_what_its_links_name(tree: tuple[Path, Path], tmp_path: Path) -> None:
+    root_dir, host = tree
+    (host / "big").write_bytes(b"x" * 100_000)
+    links = sum(len(os.readlink(root_dir / n)) for n in ("abs", "rel", "magic", "loop"))
+    assert tree_size(root_dir) == len("root:x:0:0::/root:/bin/sh\n") + links
+    assert tree_size(tmp_path / "absent") == 0
 
 
 def test_copy_into_keeps_links_as_links(tree: tuple[Path, Path], tmp_path: Path) -> None:

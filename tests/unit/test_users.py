@@ -7,8 +7,9 @@ from pathlib import Path
 
 import pytest
 
+from dockyard.core.builder.source import find
 from dockyard.core.runtime.model import ProcessUser
-from dockyard.core.runtime.users import home_of, resolve_in_root, resolve_user
+from dockyard.core.runtime.users import home_of, resolve_user
 from dockyard.errors import InvalidArgument
 
 PASSWD = """\
@@ -92,7 +93,10 @@ def test_symlinked_passwd_never_leaves_the_rootfs(tmp_path: Path) -> None:
     # The host's /etc/passwd has root; the container's does not.
     with pytest.raises(InvalidArgument):
         resolve_user(root, "root")
-    assert resolve_in_root(root, "/etc/group") == (root / "etc" / "shadow").resolve()
+    assert find(root, "/etc/group") is None  # the rootfs's /etc/shadow, absent: not the host's
+    (root / "etc" / "shadow").write_text("in the rootfs\n")
+    found = find(root, "/etc/group")
+    assert found is not None and found.path == "/etc/shadow"
 
 
 def test_home_of(rootfs: Path) -> None:

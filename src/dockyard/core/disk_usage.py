@@ -8,7 +8,6 @@ image's *shared size* is the part of its layers that another image uses too (mob
 from __future__ import annotations
 
 import asyncio
-import os
 from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
@@ -17,6 +16,7 @@ from typing import TYPE_CHECKING
 from dockyard.core.containers.model import Container
 from dockyard.core.ids import hex_of
 from dockyard.core.images.model import Image
+from dockyard.core.rootfs.tree import tree_size
 from dockyard.core.volumes.model import Volume
 
 if TYPE_CHECKING:
@@ -53,18 +53,6 @@ class DiskUsage:
     images: list[ImageUsage]
     containers: list[ContainerUsage]
     volumes: list[VolumeUsage]
-
-
-def tree_size(root: Path) -> int:
-    """Bytes of the regular files under ``root`` (symlinks not followed)."""
-    total = 0
-    for dirpath, _dirs, files in os.walk(root):
-        for name in files:
-            try:
-                total += os.lstat(os.path.join(dirpath, name)).st_size
-            except OSError:
-                continue
-    return total
 
 
 async def disk_usage(*, images: ImageService, containers: ContainerService,

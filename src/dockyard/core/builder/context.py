@@ -1,25 +1,27 @@
 """The build context: the tar the client sends, unpacked, filtered and digested.
 
 Extraction refuses members that would land outside the context directory and never follows the
-archive's links on the host. Sources named by COPY/ADD
-are resolved inside the context: ``..`` or a symlink leading out is refused with Docker's
-``forbidden path outside the build context``. Content digests (sha256 of mode, link target and
-bytes; never mtimes) feed the cache keys and are memoised for the build.
+archive's links on the host. Sources named by COPY/ADD are resolved inside the context, as
+BuildKit resolves them: a symlink to ``/etc/passwd`` or ``../../x`` names the context's own entry;
+a source written with a leading ``..`` is refused with the classic builder's ``forbidden path
+outside the build context``. Content digests (sha256 of mode, link target and bytes; never mtimes)
+feed the cache keys and are memoised for the build, and are read through descriptors.
 """
 
 from __future__ import annotations
 
-import fnmatch
 import hashlib
 import os
 import posixpath
 import stat
 from pathlib import Path
 
+from dockyard.core.builder import source
 from dockyard.core.builder.ignore import Matcher, read_patterns
+from dockyard.core.builder.source import Source, refuse_outside
 from dockyard.core.rootfs.root import Root
+from dockyard.core.rootfs.tree import Entry, link_target, names, open_content, pin
 from dockyard.core.rootfs.unpack import UnpackOptions, unpack
-from dockyard.errors import InvalidArgument, NotFound
 
 _CHUNK = 1 << 20
 
@@ -70,64 +72,51 @@ def _remove(path: Path) -> None:
 
 
 class Context:
-    """An unpacked context directory with path resolution and memoised content digests."""
+    """An unpacked context directory: its sources (:mod:`dockyard.core.builder.source`) and their
+    memoised content digests."""
 
     def __init__(self, root: Path) -> None:
-        self.root = Path(os.path.realpath(root))
+        self.root = root
         self._digests: dict[str, str] = {}
 
-    def resolve(self, source: str, *, follow: bool = True) -> Path:
-        """The context path of ``source`` (relative to the context root); refuse any escape."""
-        clean = posixpath.normpath("/" + source.replace("\\", "/")) if source else "/"
-        if posixpath.normpath(source).startswith(".."):
-            raise InvalidArgument(f"forbidden path outside the build context: {source} ()")
-        path = self.root / clean.lstrip("/")
-        if follow and os.path.lexists(path):
-            real = os.path.realpath(path)
-            if real != str(self.root) and not real.startswith(str(self.root) + "/"):
-                raise InvalidArgument(f"forbidden path outside the build context: {source} ()")
-            return Path(real)
-        return path
+    def find(self, given: str) -> Source | None:
+        """The context entry ``given`` names (symlinks resolved inside the context), or None."""
+        refuse_outside(given)
+        return source.find(self.root, given)
 
-    def glob(self, source: str) -> list[Path]:
-        """``source`` with Go's filepath.Match wildcards expanded; NotFound when nothing matches."""
-        if not any(c in source for c in "*?["):
-            path = self.resolve(source)
-            if not os.path.lexists(path):
-                raise NotFound(f"failed to compute cache key: \"{source}\": not found")
-            return [path]
-        self.resolve(posixpath.dirname(source) or ".")
-        parts = [p for p in posixpath.normpath(source).split("/") if p not in ("", ".")]
-        found = [self.root]
-        for part in parts:
-            matches: list[Path] = []
-            for base in found:
-                if base.is_dir():
-                    matches += sorted(base / n for n in os.listdir(base) if fnmatch.fnmatchcase(n, part))
-            found = matches
-        found = [self.resolve(str(p.relative_to(self.root))) for p in found]
-        if not found:
-            raise NotFound(f"failed to compute cache key: no source files were specified (\"{source}\")")
-        return found
+    def glob(self, given: str) -> list[Source]:
+        """``given`` with Go's filepath.Match wildcards expanded; NotFound when nothing matches."""
+        refuse_outside(given)
+        return source.glob(self.root, given)
 
-    def digest(self, path: Path) -> str:
-        """The content digest of ``path`` (a file, link or whole directory tree)."""
-        key = str(path)
-        cached = self._digests.get(key)
+    def digest(self, src: Source) -> str:
+        """The content digest of ``src`` (a file, link or whole directory tree)."""
+        with src.pinned() as entry:
+            return self._digest(src.path, entry)
+
+    def _digest(self, path: str, entry: Entry) -> str:
+        cached = self._digests.get(path)
         if cached is None:
-            cached = self._digests[key] = self._compute(path)
+            cached = self._digests[path] = self._compute(path, entry)
         return cached
 
-    def _compute(self, path: Path) -> str:
-        st = path.lstat()
+    def _compute(self, path: str, entry: Entry) -> str:
+        st = entry.st
         h = hashlib.sha256(f"{stat.S_IFMT(st.st_mode)}:{stat.S_IMODE(st.st_mode)}".encode())
         if stat.S_ISLNK(st.st_mode):
-            h.update(os.readlink(path).encode())
+            h.update(link_target(entry).encode())
         elif stat.S_ISREG(st.st_mode):
-            with path.open("rb") as f:
+            with os.fdopen(open_content(entry), "rb") as f:
                 while chunk := f.read(_CHUNK):
                     h.update(chunk)
         elif stat.S_ISDIR(st.st_mode):
-            for name in sorted(os.listdir(path)):
-                h.update(name.encode() + b"\0" + self.digest(path / name).encode())
+            for name in names(entry):
+                child = pin(entry.fd, name, name)
+                if child is None:
+                    continue
+                try:
+                    digest = self._digest(posixpath.join(path, name), child)
+                finally:
+                    os.close(child.fd)
+                h.update(name.encode() + b"\0" + digest.encode())
         return h.hexdigest()

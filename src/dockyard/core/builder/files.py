@@ -19,7 +19,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from dockyard.core.builder.ignore import Matcher
+from dockyard.core.builder.source import Source
 from dockyard.core.rootfs.root import Root, lstat_at, remove_at, set_metadata_at
+from dockyard.core.rootfs.tree import Entry, link_target, names, open_content, pin
 from dockyard.core.rootfs.unpack import UnpackOptions, unpack
 from dockyard.errors import InvalidArgument
 
@@ -33,7 +35,7 @@ class CopyOptions:
     owner: tuple[int, int] | None = None  # --chown as (uid, gid); None: 0:0
     mode: int | None = None  # --chmod
     extract: bool = False  # ADD: unpack local archives
-    parents_of: Path | None = None  # --parents: keep each source's path below this root
+    parents: bool = False  # --parents: keep each source's path as the Dockerfile gives it
     exclude: tuple[str, ...] = ()  # --exclude: .dockerignore-style patterns, relative to each source
 
     def excluded(self, rel: str) -> bool:
@@ -58,33 +60,39 @@ def is_dir(rootfs: Path, path: str) -> bool:
         return True
 
 
-def copy_sources(rootfs: Path, sources: list[Path], dest: str, options: CopyOptions) -> None:
-    """Copy ``sources`` (host paths in the context or another stage) to container path ``dest``.
+def copy_sources(rootfs: Path, sources: list[Source], dest: str, options: CopyOptions) -> None:
+    """Copy ``sources`` (entries of the context or of another stage) to container path ``dest``.
 
-    Every write goes through :class:`Root` of ``rootfs``: a symlink an earlier step left at the
-    destination is followed inside the rootfs, never out of it."""
+    Sources are read through descriptors pinned inside their own tree (a symlink there never
+    makes the copy read a host file); every write goes through :class:`Root` of ``rootfs`` (a
+    symlink an earlier step left at the destination is followed inside the rootfs only)."""
     into_dir = dest.endswith("/")
     if len(sources) > 1 and not into_dir:
         raise InvalidArgument(MULTI_SOURCE_ERROR)
     into_dir = into_dir or is_dir(rootfs, dest)
     with Root.at(rootfs) as root:
         for source in [s for s in sources if not options.excluded(s.name)]:
-            base_dir = dest
-            if options.parents_of is not None:
-                base_dir = posixpath.join(dest, str(source.parent.relative_to(options.parents_of)))
-            if source.is_dir() and not source.is_symlink():
-                _directory(root, base_dir, options)
-                if options.parents_of is not None:
-                    base_dir = posixpath.join(base_dir, source.name)
-                    _copy_entry(root, source, base_dir, options)
-                _copy_tree(root, source, base_dir, options)
-            elif options.extract and _is_archive(source):
-                _directory(root, dest, options)
-                _extract(root, source, dest)
-            else:
-                into = into_dir or options.parents_of is not None
-                _copy_entry(root, source, posixpath.join(base_dir, source.name) if into else base_dir,
-                            options)
+            with source.pinned() as entry:
+                _copy_source(root, source, entry, dest, into_dir, options)
+
+
+def _copy_source(root: Root, source: Source, entry: Entry, dest: str, into_dir: bool,
+                 options: CopyOptions) -> None:
+    base_dir = dest
+    if options.parents:
+        base_dir = posixpath.join(dest, posixpath.dirname(source.given))
+    if stat.S_ISDIR(entry.st.st_mode):
+        _directory(root, base_dir, options)
+        if options.parents:
+            base_dir = posixpath.join(base_dir, source.name)
+            _copy_entry(root, entry, base_dir, options)
+        _copy_tree(root, entry, base_dir, options)
+    elif options.extract and stat.S_ISREG(entry.st.st_mode) and _is_archive(entry):
+        _directory(root, dest, options)
+        _extract(root, entry, dest)
+    else:
+        into = into_dir or options.parents
+        _copy_entry(root, entry, posixpath.join(base_dir, source.name) if into else base_dir, options)
 
 
 def write_file(rootfs: Path, content: bytes, dest: str, options: CopyOptions, mode: int = 0o644) -> None:
@@ -112,8 +120,8 @@ def _directory(root: Root, path: str, options: CopyOptions) -> None:
     root.directory(path, create=True, owner=options.owner or (0, 0))
 
 
-def _copy_entry(root: Root, source: Path, out: str, options: CopyOptions) -> None:
-    st = source.lstat()
+def _copy_entry(root: Root, entry: Entry, out: str, options: CopyOptions) -> None:
+    st = entry.st
     owner = options.owner or (0, 0)
     if out.strip("/") == "":
         return  # the rootfs's own top: it keeps its owner and mode
@@ -127,7 +135,7 @@ def _copy_entry(root: Root, source: Path, out: str, options: CopyOptions) -> Non
                 root.forget()
                 existing = None
         if stat.S_ISLNK(st.st_mode):
-            os.symlink(os.readlink(source), name, dir_fd=fd)
+            os.symlink(link_target(entry), name, dir_fd=fd)
             set_metadata_at(fd, name, owner=owner, mode=None, mtime_ns=None)
             return
         if stat.S_ISDIR(st.st_mode):
@@ -137,7 +145,7 @@ def _copy_entry(root: Root, source: Path, out: str, options: CopyOptions) -> Non
                 mode = options.mode if options.mode is not None else stat.S_IMODE(st.st_mode)
                 set_metadata_at(fd, name, owner=owner, mode=mode, mtime_ns=st.st_mtime_ns)
             return
-        _copy_file(source, st, fd, name, owner, options)
+        _copy_file(entry, fd, name, owner, options)
     finally:
         os.close(fd)
 
@@ -151,39 +159,41 @@ def _is_dir_link(root: Root, path: str) -> bool:
     return True
 
 
-def _copy_file(source: Path, st: os.stat_result, dirfd: int, name: str, owner: tuple[int, int],
-               options: CopyOptions) -> None:
+def _copy_file(entry: Entry, dirfd: int, name: str, owner: tuple[int, int], options: CopyOptions) -> None:
+    st = entry.st
     mode = options.mode if options.mode is not None else stat.S_IMODE(st.st_mode)
     if not stat.S_ISREG(st.st_mode):
         # A node or FIFO of another stage: made as what it is, never opened.
         os.mknod(name, stat.S_IFMT(st.st_mode) | 0o600, st.st_rdev, dir_fd=dirfd)
         set_metadata_at(dirfd, name, owner=owner, mode=mode, mtime_ns=st.st_mtime_ns)
         return
-    src = os.open(source, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
-    try:
-        out = os.open(name, _NEW_FILE, 0o600, dir_fd=dirfd)
-        with os.fdopen(out, "wb") as f, os.fdopen(os.dup(src), "rb") as data:
-            shutil.copyfileobj(data, f, 1 << 20)
-            f.flush()
-            os.fchown(out, *owner)
-            os.fchmod(out, mode)
-            os.utime(out, ns=(st.st_atime_ns, st.st_mtime_ns))
-    finally:
-        os.close(src)
+    out = os.open(name, _NEW_FILE, 0o600, dir_fd=dirfd)
+    with os.fdopen(out, "wb") as f, os.fdopen(open_content(entry), "rb") as data:
+        shutil.copyfileobj(data, f, 1 << 20)
+        f.flush()
+        os.fchown(out, *owner)
+        os.fchmod(out, mode)
+        os.utime(out, ns=(st.st_atime_ns, st.st_mtime_ns))
 
 
-def _copy_tree(root: Root, source: Path, target: str, options: CopyOptions, rel: str = "") -> None:
-    for name in sorted(os.listdir(source)):
-        child = source / name
+def _copy_tree(root: Root, top: Entry, target: str, options: CopyOptions, rel: str = "") -> None:
+    """What directory ``top`` holds, each child pinned from ``top``'s descriptor (never followed)."""
+    for name in names(top):
         child_rel = f"{rel}/{name}" if rel else name
         if options.excluded(child_rel):
             continue
-        out = posixpath.join(target, name)
-        _copy_entry(root, child, out, options)
-        if child.is_dir() and not child.is_symlink():
-            _copy_tree(root, child, out, options, child_rel)
+        child = pin(top.fd, name, child_rel)
+        if child is None:
+            continue
+        try:
+            out = posixpath.join(target, name)
+            _copy_entry(root, child, out, options)
+            if stat.S_ISDIR(child.st.st_mode):
+                _copy_tree(root, child, out, options, child_rel)
+        finally:
+            os.close(child.fd)
     if target.strip("/"):
-        st = source.stat()
+        st = top.st
         fd, name = root.parent(target)
         try:
             if (found := lstat_at(fd, name)) is not None and stat.S_ISDIR(found.st_mode):
@@ -192,15 +202,15 @@ def _copy_tree(root: Root, source: Path, target: str, options: CopyOptions, rel:
             os.close(fd)
 
 
-def _is_archive(path: Path) -> bool:
-    if not path.is_file():
-        return False
-    try:
-        return tarfile.is_tarfile(path)
-    except OSError:
-        return False
+def _is_archive(entry: Entry) -> bool:
+    with os.fdopen(open_content(entry), "rb") as f:
+        try:
+            return tarfile.is_tarfile(f)
+        except OSError:
+            return False
 
 
-def _extract(root: Root, archive: Path, target: str) -> None:
+def _extract(root: Root, archive: Entry, target: str) -> None:
     """ADD of a local tar: unpacked into ``target``, its links kept inside the rootfs."""
-    unpack(archive, root, UnpackOptions(base=target))
+    with os.fdopen(open_content(archive), "rb") as f:
+        unpack(f, root, UnpackOptions(base=target))

@@ -1,7 +1,10 @@
 """``RUN --mount``: BuildKit's mount types for one RUN step, as Docker's ``Mounts`` of its container.
 
-- ``type=bind`` (default): ``source`` from the context, or from a stage/image with ``from=``;
-  read-only unless ``rw`` (then writes go to a throw-away copy, as BuildKit discards them).
+- ``type=bind`` (default): ``source`` from the context, or from a stage/image with ``from=``,
+  resolved inside that tree (:mod:`dockyard.core.builder.source`: a stage's ``ln -s / x`` binds the
+  stage's root, never the host's); read-only unless ``rw`` (then writes go to a throw-away copy,
+  as BuildKit discards them). The runtime is handed a path of the daemon's own, bound from the
+  pinned descriptor, so no symlink of the tree can redirect its mount.
 - ``type=cache``: a directory under ``<data-root>/builder/cache/`` keyed by ``id`` (default: the
   target) that outlives the build; ``sharing=shared|private|locked``; ``uid``/``gid``/``mode`` set
   when the directory is first made.
@@ -23,19 +26,26 @@ import os
 import posixpath
 import re
 import shutil
+import stat
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from dockyard.core.builder import source
 from dockyard.core.builder.context import Context
+from dockyard.core.builder.source import Source
 from dockyard.core.images.model import Image
+from dockyard.core.rootfs.copy import copy_into
+from dockyard.core.rootfs.root import Root
+from dockyard.core.rootfs.tree import open_content
 from dockyard.errors import InvalidArgument, NotFound, Unimplemented
 
 _TYPES = frozenset({"bind", "cache", "tmpfs", "secret"})
 _SHARING = frozenset({"shared", "private", "locked"})
 _SIZE = re.compile(r"^(\d+)([kmg]?)b?$", re.IGNORECASE)
 _UNITS = {"": 1, "k": 1 << 10, "m": 1 << 20, "g": 1 << 30}
+_NEW_FILE = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
 
 
 @dataclass(frozen=True, slots=True)
@@ -212,6 +222,8 @@ def _disk_usage(path: Path) -> int:
 
 
 MountImage = Callable[[Image | None], Awaitable[Path]]  # a mounted image's root, kept for the step
+# A source bound read-only at a path of the daemon's own (by its pinned descriptor), kept for the step.
+BindSource = Callable[[Source], Awaitable[Path]]
 
 
 @dataclass(slots=True)
@@ -224,6 +236,7 @@ class MountSources:
     scratch: Path
     stage_image: Callable[[str], Awaitable[Image | None]]
     mount_image: MountImage
+    bind: BindSource
 
 
 async def resolve(mounts: list[RunMount], sources: MountSources,
@@ -244,35 +257,45 @@ async def resolve(mounts: list[RunMount], sources: MountSources,
                 result.append({"Type": "bind", "Source": str(secret), "Target": mount.target,
                                "ReadOnly": True})
         else:
-            path = await _bind_source(mount, sources)
+            found = await _bind_source(mount, sources)
             if mount.rw:
-                path = await asyncio.to_thread(_private_copy, path, sources.scratch)
+                path = await asyncio.to_thread(_private_copy, found, sources.scratch)
+            else:
+                path = await sources.bind(found)
             result.append({"Type": "bind", "Source": str(path), "Target": mount.target,
                            "ReadOnly": not mount.rw})
     return result
 
 
-async def _bind_source(mount: RunMount, sources: MountSources) -> Path:
-    from dockyard.core.runtime.users import resolve_in_root
-
+async def _bind_source(mount: RunMount, sources: MountSources) -> Source:
     if not mount.from_:
-        path = sources.context.resolve(mount.source or "/")
-        root = sources.context.root
+        found = await asyncio.to_thread(sources.context.find, mount.source or "/")
     else:
         image = await sources.stage_image(mount.from_)
         root = await sources.mount_image(image)
-        path = resolve_in_root(root, mount.source or "/")
-    if not os.path.lexists(path):
+        found = await asyncio.to_thread(source.find, root, mount.source or "/")
+    if found is None:
         raise NotFound(f"failed to compute cache key: \"/{mount.source.lstrip('/')}\": not found")
-    return path
+    return found
 
 
-def _private_copy(path: Path, scratch: Path) -> Path:
+def _private_copy(found: Source, scratch: Path) -> Path:
+    """A throw-away copy for ``rw``, read by descriptors inside the source's tree."""
     dest = scratch / ("bind-" + os.urandom(6).hex())
-    if path.is_dir():
-        shutil.copytree(path, dest, symlinks=True)
-    else:
-        shutil.copy2(path, dest)
+    with found.pinned() as entry:
+        if stat.S_ISDIR(entry.st.st_mode):
+            dest.mkdir(mode=0o700)
+            with Root.at(dest) as root:
+                copy_into(entry, root)
+            os.chown(dest, entry.st.st_uid, entry.st.st_gid)
+            os.chmod(dest, stat.S_IMODE(entry.st.st_mode))
+            return dest
+        if not stat.S_ISREG(entry.st.st_mode):
+            raise InvalidArgument(f"cannot bind-mount {found.given or '/'}: not a file or directory")
+        with os.fdopen(open_content(entry), "rb") as data, \
+                os.fdopen(os.open(dest, _NEW_FILE, 0o600), "wb") as out:
+            shutil.copyfileobj(data, out, 1 << 20)
+            os.fchmod(out.fileno(), stat.S_IMODE(entry.st.st_mode))
     return dest
 
 

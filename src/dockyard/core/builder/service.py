@@ -11,6 +11,7 @@ import contextlib
 import itertools
 import logging
 import os
+import stat
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any, Protocol
@@ -32,6 +33,7 @@ from dockyard.core.images.model import Image
 from dockyard.core.images.reference import parse_repository
 from dockyard.core.layers.snapshots import Mounter, Snapshotter
 from dockyard.core.metadata import Metadata
+from dockyard.core.rootfs.root import Root
 from dockyard.core.system import go_arch
 from dockyard.errors import DockyardError, InvalidArgument, NotFound
 
@@ -268,10 +270,17 @@ def _split_tag(tag: str) -> tuple[str, str | None]:
 
 
 def _read_dockerfile(root: Path, name: str) -> str:
-    path = root / name.lstrip("/")
-    if not os.path.realpath(path).startswith(str(root.resolve()) + "/") or not path.is_file():
-        raise NotFound(f"Cannot locate specified Dockerfile: {name}")
-    return path.read_text()
+    """The Dockerfile, looked up inside the context (a symlinked one is followed there only)."""
+    missing = NotFound(f"Cannot locate specified Dockerfile: {name}")
+    try:
+        with Root.at(root) as tree:
+            fd = tree.open(name, os.O_RDONLY | os.O_NOCTTY | os.O_NONBLOCK)
+    except OSError as exc:
+        raise missing from exc
+    with os.fdopen(fd, "rb") as f:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            raise missing  # a directory, a FIFO or a device node is no Dockerfile
+        return f.read().decode()
 
 
 def _meta_args(args: list[Instruction], given: dict[str, str], escape: str, platform: str) -> dict[str, str]:

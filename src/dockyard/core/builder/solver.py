@@ -28,6 +28,7 @@ from dockyard.core.builder.model import Emit
 from dockyard.core.builder.mounts import CacheDirs, MountSources, RunMount, parse_mount
 from dockyard.core.builder.mounts import resolve as resolve_mounts
 from dockyard.core.builder.shell import expand_heredoc
+from dockyard.core.builder.source import Source, glob
 from dockyard.core.builder.steps import StepRunner
 from dockyard.core.downloads import Fetcher
 from dockyard.core.images.commit import CommitOptions
@@ -245,8 +246,8 @@ class Solver:
                 image = await run.stage_image(mount.from_)
                 digest = image.id if image else "scratch"
             elif mount.type == "bind":
-                path = self._context.resolve(mount.source or "/")
-                digest = await asyncio.to_thread(self._context.digest, path) if path.exists() else None
+                found = await asyncio.to_thread(self._context.find, mount.source or "/")
+                digest = await asyncio.to_thread(self._context.digest, found) if found else None
             inputs.append([*mount.cache_part(), digest])
         return inputs
 
@@ -257,8 +258,12 @@ class Solver:
         async def mount_image(image: Image | None) -> Path:
             return await asyncio.to_thread(mounted.enter_context, self._steps.mounted_image(image))
 
+        async def bind(source: Source) -> Path:
+            return await asyncio.to_thread(mounted.enter_context, self._steps.bound(source))
+
         return MountSources(context=self._context, caches=self._caches, secrets=self._secrets,
-                            scratch=run.work, stage_image=run.stage_image, mount_image=mount_image)
+                            scratch=run.work, stage_image=run.stage_image, mount_image=mount_image,
+                            bind=bind)
 
     # ---- COPY / ADD ----
     async def _copy(self, run: StageRun, ins: Instruction) -> None:
@@ -284,11 +289,11 @@ class Solver:
         if source_from:
             from_image = await run.stage_image(source_from)
             digests.append(["from", from_image.id if from_image else "scratch", local])
-            sources: list[Path] = []
+            sources: list[Source] = []
         else:
-            sources = [p for n in local for p in self._context.glob(n)]
+            sources = await asyncio.to_thread(lambda: [s for n in local for s in self._context.glob(n)])
             digests += await asyncio.to_thread(
-                lambda: [[str(p.relative_to(self._context.root)), self._context.digest(p)] for p in sources])
+                lambda: [[s.path.lstrip("/") or ".", self._context.digest(s)] for s in sources])
         shown = [*names, *(f"<<{n}" for n in heredocs)]
         text = f"{ins.cmd} {'--chown=' + chown + ' ' if chown else ''}" \
                f"{'--chmod=' + chmod + ' ' if chmod else ''}" \
@@ -300,7 +305,7 @@ class Solver:
         def work(rootfs: Path) -> None:
             owner = _owner(rootfs, chown) if chown else None
             options = CopyOptions(owner=owner, mode=mode, extract=ins.cmd == "ADD" and not source_from,
-                                  parents_of=self._context.root if parents and not source_from else None,
+                                  parents=parents and not source_from,
                                   exclude=exclude)
             if count > 1 and not dest.endswith("/"):
                 from dockyard.core.builder.files import MULTI_SOURCE_ERROR
@@ -314,7 +319,7 @@ class Solver:
                 write_file(rootfs, path.read_bytes(), out, options, mode=0o600)
             if from_image is not None or source_from:
                 with self._steps.mounted_image(from_image) as other:
-                    found = [_in_root(other, n) for n in local]
+                    found = [s for n in local for s in glob(other, n)]
                     copy_sources(rootfs, found, dest, options)
             elif sources:
                 copy_sources(rootfs, sources, dest, options)
@@ -412,15 +417,6 @@ def _owner(rootfs: Path, chown: str) -> tuple[int, int]:
     if ":" not in chown:
         return user.uid, user.uid  # a user without group: the UID is the GID too (Docker's docs)
     return user.uid, user.gid
-
-
-def _in_root(root: Path, name: str) -> Path:
-    from dockyard.core.runtime.users import resolve_in_root
-
-    path = resolve_in_root(root, name)
-    if not path.exists() and not path.is_symlink():
-        raise NotFound(f"failed to compute cache key: \"{name}\": not found")
-    return path
 
 
 def _url_name(url: str) -> str:

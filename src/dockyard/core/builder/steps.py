@@ -14,6 +14,7 @@ import contextlib
 import logging
 import os
 import secrets
+import stat
 import tempfile
 from collections.abc import Awaitable, Callable, Iterator
 from contextlib import ExitStack
@@ -23,11 +24,13 @@ from typing import Any, Protocol
 
 from dockyard.config import DaemonConfig
 from dockyard.core.builder.model import Emit, StepFailed
+from dockyard.core.builder.source import Source
 from dockyard.core.containers.model import Container, ContainerConfig, CreateRequest, HostOptions, WaitResult
 from dockyard.core.images.model import Image
 from dockyard.core.layers.diff import write_layer
-from dockyard.core.layers.snapshots import Mounter, Snapshotter
+from dockyard.core.layers.snapshots import Mount, Mounter, Snapshotter
 from dockyard.core.recovery import BUILD_LABEL
+from dockyard.core.rootfs.root import lstat_at, lstat_beneath, parent_beneath, proc_path
 from dockyard.core.runtime.backend import StdioStream
 
 log = logging.getLogger(__name__)
@@ -125,12 +128,12 @@ class StepRunner:
         upper = self._snapshotter.upper_dir(key)
         lowers = self._snapshotter.parent_dirs(key)
         for rel in _MOUNT_POINTS:
-            _drop_if_mount_point(upper / rel, [low / rel for low in lowers])
+            _drop_if_mount_point(upper, lowers, rel)
         for target in stubs or []:
             # The runtime made the mount point (and its missing parents): BuildKit drops such stubs.
             rel = target.strip("/")
             while rel:
-                _drop_if_mount_point(upper / rel, [low / rel for low in lowers])
+                _drop_if_mount_point(upper, lowers, rel)
                 rel = os.path.dirname(rel)
         if not any(upper.iterdir()):
             return None
@@ -167,6 +170,28 @@ class StepRunner:
                 yield rootfs
 
     @contextlib.contextmanager
+    def bound(self, source: Source) -> Iterator[Path]:
+        """``source`` bind-mounted read-only at a new path of the daemon's own, from the descriptor
+        its lookup inside its tree pinned (``/proc/self/fd``): a RUN's ``--mount type=bind``
+        hands the runtime this path, which no symlink of the tree can redirect."""
+        with ExitStack() as stack:
+            scratch = self.scratch_dir()
+            stack.callback(os.rmdir, scratch)
+            target = scratch / "source"
+            with source.pinned() as entry:
+                if stat.S_ISDIR(entry.st.st_mode):
+                    target.mkdir()
+                    stack.callback(os.rmdir, target)
+                else:
+                    target.touch()
+                    stack.callback(os.unlink, target)
+                self._mounter.mount([Mount("bind", proc_path(entry.fd), ("bind", "ro"))], target)
+            try:
+                yield target
+            finally:
+                self._mounter.unmount(target)
+
+    @contextlib.contextmanager
     def _mounted(self, mounts: list, stack: ExitStack) -> Iterator[Path]:  # type: ignore[type-arg]
         target = self.scratch_dir()
         stack.callback(os.rmdir, target)
@@ -177,11 +202,29 @@ class StepRunner:
             self._mounter.unmount(target)
 
 
-def _drop_if_mount_point(path: Path, lowers: list[Path]) -> None:
-    if not path.exists() or path.is_symlink() or any(os.path.lexists(p) for p in lowers):
+def _drop_if_mount_point(upper: Path, lowers: list[Path], rel: str) -> None:
+    """Remove the empty stub the runtime left at ``rel`` of the step's upper dir, unless a lower
+    layer has that entry. Looked up with no symlink followed: the step may have moved the stub's
+    directory away and left ``ln -s /host/dir`` in its place, and nothing of the host is removed."""
+    if any(lstat_beneath(low, rel) is not None for low in lowers):
         return
-    with contextlib.suppress(OSError):
-        if path.is_dir():
-            os.rmdir(path)  # only when empty
-        elif path.stat().st_size == 0:
-            path.unlink()
+    try:
+        top = os.open(upper, os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
+    except OSError:
+        return
+    try:
+        found = parent_beneath(top, rel)
+    finally:
+        os.close(top)
+    if found is None:
+        return
+    fd, name = found
+    try:
+        st = lstat_at(fd, name)
+        with contextlib.suppress(OSError):
+            if st is not None and stat.S_ISDIR(st.st_mode):
+                os.rmdir(name, dir_fd=fd)  # only when empty
+            elif st is not None and not stat.S_ISLNK(st.st_mode) and st.st_size == 0:
+                os.unlink(name, dir_fd=fd)
+    finally:
+        os.close(fd)

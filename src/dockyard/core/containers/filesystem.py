@@ -14,6 +14,7 @@ from typing import Protocol
 from dockyard.core.containers.model import Container, ContainerPaths
 from dockyard.core.images.model import Image
 from dockyard.core.layers.snapshots import Mounter, Snapshotter
+from dockyard.core.rootfs.tree import tree_size
 from dockyard.errors import DockyardError, NotFound
 
 
@@ -75,17 +76,6 @@ class ContainerFilesystem:
         upper = self._snapshotter.upper_dir(container.id)
         lowers = self._snapshotter.parent_dirs(container.id)
         return await asyncio.to_thread(changes, upper, lowers)
-
-
-def tree_size(root: Path) -> int:
-    total = 0
-    if not root.exists():
-        return 0
-    for path in root.rglob("*"):
-        with contextlib.suppress(OSError):
-            if path.is_file() and not path.is_symlink():
-                total += path.stat().st_size
-    return total
 
 
 def overlay_dirs(options: tuple[str, ...], merged: str) -> dict[str, str]:

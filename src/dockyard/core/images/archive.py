@@ -15,6 +15,8 @@ from __future__ import annotations
 import io
 import json
 import platform
+import posixpath
+import stat
 import tarfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,6 +24,8 @@ from typing import Any
 
 from dockyard.core.ids import hex_of
 from dockyard.core.layers.apply import Whiteouts, apply_layer, clean_member
+from dockyard.core.rootfs.root import parts_of
+from dockyard.core.rootfs.view import resolve
 from dockyard.errors import InvalidArgument
 
 OCI_INDEX = "application/vnd.oci.image.index.v1+json"
@@ -70,35 +74,41 @@ def extract(tar_path: Path, dest: Path, limit: int | None = None) -> None:
 
 
 def member(root: Path, name: str) -> Path:
-    """A file of the extracted archive; a path that leaves ``root`` is refused."""
+    """A regular file of the extracted archive. Its symlinks are followed inside the archive only,
+    as moby's ``FollowSymlinkInScope`` does (a ``manifest.json`` linked to a host file names the
+    archive's own entry of that path); the path returned has no symlink left in it, and nothing
+    but the daemon writes the extracted tree. A name that leaves ``root`` is refused."""
     rel = clean_member(name, refuse_absolute=True)
-    path = (root / rel).resolve()
-    if not path.is_relative_to(root.resolve()):
-        raise InvalidArgument(f"invalid archive member {name!r}: path escapes the archive")
-    if not path.is_file():
+    found = resolve(root, rel)
+    if found is None or not stat.S_ISREG(found[1].st_mode):
         raise InvalidArgument(f"invalid archive: {name} is missing")
-    return path
+    return root.joinpath(*parts_of(found[0]))
 
 
-def _json(path: Path) -> Any:
+def _has(root: Path, name: str) -> bool:
+    found = resolve(root, name)
+    return found is not None and stat.S_ISREG(found[1].st_mode)
+
+
+def _json(root: Path, name: str) -> Any:
     try:
-        return json.loads(path.read_bytes())
+        return json.loads(member(root, name).read_bytes())
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise InvalidArgument(f"invalid archive: {path.name}: {exc}") from exc
+        raise InvalidArgument(f"invalid archive: {posixpath.basename(name)}: {exc}") from exc
 
 
 def read(root: Path) -> list[ArchivedImage]:
     """The images of an extracted archive."""
-    if (root / "manifest.json").is_file():
+    if _has(root, "manifest.json"):
         return _read_docker(root)
-    if (root / "index.json").is_file():
+    if _has(root, "index.json"):
         return _read_oci(root)
     raise InvalidArgument("invalid archive: neither manifest.json nor index.json found "
                           "(is this a docker save or OCI layout tar?)")
 
 
 def _read_docker(root: Path) -> list[ArchivedImage]:
-    manifest = _json(root / "manifest.json")
+    manifest = _json(root, "manifest.json")
     if not isinstance(manifest, list):
         raise InvalidArgument("invalid archive: manifest.json is not a list")
     images: list[ArchivedImage] = []
@@ -111,12 +121,16 @@ def _read_docker(root: Path) -> list[ArchivedImage]:
     return images
 
 
+def _blob_name(digest: str) -> str:
+    return f"blobs/sha256/{hex_of(str(digest))}"
+
+
 def _blob(root: Path, digest: str) -> Path:
-    return member(root, f"blobs/sha256/{hex_of(str(digest))}")
+    return member(root, _blob_name(digest))
 
 
 def _read_oci(root: Path) -> list[ArchivedImage]:
-    index = _json(root / "index.json")
+    index = _json(root, "index.json")
     images: list[ArchivedImage] = []
     for desc in index.get("manifests") or []:
         annotations = desc.get("annotations") or {}
@@ -128,7 +142,7 @@ def _read_oci(root: Path) -> list[ArchivedImage]:
 
 
 def _oci_image(root: Path, desc: dict[str, Any], names: tuple[str, ...]) -> ArchivedImage:
-    doc = _json(_blob(root, desc["digest"]))
+    doc = _json(root, _blob_name(desc["digest"]))
     media = desc.get("mediaType") or doc.get("mediaType")
     if media in (OCI_INDEX, DOCKER_LIST) or "manifests" in doc:
         return _oci_image(root, _pick_platform(doc.get("manifests") or []), names)

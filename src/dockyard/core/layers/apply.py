@@ -33,7 +33,7 @@ from dockyard.core.rootfs.unpack import (
 from dockyard.errors import InvalidArgument
 
 __all__ = ["OPAQUE_WHITEOUT", "OPAQUE_XATTR", "WHITEOUT_PREFIX", "Whiteouts", "apply_layer",
-           "clean_member", "is_compressed", "lstat_or_none", "normalize_layer"]
+           "clean_member", "is_compressed", "normalize_layer"]
 
 _CHUNK = 1 << 20
 # Magic numbers of the compressions a layer or an import may use (gzip, bzip2, xz, zstd).
@@ -101,9 +101,3 @@ def apply_layer(tar_path: Path, root: Path, *, whiteouts: Whiteouts, refuse_abso
         return unpack(tar_path, tree, UnpackOptions(whiteouts=whiteouts, refuse_absolute=refuse_absolute,
                                                     limit=limit))
 
-
-def lstat_or_none(path: Path) -> os.stat_result | None:
-    try:
-        return os.lstat(path)
-    except FileNotFoundError:
-        return None

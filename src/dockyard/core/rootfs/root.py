@@ -54,6 +54,38 @@ def remove_at(dirfd: int, name: str) -> None:
         os.unlink(name, dir_fd=dirfd)
 
 
+def parent_beneath(top: int, rel: str) -> tuple[int, str] | None:
+    """The directory holding ``rel`` below directory ``top`` (a new descriptor, the caller's) and
+    the entry's name, looked up with no symlink followed (``RESOLVE_BENEATH | NO_SYMLINKS``): None
+    when a component is missing, not a directory, or a symlink. Overlay matches an upper entry with
+    the lower one of the same names, never through a link: this is that lookup."""
+    head, _, name = "/".join(parts_of(rel)).rpartition("/")
+    try:
+        return openat2(top, head or ".", _DIR, 0, STEP), name
+    except OSError as exc:
+        if exc.errno in (errno.ENOENT, errno.ENOTDIR, errno.ELOOP, errno.EXDEV):
+            return None
+        raise
+
+
+def lstat_beneath(top: Path, rel: str) -> os.stat_result | None:
+    """The lstat of ``rel`` below directory ``top``, no symlink followed on the way (see above)."""
+    try:
+        fd = os.open(top, _DIR | os.O_CLOEXEC)
+    except (FileNotFoundError, NotADirectoryError):
+        return None
+    try:
+        found = parent_beneath(fd, rel)
+    finally:
+        os.close(fd)
+    if found is None:
+        return None
+    try:
+        return lstat_at(*found)
+    finally:
+        os.close(found[0])
+
+
 def chmod_at(dirfd: int, name: str, mode: int) -> None:
     """chmod of ``name`` itself: Linux has no ``fchmodat(AT_SYMLINK_NOFOLLOW)`` before 6.6, so the
     entry is pinned with ``O_PATH | O_NOFOLLOW`` and changed through its descriptor's magic link."""

@@ -16,6 +16,7 @@ import stat
 import tarfile
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from pathlib import Path
 
 from dockyard.core.rootfs.root import proc_path
 
@@ -71,6 +72,22 @@ def walk(top: Entry, enter: Callable[[str], Entry | None] | None = None) -> Iter
             yield from walk(child, enter)
         finally:
             os.close(child.fd)
+
+
+def tree_size(root: Path) -> int:
+    """Bytes of what is below ``root`` that is not a directory (``du``'s apparent size, as moby's
+    ``directory.Size``); 0 when ``root`` is absent. Walked by pinned descriptors, so a container
+    swapping a directory of its volume or upper dir for a symlink meanwhile cannot make the walk
+    measure (and so reveal the size of) a host directory. Blocking."""
+    try:
+        fd = os.open(root, os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
+    except (FileNotFoundError, NotADirectoryError):
+        return 0
+    try:
+        top = Entry(rel="", name=".", fd=fd, st=os.fstat(fd))
+        return sum(e.st.st_size for e in walk(top) if not stat.S_ISDIR(e.st.st_mode))
+    finally:
+        os.close(fd)
 
 
 def open_content(entry: Entry) -> int:

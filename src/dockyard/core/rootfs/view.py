@@ -263,6 +263,18 @@ class View:
                 os.close(fd)
 
 
+def resolve(tree: Path, path: str) -> tuple[str, os.stat_result] | None:
+    """``path`` in a plain ``tree`` (no mounts) with every symlink resolved inside it, the last
+    one too: its path from the tree's top ("/a/b") and its lstat; None when nothing is there.
+    The tree's own ``ln -s /etc/shadow x`` or ``ln -s ../../.. x`` names the tree's entries."""
+    with View(tree, [], label=str(tree)) as view:
+        try:
+            with view.find(path, follow_last=True) as found:
+                return found.path, os.stat(found.name, dir_fd=found.fd, follow_symlinks=False)
+        except (NotFound, FileNotFoundError, NotADirectoryError):
+            return None
+
+
 def _inode(fd: int) -> tuple[int, int]:
     st = os.fstat(fd)
     return st.st_dev, st.st_ino

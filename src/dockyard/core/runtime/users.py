@@ -24,7 +24,6 @@ from dockyard.errors import InvalidArgument
 # Linux ids are unsigned 32-bit, but Docker (runc's libcontainer/user) refuses anything above
 # int32 max because Go's ``int`` parsing and setgroups(2) callers treat -1 as "unset".
 _MAX_ID = 2**31 - 1
-_MAX_SYMLINKS = 40  # the kernel's own MAXSYMLINKS
 _MAX_FILE = 16 << 20  # a passwd or group file larger than this is an attack, not a user list
 
 
@@ -41,35 +40,6 @@ class _GroupEntry:
     name: str
     gid: int
     members: tuple[str, ...]
-
-
-def resolve_in_root(rootfs: Path, path: str) -> Path:
-    """Resolve ``path`` inside ``rootfs`` following symlinks as the container would see them.
-
-    Absolute link targets restart at ``rootfs``; ``..`` never climbs above it. The result may not
-    exist. This is the ``securejoin`` idea: the daemon reads container files without chroot.
-    """
-    root = rootfs.resolve()
-    pending = [p for p in path.split("/") if p not in ("", ".")]
-    current = root
-    links = 0
-    while pending:
-        part = pending.pop(0)
-        if part == "..":
-            current = current.parent if current != root else root
-            continue
-        candidate = current / part
-        if candidate.is_symlink():
-            links += 1
-            if links > _MAX_SYMLINKS:
-                raise InvalidArgument(f"too many levels of symbolic links resolving {path} in the container")
-            target = os.readlink(candidate)
-            if target.startswith("/"):
-                current = root
-            pending[:0] = [p for p in target.split("/") if p not in ("", ".")]
-            continue
-        current = candidate
-    return current
 
 
 def _read_lines(rootfs: Path, path: str) -> list[str] | None:

@@ -14,7 +14,6 @@ import builtins
 import contextlib
 import json
 import logging
-import os
 import secrets
 from collections.abc import Callable
 from pathlib import Path
@@ -25,6 +24,7 @@ from dockyard.core.labels import labels_match
 from dockyard.core.layers.snapshots import Mounter
 from dockyard.core.metadata import Metadata
 from dockyard.core.plugins.registry import PluginError, PluginRegistry
+from dockyard.core.rootfs.tree import tree_size
 from dockyard.core.timestamps import now_rfc3339
 from dockyard.core.volumes.drivers import VolumeDriver
 from dockyard.core.volumes.local import LocalDriver
@@ -184,7 +184,7 @@ class VolumeService:
     async def size(self, volume: Volume) -> int:
         if volume.driver != LOCAL_DRIVER:
             return 0  # a plugin's data is the plugin's: not walked (moby reports it as unknown)
-        return await asyncio.to_thread(_tree_size, volume.mountpoint)
+        return await asyncio.to_thread(tree_size, volume.mountpoint)
 
     # ---- use ----
     def ensure_mounted(self, volume: Volume) -> Path:
@@ -244,12 +244,3 @@ class VolumeService:
                 deleted.append(volume.name)
                 reclaimed += size
         return deleted, reclaimed
-
-
-def _tree_size(root: Path) -> int:
-    total = 0
-    for dirpath, _dirs, files in os.walk(root):
-        for name in files:
-            with contextlib.suppress(OSError):
-                total += os.lstat(os.path.join(dirpath, name)).st_size
-    return total
