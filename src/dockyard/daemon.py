@@ -365,7 +365,6 @@ def raise_nofile_limit() -> None:
 async def serve(config: DaemonConfig) -> None:
     from dockyard.api.app import build_app
     from dockyard.api.listeners import plan_listeners, start_listeners
-    from dockyard.api.metrics import EngineMetrics, start_metrics, timing_middleware
     from dockyard.core.containers.leftovers import recover as recover_containers
 
     listeners = plan_listeners(config)  # refused settings stop us before anything is made
@@ -405,7 +404,11 @@ async def serve(config: DaemonConfig) -> None:
                              engine.networks.port_conflicts if engine.networks is not None else ())
     if engine.swarm is not None:
         await engine.swarm.open()  # after containers: its tasks are containers
-    metrics = EngineMetrics(engine) if config.metrics_addr else None
+    metrics = None
+    if config.metrics_addr:  # prometheus_client (~2 MB) only in a daemon that serves metrics
+        from dockyard.api.metrics import EngineMetrics, start_metrics, timing_middleware
+
+        metrics = EngineMetrics(engine)
     app = build_app(engine, ((timing_middleware(metrics),) if metrics else ()) + _trace_middlewares())
     runner = web.AppRunner(app, handle_signals=False, access_log=None, shutdown_timeout=1.0)
     await runner.setup()

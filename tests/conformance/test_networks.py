@@ -218,7 +218,6 @@ def _traces(daemon: Daemon, words: list[str]) -> list[str]:
     return [w for w in words if w in links or w in rules] + [str(p) for p in netns]
 
 
-@pytest.mark.xfail(reason="a deferred --rm teardown can leave a netns file (issue 16, open)", strict=False)
 def test_teardown_leaves_nothing(daemon: Daemon, network, name) -> None:
     net = network()
     cid = daemon.docker_ok("run", "-d", "--name", name("gone"), "--network", net, "-p",
