@@ -154,8 +154,15 @@ def dockerd_engine(rootfs: Path, workdir: Path, extra_args: Sequence[str] = ()) 
             return
         # dockerd sets the FORWARD policy to DROP and adds its chains; put the host back after.
         firewall = _iptables_save()
+        # Its own socket and roots in the work directory (unless the caller chose them), so the
+        # host's /var/lib/docker and /var/run/docker.sock are never touched.
+        own = [] if any(a.startswith(("-H", "--host")) for a in extra_args) else [
+            "-H", f"unix://{workdir}/dockerd.sock", "--data-root", str(workdir / "dockerd-root"),
+            "--exec-root", str(workdir / "dockerd-exec"), "--pidfile", str(workdir / "dockerd.pid")]
+        if own:
+            env["DOCKER_HOST"] = f"unix://{workdir}/dockerd.sock"
         with open(workdir / "dockerd.log", "wb") as log:
-            started = subprocess.Popen([dockerd, *extra_args], stdout=log, stderr=subprocess.STDOUT,
+            started = subprocess.Popen([dockerd, *own, *extra_args], stdout=log, stderr=subprocess.STDOUT,
                                        start_new_session=True)
         deadline = time.monotonic() + 60
         while not _dockerd_answers(env) and time.monotonic() < deadline and started.poll() is None:
