@@ -356,7 +356,9 @@ class Runner:
         if self.oom_killed is not None:
             with span("exit.oom_check", cid):
                 container.oom_killed = await self.oom_killed(container)
-        if self.deferrable is None or not self.deferrable(container):
+        if container.state == State.REMOVING:
+            pass  # a removal in progress (``rm -f`` of a running container) releases it all
+        elif self.deferrable is None or not self.deferrable(container):
             with span("exit.release", cid):
                 await self._release(container)
         else:
@@ -371,9 +373,14 @@ class Runner:
             container_events.emit(self._events, container, "oom")
         container_events.emit(self._events, container, "die", {"exitCode": str(code)})
         log.info("container %s exited with %d", container.id[:12], code)
-        if self.on_exit is not None:
-            with span("exit.after (autoremove)", cid):
-                await self.on_exit(container)
+        try:
+            if self.on_exit is not None:
+                with span("exit.after (autoremove)", cid):
+                    await self.on_exit(container)
+        finally:
+            # The auto-removal that a deferred release waits for did not happen (it failed, or
+            # on_exit did): release now, or the sandbox, veth and mount stay until an ``rm``.
+            await self.settle_exit(container)
 
     async def _release(self, container: Container) -> None:
         """What a stopped container holds while it exists: runtime and monitor state, the rootfs
@@ -464,6 +471,7 @@ class Runner:
     def remove_later(self, container: Container) -> None:
         """Finish the removal in the background: the record is already gone, so the name is free
         and a waiter for ``removed`` answers now (see core/containers/teardown.py)."""
+        self._deferred.discard(container.id)  # the background removal releases it
         self._removals.start(container.id, lambda: self.finish_removal(container))
 
     async def forget_orphan(self, container_id: ContainerId) -> None:
