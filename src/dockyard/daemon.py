@@ -420,6 +420,7 @@ async def serve(config: DaemonConfig) -> None:
     for signum in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(signum, stop.set)
     log.info("dockyardd ready (data-root %s, default runtime %s)", config.data_root, config.default_runtime)
+    trim_malloc()
     await stop.wait()
     log.info("shutting down; running containers keep running")
     if counting is not None:
@@ -454,6 +455,17 @@ def limit_malloc_arenas(arenas: int = 2) -> None:
 
     try:
         ctypes.CDLL(None).mallopt(_M_ARENA_MAX, arenas)
+    except (OSError, AttributeError):  # not glibc
+        return
+
+
+def trim_malloc() -> None:
+    """Give the heap's free pages back (glibc's ``malloc_trim``): start-up (imports, the restore of
+    records, networks and containers) frees far more than it keeps, and glibc holds on to it."""
+    import ctypes
+
+    try:
+        ctypes.CDLL(None).malloc_trim(0)
     except (OSError, AttributeError):  # not glibc
         return
 
