@@ -176,6 +176,8 @@ class BridgeBackend:
                     return self._links.adopt_netns(pooled, key)  # two mount(2) calls: no thread
                 except (OSError, DockyardError) as exc:
                     log.warning("pooled sandbox %s unusable: %s", pooled, exc)
+                    with contextlib.suppress(OSError, DockyardError):
+                        self._links.remove_netns(str(self._links.spare_dir / pooled))
             return await _netlink(self._links.create_netns, key, source)
 
     def _fill_pool(self) -> None:
