@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import argparse
 import importlib.metadata
-import os
 import shutil
 import statistics
 import subprocess
@@ -25,7 +24,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(REPO / "bench"))
 
-from run_latency import DOCKER, Engine, each_engine  # noqa: E402
+from run_latency import DOCKER, Engine, as_root, measure_each  # noqa: E402
 
 SERVICES = 10
 PROJECT = "benchcompose"
@@ -107,23 +106,26 @@ def main() -> int:
     parser.add_argument("--engines", default="dockyard,dockerd", help="comma-separated subset")
     parser.add_argument("--clients", default="dockyard,v2", help="comma-separated subset")
     args = parser.parse_args()
-    if os.geteuid() != 0:
-        print("compose.py needs root (it starts daemons and containers)", file=sys.stderr)
+    if not as_root("compose.py"):
         return 2
-    results: list[Figures] = []
     with tempfile.TemporaryDirectory(prefix="dycompbench-") as tmp:
         workdir = Path(tmp)
         (workdir / "compose.yaml").write_text(project_text())
-        for engine in each_engine(set(args.engines.split(",")), workdir):
+
+        def measure(engine: Engine) -> list[Figures]:
+            figures = []
             for client in args.clients.split(","):
                 try:
-                    results.append(bench(engine, client, workdir, args.runs))
+                    figures.append(bench(engine, client, workdir, args.runs))
                 except (RuntimeError, subprocess.TimeoutExpired) as exc:
                     print(f"[{engine.name}/{client}] failed: {exc}", file=sys.stderr)
                 finally:
                     subprocess.run([DOCKER, "compose", "-p", PROJECT, "down", "-t", "1"], cwd=workdir,
                                    env={**engine.env, "DOCKER_CONFIG": str(workdir / f"cli-{engine.name}")},
                                    capture_output=True, timeout=300)
+            return figures
+
+        results = [f for per_engine in measure_each(args.engines, workdir, measure) for f in per_engine]
     print(table(results))
     return 0
 

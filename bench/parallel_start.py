@@ -9,9 +9,7 @@ reused or started and stopped, Podman on runc); every container is removed after
 from __future__ import annotations
 
 import argparse
-import os
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -20,7 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from run_latency import Engine, _run, each_engine  # noqa: E402
+from run_latency import Engine, _run, as_root, measure_each  # noqa: E402
 from start_breakdown import breakdown  # noqa: E402
 from start_breakdown import table as breakdown_table  # noqa: E402
 
@@ -78,20 +76,18 @@ def main() -> int:
     parser.add_argument("--parallel", type=int, default=8)
     parser.add_argument("--engines", default="dockyard,dockerd,podman", help="comma-separated subset")
     args = parser.parse_args()
-    if os.geteuid() != 0:
-        print("parallel_start.py needs root (it starts daemons and containers)", file=sys.stderr)
+    if not as_root("parallel_start.py"):
         return 2
-    results: list[Figures] = []
     traces: list[tuple[str, list[tuple[str, float, int]]]] = []
+
+    def measure(engine: Engine) -> Figures:
+        figures = bench(engine, args.containers, args.parallel)
+        if engine.trace is not None and engine.trace.exists():
+            traces.append((engine.name, breakdown(engine.trace)))
+        return figures
+
     with tempfile.TemporaryDirectory(prefix="dybench-") as tmp:
-        for engine in each_engine(set(args.engines.split(",")), Path(tmp)):
-            try:
-                results.append(bench(engine, args.containers, args.parallel))
-            except (RuntimeError, subprocess.TimeoutExpired) as exc:
-                print(f"[{engine.name}] failed: {exc}", file=sys.stderr)
-                continue
-            if engine.trace is not None and engine.trace.exists():
-                traces.append((engine.name, breakdown(engine.trace)))
+        results = measure_each(args.engines, Path(tmp), measure)
     print(table(results, args.parallel))
     for name, rows in traces:
         print(f"\n{name}: per-step breakdown of its starts (both rounds; median ms per container)\n")

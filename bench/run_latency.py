@@ -22,6 +22,7 @@ from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import TypeVar
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
@@ -34,6 +35,7 @@ from start_breakdown import breakdown  # noqa: E402
 from start_breakdown import table as breakdown_table  # noqa: E402
 
 DOCKERD_SOCK = Path("/var/run/docker.sock")
+T = TypeVar("T")
 MONITORS = ("conmon", "containerd-shim-runc-v2", "containerd-shim")
 
 
@@ -154,8 +156,15 @@ def dockerd_engine(rootfs: Path, workdir: Path, extra_args: Sequence[str] = ()) 
             return
         # dockerd sets the FORWARD policy to DROP and adds its chains; put the host back after.
         firewall = _iptables_save()
+        # Its own socket and roots in the work directory (unless the caller chose them), so the
+        # host's /var/lib/docker and /var/run/docker.sock are never touched.
+        own = [] if any(a.startswith(("-H", "--host")) for a in extra_args) else [
+            "-H", f"unix://{workdir}/dockerd.sock", "--data-root", str(workdir / "dockerd-root"),
+            "--exec-root", str(workdir / "dockerd-exec"), "--pidfile", str(workdir / "dockerd.pid")]
+        if own:
+            env["DOCKER_HOST"] = f"unix://{workdir}/dockerd.sock"
         with open(workdir / "dockerd.log", "wb") as log:
-            started = subprocess.Popen([dockerd, *extra_args], stdout=log, stderr=subprocess.STDOUT,
+            started = subprocess.Popen([dockerd, *own, *extra_args], stdout=log, stderr=subprocess.STDOUT,
                                        start_new_session=True)
         deadline = time.monotonic() + 60
         while not _dockerd_answers(env) and time.monotonic() < deadline and started.poll() is None:
@@ -278,6 +287,26 @@ def each_engine(wanted: set[str], workdir: Path) -> Iterator[Engine]:
             yield engine
 
 
+def as_root(script: str) -> bool:
+    """Whether the bench runs as root (every one starts daemons and containers); says so if not."""
+    if os.geteuid() == 0:
+        return True
+    print(f"{script} needs root (it starts daemons and containers)", file=sys.stderr)
+    return False
+
+
+def measure_each(engines: str, workdir: Path, measure: Callable[[Engine], T]) -> list[T]:
+    """``measure`` on each wanted engine (``engines``: comma-separated) that is installed, one at a
+    time (see each_engine); an engine whose measure fails is reported and left out."""
+    results: list[T] = []
+    for engine in each_engine(set(engines.split(",")), workdir):
+        try:
+            results.append(measure(engine))
+        except (RuntimeError, subprocess.TimeoutExpired) as exc:
+            print(f"[{engine.name}] failed: {exc}", file=sys.stderr)
+    return results
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=20, help="timed runs per engine (default 20)")
@@ -286,20 +315,16 @@ def main() -> int:
     parser.add_argument("--json", type=Path, help="also write the results as JSON here")
     parser.add_argument("--network", help="pass --network to every run (e.g. none: no bridge setup)")
     args = parser.parse_args()
-    if os.geteuid() != 0:
-        print("run_latency.py needs root (it starts daemons and containers)", file=sys.stderr)
+    if not as_root("run_latency.py"):
         return 2
-    wanted = set(args.engines.split(","))
-    results: list[Result] = []
+
+    def measure(engine: Engine) -> Result:
+        if args.network:
+            engine.run_flags += ["--network", args.network]
+        return bench(engine, args.runs, args.containers)
+
     with tempfile.TemporaryDirectory(prefix="dybench-") as tmp:
-        workdir = Path(tmp)
-        for engine in each_engine(wanted, workdir):
-            if args.network:
-                engine.run_flags += ["--network", args.network]
-            try:
-                results.append(bench(engine, args.runs, args.containers))
-            except (RuntimeError, subprocess.TimeoutExpired) as exc:
-                print(f"[{engine.name}] failed: {exc}", file=sys.stderr)
+        results = measure_each(args.engines, Path(tmp), measure)
     print(table(results))
     for result in results:
         if result.breakdown:

@@ -365,7 +365,6 @@ def raise_nofile_limit() -> None:
 async def serve(config: DaemonConfig) -> None:
     from dockyard.api.app import build_app
     from dockyard.api.listeners import plan_listeners, start_listeners
-    from dockyard.api.metrics import EngineMetrics, start_metrics, timing_middleware
     from dockyard.core.containers.leftovers import recover as recover_containers
 
     listeners = plan_listeners(config)  # refused settings stop us before anything is made
@@ -405,7 +404,11 @@ async def serve(config: DaemonConfig) -> None:
                              engine.networks.port_conflicts if engine.networks is not None else ())
     if engine.swarm is not None:
         await engine.swarm.open()  # after containers: its tasks are containers
-    metrics = EngineMetrics(engine) if config.metrics_addr else None
+    metrics = None
+    if config.metrics_addr:  # prometheus_client (~2 MB) only in a daemon that serves metrics
+        from dockyard.api.metrics import EngineMetrics, start_metrics, timing_middleware
+
+        metrics = EngineMetrics(engine)
     app = build_app(engine, ((timing_middleware(metrics),) if metrics else ()) + _trace_middlewares())
     runner = web.AppRunner(app, handle_signals=False, access_log=None, shutdown_timeout=1.0)
     await runner.setup()
@@ -417,6 +420,7 @@ async def serve(config: DaemonConfig) -> None:
     for signum in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(signum, stop.set)
     log.info("dockyardd ready (data-root %s, default runtime %s)", config.data_root, config.default_runtime)
+    trim_malloc()
     await stop.wait()
     log.info("shutting down; running containers keep running")
     if counting is not None:
@@ -451,6 +455,17 @@ def limit_malloc_arenas(arenas: int = 2) -> None:
 
     try:
         ctypes.CDLL(None).mallopt(_M_ARENA_MAX, arenas)
+    except (OSError, AttributeError):  # not glibc
+        return
+
+
+def trim_malloc() -> None:
+    """Give the heap's free pages back (glibc's ``malloc_trim``): start-up (imports, the restore of
+    records, networks and containers) frees far more than it keeps, and glibc holds on to it."""
+    import ctypes
+
+    try:
+        ctypes.CDLL(None).malloc_trim(0)
     except (OSError, AttributeError):  # not glibc
         return
 

@@ -5,6 +5,9 @@ sandboxes never outnumber their slots and go with the daemon."""
 
 from __future__ import annotations
 
+import json
+import signal
+import subprocess
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -70,3 +73,35 @@ def test_spare_sandboxes_never_leak_on_kill_9_or_stop(d: Daemon) -> None:
     d.stop()
     assert _spare_mounts(d) == [] and list((d.exec_root / "netns-spare").iterdir()) == []
     d.start()
+
+
+def _links() -> str:
+    return subprocess.run(["ip", "-o", "link", "show"], capture_output=True, text=True, timeout=10).stdout
+
+
+def test_sigterm_during_deferred_teardowns_finishes_or_recovers_them(d: Daemon, tmp_path: Path) -> None:
+    """SIGTERM while ``--rm`` teardowns are pending: those already answered finish before the
+    daemon exits; exits the daemon had not recorded yet are recovered by the next one."""
+    answered = []
+    for index in range(3):
+        cidfile = tmp_path / f"answered-{index}"
+        d.docker_ok("run", "--rm", "--cidfile", str(cidfile), "busybox", "true")
+        answered.append(cidfile.read_text().strip())
+    for _ in range(3):  # exits being recorded (or not yet seen) when the signal comes
+        d.docker_ok("run", "-d", "--rm", "busybox", "true")
+    assert d.stop(signal.SIGTERM) == 0
+    left = _leftovers(d)
+    for cid in answered:
+        assert cid not in left["netns"] and cid not in left["containers"], left
+        assert not any(cid in mount for mount in left["mounts"]), left
+    d.start()
+    empty: dict[str, list[str]] = {k: [] for k in ("containers", "netns", "monitors", "runc", "crun",
+                                                   "mounts")}
+    deadline = time.monotonic() + 20
+    while (_leftovers(d) != empty or d.docker_ok("ps", "-aq")) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert _leftovers(d) == empty
+    assert d.docker_ok("ps", "-aq") == ""
+    bridge = json.loads(d.docker_ok("network", "inspect", "bridge"))[0]["Options"][
+        "com.docker.network.bridge.name"]
+    assert f"master {bridge} " not in _links()  # no container runs: no veth on our bridge

@@ -151,6 +151,27 @@ async def test_auto_remove_and_wait_removed(h: Harness) -> None:
     assert await h.service.list(all=True) == []
 
 
+async def test_a_failed_auto_removal_still_releases_what_the_exit_left(h: Harness) -> None:
+    """The release of a --rm container waits for its removal (core/containers/teardown.py); when
+    that removal fails, the exit releases the runtime state and the mount itself."""
+    c = await h.service.create(request("tmp-fail", auto_remove=True))
+
+    async def refuse(ref: str, *, force: bool = False, volumes: bool = False) -> None:
+        raise WrongState("removal refused for the test")
+
+    h.service.remove = refuse  # type: ignore[method-assign]
+    await h.service.start("tmp-fail")
+    rootfs = h.service.paths(c).rootfs
+    assert rootfs in h.mounter.mounted
+    h.monitor.exit(c.id, 0)
+    await asyncio.wait_for(h.service.wait("tmp-fail", "not-running"), 2)
+    for _ in range(100):  # the exit's bookkeeping finishes just after the waiter's answer
+        if c.id in h.runtime.deleted and rootfs not in h.mounter.mounted:
+            break
+        await asyncio.sleep(0.01)
+    assert c.id in h.runtime.deleted and rootfs not in h.mounter.mounted
+
+
 async def test_pause_unpause_and_transition_table(h: Harness) -> None:
     c = await h.service.create(request("pp"))
     with pytest.raises(WrongState):

@@ -62,3 +62,15 @@ async def test_deferred_removals_finish_and_failures_are_logged(caplog: pytest.L
     await removals.settle()
     assert done == ["a"] and removals.pending() == 0
     assert "deferred removal of bbbbbbbbbbbb: netlink: gone" in caplog.text
+
+
+async def test_an_unexpected_failure_is_logged_not_lost(caplog: pytest.LogCaptureFixture) -> None:
+    removals = DeferredRemovals()
+
+    async def breaks() -> None:
+        raise RuntimeError("a bug")
+
+    removals.start("c" * 64, breaks)
+    await removals.settle()
+    assert removals.pending() == 0
+    assert "deferred removal of cccccccccccc" in caplog.text and "RuntimeError: a bug" in caplog.text

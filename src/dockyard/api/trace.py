@@ -3,6 +3,7 @@ path's breakdown (core/trace.py); installed by the daemon only when spans are re
 
 from __future__ import annotations
 
+import json
 import time
 
 from aiohttp import web
@@ -30,9 +31,22 @@ def trace_middleware() -> Middleware:
         if step is None:
             return await handler(request)
         start = time.perf_counter_ns()
+        cid = request.match_info.get("id", "")
         try:
-            return await handler(request)
+            response = await handler(request)
+            cid = cid or _created_id(response)
+            return response
         finally:
-            trace.record(step, request.match_info.get("id", ""), start)
+            trace.record(step, cid, start)
 
     return middleware
+
+
+def _created_id(response: web.StreamResponse) -> str:
+    """The new container's ID in a create's answer: its span joins that container's breakdown."""
+    if not isinstance(response, web.Response) or not isinstance(response.body, bytes):
+        return ""
+    try:
+        return str(json.loads(response.body).get("Id") or "")
+    except (ValueError, AttributeError):
+        return ""

@@ -125,6 +125,7 @@ class BridgeBackend:
         self._endpoints: dict[str, Endpoint] = {}
         self._pool: list[str] = []  # spare sandboxes, ready for the next starts
         self._filling: asyncio.Task[None] | None = None
+        self._pool_size = POOL_SIZE  # 0 while draining: a fill in progress stops after its netns
 
     async def check(self) -> None:
         return None  # bridges, veths and nftables are what the daemon needs to start at all
@@ -175,6 +176,8 @@ class BridgeBackend:
                     return self._links.adopt_netns(pooled, key)  # two mount(2) calls: no thread
                 except (OSError, DockyardError) as exc:
                     log.warning("pooled sandbox %s unusable: %s", pooled, exc)
+                    with contextlib.suppress(OSError, DockyardError):
+                        self._links.remove_netns(str(self._links.spare_dir / pooled))
             return await _netlink(self._links.create_netns, key, source)
 
     def _fill_pool(self) -> None:
@@ -183,7 +186,7 @@ class BridgeBackend:
             self._filling = asyncio.get_running_loop().create_task(self._fill())
 
     async def _fill(self) -> None:
-        while len(self._pool) < POOL_SIZE:
+        while len(self._pool) < self._pool_size:
             # Fixed slot names: the set of spares looks the same before and after a start.
             name = next(n for n in (f"{POOL_PREFIX}{i}" for i in range(POOL_SIZE + 1))
                         if n not in self._pool)
@@ -195,14 +198,18 @@ class BridgeBackend:
             self._pool.append(name)
 
     async def _drain_pool(self) -> None:
-        if self._filling is not None:
-            self._filling.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._filling
-        self._pool.clear()
-        for name in await _netlink(self._links.spares):
-            with contextlib.suppress(DockyardError):
-                await _netlink(self._links.remove_netns, str(self._links.spare_dir / name))
+        # Not cancelled: a cancelled to_thread leaves its thread running, which would make one more
+        # spare after the listing below (a netns left behind by a stopped daemon).
+        self._pool_size = 0
+        try:
+            if self._filling is not None:
+                await asyncio.gather(self._filling, return_exceptions=True)
+            self._pool.clear()
+            for name in await _netlink(self._links.spares):
+                with contextlib.suppress(DockyardError):
+                    await _netlink(self._links.remove_netns, str(self._links.spare_dir / name))
+        finally:
+            self._pool_size = POOL_SIZE
 
     async def remove_sandbox(self, key: str) -> None:
         with span("net.netns_delete", key):

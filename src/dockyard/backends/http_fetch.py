@@ -5,15 +5,20 @@ from __future__ import annotations
 import contextlib
 import logging
 from pathlib import Path
-
-import httpx
+from typing import TYPE_CHECKING
 
 from dockyard.errors import InvalidArgument, NotFound, Unavailable
+
+if TYPE_CHECKING:
+    import httpx
+else:
+    from dockyard.imports import lazy
+
+    httpx = lazy("httpx")  # on first use: ~6 MB an idle daemon need not hold (dockyard/imports.py)
 
 log = logging.getLogger(__name__)
 
 _CHUNK = 1 << 20
-_TIMEOUT = httpx.Timeout(30.0, connect=10.0)
 
 
 class HttpxFetcher:
@@ -22,7 +27,8 @@ class HttpxFetcher:
             raise InvalidArgument(f"unsupported URL {url!r}: only http and https are fetched")
         log.info("fetching %s", url)
         try:
-            async with httpx.AsyncClient(timeout=_TIMEOUT, follow_redirects=True) as client:
+            timeout = httpx.Timeout(30.0, connect=10.0)
+            async with httpx.AsyncClient(timeout=timeout, follow_redirects=True) as client:
                 async with client.stream("GET", url) as response:
                     _check(url, response)
                     with dest.open("wb") as out:

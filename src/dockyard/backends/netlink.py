@@ -189,6 +189,7 @@ class NetlinkLinks:
         path = self.sandbox_path(key)
         spare = str(self.spare_dir / pooled)
         self.remove_netns(key)
+        self.netns_dir.mkdir(parents=True, exist_ok=True)  # the first container's start makes it
         Path(path).touch()
         try:
             _check(_libc.mount(spare.encode(), path.encode(), None, _MS_BIND, None), f"mount {path}")

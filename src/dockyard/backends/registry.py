@@ -11,11 +11,10 @@ from __future__ import annotations
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import replace
+from functools import cache
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 from urllib.parse import urljoin
-
-import httpx
 
 from dockyard.backends.registry_auth import TokenCache, basic_header, fetch_token, parse_challenge
 from dockyard.backends.registry_endpoints import CertsDirs, is_insecure, parse_mirror, transport_error
@@ -30,13 +29,25 @@ from dockyard.errors import (
     Unimplemented,
 )
 
+if TYPE_CHECKING:
+    import httpx
+else:
+    from dockyard.imports import lazy
+
+    httpx = lazy("httpx")  # on first use: ~6 MB an idle daemon need not hold (dockyard/imports.py)
+
 log = logging.getLogger(__name__)
 
 DOCKER_HUB = "registry-1.docker.io"
 CERTS_DIRS = (Path("/etc/docker/certs.d"), Path("/etc/dockyard/certs.d"))
 MONOLITHIC_MAX = 16 << 20
 CHUNK_SIZE = 16 << 20
-_TIMEOUT = httpx.Timeout(60.0, connect=10.0)
+
+
+@cache
+def _timeout() -> httpx.Timeout:
+    return httpx.Timeout(60.0, connect=10.0)
+
 
 T = TypeVar("T")
 
@@ -77,7 +88,7 @@ class HttpxRegistry:
             # streaming, so it is closed with the others on shutdown.
             self._retired.append(cached[1])
         tls = self._certs.context(host) if verify else False
-        client = httpx.AsyncClient(verify=tls, timeout=_TIMEOUT, follow_redirects=True,
+        client = httpx.AsyncClient(verify=tls, timeout=_timeout(), follow_redirects=True,
                                    transport=self._transport)
         self._clients[(host, verify)] = (fingerprint, client)
         return client

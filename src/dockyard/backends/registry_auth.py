@@ -14,11 +14,17 @@ import base64
 import re
 import time
 from dataclasses import dataclass, field
-
-import httpx
+from typing import TYPE_CHECKING
 
 from dockyard.core.distribution.model import AuthConfig
 from dockyard.errors import Unauthorized, Unavailable
+
+if TYPE_CHECKING:
+    import httpx
+else:
+    from dockyard.imports import lazy
+
+    httpx = lazy("httpx")  # on first use: ~6 MB an idle daemon need not hold (dockyard/imports.py)
 
 _PARAM = re.compile(r'(\w+)="([^"]*)"')
 _DEFAULT_TTL = 60.0

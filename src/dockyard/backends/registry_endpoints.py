@@ -22,11 +22,13 @@ import ipaddress
 import ssl
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
-import httpx
-
 from dockyard.errors import InvalidArgument, Unavailable
+
+if TYPE_CHECKING:
+    import httpx
 
 
 def _hostname(host: str) -> str:

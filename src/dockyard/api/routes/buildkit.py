@@ -11,28 +11,49 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from typing import TYPE_CHECKING
 
 from aiohttp import web
 
-from dockyard.api.buildkit.control import BuildKit
-from dockyard.api.buildkit.grpc import Server
-from dockyard.api.buildkit.h2conn import H2Channel
-from dockyard.api.buildkit.session import Session
 from dockyard.api.hijack import HijackedResponse
 from dockyard.api.routing import RouteTable
 from dockyard.core.engine import Engine
 from dockyard.errors import AlreadyExists, InvalidArgument
 
+if TYPE_CHECKING:
+    from dockyard.api.buildkit.control import BuildKit
+    from dockyard.api.buildkit.h2conn import H2Channel
+
 log = logging.getLogger(__name__)
 
 table = RouteTable()
-BUILDKIT_KEY = web.AppKey("buildkit", BuildKit)
+
+
+
+class LazyBuildKit:
+    """The BuildKit service, made on the first ``/grpc`` or ``/session``: its h2, gRPC and protobuf
+    modules (about 3 MB) stay out of an idle daemon that never sees a BuildKit client."""
+
+    def __init__(self, engine: Engine) -> None:
+        self._engine = engine
+        self._buildkit: BuildKit | None = None
+
+    def get(self) -> BuildKit:
+        if self._buildkit is None:
+            from dockyard.api.buildkit.control import BuildKit
+
+            engine = self._engine
+            self._buildkit = BuildKit(lambda: engine.builder, engine.config.tmp_dir)
+        return self._buildkit
+
+
+BUILDKIT_KEY = web.AppKey("buildkit", LazyBuildKit)
 SESSION_ID = "X-Docker-Expose-Session-Uuid"
 SESSION_METHOD = "X-Docker-Expose-Session-Grpc-Method"
 
 
 def install(app: web.Application, engine: Engine) -> None:
-    app[BUILDKIT_KEY] = BuildKit(lambda: engine.builder, engine.config.tmp_dir)
+    app[BUILDKIT_KEY] = LazyBuildKit(engine)
 
 
 def _upgrade(request: web.Request, channel: H2Channel) -> None:
@@ -55,7 +76,10 @@ def _upgrade(request: web.Request, channel: H2Channel) -> None:
 
 @table.post("/grpc")
 async def grpc(request: web.Request) -> web.StreamResponse:
-    buildkit = request.app[BUILDKIT_KEY]
+    from dockyard.api.buildkit.grpc import Server
+    from dockyard.api.buildkit.h2conn import H2Channel
+
+    buildkit = request.app[BUILDKIT_KEY].get()
     channel = H2Channel(client_side=False, on_request=Server(buildkit.methods()))
     _upgrade(request, channel)
     await channel.closed.wait()
@@ -64,7 +88,10 @@ async def grpc(request: web.Request) -> web.StreamResponse:
 
 @table.post("/session")
 async def session(request: web.Request) -> web.StreamResponse:
-    buildkit = request.app[BUILDKIT_KEY]
+    from dockyard.api.buildkit.h2conn import H2Channel
+    from dockyard.api.buildkit.session import Session
+
+    buildkit = request.app[BUILDKIT_KEY].get()
     session_id = request.headers.get(SESSION_ID, "")
     if buildkit.sessions.exists(session_id):
         raise AlreadyExists(f"session {session_id} already exists")

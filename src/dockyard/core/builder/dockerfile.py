@@ -10,10 +10,12 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
-
-import dockerfile as goparser
+from typing import TYPE_CHECKING
 
 from dockyard.errors import InvalidArgument
+
+if TYPE_CHECKING:
+    import dockerfile as goparser
 
 INSTRUCTIONS = frozenset({
     "ADD", "ARG", "CMD", "COPY", "ENTRYPOINT", "ENV", "EXPOSE", "FROM", "HEALTHCHECK", "LABEL",
@@ -138,6 +140,8 @@ def _check_args(ins: Instruction) -> None:
 
 def parse(text: str, name: str = "Dockerfile") -> Dockerfile:
     """Parse ``text``; errors say the line, as Docker's."""
+    import dockerfile as goparser  # on the first build: Docker's parser (a Go library) is ~2 MB
+
     directives, escape = _directives(text)
     try:
         commands = goparser.parse_string(text)

@@ -99,6 +99,9 @@ class Runner:
         self._runtimes = runtimes
         self._monitor = monitor
         self._watchers: dict[ContainerId, asyncio.Task[None]] = {}
+        # Watchers past the monitor's answer, recording an exit (and queueing an auto-removal):
+        # close() lets them finish instead of cancelling them half-way (see close).
+        self._exiting: dict[ContainerId, asyncio.Task[None]] = {}
         self._attachers: dict[ContainerId, list[asyncio.Future[StdioStream]]] = {}
         self._exec_watchers: set[asyncio.Task[None]] = set()
         # Set by the service: called after an exit is recorded (AutoRemove).
@@ -320,7 +323,8 @@ class Runner:
     def watch(self, container: Container) -> None:
         task = asyncio.get_running_loop().create_task(self._watch(container))
         self._watchers[container.id] = task
-        task.add_done_callback(lambda _t: self._watchers.pop(container.id, None))
+        # Only this task's own entry: a restart during finish() registers the next watcher.
+        task.add_done_callback(lambda t: _discard(self._watchers, container.id, t))
         if self.logging is not None:
             self.logging.ship(container, self.paths(container).root, lambda: container.state.is_active)
 
@@ -332,7 +336,14 @@ class Runner:
             log.warning("lost the monitor of %s: %s", container.id[:12], exc)
             recorded = self._monitor.exit_code(container.id)
             code = 255 if recorded is None else recorded
-        await self.finish(container, code)
+        task = asyncio.current_task()
+        assert task is not None
+        _discard(self._watchers, container.id, task)
+        self._exiting[container.id] = task
+        try:
+            await self.finish(container, code)
+        finally:
+            _discard(self._exiting, container.id, task)
 
     async def finish(self, container: Container, code: int) -> None:
         """Record an exit: clean up the mount and runtime state first, so a waiter that then
@@ -345,7 +356,9 @@ class Runner:
         if self.oom_killed is not None:
             with span("exit.oom_check", cid):
                 container.oom_killed = await self.oom_killed(container)
-        if self.deferrable is None or not self.deferrable(container):
+        if container.state == State.REMOVING:
+            pass  # a removal in progress (``rm -f`` of a running container) releases it all
+        elif self.deferrable is None or not self.deferrable(container):
             with span("exit.release", cid):
                 await self._release(container)
         else:
@@ -360,9 +373,14 @@ class Runner:
             container_events.emit(self._events, container, "oom")
         container_events.emit(self._events, container, "die", {"exitCode": str(code)})
         log.info("container %s exited with %d", container.id[:12], code)
-        if self.on_exit is not None:
-            with span("exit.after (autoremove)", cid):
-                await self.on_exit(container)
+        try:
+            if self.on_exit is not None:
+                with span("exit.after (autoremove)", cid):
+                    await self.on_exit(container)
+        finally:
+            # The auto-removal that a deferred release waits for did not happen (it failed, or
+            # on_exit did): release now, or the sandbox, veth and mount stay until an ``rm``.
+            await self.settle_exit(container)
 
     async def _release(self, container: Container) -> None:
         """What a stopped container holds while it exists: runtime and monitor state, the rootfs
@@ -413,14 +431,19 @@ class Runner:
         await self.finish(container, 255 if recorded is None else recorded)
 
     async def close(self) -> None:
-        await self._removals.settle()
-        await self.health.close()
-        if self.logging is not None:
-            await self.logging.close()
+        """Stop watching (running containers keep running; the next daemon reconnects), but let
+        exits being recorded finish and every deferred removal they queue complete: a daemon
+        stopped right after a ``--rm`` container exits leaves no sandbox, veth, mount or files."""
         tasks = list(self._watchers.values())
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
+        while self._exiting or self._removals.pending():
+            await asyncio.gather(*list(self._exiting.values()), return_exceptions=True)
+            await self._removals.settle()
+        await self.health.close()
+        if self.logging is not None:
+            await self.logging.close()
         for futures in self._attachers.values():
             for future in futures:
                 future.cancel()
@@ -448,6 +471,7 @@ class Runner:
     def remove_later(self, container: Container) -> None:
         """Finish the removal in the background: the record is already gone, so the name is free
         and a waiter for ``removed`` answers now (see core/containers/teardown.py)."""
+        self._deferred.discard(container.id)  # the background removal releases it
         self._removals.start(container.id, lambda: self.finish_removal(container))
 
     async def forget_orphan(self, container_id: ContainerId) -> None:
@@ -496,3 +520,9 @@ class Runner:
             session.done.set()
         container_events.emit(self._events, container, "exec_die",
                               {"execID": session.id, "exitCode": str(session.exit_code)})
+
+
+def _discard(tasks: dict[ContainerId, asyncio.Task[None]], key: ContainerId,
+             task: asyncio.Task[None]) -> None:
+    if tasks.get(key) is task:
+        del tasks[key]

@@ -49,10 +49,16 @@ class DeferredRemovals:
             except (DockyardError, OSError) as exc:
                 # The next daemon removes what is left (the directory marks it as an orphan).
                 log.warning("deferred removal of %s: %s", container_id[:12], exc)
+            except Exception:  # noqa: BLE001 - never lost in a task nobody reads; the orphan goes at start
+                log.exception("deferred removal of %s", container_id[:12])
 
         task = asyncio.get_running_loop().create_task(run())
         self._tasks[container_id] = task
-        task.add_done_callback(lambda _t: self._tasks.pop(container_id, None))
+        task.add_done_callback(lambda t: self._discard(container_id, t))
+
+    def _discard(self, container_id: str, task: asyncio.Task[None]) -> None:
+        if self._tasks.get(container_id) is task:  # not a later removal's task of the same ID
+            del self._tasks[container_id]
 
     def pending(self) -> int:
         return len(self._tasks)
