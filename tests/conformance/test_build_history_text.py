@@ -44,25 +44,17 @@ def test_healthcheck(daemon: Daemon, tmp_path: Path, instruction: str, created_b
     assert _history(daemon, tmp_path, instruction + "\n") == [created_by]
 
 
-# ARG, WORKDIR and COPY commit their history text in core/builder/solver.py, which another change owns
-# (the security work); what dockerd writes is here, to be made so there.
-_IN_SOLVER = pytest.mark.xfail(strict=True, reason="history text made in solver.py: not changed yet")
-
-
-@_IN_SOLVER
 def test_arg(daemon: Daemon, tmp_path: Path) -> None:
     assert _history(daemon, tmp_path, 'ARG A\nARG B=two C\nARG D="x y"\n') == [
         "/bin/sh -c #(nop)  ARG A", "/bin/sh -c #(nop)  ARG B=two C", "/bin/sh -c #(nop)  ARG D=x y"]
 
 
-@_IN_SOLVER
 def test_workdir(daemon: Daemon, tmp_path: Path) -> None:
     # One space after #(nop): moby commits WORKDIR through withCmdCommentString.
     assert _history(daemon, tmp_path, "WORKDIR /w\nWORKDIR rel\n") == [
         "/bin/sh -c #(nop) WORKDIR /w", "/bin/sh -c #(nop) WORKDIR /w/rel"]
 
 
-@_IN_SOLVER
 def test_copy_chown(daemon: Daemon, tmp_path: Path) -> None:
     # moby writes the --chown flag straight against the source hash (no space), and a space at the end.
     rows = _history(daemon, tmp_path, "COPY --chown=1000:1000 f.txt /dst/\nCOPY f.txt /plain\n",
@@ -70,3 +62,10 @@ def test_copy_chown(daemon: Daemon, tmp_path: Path) -> None:
     assert rows[0].startswith("/bin/sh -c #(nop) COPY --chown=1000:1000file:")
     assert rows[0].endswith(" in /dst/ ")
     assert rows[1].startswith("/bin/sh -c #(nop) COPY file:") and rows[1].endswith(" in /plain ")
+
+
+def test_nop_lines_start_with_the_stages_shell(daemon: Daemon, tmp_path: Path) -> None:
+    # moby's commit puts the runConfig's shell before #(nop): SHELL's own line already has the new one.
+    assert _history(daemon, tmp_path, 'SHELL ["/bin/ash", "-c"]\nENV A=1\nWORKDIR /w\n') == [
+        "/bin/ash -c #(nop)  SHELL [/bin/ash -c]", "/bin/ash -c #(nop)  ENV A=1",
+        "/bin/ash -c #(nop) WORKDIR /w"]

@@ -193,5 +193,8 @@ def go_list(words: list[str]) -> str:
     return "[" + " ".join(words) + "]"
 
 
-def history_text(text: str) -> str:
-    return f"/bin/sh -c #(nop)  {text}"
+def history_text(text: str, shell: list[str] | None = None, *, joined: bool = False) -> str:
+    """moby's ``withCmdComment`` (the comment a word of its own after ``#(nop) ``, hence two
+    spaces) or, ``joined``, ``withCmdCommentString`` (WORKDIR, COPY, ADD: one space), after the
+    stage's shell."""
+    return f"{' '.join(shell or DEFAULT_SHELL)} #(nop) {'' if joined else ' '}{text}"

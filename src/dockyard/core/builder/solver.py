@@ -99,25 +99,31 @@ class Solver:
 
     async def _step(self, run: StageRun, ins: Instruction) -> None:
         if ins.cmd == "ARG":
-            self._arg(run, ins)
+            text = self._arg(run, ins)  # a step of its own in dockerd's history, as other config
+            await self._commit_cached(run, text, None, None, instructions.history_text(text, run.state.shell))
             return
         if ins.cmd in CONFIG_ONLY:
             text = instructions.apply(ins, run.state)
-            await self._commit_cached(run, text, None, None, instructions.history_text(text))
+            await self._commit_cached(run, text, None, None, instructions.history_text(text, run.state.shell))
             return
         if ins.cmd == "WORKDIR":
             text = instructions.apply(ins, run.state)
             path = run.state.config["WorkingDir"]
-            await self._commit_cached(run, text, None, lambda root: _mkdir(root, path), text)
+            await self._commit_cached(run, text, None, lambda root: _mkdir(root, path),
+                                      instructions.history_text(text, run.state.shell, joined=True))
             return
         if ins.cmd == "RUN":
             await self._run(run, ins)
             return
         await self._copy(run, ins)
 
-    def _arg(self, run: StageRun, ins: Instruction) -> None:
+    def _arg(self, run: StageRun, ins: Instruction) -> str:
+        """Declare the arguments; moby's commit text (``ARG A B=two``: defaults, never the values
+        given with --build-arg, so those do not change the step's image)."""
+        shown = []
         for item in ins.args:
             name, eq, default = item.partition("=")
+            shown.append(f"{name}={run.state.word(default)}" if eq else name)
             value = run.state.args.get(name) if not eq else None
             provided = self.build_args.get(name)
             if provided is not None:
@@ -129,6 +135,7 @@ class Solver:
                 run.state.args[name] = self.meta_args[name]
             elif value is not None:
                 run.state.args[name] = value
+        return "ARG " + " ".join(shown)
 
     async def _commit_cached(self, run: StageRun, text: str, extra: Any,
                              work: Callable[[Path], None] | None, created_by: str) -> None:
@@ -325,11 +332,14 @@ class Solver:
                 copy_sources(rootfs, sources, dest, options)
 
         kind = "multi" if count > 1 else "dir" if len(sources) == 1 and sources[0].is_dir() else "file"
-        created_by = f"{ins.cmd} {kind}:{cache_key('', text, digests)[7:]} in {dest} "
+        # moby: the --chown flag written against the source hash, and a space at the end.
+        created_by = instructions.history_text(
+            f"{ins.cmd} {'--chown=' + chown if chown else ''}{kind}:{cache_key('', text, digests)[7:]} "
+            f"in {dest} ", run.state.shell, joined=True)
         if link:
-            await self._copy_linked(run, text, digests, work, instructions.history_text(created_by))
+            await self._copy_linked(run, text, digests, work, created_by)
         else:
-            await self._commit_cached(run, text, digests, work, instructions.history_text(created_by))
+            await self._commit_cached(run, text, digests, work, created_by)
 
     async def _copy_linked(self, run: StageRun, text: str, digests: Any, work: Callable[[Path], None],
                            created_by: str) -> None:
