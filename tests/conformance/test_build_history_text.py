@@ -69,3 +69,27 @@ def test_nop_lines_start_with_the_stages_shell(daemon: Daemon, tmp_path: Path) -
     assert _history(daemon, tmp_path, 'SHELL ["/bin/ash", "-c"]\nENV A=1\nWORKDIR /w\n') == [
         "/bin/ash -c #(nop)  SHELL [/bin/ash -c]", "/bin/ash -c #(nop)  ENV A=1",
         "/bin/ash -c #(nop) WORKDIR /w"]
+
+
+def test_arg_steps_are_cached_and_a_new_value_reruns_what_uses_it(daemon: Daemon, tmp_path: Path) -> None:
+    ctx = tmp_path / "argctx"
+    ctx.mkdir()
+    (ctx / "Dockerfile").write_text('FROM busybox\nARG A=d\nRUN echo "a=$A" > /a\n')
+
+    tags: list[str] = []
+
+    def build(value: str) -> tuple[str, str]:
+        tags.append(f"arg-{value}-{uuid.uuid4().hex[:6]}")
+        out = daemon.docker_ok("build", "--build-arg", f"A={value}", "-t", tags[-1], str(ctx), timeout=120)
+        return out, daemon.docker_ok("run", "--rm", tags[-1], "cat", "/a")
+
+    try:
+        _, content = build("one")
+        assert content == "a=one\n"
+        again, content = build("two")
+        # The ARG step's image is the same (its text holds the default only); the RUN runs again.
+        assert again.count("Using cache") == 1 and content == "a=two\n", again
+        again, content = build("one")
+        assert again.count("Using cache") == 2 and content == "a=one\n", again
+    finally:
+        daemon.docker("rmi", *tags)
