@@ -217,12 +217,16 @@ class FakeNetworkPlugin(FakePlugin):
     def __init__(self, socket: Path) -> None:
         super().__init__(socket, ["NetworkDriver"])
         self.bridges: dict[str, str] = {}
+        # A gateway of the plugin's own for Join to name (an address it adds to its bridge),
+        # and the Value its EndpointOperInfo answers.
+        self.join_gateway: str | None = None
+        self.oper_info: Reply = {}
         self.handlers.update({
             "NetworkDriver.GetCapabilities": lambda _: {"Scope": "local"},
             "NetworkDriver.CreateNetwork": self.create_network,
             "NetworkDriver.DeleteNetwork": self.delete_network,
             "NetworkDriver.CreateEndpoint": lambda _: {},
-            "NetworkDriver.EndpointOperInfo": lambda _: {"Value": {}},
+            "NetworkDriver.EndpointOperInfo": lambda _: {"Value": self.oper_info},
             "NetworkDriver.Join": self.join,
             "NetworkDriver.Leave": lambda _: {},
             "NetworkDriver.DeleteEndpoint": self.delete_endpoint,
@@ -245,7 +249,10 @@ class FakeNetworkPlugin(FakePlugin):
         ip("link", "add", host, "type", "veth", "peer", "name", inner)
         ip("link", "set", host, "master", self.bridges[body["NetworkID"]], "up")
         gateway = self.last("NetworkDriver.CreateNetwork")["IPv4Data"][0]["Gateway"]
-        gateway = gateway.split("/")[0]
+        gateway, prefixlen = gateway.split("/")
+        if self.join_gateway is not None:
+            gateway = self.join_gateway
+            ip("addr", "replace", f"{gateway}/{prefixlen}", "dev", self.bridges[body["NetworkID"]])
         return {"InterfaceName": {"SrcName": inner, "DstPrefix": "plg"}, "Gateway": gateway,
                 "StaticRoutes": [{"Destination": "10.251.0.0/24", "RouteType": 0,
                                   "NextHop": gateway}]}

@@ -375,6 +375,32 @@ def test_a_plugin_that_dies_is_started_again(plugd: Daemon, volplugin: Path, tmp
     plugd.docker_ok("plugin", "rm", "-f", name)
 
 
+def test_plugin_output_goes_to_the_daemon_log(plugd: Daemon, volplugin: Path, tmp_path: Path) -> None:
+    """moby forwards a plugin's stdout/stderr into its log with ``plugin=<id>``; control characters
+    arrive escaped, and a run's lines arrive once (a new run starts a new spool)."""
+    name, token = f"vol-{uuid.uuid4().hex[:6]}", uuid.uuid4().hex[:8]
+    script = (f"echo out-{token}; printf 'err-{token} \\033[31mred\\n' >&2; "
+              f"exec /volplugin /run/docker/plugins/{SOCKET}")
+    plugd.docker_ok("plugin", "create", name, str(plugin_dir(
+        tmp_path, volplugin, Entrypoint=["/bin/busybox", "sh", "-c", script])))
+    plugin_id = inspect(plugd, name)["Id"]
+
+    def lines(text: str) -> list[str]:
+        return [line for line in plugd.log_path.read_text(errors="replace").splitlines() if text in line]
+    out = f"out-{token} plugin={plugin_id} stream=stdout"
+    err = f"err-{token} \\x1b[31mred plugin={plugin_id} stream=stderr"
+    try:
+        plugd.docker_ok("plugin", "enable", name)
+        wait_for(lambda: lines(out) and lines(err), what="the plugin's output in the daemon log")
+        assert " INFO " in lines(out)[0] and "\x1b" not in plugd.log_path.read_text(errors="replace")
+        plugd.docker_ok("plugin", "disable", name)
+        plugd.docker_ok("plugin", "enable", name)
+        wait_for(lambda: len(lines(out)) == 2 and len(lines(err)) == 2, what="the second run's lines")
+        assert activate(plugd, plugin_id) == {"Implements": ["VolumeDriver"]}
+    finally:
+        plugd.docker("plugin", "rm", "-f", name)
+
+
 def _push_image(registry: Registry, repo: str) -> None:
     """An image (not a plugin) in the registry, uploaded by hand: a layer, a config, a manifest."""
     base = f"http://{registry.host}/v2/{repo}"

@@ -124,3 +124,56 @@ def test_unknown_drivers_are_refused(daemon: Daemon) -> None:
     code, _, err = daemon.docker("network", "create", "--ipam-driver", "dyt-nosuch", "n-x")
     assert code != 0 and 'plugin "dyt-nosuch" not found' in err
     assert daemon.docker("network", "inspect", "n-x")[0] != 0
+
+
+def test_join_gateway_and_oper_info_show_in_inspect(daemon: Daemon, container,
+                                                    netplug: FakeNetworkPlugin) -> None:
+    """Inspect shows the gateway the plugin's Join named (not IPAM's), and the ports its
+    EndpointOperInfo says it programmed."""
+    net = f"rg-{uuid.uuid4().hex[:6]}"
+    daemon.docker_ok("network", "create", "-d", netplug.name, "--subnet", "10.244.0.0/24", net)
+    netplug.join_gateway = "10.244.0.254"
+    netplug.oper_info = {"com.docker.network.portmap": [
+        {"Proto": 6, "IP": "", "Port": 80, "HostIP": "127.0.0.1", "HostPort": 18080, "HostPortEnd": 18080}]}
+    try:
+        cid = container("--network", net, "-p", "127.0.0.1::80", *SLEEP)
+        settings = _inspect(daemon, cid)["NetworkSettings"]
+        assert settings["Networks"][net]["Gateway"] == "10.244.0.254"
+        assert json.loads(daemon.docker_ok("network", "inspect", net))[0]["IPAM"]["Config"][0][
+            "Gateway"] == "10.244.0.1"
+        assert "default via 10.244.0.254" in daemon.docker_ok("exec", cid, "ip", "route")
+        endpoint_id = settings["Networks"][net]["EndpointID"]
+        assert netplug.last("NetworkDriver.EndpointOperInfo") == {"NetworkID": settings["Networks"][net][
+            "NetworkID"], "EndpointID": endpoint_id}
+        assert settings["Ports"] == {"80/tcp": [{"HostIp": "127.0.0.1", "HostPort": "18080"}]}
+        assert daemon.docker_ok("port", cid).strip() == "80/tcp -> 127.0.0.1:18080"
+        # A plugin that answers no EndpointOperInfo: the container starts, no ports are claimed
+        # (the plugin programs none without ProgramExternalConnectivity).
+        netplug.fail["NetworkDriver.EndpointOperInfo"] = "not today"
+        other = container("--network", net, "-p", "127.0.0.1::81", *SLEEP)
+        assert _inspect(daemon, other)["NetworkSettings"]["Ports"] == {"81/tcp": None}
+    finally:
+        daemon.docker("rm", "-f", *[c for c in daemon.docker_ok("ps", "-aq", "--filter",
+                                                                  f"network={net}").split()])
+        daemon.docker("network", "rm", net)
+
+
+def test_plugin_network_after_a_daemon_restart(daemon_factory) -> None:
+    """As libnetwork, the daemon does not replay CreateNetwork at start (the plugin keeps its own
+    networks): the restored network takes new endpoints and is deleted through the plugin."""
+    d = daemon_factory()
+    with FakeNetworkPlugin(d.plugin_dir / "dyt-keepnet.sock") as plug:
+        d.docker_ok("network", "create", "-d", plug.name, "--subnet", "10.245.0.0/24", "kn")
+        first = d.docker_ok("run", "-d", "--network", "kn", *SLEEP).strip()
+        d.stop()
+        d.start()
+        assert plug.methods().count("NetworkDriver.CreateNetwork") == 1
+        assert "10.245.0.2/24" in d.docker_ok("exec", first, "ip", "-o", "-4", "addr", "show", "plg0")
+        code, out, err = d.docker("run", "--rm", "--network", "kn", "busybox", "ping", "-c1", "-W3",
+                                  "10.245.0.2")
+        assert code == 0, out + err
+        network_id = json.loads(d.docker_ok("network", "inspect", "kn"))[0]["Id"]
+        assert plug.last("NetworkDriver.CreateEndpoint")["NetworkID"] == network_id
+        d.docker_ok("rm", "-f", first)
+        d.docker_ok("network", "rm", "kn")
+        assert plug.last("NetworkDriver.DeleteNetwork") == {"NetworkID": network_id}

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import shutil
+import time
 from collections.abc import Callable, Iterator
 
 import pytest
@@ -56,13 +57,19 @@ def test_create_list_inspect_remove(daemon: Daemon, plugin: FakeVolumePlugin) ->
     assert code != 0 and 'error looking up volume plugin nosuchplugin: plugin "nosuchplugin" not found' in err
 
 
-def test_run_mounts_with_the_container_id_and_unmounts(daemon: Daemon, plugin: FakeVolumePlugin) -> None:
+def _mount_ids(plugin: FakeVolumePlugin, method: str, vol: str) -> list[str]:
+    return [body["ID"] for name, body in plugin.calls if name == method and body["Name"] == vol]
+
+
+def test_run_mounts_with_a_mount_id_and_unmounts(daemon: Daemon, plugin: FakeVolumePlugin) -> None:
     vol = plugin.name + "-r"
     daemon.docker_ok("volume", "create", "-d", plugin.name, vol)
     cid = daemon.docker_ok("run", "-d", "-v", f"{vol}:/data", "busybox",
                            "sh", "-c", "echo hi > /data/f; sleep 60").strip()
     try:
-        assert ("VolumeDriver.Mount", {"Name": vol, "ID": cid}) in plugin.calls
+        # moby's MountPoint.Setup: a random ID per mount point, not the container's.
+        [mount_id] = _mount_ids(plugin, "VolumeDriver.Mount", vol)
+        assert len(mount_id) == 64 and mount_id != cid and int(mount_id, 16) >= 0
         code, _, err = daemon.docker("volume", "rm", vol)
         assert code != 0 and f"remove {vol}: volume is in use - [{cid}]" in err
         mounts = json.loads(daemon.docker_ok("inspect", "--format", "{{json .Mounts}}", cid))
@@ -70,7 +77,7 @@ def test_run_mounts_with_the_container_id_and_unmounts(daemon: Daemon, plugin: F
     finally:
         daemon.docker_ok("rm", "-f", cid)
     assert (plugin.path_of(vol) / "f").read_text() == "hi\n"
-    assert ("VolumeDriver.Unmount", {"Name": vol, "ID": cid}) in plugin.calls
+    assert _mount_ids(plugin, "VolumeDriver.Unmount", vol) == [mount_id]
     # --mount with its own driver and options, and -v --volume-driver: made on demand.
     daemon.docker_ok("run", "--rm", "--mount",
                      f"type=volume,source={vol}-m,target=/m,volume-driver={plugin.name},volume-opt=size=1",
@@ -97,7 +104,8 @@ def test_failed_mount_leaves_the_container_created(daemon: Daemon, plugin: FakeV
         plugin.mount_path = "/nonexistent/dir"
         code, _, err = daemon.docker("start", cid)
         assert code != 0 and "is not a directory" in err and "VolumeDriver.Mount" in err
-        assert ("VolumeDriver.Unmount", {"Name": vol, "ID": cid}) in plugin.calls
+        assert _mount_ids(plugin, "VolumeDriver.Unmount", vol) == _mount_ids(
+            plugin, "VolumeDriver.Mount", vol)
         plugin.mount_path = None
         plugin.fail["VolumeDriver.Mount"] = "backend offline"
         code, _, err = daemon.docker("start", cid)
@@ -131,6 +139,37 @@ def test_records_survive_a_restart(daemon_factory: Callable[..., Daemon]) -> Non
         (d.plugin_dir / "keep.sock").unlink()
         code, out, err = d.docker("volume", "ls", "--format", "{{.Driver}} {{.Name}}")
         assert code == 0 and "keep kept" in out.splitlines()
+    finally:
+        fake.stop()
+        shutil.rmtree(data, ignore_errors=True)
+
+
+def test_unmount_after_a_daemon_restart_names_the_mount(daemon_factory: Callable[..., Daemon]) -> None:
+    """Two mount points of one volume get two IDs; a container started again gets new ones; the
+    Unmounts after a (live-restore) restart name the IDs the Mounts had."""
+    d = daemon_factory()
+    data = short_dir()
+    fake = FakeVolumePlugin(d.plugin_dir / "mid.sock", data).start()
+    try:
+        d.docker_ok("volume", "create", "-d", "mid", "mv")
+        cid = d.docker_ok("run", "-d", "-v", "mv:/a", "-v", "mv:/b", "busybox", "sleep", "300").strip()
+        first = _mount_ids(fake, "VolumeDriver.Mount", "mv")
+        assert len(set(first)) == 2 and cid not in first
+        d.docker_ok("restart", "-t", "0", cid)
+        second = _mount_ids(fake, "VolumeDriver.Mount", "mv")[2:]
+        assert len(set(second)) == 2 and not set(second) & set(first)
+        assert sorted(_mount_ids(fake, "VolumeDriver.Unmount", "mv")) == sorted(first)
+        d.stop()
+        d.start()
+        d.docker_ok("stop", "-t", "0", cid)
+        # The Unmounts follow the exit (the plugin is activated again first): polled for.
+        deadline = time.monotonic() + 30
+        while len(_mount_ids(fake, "VolumeDriver.Unmount", "mv")) < 4 and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert sorted(_mount_ids(fake, "VolumeDriver.Unmount", "mv")[2:]) == sorted(second)
+        assert not fake.mounted["mv"]
+        d.docker_ok("rm", cid)
+        d.docker_ok("volume", "rm", "mv")
     finally:
         fake.stop()
         shutil.rmtree(data, ignore_errors=True)

@@ -45,6 +45,9 @@ class MountPoint:
     from_flag: str = ""
     volume_options: tuple[tuple[str, str], ...] = ()  # --mount volume-opt=…, for a volume it creates
     volume_labels: tuple[tuple[str, str], ...] = ()
+    # The ID a volume driver was given at Mount (moby's MountPoint.ID): one per mount point and
+    # start, kept in the record so the Unmount after a daemon restart names the same mount.
+    mount_id: str = ""
 
     @classmethod
     def from_record(cls, data: dict[str, Any]) -> MountPoint:
@@ -198,7 +201,9 @@ def plan(host: dict[str, Any], config_volumes: dict[str, Any],
         for point in mounts:
             if point.from_flag == "tmpfs":
                 continue
-            points[point.destination] = replace(point, rw=point.rw if not mode else mode == "rw")
+            # The other container's mount ID is its own: this one mounts under a new one.
+            points[point.destination] = replace(point, rw=point.rw if not mode else mode == "rw",
+                                                mount_id="")
     seen: set[str] = set()
     # --volume-driver: the driver of the volumes -v names and of the image's (moby's
     # ParseMountRaw(bind, hostConfig.VolumeDriver)); --mount names its own.

@@ -336,8 +336,10 @@ def _link_alias(spec: str) -> str:
 def endpoint_view(endpoint: Endpoint, network: Network) -> dict[str, Any]:
     """One endpoint as the container record keeps it for inspect (api/wire.py renders it)."""
     return {"network_id": endpoint.network_id, "endpoint_id": endpoint.id, "ip": endpoint.ip,
-            "prefixlen": network.prefixlen, "gateway": network.gateway, "mac": endpoint.mac,
+            "prefixlen": network.prefixlen, "mac": endpoint.mac,
+            "gateway": network.gateway if endpoint.gateway is None else endpoint.gateway,
             "ip6": endpoint.ip6, "prefixlen6": network.prefixlen6 if endpoint.ip6 else 0,
-            "gateway6": network.gateway6 if endpoint.ip6 else "",
+            "gateway6": (network.gateway6 if endpoint.ip6 else "") if endpoint.gateway6 is None
+            else endpoint.gateway6,
             "aliases": endpoint.aliases, "dns_names": endpoint.dns_names,
             "links": [f"{target}:{alias}" for alias, target in endpoint.links.items()]}

@@ -8,6 +8,7 @@ import asyncio
 import contextlib
 import logging
 import os
+import secrets
 from collections.abc import Callable, Iterable
 from dataclasses import replace
 from pathlib import Path
@@ -83,8 +84,9 @@ class ContainerVolumes:
 
     async def prepare(self, container: Container, paths: ContainerPaths) -> None:
         """Before the runtime starts: mount each volume through its driver (a plugin's ``Mount``
-        with the container's ID, its path bound in place of the record's), copy the image's content
-        into empty volumes (unless ``nocopy``). A failure unmounts what this call mounted."""
+        with a mount ID of its own, as moby's MountPoint.Setup, its path bound in place of the
+        record's), copy the image's content into empty volumes (unless ``nocopy``). A failure
+        unmounts what this call mounted."""
         if self._volumes is None:
             return
         mounted: list[tuple[Volume, str]] = []
@@ -93,31 +95,38 @@ class ContainerVolumes:
                 if point.type != "volume":
                     continue
                 volume = await self._volumes.inspect(point.name)
-                target = await self._volumes.mount(volume, container.id)
-                mounted.append((volume, point.destination))
-                if str(target) != point.source:
-                    container.mounts[index] = replace(point, source=str(target))
+                # A start follows a full stop: a new ID, never one a stale record kept.
+                mount_id = secrets.token_hex(32)
+                target = await self._volumes.mount(volume, mount_id)
+                mounted.append((volume, mount_id))
+                container.mounts[index] = replace(point, source=str(target), mount_id=mount_id)
                 if not point.nocopy:
                     await asyncio.to_thread(copy_up, paths.rootfs, point.destination, target)
         except BaseException:
-            await self._unmount(container, [volume for volume, _ in mounted])
+            await self._unmount(container, mounted)
             raise
-        for volume, destination in mounted:
-            point = next(p for p in container.mounts if p.destination == destination)
+        for volume, mount_id in mounted:
+            point = next(p for p in container.mounts if p.mount_id == mount_id)
             # moby's setupMounts: one "mount" event per volume the starting container uses.
             self._events.publish("volume", "mount", volume.name, {
                 "container": container.id, "destination": point.destination,
                 "driver": volume.driver, "propagation": point.propagation or "",
                 "read/write": str(point.rw).lower()})
 
-    async def _unmount(self, container: Container, volumes: list[Volume]) -> None:
-        for volume in volumes:
-            if volume.driver == "local":
-                continue  # local mounts stay until the volume goes (moby's local driver)
-            try:
-                await self._volumes_service().unmount(volume, container.id)
-            except DockyardError as exc:
-                log.warning("unmount of volume %s for %s: %s", volume.name, container.id[:12], exc)
+    async def _unmount(self, container: Container, mounted: list[tuple[Volume, str]]) -> None:
+        """Unmount each (volume, mount ID); the ID is forgotten once its volume is unmounted (or
+        was local), so the next start mounts under a new one."""
+        done = set()
+        for volume, mount_id in mounted:
+            if volume.driver != "local":  # local mounts stay until the volume goes (moby's local driver)
+                try:
+                    await self._volumes_service().unmount(volume, mount_id)
+                except DockyardError as exc:
+                    log.warning("unmount of volume %s for %s: %s", volume.name, container.id[:12], exc)
+                    continue
+            done.add(mount_id)
+        container.mounts[:] = [replace(p, mount_id="") if p.mount_id in done else p
+                               for p in container.mounts]
 
     def _volumes_service(self) -> VolumeService:
         if self._volumes is None:
@@ -126,16 +135,20 @@ class ContainerVolumes:
 
     async def released(self, container: Container) -> None:
         """After an exit (or a failed start): plugin volumes are unmounted (``Unmount`` with the
-        container's ID) and, as moby's UnmountVolumes, "unmount" is emitted for each volume."""
-        plugin_points = [p for p in container.mounts if p.type == "volume" and p.driver not in ("", "local")]
-        if plugin_points and self._volumes is not None:
-            volumes = []
-            for point in plugin_points:
+        ID their ``Mount`` had) and, as moby's UnmountVolumes, "unmount" is emitted for each
+        volume."""
+        points = [p for p in container.mounts
+                  if p.type == "volume" and p.mount_id and p.driver not in ("", "local")]
+        container.mounts[:] = [replace(p, mount_id="") if p.driver in ("", "local") else p
+                               for p in container.mounts]
+        if points and self._volumes is not None:
+            mounted = []
+            for point in points:
                 try:
-                    volumes.append(await self._volumes.inspect(point.name))
+                    mounted.append((await self._volumes.inspect(point.name), point.mount_id))
                 except DockyardError as exc:
                     log.warning("volume %s of %s: %s", point.name, container.id[:12], exc)
-            await self._unmount(container, volumes)
+            await self._unmount(container, mounted)
         for point in container.mounts:
             if point.type == "volume":
                 self._events.publish("volume", "unmount", point.name,

@@ -123,6 +123,10 @@ class Endpoint:
     ports: list[PortBinding] = field(default_factory=list)
     gateway_endpoint: bool = False  # carries the default route and the published ports
     ip6: str = ""  # on an IPv6 network
+    # The gateways a remote driver's Join named (libnetwork's joinInfo), which inspect shows;
+    # None for the built-in drivers, whose endpoints show the network's.
+    gateway: str | None = None
+    gateway6: str | None = None
 
     def to_record(self) -> dict[str, Any]:
         return asdict(self)

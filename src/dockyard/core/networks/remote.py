@@ -56,11 +56,12 @@ class RemoteDriver:
             raise Unavailable(f"NetworkDriver.{method} of plugin {self._plugin.name}: {exc}") from exc
 
     async def _optional(self, method: str, payload: Mapping[str, Any]) -> bool:
-        """Calls libnetwork tolerates a plugin not implementing (it answers 404)."""
+        """Calls libnetwork tolerates a plugin not implementing: a 404 reply (moby's
+        plugins.IsNotFound looks at the status alone, not at the text)."""
         try:
             await self._plugin.call(f"NetworkDriver.{method}", payload)
         except PluginError as exc:
-            if "404" in str(exc) or "not found" in str(exc).lower():
+            if exc.status == 404:
                 return False
             raise Unavailable(f"NetworkDriver.{method} of plugin {self._plugin.name}: {exc}") from exc
         return True
@@ -96,6 +97,8 @@ class RemoteDriver:
                 await self._optional("Leave", ids)
                 raise
             ports = await self._publish(endpoint, ids)
+            if endpoint.gateway_endpoint:  # libnetwork asks the gateway endpoint's driver only
+                ports = await self._oper_ports(ids, ports)
         except BaseException:
             await self._optional("DeleteEndpoint", ids)
             raise
@@ -123,13 +126,15 @@ class RemoteDriver:
                              connected=int(r.get("RouteType") or 0) == 1)
                        for r in join.get("StaticRoutes") or [])
         primary = endpoint.gateway_endpoint and not network.internal
+        gateway, gateway6 = str(join.get("Gateway") or ""), str(join.get("GatewayIPv6") or "")
         config = InterfaceConfig(
             ifname=prefix + index, mac=endpoint.mac, ip=endpoint.ip, prefixlen=network.prefixlen,
-            gateway=str(join.get("Gateway") or "") if primary else "", ip6=endpoint.ip6,
-            prefixlen6=network.prefixlen6,
-            gateway6=str(join.get("GatewayIPv6") or "") if primary else "", routes=routes)
+            gateway=gateway if primary else "", ip6=endpoint.ip6, prefixlen6=network.prefixlen6,
+            gateway6=gateway6 if primary else "", routes=routes)
         await self._links.adopt(source, endpoint.sandbox, config)
         endpoint.veth, endpoint.ifname = source, config.ifname
+        # Inspect shows the Join's gateways, as moby's buildEndpointInfo does, not IPAM's.
+        endpoint.gateway, endpoint.gateway6 = gateway, gateway6
 
     async def _publish(self, endpoint: Endpoint, ids: Mapping[str, str]) -> list[PortBinding]:
         """Published ports are the plugin's to program (ProgramExternalConnectivity); one that
@@ -147,6 +152,30 @@ class RemoteDriver:
             log.warning("plugin %s does not program external connectivity: ports of %s not "
                         "published", self._plugin.name, endpoint.container_name)
         return list(endpoint.ports) if done else []
+
+    async def _oper_ports(self, ids: Mapping[str, str], ports: list[PortBinding]) -> list[PortBinding]:
+        """libnetwork's ``DriverInfo``: moby asks ``EndpointOperInfo`` once the endpoint has joined
+        and reads the container's ports from its Value. Its ``portmap`` (what the plugin actually
+        programmed, a host port it chose included) replaces ours when present; a plugin that does
+        not answer keeps ours, as moby ignores a failing DriverInfo."""
+        try:
+            reply = await self._plugin.call("NetworkDriver.EndpointOperInfo", ids)
+        except PluginError as exc:
+            log.debug("plugin %s: EndpointOperInfo: %s", self._plugin.name, exc)
+            return ports
+        value = reply.get("Value")
+        portmap = value.get(PORT_MAP) if isinstance(value, dict) else None
+        if not isinstance(portmap, list):
+            return ports
+        protocols = {number: name for name, number in _PROTOCOLS.items()}
+        try:
+            return [PortBinding(container_port=int(p["Port"]),
+                                proto=protocols.get(int(p.get("Proto") or 6), "tcp"),
+                                host_ip=str(p.get("HostIP") or ""), host_port=int(p.get("HostPort") or 0))
+                    for p in portmap]
+        except (KeyError, TypeError, ValueError) as exc:
+            log.warning("plugin %s: EndpointOperInfo's portmap %r: %s", self._plugin.name, portmap, exc)
+            return ports
 
     async def detach(self, network: Network, endpoint: Endpoint) -> None:
         ids = {"NetworkID": network.id, "EndpointID": endpoint.id}

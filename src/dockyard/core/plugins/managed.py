@@ -29,7 +29,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from dockyard.core.events import EventBus
-from dockyard.core.plugins import artefact
+from dockyard.core.plugins import artefact, output
 from dockyard.core.plugins.config import apply_settings, capabilities, implements, initial_settings, normalise
 from dockyard.core.plugins.registry import PluginAddress, PluginRegistry, plugin_name
 from dockyard.core.plugins.spec import plugin_spec
@@ -41,6 +41,7 @@ log = logging.getLogger(__name__)
 
 SOCKET_WAIT_SECONDS = 10.0  # moby: 0.5 s, then three dials 3 s apart
 STOP_GRACE_SECONDS = 10.0  # moby's shutdownTimeout
+OUTPUT_DRAIN_SECONDS = 5.0  # a stopped plugin's last lines into the daemon's log
 _CRASH_LOOP_SECONDS = 2.0  # a plugin that dies this soon after starting is not restarted
 _LOG_SIZE_MAX = 1 << 20  # the plugin's output, kept in its bundle; conmon starts it afresh past this
 _SOCKET_PATH_MAX = 100  # below sun_path's 108 bytes, with room for the terminating NUL
@@ -66,6 +67,7 @@ class ManagedPlugins:
         self._users: PluginUsers = lambda _name: 0
         self._lock = asyncio.Lock()
         self._watchers: dict[str, asyncio.Task[None]] = {}
+        self._outputs: dict[str, asyncio.Task[None]] = {}  # each running plugin's output, to the log
         self._stopping: set[str] = set()
         self._dirfds: dict[str, int] = {}  # runtime dirs held open for long socket paths
 
@@ -113,6 +115,7 @@ class ManagedPlugins:
                 if self._monitor.is_alive(plugin.id):
                     await self._wait_socket(plugin)
                     self._watch(plugin)
+                    self._forward(plugin)  # from where the last daemon's shipper stopped
                     log.info("plugin %s reconnected", plugin.name)
                 else:
                     await self._start(plugin)
@@ -128,9 +131,11 @@ class ManagedPlugins:
         else they are stopped."""
         watchers = list(self._watchers.items())
         self._watchers.clear()
-        for _, task in watchers:
+        outputs = list(self._outputs.values())
+        self._outputs.clear()
+        for task in [t for _, t in watchers] + outputs:
             task.cancel()
-        for _, task in watchers:
+        for task in [t for _, t in watchers] + outputs:
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await task
         if not self._live_restore:
@@ -245,7 +250,7 @@ class ManagedPlugins:
             if plugin.enabled:
                 await self._stop(plugin)
             await asyncio.to_thread(self.store.remove, plugin)
-            # The bundle keeps the plugin's output (plugin.log) while the plugin exists.
+            # The bundle holds the spool of the plugin's output (core/plugins/output.py).
             await asyncio.to_thread(shutil.rmtree, self._bundles / plugin.id, True)
         self.event(plugin, "remove")
 
@@ -270,10 +275,14 @@ class ManagedPlugins:
         bundle = self._bundles / plugin.id
         await self._forget_runtime(plugin.id)  # a run that ended while the daemon was down
         await asyncio.to_thread(self._write_bundle, plugin, runtime_dir, bundle)
+        await self._output_done(plugin.id)  # the last run's lines first, then a new spool
+        await asyncio.to_thread(output.forget, bundle)
         try:
             await self._monitor.create(MonitorStart(
-                container_id=plugin.id, bundle=bundle, runtime=self._runtime, log_path=bundle / "plugin.log",
-                terminal=False, stdin=False, stdin_once=False, log_size_max=_LOG_SIZE_MAX))
+                container_id=plugin.id, bundle=bundle, runtime=self._runtime,
+                log_path=bundle / output.SPOOL, terminal=False, stdin=False, stdin_once=False,
+                log_size_max=_LOG_SIZE_MAX))
+            self._forward(plugin)
             await self._runtime.start(plugin.id)
             await self._wait_socket(plugin, wait)
         except BaseException:
@@ -281,6 +290,25 @@ class ManagedPlugins:
             raise
         self._watch(plugin)
         log.info("plugin %s enabled (%s)", plugin.name, plugin.id[:12])
+
+    def _forward(self, plugin: ManagedPlugin) -> None:
+        """The plugin's stdout/stderr into the daemon's log while it runs (moby's plugin=<id>)."""
+        task = output.forward(plugin.id, self._bundles / plugin.id,
+                              lambda: self._monitor.is_alive(plugin.id))
+        self._outputs[plugin.id] = task
+        task.add_done_callback(lambda t: self._outputs.pop(plugin.id, None)
+                               if self._outputs.get(plugin.id) is t else None)
+
+    async def _output_done(self, plugin_id: str) -> None:
+        """Once the plugin's process is gone its shipper drains the spool and ends: waited for
+        (bounded), so a new run never has two shippers on one spool."""
+        task = self._outputs.pop(plugin_id, None)
+        if task is None:
+            return
+        try:
+            await asyncio.wait_for(task, OUTPUT_DRAIN_SECONDS)
+        except (TimeoutError, DockyardError, OSError) as exc:
+            log.debug("output of plugin %s: %r", plugin_id[:12], exc)
 
     def _write_bundle(self, plugin: ManagedPlugin, runtime_dir: Path, bundle: Path) -> None:
         shutil.rmtree(runtime_dir, ignore_errors=True)  # an old socket would pass for a ready one
@@ -370,6 +398,7 @@ class ManagedPlugins:
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await watcher
         await self._forget_runtime(plugin.id)
+        await self._output_done(plugin.id)
 
     async def _forget_runtime(self, plugin_id: str) -> None:
         with contextlib.suppress(DockyardError):
