@@ -11,6 +11,7 @@ from pathlib import PurePosixPath
 from typing import Any
 
 from dockyard.cli.client import DaemonError
+from dockyard.compose import references
 from dockyard.compose.confighash import config_hash
 from dockyard.compose.create import create_body, service_networks
 from dockyard.compose.dependents import stop_dependents
@@ -62,7 +63,7 @@ def diverged(ex: Executor, name: str, container: dict[str, Any]) -> bool:
     is missing from one of the service's networks."""
     service = ex.project.services[name]
     labels = container["Labels"]
-    if labels.get(HASH) != config_hash(ex.project, service):
+    if labels.get(HASH) != config_hash(ex.project, references.resolved(name, service, ex.peers)):
         return True
     if labels.get(IMAGE) != ex.image_id(image_of(ex.project, name, service)):
         return True
@@ -80,9 +81,7 @@ def create_container(ex: Executor, name: str, number: int, *, oneoff: bool = Fal
                      run_name: str = "") -> str:
     service = {**ex.project.services[name], "_name": name}
     body = create_body(ex.project, name, service, number, oneoff=oneoff, command=command, publish=publish,
-                       image_id=ex.image_id(image_of(ex.project, name, service)),
-                       peers=lambda other: [(str(c["Id"]), str(c["Names"][0]).lstrip("/"))
-                                            for c in ex.containers([other])])
+                       image_id=ex.image_id(image_of(ex.project, name, service)), peers=ex.peers)
     body["HostConfig"]["AutoRemove"] = auto_remove
     cname = run_name or str(ex.project.services[name].get("container_name")
                             or container_name(ex.project.name, name, number))
@@ -193,11 +192,43 @@ def up(ex: Executor, options: UpOptions, *, start_containers: bool = True) -> li
         for level in sorted(levels):
             for created in pool.map(converge_one, levels[level]):
                 ids += created
+    ids += refresh_stale_references(ex, names, options, start_containers)
     if options.wait:
         for name in names:
             condition = "service_healthy" if ex.project.services[name].get("healthcheck") and not (
                 ex.project.services[name]["healthcheck"].get("disable")) else "service_started"
             wait_for(ex.client, ex.project, name, condition, deadline=deadline)
+    return ids
+
+
+def refresh_stale_references(ex: Executor, names: list[str], options: UpOptions,
+                             start_containers: bool) -> list[str]:
+    """Recreate the containers of services outside this ``up`` that share a namespace or the
+    volumes of a container it replaced (``up -d --force-recreate web`` with a ``network_mode:
+    service:web`` sidecar). Compose v2 leaves such a sidecar in the old container's namespace,
+    cut off from the network, until a later ``up`` of the whole project; here it follows at once.
+    A recreated container starts again only if it was running."""
+    touched, ids = set(names), []
+    for other in order(ex.project):
+        service = ex.project.services[other]
+        if other in touched or not any(ref in touched for ref, _ in references.named_services(service)):
+            continue
+        for container in ex.containers([other]):
+            try:
+                wanted = references.host_config(other, service, ex.peers)
+            except ComposeError:
+                continue  # the other service has no container now (scaled to 0): nothing to follow
+            host = ex.client.get_json(f"/containers/{container['Id']}/json")["HostConfig"]
+            if not references.stale(host, wanted):
+                continue
+            touched.add(other)
+            number = int(container["Labels"].get(NUMBER, 0) or 0)
+            remove_container(ex, container, _stop_timeout(options))
+            cid = create_container(ex, other, number)
+            ids.append(cid)
+            if start_containers and container["State"] in ("running", "restarting"):
+                start(ex, cid, str(service.get("container_name")
+                                   or container_name(ex.project.name, other, number)))
     return ids
 
 

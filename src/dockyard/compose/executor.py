@@ -95,6 +95,11 @@ class Executor:
         return sorted(found, key=lambda c: (c["Labels"].get(SERVICE, ""),
                                             int(c["Labels"].get(NUMBER, 0) or 0)))
 
+    def peers(self, service: str) -> list[tuple[str, str]]:
+        """(ID, name) of ``service``'s containers, first one first: what another service's
+        ``service:x`` reference resolves to (references.ContainersOf)."""
+        return [(str(c["Id"]), str(c["Names"][0]).lstrip("/")) for c in self.containers([service])]
+
     # ---- up ----
     def ensure_networks(self, names: Sequence[str]) -> None:
         wanted = {key for n in names for key in service_networks(self.project, self.project.services[n])}
