@@ -105,14 +105,16 @@ def logs_command(follow: bool, tail: str, timestamps: bool, no_log_prefix: bool,
             click.echo(prefix + line)
 
 
-def _one(service: str, index: int) -> str:
+def service_container(service: str, index: int, *, running: bool = True) -> str:
+    """The ID of container ``index`` of ``service`` (running only, unless ``running`` is False)."""
     ex = project_options().executor()
     if service not in ex.project.services:
         raise ComposeError(f"no such service: {service}")
-    for container in ex.containers([service], all_=False):
+    for container in ex.containers([service], all_=not running):
         if int(container["Labels"].get(NUMBER, 0) or 0) == index:
             return str(container["Id"])
-    raise ComposeError(f"service {service!r} is not running")
+    raise ComposeError(f"service {service!r} is not running" if running
+                       else f"service {service!r} has no container with index {index}")
 
 
 @compose_group.command("exec", context_settings={"ignore_unknown_options": True})
@@ -133,7 +135,7 @@ def exec_command(ctx: click.Context, detach: bool, no_tty: bool, user: str | Non
     tty = not no_tty and sys.stdin.isatty()
     ctx.invoke(execs.exec_command, detach=detach, interactive=not detach, tty=tty, env=env, env_file=(),
                workdir=workdir, user=user, privileged=False, detach_keys=None,
-               container=_one(service, index), command=command)
+               container=service_container(service, index), command=command)
 
 
 @compose_group.command("run", context_settings={"ignore_unknown_options": True})
@@ -239,7 +241,7 @@ def scale_command(specs: tuple[str, ...]) -> None:
 @click.argument("private_port")
 def port_command(protocol: str, index: int, service: str, private_port: str) -> None:
     """Print the public port for a port binding"""
-    info = session().client.get_json(f"/containers/{_one(service, index)}/json")
+    info = session().client.get_json(f"/containers/{service_container(service, index)}/json")
     bindings = (info["NetworkSettings"].get("Ports") or {}).get(f"{private_port}/{protocol}") or []
     if not bindings:
         raise ComposeError(f"no port {private_port}/{protocol} for container {service}")
@@ -308,7 +310,7 @@ def cp_command(ctx: click.Context, archive: bool, follow_link: bool, index: int,
 
     def resolve(arg: str) -> str:
         service, sep, path = arg.partition(":")
-        return f"{_one(service, index)}:{path}" if sep and "/" not in service else arg
+        return f"{service_container(service, index)}:{path}" if sep and "/" not in service else arg
 
     ctx.invoke(container_files.cp_command, archive=archive, follow_link=follow_link, quiet=True,
                src=resolve(src), dest=resolve(dest))
