@@ -1,6 +1,6 @@
-"""``compose ps`` of one project through Compose v2 and dockyard compose: the same lines, field by
-field — ``--format json`` (cut Command and Mounts, Publishers, Health, ExitCode…), ``--no-trunc``,
-``--status``, the table and a Go template."""
+"""``compose ps`` (and ``compose volumes``) of one project through Compose v2 and dockyard
+compose: the same lines, field by field — ``--format json`` (cut Command and Mounts, Publishers,
+Health, ExitCode…), ``--no-trunc``, ``--status``, the table and a Go template."""
 
 from __future__ import annotations
 
@@ -84,5 +84,9 @@ def test_ps_prints_what_compose_v2_prints(daemon: Daemon, compose_for: Callable[
         _same(v2, ours, "-p", project, "ps", "-a", "--format", "table {{.Name}}\t{{.Command}}\t{{.Ports}}")
         _same(v2, ours, "-p", project, "ps", "-a", "-q")
         _same(v2, ours, "-p", project, "ps", "--services", "--status", "running")
+        # compose volumes: the project's (or the named services') volumes, docker's volume fields.
+        for args in ((), ("web",), ("job",), ("-q",), ("--format", "json")):
+            _same(v2, ours, "-p", project, "volumes", *args)
+        assert ours("-p", project, "volumes", "-q", "web").stdout == f"{project}_data\n"
     finally:
         v2("-p", project, "down", "-v", "-t", "0", check=False)

@@ -10,13 +10,22 @@ import click
 
 from dockyard.cli import container_files, execs, registry, run
 from dockyard.cli.client import DaemonError, iter_json_stream
-from dockyard.cli.formatter import tabwrite
+from dockyard.cli.formatter import render_rows, tabwrite
 from dockyard.cli.session import session
+from dockyard.cli.volumes import VOLUME_HEADERS
 from dockyard.compose import dependents
 from dockyard.compose.commands import compose_group, log_lines, project_options
 from dockyard.compose.converge import create_container, start, up
-from dockyard.compose.executor import UpOptions, order
-from dockyard.compose.spec import COMPOSE_VERSION, CONFIG_FILES, NUMBER, PROJECT, SERVICE
+from dockyard.compose.executor import UpOptions, order, project_filter
+from dockyard.compose.spec import (
+    COMPOSE_VERSION,
+    CONFIG_FILES,
+    NUMBER,
+    PROJECT,
+    SERVICE,
+    VOLUME,
+    parse_volume,
+)
 from dockyard.compose.yamlfile import ComposeError
 
 
@@ -350,3 +359,29 @@ def events_command(as_json: bool, services: tuple[str, ...]) -> None:
             else:
                 click.echo(f"{record['time']} container {record['action']} {record['id']} "
                            f"({', '.join(f'{k}={v}' for k, v in sorted(record['attributes'].items()))})")
+
+
+@compose_group.command("volumes")
+@click.option("-q", "--quiet", is_flag=True, help="Only display volume names")
+@click.option("--format", "fmt", default="table", help="Format output using a custom template: "
+              "'table', 'table TEMPLATE', 'json' or 'TEMPLATE'")
+@click.argument("services", nargs=-1)
+def volumes_command(quiet: bool, fmt: str, services: tuple[str, ...]) -> None:
+    """List volumes"""
+    ex = project_options().executor()
+    keys = set(ex.project.volumes)
+    if services:
+        order(ex.project, services)  # an unknown service is refused by name
+        keys = {str(parse_volume(ex.project, item).get("source") or "") for name in services
+                for item in ex.project.services[name].get("volumes") or []} & keys
+    found = ex.client.get_json("/volumes", project_filter(ex.project.name))
+    # Docker's volume formatter: the swarm-only fields read N/A on one engine, as Compose v2 shows them.
+    rows = [{"Availability": "N/A", "Driver": v["Driver"], "Group": "N/A",
+             "Labels": ",".join(f"{k}={val}" for k, val in sorted((v.get("Labels") or {}).items())),
+             "Links": "N/A", "Mountpoint": v["Mountpoint"], "Name": v["Name"],
+             "Scope": v.get("Scope", "local"), "Size": "N/A", "Status": "N/A"}
+            for v in sorted(found.get("Volumes") or [], key=lambda v: v["Name"])
+            if (v.get("Labels") or {}).get(VOLUME) in keys]
+    if quiet:
+        fmt = "{{.Name}}"
+    click.echo(render_rows(fmt, rows, default="{{.Driver}}\t{{.Name}}", headers=VOLUME_HEADERS), nl=False)
