@@ -93,3 +93,50 @@ def test_both_clients_hash_the_resolved_reference(daemon: Daemon, compose_for: C
         assert _sidecar_sees_web(daemon, project) == "one\n"
     finally:
         one("-p", project, "down", "-t", "0", check=False)
+
+
+SHARED = """
+services:
+  web:
+    image: busybox
+    command: sleep 300
+    stop_signal: SIGKILL
+    volumes: [/data]
+    environment: [ROUND={round}]
+  reader:
+    image: busybox
+    command: sleep 300
+    stop_signal: SIGKILL
+    volumes_from: [web]
+"""
+
+
+def test_a_recreate_keeps_anonymous_volumes(daemon: Daemon, compose_for: Callable[..., Compose],
+                                            tmp_path: Path) -> None:
+    """web's anonymous /data outlives its recreation (as with Compose v2), and the service that
+    takes web's volumes follows it into the new container."""
+    (tmp_path / "compose.yaml").write_text(SHARED.format(round=1))
+    project = f"dy{uuid.uuid4().hex[:6]}"
+    compose = compose_for("dockyard", tmp_path)
+    try:
+        compose("-p", project, "up", "-d")
+        daemon.docker_ok("exec", f"{project}-web-1", "sh", "-c", "echo kept > /data/f")
+        before = daemon.docker_ok("inspect", "-f", "{{.Id}}", f"{project}-web-1")
+        compose("-p", project, "up", "-d", "--force-recreate", "web")
+        assert daemon.docker_ok("inspect", "-f", "{{.Id}}", f"{project}-web-1") != before
+        assert daemon.docker_ok("exec", f"{project}-web-1", "cat", "/data/f") == "kept\n"
+        web = json.loads(daemon.docker_ok("inspect", f"{project}-web-1"))[0]
+        reader = json.loads(daemon.docker_ok("inspect", f"{project}-reader-1"))[0]
+        assert reader["HostConfig"]["VolumesFrom"] == [web["Id"]]
+        daemon.docker_ok("exec", f"{project}-web-1", "sh", "-c", "echo again > /data/g")
+        assert daemon.docker_ok("exec", f"{project}-reader-1", "cat", "/data/g") == "again\n"
+        # A config change of web, the whole project up: the same volume still.
+        (tmp_path / "compose.yaml").write_text(SHARED.format(round=2))
+        compose("-p", project, "up", "-d")
+        assert daemon.docker_ok("exec", f"{project}-reader-1", "cat", "/data/f") == "kept\n"
+        # down -v takes the anonymous volume with it (plain down would keep it, as docker rm).
+        volume = web["Mounts"][0]["Name"]
+        compose("-p", project, "down", "-v", "-t", "0")
+        assert daemon.docker("volume", "inspect", volume)[0] != 0, "down -v left the anonymous volume"
+    finally:
+        compose("-p", project, "down", "-v", "-t", "0", check=False)

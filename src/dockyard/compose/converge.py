@@ -78,11 +78,15 @@ def _stop_timeout(options: UpOptions) -> dict[str, str]:
 
 def create_container(ex: Executor, name: str, number: int, *, oneoff: bool = False,
                      command: list[str] | None = None, publish: bool = True, auto_remove: bool = False,
-                     run_name: str = "") -> str:
+                     run_name: str = "", replaces: dict[str, Any] | None = None) -> str:
+    """Create container ``number`` of ``name``; one that ``replaces`` another keeps its anonymous
+    volumes, as Compose v2 does (a recreate must not lose their data)."""
     service = {**ex.project.services[name], "_name": name}
     body = create_body(ex.project, name, service, number, oneoff=oneoff, command=command, publish=publish,
                        image_id=ex.image_id(image_of(ex.project, name, service)), peers=ex.peers)
     body["HostConfig"]["AutoRemove"] = auto_remove
+    if replaces is not None:
+        inherit_anonymous_volumes(ex, body, replaces)
     cname = run_name or str(ex.project.services[name].get("container_name")
                             or container_name(ex.project.name, name, number))
     ex.say(f" Container {cname}  Creating")
@@ -94,6 +98,23 @@ def create_container(ex: Executor, name: str, number: int, *, oneoff: bool = Fal
     add_secrets(ex, name, cid)
     ex.say(f" Container {cname}  Created")
     return cid
+
+
+def inherit_anonymous_volumes(ex: Executor, body: dict[str, Any], old: dict[str, Any]) -> None:
+    """Mount the anonymous volumes of ``old`` (the service's own and its image's ``VOLUME``s) at
+    the same paths in the new container, unless the new config mounts something else there."""
+    mounts = body["HostConfig"].setdefault("Mounts", [])
+    taken = {m["Target"] for m in mounts if m.get("Source") or m["Type"] != "volume"}
+    for mount in old.get("Mounts") or []:
+        name, target = str(mount.get("Name") or ""), str(mount.get("Destination") or "")
+        if mount.get("Type") != "volume" or not name or target in taken:
+            continue
+        labels = (ex.client.get_json(f"/volumes/{name}").get("Labels") or {})
+        if "com.docker.volume.anonymous" not in labels:
+            continue
+        mounts[:] = [m for m in mounts if m["Target"] != target]
+        mounts.append({"Type": "volume", "Source": name, "Target": target,
+                       "ReadOnly": not mount.get("RW", True)})
 
 
 def add_secrets(ex: Executor, name: str, cid: str) -> None:
@@ -224,7 +245,7 @@ def refresh_stale_references(ex: Executor, names: list[str], options: UpOptions,
             touched.add(other)
             number = int(container["Labels"].get(NUMBER, 0) or 0)
             remove_container(ex, container, _stop_timeout(options))
-            cid = create_container(ex, other, number)
+            cid = create_container(ex, other, number, replaces=container)
             ids.append(cid)
             if start_containers and container["State"] in ("running", "restarting"):
                 start(ex, cid, str(service.get("container_name")
@@ -250,7 +271,8 @@ def _converge(ex: Executor, name: str, names: list[str], options: UpOptions, dea
                 stop_dependents(ex, name, names, _stop_timeout(options))
                 stopped_dependents = True
             remove_container(ex, existing, _stop_timeout(options))
-        cid = existing["Id"] if action == "keep" and existing else create_container(ex, name, number)
+        cid = existing["Id"] if action == "keep" and existing else create_container(
+            ex, name, number, replaces=existing if action == "recreate" else None)
         ids.append(cid)
         cname = str(ex.project.services[name].get("container_name")
                     or container_name(ex.project.name, name, number))
@@ -277,9 +299,11 @@ def _depth(project: Project) -> dict[str, int]:
     return depth
 
 
-def remove_in_order(ex: Executor, containers: list[dict[str, Any]], timeout: dict[str, str]) -> None:
+def remove_in_order(ex: Executor, containers: list[dict[str, Any]], timeout: dict[str, str], *,
+                    volumes: bool = False) -> None:
     """Stop dependants before what they depend on (one dependency level at a time, each level in
-    parallel, as Compose v2), then remove them all in parallel."""
+    parallel, as Compose v2), then remove them all in parallel (with their anonymous volumes when
+    ``volumes``, as ``down -v``)."""
     depth = _depth(ex.project)
     levels: dict[int, list[dict[str, Any]]] = {}
     for container in containers:
@@ -296,7 +320,8 @@ def remove_in_order(ex: Executor, containers: list[dict[str, Any]], timeout: dic
         cname = container["Names"][0].lstrip("/")
         ex.say(f" Container {cname}  Removing")
         try:
-            ex.client.clone().request("DELETE", f"/containers/{container['Id']}", params={"force": "1"})
+            ex.client.clone().request("DELETE", f"/containers/{container['Id']}",
+                                      params={"force": "1", "v": "1" if volumes else "0"})
         except DaemonError as exc:
             if exc.http_status != 404:  # an AutoRemove one-off may have gone by itself
                 raise
@@ -313,7 +338,7 @@ def down(ex: Executor, *, volumes: bool = False, rmi: str = "", remove_orphans: 
     t = {"t": str(timeout)} if timeout is not None else {}
     known = set(ex.project.services) | set(ex.project.disabled)
     doomed = [c for c in ex.containers(oneoff=None) if c["Labels"].get(SERVICE) in known or remove_orphans]
-    remove_in_order(ex, doomed, t)
+    remove_in_order(ex, doomed, t, volumes=volumes)
     for key, cfg in ex.project.networks.items():
         if not cfg.get("external"):
             ex.delete("network", network_name(ex.project, key))
