@@ -134,8 +134,12 @@ def test_a_recreate_keeps_anonymous_volumes(daemon: Daemon, compose_for: Callabl
         (tmp_path / "compose.yaml").write_text(SHARED.format(round=2))
         compose("-p", project, "up", "-d")
         assert daemon.docker_ok("exec", f"{project}-reader-1", "cat", "/data/f") == "kept\n"
+        # up -V: a new, empty anonymous volume instead, and the reader follows web to it.
+        compose("-p", project, "up", "-d", "--force-recreate", "-V", "web")
+        assert daemon.docker("exec", f"{project}-web-1", "cat", "/data/f")[0] != 0
+        assert daemon.docker("exec", f"{project}-reader-1", "cat", "/data/f")[0] != 0
         # down -v takes the anonymous volume with it (plain down would keep it, as docker rm).
-        volume = web["Mounts"][0]["Name"]
+        volume = json.loads(daemon.docker_ok("inspect", f"{project}-web-1"))[0]["Mounts"][0]["Name"]
         compose("-p", project, "down", "-v", "-t", "0")
         assert daemon.docker("volume", "inspect", volume)[0] != 0, "down -v left the anonymous volume"
     finally:

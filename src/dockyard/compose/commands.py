@@ -69,10 +69,13 @@ def project_options() -> _Opts:
 @click.option("--abort-on-container-exit", is_flag=True, help="Stops all containers if any container stops")
 @click.option("--exit-code-from", default="", help="Return the exit code of the selected service container")
 @click.option("-t", "--timeout", type=int, help="Shutdown timeout in seconds")
+@click.option("-V", "--renew-anon-volumes", is_flag=True,
+              help="Recreate anonymous volumes instead of retrieving data from the previous containers")
 @click.argument("services", nargs=-1)
 def up_command(detach: bool, wait: bool, build: bool, no_deps: bool, force_recreate: bool, no_recreate: bool,
                remove_orphans: bool, scales: tuple[str, ...], abort_on_container_exit: bool,
-               exit_code_from: str, timeout: int | None, services: tuple[str, ...]) -> int:
+               exit_code_from: str, timeout: int | None, renew_anon_volumes: bool,
+               services: tuple[str, ...]) -> int:
     """Create and start containers"""
     if force_recreate and no_recreate:
         raise ComposeError("--force-recreate and --no-recreate are incompatible")
@@ -85,7 +88,7 @@ def up_command(detach: bool, wait: bool, build: bool, no_deps: bool, force_recre
     ex = project_options().executor(services)
     options = UpOptions(services=services, build=build, no_deps=no_deps, force_recreate=force_recreate,
                         no_recreate=no_recreate, remove_orphans=remove_orphans, wait=wait, scale=scale,
-                        timeout=timeout)
+                        timeout=timeout, renew_anon_volumes=renew_anon_volumes)
     up(ex, options)
     if detach or wait:
         return 0

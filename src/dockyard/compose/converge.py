@@ -101,16 +101,15 @@ def create_container(ex: Executor, name: str, number: int, *, oneoff: bool = Fal
 
 
 def inherit_anonymous_volumes(ex: Executor, body: dict[str, Any], old: dict[str, Any]) -> None:
-    """Mount the anonymous volumes of ``old`` (the service's own and its image's ``VOLUME``s) at
-    the same paths in the new container, unless the new config mounts something else there."""
+    """Mount the anonymous volumes of ``old`` — at the service's anonymous volume paths and its
+    image's ``VOLUME``s, not ones it had through ``volumes_from`` — at the same paths again."""
     mounts = body["HostConfig"].setdefault("Mounts", [])
-    taken = {m["Target"] for m in mounts if m.get("Source") or m["Type"] != "volume"}
+    image = ex.client.get_json(f"/images/{body['Image']}/json")
+    own = {m["Target"] for m in mounts if m["Type"] == "volume" and not m.get("Source")}
+    own |= set((image.get("Config") or {}).get("Volumes") or {}) - {m["Target"] for m in mounts}
     for mount in old.get("Mounts") or []:
         name, target = str(mount.get("Name") or ""), str(mount.get("Destination") or "")
-        if mount.get("Type") != "volume" or not name or target in taken:
-            continue
-        labels = (ex.client.get_json(f"/volumes/{name}").get("Labels") or {})
-        if "com.docker.volume.anonymous" not in labels:
+        if mount.get("Type") != "volume" or not name or target not in own:
             continue
         mounts[:] = [m for m in mounts if m["Target"] != target]
         mounts.append({"Type": "volume", "Source": name, "Target": target,
@@ -271,8 +270,9 @@ def _converge(ex: Executor, name: str, names: list[str], options: UpOptions, dea
                 stop_dependents(ex, name, names, _stop_timeout(options))
                 stopped_dependents = True
             remove_container(ex, existing, _stop_timeout(options))
+        inherit = action == "recreate" and not options.renew_anon_volumes
         cid = existing["Id"] if action == "keep" and existing else create_container(
-            ex, name, number, replaces=existing if action == "recreate" else None)
+            ex, name, number, replaces=existing if inherit else None)
         ids.append(cid)
         cname = str(ex.project.services[name].get("container_name")
                     or container_name(ex.project.name, name, number))

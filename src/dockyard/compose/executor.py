@@ -47,6 +47,7 @@ class UpOptions:
     wait: bool = False
     scale: dict[str, int] = field(default_factory=dict)
     timeout: int | None = None
+    renew_anon_volumes: bool = False  # recreated containers get new anonymous volumes (up -V)
 
 
 def order(project: Project, names: Sequence[str] = (), *, deps: bool = True) -> list[str]:
