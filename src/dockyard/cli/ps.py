@@ -26,17 +26,45 @@ _JSON_FIELDS = ("Command", "CreatedAt", "ID", "Image", "Labels", "LocalVolumes",
 
 
 def format_ports(ports: list[dict[str, Any]]) -> str:
-    """``0.0.0.0:8080->80/tcp, 443/tcp`` as docker's DisplayablePorts (without range folding)."""
-    shown = []
-    for port in sorted(ports, key=lambda p: (p.get("PrivatePort", 0), p.get("Type", ""))):
-        private = f"{port.get('PrivatePort')}/{port.get('Type', 'tcp')}"
-        if port.get("PublicPort"):
-            ip = port.get("IP") or "0.0.0.0"
-            host = f"[{ip}]" if ":" in ip else ip
-            shown.append(f"{host}:{port['PublicPort']}->{private}")
+    """docker's ``DisplayablePorts``: ``7000/udp, 9000-9001/tcp, 127.0.0.1:8080->80/tcp``.
+
+    Ports sorted by private port, IP, public port, type; runs of consecutive ports folded into
+    ranges per type (and per IP when published on the same number), groups in the order they
+    started; mappings to another host port last, one each."""
+    groups: dict[str, list[int]] = {}  # key → [first, last]; insertion order is docker's order
+    result: list[str] = []
+    mappings: list[str] = []
+    ordered = sorted(ports, key=lambda p: (int(p.get("PrivatePort") or 0), str(p.get("IP") or ""),
+                                           int(p.get("PublicPort") or 0), str(p.get("Type") or "")))
+    for port in ordered:
+        private, kind, ip = int(port.get("PrivatePort") or 0), str(port.get("Type") or "tcp"), str(
+            port.get("IP") or "")
+        key = kind
+        if ip:
+            public = int(port.get("PublicPort") or 0)
+            if public != private:
+                host = f"[{ip}]" if ":" in ip else ip
+                mappings.append(f"{host}:{public}->{private}/{kind}")
+                continue
+            key = f"{ip}/{kind}"
+        group = groups.get(key)
+        if group is None:
+            groups[key] = [private, private]
+        elif private == group[1] + 1:
+            group[1] = private
         else:
-            shown.append(private)
-    return ", ".join(dict.fromkeys(shown))
+            result.append(_port_group(key, *group))
+            groups[key] = [private, private]  # a new group, its key keeping its place
+    result += [_port_group(key, *group) for key, group in groups.items()]
+    return ", ".join(result + mappings)
+
+
+def _port_group(key: str, first: int, last: int) -> str:
+    ip, _, kind = key.rpartition("/")
+    numbers = str(first) if first == last else f"{first}-{last}"
+    if ip:  # no brackets here, unlike a mapping: docker prints ":::80->80/tcp"
+        numbers = f"{ip}:{numbers}->{numbers}"
+    return f"{numbers}/{kind}"
 
 
 class ContainerRow:

@@ -59,6 +59,9 @@ def go_string(value: Any) -> str:
 
 def to_json(value: Any) -> str:
     """docker's ``json`` function: Go's encoder without HTML escaping; map keys sorted."""
+    marshal = getattr(value, "marshal_json", None)
+    if callable(marshal):  # Go's json.Marshaler: a value that writes its own JSON (a struct's order)
+        return str(marshal())
     as_json = getattr(value, "to_json", None)
     if value is MISSING:
         value = None

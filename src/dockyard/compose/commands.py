@@ -5,22 +5,18 @@ from __future__ import annotations
 import json
 import sys
 import threading
-import time
 from pathlib import Path
 from typing import Any
 
 import click
 from ruamel.yaml import YAML
 
-from dockyard.cli.formatter import tabwrite
 from dockyard.cli.hijack import FrameDemuxer
-from dockyard.cli.ps import format_ports
 from dockyard.cli.session import session
-from dockyard.cli.units import since
 from dockyard.compose.converge import down, up
 from dockyard.compose.executor import Executor, UpOptions, order
 from dockyard.compose.loader import Project, load_project
-from dockyard.compose.spec import PROJECT, SERVICE
+from dockyard.compose.spec import SERVICE
 from dockyard.compose.yamlfile import ComposeError
 
 _COLOURS = (36, 33, 32, 35, 34, 91, 92, 93, 94, 95, 96)
@@ -73,10 +69,13 @@ def project_options() -> _Opts:
 @click.option("--abort-on-container-exit", is_flag=True, help="Stops all containers if any container stops")
 @click.option("--exit-code-from", default="", help="Return the exit code of the selected service container")
 @click.option("-t", "--timeout", type=int, help="Shutdown timeout in seconds")
+@click.option("-V", "--renew-anon-volumes", is_flag=True,
+              help="Recreate anonymous volumes instead of retrieving data from the previous containers")
 @click.argument("services", nargs=-1)
 def up_command(detach: bool, wait: bool, build: bool, no_deps: bool, force_recreate: bool, no_recreate: bool,
                remove_orphans: bool, scales: tuple[str, ...], abort_on_container_exit: bool,
-               exit_code_from: str, timeout: int | None, services: tuple[str, ...]) -> int:
+               exit_code_from: str, timeout: int | None, renew_anon_volumes: bool,
+               services: tuple[str, ...]) -> int:
     """Create and start containers"""
     if force_recreate and no_recreate:
         raise ComposeError("--force-recreate and --no-recreate are incompatible")
@@ -89,7 +88,7 @@ def up_command(detach: bool, wait: bool, build: bool, no_deps: bool, force_recre
     ex = project_options().executor(services)
     options = UpOptions(services=services, build=build, no_deps=no_deps, force_recreate=force_recreate,
                         no_recreate=no_recreate, remove_orphans=remove_orphans, wait=wait, scale=scale,
-                        timeout=timeout)
+                        timeout=timeout, renew_anon_volumes=renew_anon_volumes)
     up(ex, options)
     if detach or wait:
         return 0
@@ -170,60 +169,6 @@ def down_command(volumes: bool, rmi: str | None, remove_orphans: bool, timeout: 
     """Stop and remove containers, networks"""
     down(project_options().executor(), volumes=volumes, rmi=rmi or "", remove_orphans=remove_orphans,
          timeout=timeout)
-
-
-@compose_group.command("ps")
-@click.option("-a", "--all", "all_", is_flag=True, help="Show all stopped containers")
-@click.option("-q", "--quiet", is_flag=True, help="Only display IDs")
-@click.option("--services", "only_services", is_flag=True, help="Display services")
-@click.option("--format", "fmt", default="table", help="Format the output: table or json")
-@click.argument("services", nargs=-1)
-def ps_command(all_: bool, quiet: bool, only_services: bool, fmt: str, services: tuple[str, ...]) -> None:
-    """List containers"""
-    ex = project_options().executor()
-    found = ex.containers(services, all_=all_)
-    if quiet:
-        click.echo("".join(c["Id"] + "\n" for c in found), nl=False)
-        return
-    if only_services:
-        click.echo("".join(dict.fromkeys(c["Labels"][SERVICE] + "\n" for c in found)), nl=False)
-        return
-    rows = [ps_row(c) for c in found]
-    if fmt == "json":
-        click.echo("\n".join(json.dumps(r, separators=(",", ":")) for r in rows))
-        return
-    lines = ["NAME\tIMAGE\tCOMMAND\tSERVICE\tCREATED\tSTATUS\tPORTS"]
-    lines += [f"{r['Name']}\t{r['Image']}\t{r['Command']}\t{r['Service']}\t{r['RunningFor']}\t"
-              f"{r['Status']}\t{r['Ports']}"
-              for r in rows]
-    click.echo(tabwrite(lines), nl=False)
-
-
-def ps_row(c: dict[str, Any]) -> dict[str, Any]:
-    """One ``ps --format json`` object with Compose v2's fields (its keys in its order)."""
-    status = str(c.get("Status") or "")
-    health = next((h for word, h in (("(healthy)", "healthy"), ("(unhealthy)", "unhealthy"),
-                                     ("(health: starting)", "starting")) if word in status), "")
-    exit_code = status.split("(", 1)[1].split(")", 1)[0] if status.startswith("Exited (") else "0"
-    mounts = [m.get("Name") or m.get("Source") or "" for m in c.get("Mounts") or []]
-    local = [m for m in c.get("Mounts") or []
-             if m.get("Type") == "volume" and m.get("Driver") in ("local", None)]
-    ports = list(c.get("Ports") or [])
-    return {
-        "Command": json.dumps(c["Command"]),
-        "CreatedAt": time.strftime("%Y-%m-%d %H:%M:%S +0000 UTC", time.gmtime(int(c.get("Created") or 0))),
-        "ExitCode": int(exit_code) if exit_code.lstrip("-").isdigit() else 0, "Health": health,
-        "ID": c["Id"][:12], "Image": c["Image"],
-        "Labels": ",".join(f"{k}={v}" for k, v in (c.get("Labels") or {}).items()),
-        "LocalVolumes": str(len(local)), "Mounts": ",".join(mounts), "Name": c["Names"][0].lstrip("/"),
-        "Names": ",".join(n.lstrip("/") for n in c["Names"]),
-        "Networks": ",".join(sorted((c.get("NetworkSettings") or {}).get("Networks") or {})),
-        "Ports": format_ports(ports), "Project": c["Labels"].get(PROJECT),
-        "Publishers": [{"URL": p.get("IP") or "", "TargetPort": p.get("PrivatePort") or 0,
-                        "PublishedPort": p.get("PublicPort") or 0, "Protocol": p.get("Type") or "tcp"}
-                       for p in ports],
-        "RunningFor": since(c.get("Created")), "Service": c["Labels"].get(SERVICE),
-        "Size": f"{int(c.get('SizeRw') or 0)}B", "State": c["State"], "Status": status}
 
 
 @compose_group.command("config")

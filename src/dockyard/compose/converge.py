@@ -11,6 +11,7 @@ from pathlib import PurePosixPath
 from typing import Any
 
 from dockyard.cli.client import DaemonError
+from dockyard.compose import references
 from dockyard.compose.confighash import config_hash
 from dockyard.compose.create import create_body, service_networks
 from dockyard.compose.dependents import stop_dependents
@@ -62,7 +63,7 @@ def diverged(ex: Executor, name: str, container: dict[str, Any]) -> bool:
     is missing from one of the service's networks."""
     service = ex.project.services[name]
     labels = container["Labels"]
-    if labels.get(HASH) != config_hash(ex.project, service):
+    if labels.get(HASH) != config_hash(ex.project, references.resolved(name, service, ex.peers)):
         return True
     if labels.get(IMAGE) != ex.image_id(image_of(ex.project, name, service)):
         return True
@@ -77,13 +78,15 @@ def _stop_timeout(options: UpOptions) -> dict[str, str]:
 
 def create_container(ex: Executor, name: str, number: int, *, oneoff: bool = False,
                      command: list[str] | None = None, publish: bool = True, auto_remove: bool = False,
-                     run_name: str = "") -> str:
+                     run_name: str = "", replaces: dict[str, Any] | None = None) -> str:
+    """Create container ``number`` of ``name``; one that ``replaces`` another keeps its anonymous
+    volumes, as Compose v2 does (a recreate must not lose their data)."""
     service = {**ex.project.services[name], "_name": name}
     body = create_body(ex.project, name, service, number, oneoff=oneoff, command=command, publish=publish,
-                       image_id=ex.image_id(image_of(ex.project, name, service)),
-                       peers=lambda other: [(str(c["Id"]), str(c["Names"][0]).lstrip("/"))
-                                            for c in ex.containers([other])])
+                       image_id=ex.image_id(image_of(ex.project, name, service)), peers=ex.peers)
     body["HostConfig"]["AutoRemove"] = auto_remove
+    if replaces is not None:
+        inherit_anonymous_volumes(ex, body, replaces)
     cname = run_name or str(ex.project.services[name].get("container_name")
                             or container_name(ex.project.name, name, number))
     ex.say(f" Container {cname}  Creating")
@@ -95,6 +98,22 @@ def create_container(ex: Executor, name: str, number: int, *, oneoff: bool = Fal
     add_secrets(ex, name, cid)
     ex.say(f" Container {cname}  Created")
     return cid
+
+
+def inherit_anonymous_volumes(ex: Executor, body: dict[str, Any], old: dict[str, Any]) -> None:
+    """Mount the anonymous volumes of ``old`` — at the service's anonymous volume paths and its
+    image's ``VOLUME``s, not ones it had through ``volumes_from`` — at the same paths again."""
+    mounts = body["HostConfig"].setdefault("Mounts", [])
+    image = ex.client.get_json(f"/images/{body['Image']}/json")
+    own = {m["Target"] for m in mounts if m["Type"] == "volume" and not m.get("Source")}
+    own |= set((image.get("Config") or {}).get("Volumes") or {}) - {m["Target"] for m in mounts}
+    for mount in old.get("Mounts") or []:
+        name, target = str(mount.get("Name") or ""), str(mount.get("Destination") or "")
+        if mount.get("Type") != "volume" or not name or target not in own:
+            continue
+        mounts[:] = [m for m in mounts if m["Target"] != target]
+        mounts.append({"Type": "volume", "Source": name, "Target": target,
+                       "ReadOnly": not mount.get("RW", True)})
 
 
 def add_secrets(ex: Executor, name: str, cid: str) -> None:
@@ -193,11 +212,43 @@ def up(ex: Executor, options: UpOptions, *, start_containers: bool = True) -> li
         for level in sorted(levels):
             for created in pool.map(converge_one, levels[level]):
                 ids += created
+    ids += refresh_stale_references(ex, names, options, start_containers)
     if options.wait:
         for name in names:
             condition = "service_healthy" if ex.project.services[name].get("healthcheck") and not (
                 ex.project.services[name]["healthcheck"].get("disable")) else "service_started"
             wait_for(ex.client, ex.project, name, condition, deadline=deadline)
+    return ids
+
+
+def refresh_stale_references(ex: Executor, names: list[str], options: UpOptions,
+                             start_containers: bool) -> list[str]:
+    """Recreate the containers of services outside this ``up`` that share a namespace or the
+    volumes of a container it replaced (``up -d --force-recreate web`` with a ``network_mode:
+    service:web`` sidecar). Compose v2 leaves such a sidecar in the old container's namespace,
+    cut off from the network, until a later ``up`` of the whole project; here it follows at once.
+    A recreated container starts again only if it was running."""
+    touched, ids = set(names), []
+    for other in order(ex.project):
+        service = ex.project.services[other]
+        if other in touched or not any(ref in touched for ref, _ in references.named_services(service)):
+            continue
+        for container in ex.containers([other]):
+            try:
+                wanted = references.host_config(other, service, ex.peers)
+            except ComposeError:
+                continue  # the other service has no container now (scaled to 0): nothing to follow
+            host = ex.client.get_json(f"/containers/{container['Id']}/json")["HostConfig"]
+            if not references.stale(host, wanted):
+                continue
+            touched.add(other)
+            number = int(container["Labels"].get(NUMBER, 0) or 0)
+            remove_container(ex, container, _stop_timeout(options))
+            cid = create_container(ex, other, number, replaces=container)
+            ids.append(cid)
+            if start_containers and container["State"] in ("running", "restarting"):
+                start(ex, cid, str(service.get("container_name")
+                                   or container_name(ex.project.name, other, number)))
     return ids
 
 
@@ -219,7 +270,9 @@ def _converge(ex: Executor, name: str, names: list[str], options: UpOptions, dea
                 stop_dependents(ex, name, names, _stop_timeout(options))
                 stopped_dependents = True
             remove_container(ex, existing, _stop_timeout(options))
-        cid = existing["Id"] if action == "keep" and existing else create_container(ex, name, number)
+        inherit = action == "recreate" and not options.renew_anon_volumes
+        cid = existing["Id"] if action == "keep" and existing else create_container(
+            ex, name, number, replaces=existing if inherit else None)
         ids.append(cid)
         cname = str(ex.project.services[name].get("container_name")
                     or container_name(ex.project.name, name, number))
@@ -246,9 +299,11 @@ def _depth(project: Project) -> dict[str, int]:
     return depth
 
 
-def remove_in_order(ex: Executor, containers: list[dict[str, Any]], timeout: dict[str, str]) -> None:
+def remove_in_order(ex: Executor, containers: list[dict[str, Any]], timeout: dict[str, str], *,
+                    volumes: bool = False) -> None:
     """Stop dependants before what they depend on (one dependency level at a time, each level in
-    parallel, as Compose v2), then remove them all in parallel."""
+    parallel, as Compose v2), then remove them all in parallel (with their anonymous volumes when
+    ``volumes``, as ``down -v``)."""
     depth = _depth(ex.project)
     levels: dict[int, list[dict[str, Any]]] = {}
     for container in containers:
@@ -265,7 +320,8 @@ def remove_in_order(ex: Executor, containers: list[dict[str, Any]], timeout: dic
         cname = container["Names"][0].lstrip("/")
         ex.say(f" Container {cname}  Removing")
         try:
-            ex.client.clone().request("DELETE", f"/containers/{container['Id']}", params={"force": "1"})
+            ex.client.clone().request("DELETE", f"/containers/{container['Id']}",
+                                      params={"force": "1", "v": "1" if volumes else "0"})
         except DaemonError as exc:
             if exc.http_status != 404:  # an AutoRemove one-off may have gone by itself
                 raise
@@ -282,7 +338,7 @@ def down(ex: Executor, *, volumes: bool = False, rmi: str = "", remove_orphans: 
     t = {"t": str(timeout)} if timeout is not None else {}
     known = set(ex.project.services) | set(ex.project.disabled)
     doomed = [c for c in ex.containers(oneoff=None) if c["Labels"].get(SERVICE) in known or remove_orphans]
-    remove_in_order(ex, doomed, t)
+    remove_in_order(ex, doomed, t, volumes=volumes)
     for key, cfg in ex.project.networks.items():
         if not cfg.get("external"):
             ex.delete("network", network_name(ex.project, key))

@@ -47,6 +47,7 @@ class UpOptions:
     wait: bool = False
     scale: dict[str, int] = field(default_factory=dict)
     timeout: int | None = None
+    renew_anon_volumes: bool = False  # recreated containers get new anonymous volumes (up -V)
 
 
 def order(project: Project, names: Sequence[str] = (), *, deps: bool = True) -> list[str]:
@@ -94,6 +95,11 @@ class Executor:
             found = [c for c in found if c["Labels"].get(SERVICE) in services]
         return sorted(found, key=lambda c: (c["Labels"].get(SERVICE, ""),
                                             int(c["Labels"].get(NUMBER, 0) or 0)))
+
+    def peers(self, service: str) -> list[tuple[str, str]]:
+        """(ID, name) of ``service``'s containers, first one first: what another service's
+        ``service:x`` reference resolves to (references.ContainersOf)."""
+        return [(str(c["Id"]), str(c["Names"][0]).lstrip("/")) for c in self.containers([service])]
 
     # ---- up ----
     def ensure_networks(self, names: Sequence[str]) -> None:

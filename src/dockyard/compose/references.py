@@ -65,6 +65,38 @@ def _first(containers_of: ContainersOf, owner: str, other: str, what: str) -> tu
     return found[0]
 
 
+def resolved(name: str, service: Mapping[str, Any], containers_of: ContainersOf) -> dict[str, Any]:
+    """``service`` with its references as Compose v2 resolves them before hashing: ``service:x``
+    namespaces become ``container:<id>``, a ``volumes_from`` entry the bare ID or name (Compose v2
+    drops the mode there). The config hash then changes when the other service's container is
+    replaced, which is how Compose v2 knows to recreate this one too."""
+    out = dict(service)
+    for key, _ in NAMESPACES:
+        value = str(service.get(key) or "")
+        if value.startswith(SERVICE_PREFIX):
+            cid, _ = _first(containers_of, name, value[len(SERVICE_PREFIX):], key)
+            out[key] = CONTAINER_PREFIX + cid
+    if service.get("volumes_from"):
+        entries = []
+        for entry in map(str, service["volumes_from"]):
+            if entry.startswith(CONTAINER_PREFIX):
+                entries.append(entry.split(":")[1])
+            else:
+                entries.append(_first(containers_of, name, entry.split(":")[0], "volumes")[0])
+        out["volumes_from"] = entries
+    return out
+
+
+def stale(host: Mapping[str, Any], wanted: Mapping[str, Any]) -> bool:
+    """Whether a container's HostConfig (``host``) still names containers other than those
+    :func:`host_config` resolves now (``wanted``): the other service's container was replaced."""
+    for _, field in NAMESPACES:
+        if str(wanted.get(field) or "").startswith(CONTAINER_PREFIX) and host.get(field) != wanted[field]:
+            return True
+    ids = [str(v).split(":")[0] for v in wanted.get("VolumesFrom") or []]
+    return ids != [str(v).split(":")[0] for v in host.get("VolumesFrom") or []]
+
+
 def host_config(name: str, service: Mapping[str, Any], containers_of: ContainersOf) -> dict[str, Any]:
     """The HostConfig fields that name other containers, resolved."""
     out: dict[str, Any] = {}

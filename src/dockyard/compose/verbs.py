@@ -10,13 +10,22 @@ import click
 
 from dockyard.cli import container_files, execs, registry, run
 from dockyard.cli.client import DaemonError, iter_json_stream
-from dockyard.cli.formatter import tabwrite
+from dockyard.cli.formatter import render_rows, tabwrite
 from dockyard.cli.session import session
+from dockyard.cli.volumes import VOLUME_HEADERS
 from dockyard.compose import dependents
 from dockyard.compose.commands import compose_group, log_lines, project_options
 from dockyard.compose.converge import create_container, start, up
-from dockyard.compose.executor import UpOptions, order
-from dockyard.compose.spec import COMPOSE_VERSION, CONFIG_FILES, NUMBER, PROJECT, SERVICE
+from dockyard.compose.executor import UpOptions, order, project_filter
+from dockyard.compose.spec import (
+    COMPOSE_VERSION,
+    CONFIG_FILES,
+    NUMBER,
+    PROJECT,
+    SERVICE,
+    VOLUME,
+    parse_volume,
+)
 from dockyard.compose.yamlfile import ComposeError
 
 
@@ -105,14 +114,16 @@ def logs_command(follow: bool, tail: str, timestamps: bool, no_log_prefix: bool,
             click.echo(prefix + line)
 
 
-def _one(service: str, index: int) -> str:
+def service_container(service: str, index: int, *, running: bool = True) -> str:
+    """The ID of container ``index`` of ``service`` (running only, unless ``running`` is False)."""
     ex = project_options().executor()
     if service not in ex.project.services:
         raise ComposeError(f"no such service: {service}")
-    for container in ex.containers([service], all_=False):
+    for container in ex.containers([service], all_=not running):
         if int(container["Labels"].get(NUMBER, 0) or 0) == index:
             return str(container["Id"])
-    raise ComposeError(f"service {service!r} is not running")
+    raise ComposeError(f"service {service!r} is not running" if running
+                       else f"service {service!r} has no container with index {index}")
 
 
 @compose_group.command("exec", context_settings={"ignore_unknown_options": True})
@@ -133,7 +144,7 @@ def exec_command(ctx: click.Context, detach: bool, no_tty: bool, user: str | Non
     tty = not no_tty and sys.stdin.isatty()
     ctx.invoke(execs.exec_command, detach=detach, interactive=not detach, tty=tty, env=env, env_file=(),
                workdir=workdir, user=user, privileged=False, detach_keys=None,
-               container=_one(service, index), command=command)
+               container=service_container(service, index), command=command)
 
 
 @compose_group.command("run", context_settings={"ignore_unknown_options": True})
@@ -239,7 +250,7 @@ def scale_command(specs: tuple[str, ...]) -> None:
 @click.argument("private_port")
 def port_command(protocol: str, index: int, service: str, private_port: str) -> None:
     """Print the public port for a port binding"""
-    info = session().client.get_json(f"/containers/{_one(service, index)}/json")
+    info = session().client.get_json(f"/containers/{service_container(service, index)}/json")
     bindings = (info["NetworkSettings"].get("Ports") or {}).get(f"{private_port}/{protocol}") or []
     if not bindings:
         raise ComposeError(f"no port {private_port}/{protocol} for container {service}")
@@ -308,7 +319,7 @@ def cp_command(ctx: click.Context, archive: bool, follow_link: bool, index: int,
 
     def resolve(arg: str) -> str:
         service, sep, path = arg.partition(":")
-        return f"{_one(service, index)}:{path}" if sep and "/" not in service else arg
+        return f"{service_container(service, index)}:{path}" if sep and "/" not in service else arg
 
     ctx.invoke(container_files.cp_command, archive=archive, follow_link=follow_link, quiet=True,
                src=resolve(src), dest=resolve(dest))
@@ -348,3 +359,29 @@ def events_command(as_json: bool, services: tuple[str, ...]) -> None:
             else:
                 click.echo(f"{record['time']} container {record['action']} {record['id']} "
                            f"({', '.join(f'{k}={v}' for k, v in sorted(record['attributes'].items()))})")
+
+
+@compose_group.command("volumes")
+@click.option("-q", "--quiet", is_flag=True, help="Only display volume names")
+@click.option("--format", "fmt", default="table", help="Format output using a custom template: "
+              "'table', 'table TEMPLATE', 'json' or 'TEMPLATE'")
+@click.argument("services", nargs=-1)
+def volumes_command(quiet: bool, fmt: str, services: tuple[str, ...]) -> None:
+    """List volumes"""
+    ex = project_options().executor()
+    keys = set(ex.project.volumes)
+    if services:
+        order(ex.project, services)  # an unknown service is refused by name
+        keys = {str(parse_volume(ex.project, item).get("source") or "") for name in services
+                for item in ex.project.services[name].get("volumes") or []} & keys
+    found = ex.client.get_json("/volumes", project_filter(ex.project.name))
+    # Docker's volume formatter: the swarm-only fields read N/A on one engine, as Compose v2 shows them.
+    rows = [{"Availability": "N/A", "Driver": v["Driver"], "Group": "N/A",
+             "Labels": ",".join(f"{k}={val}" for k, val in sorted((v.get("Labels") or {}).items())),
+             "Links": "N/A", "Mountpoint": v["Mountpoint"], "Name": v["Name"],
+             "Scope": v.get("Scope", "local"), "Size": "N/A", "Status": "N/A"}
+            for v in sorted(found.get("Volumes") or [], key=lambda v: v["Name"])
+            if (v.get("Labels") or {}).get(VOLUME) in keys]
+    if quiet:
+        fmt = "{{.Name}}"
+    click.echo(render_rows(fmt, rows, default="{{.Driver}}\t{{.Name}}", headers=VOLUME_HEADERS), nl=False)
