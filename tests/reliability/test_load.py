@@ -47,19 +47,23 @@ async def _lifecycle(session: aiohttp.ClientSession, api: str, i: int, errors: l
                 errors.append(f"container {cid[:12]} exited with {text.strip()}")
 
 
-async def _stream(session: aiohttp.ClientSession, url: str, stop: asyncio.Event, counts: list[int]) -> None:
+async def _stream(session: aiohttp.ClientSession, url: str, stop: asyncio.Event, counts: list[int],
+                  enough: int = 0) -> None:
+    """Count lines until ``stop``; with ``enough``, a stop waits (briefly) for that many."""
     async with session.get(url, timeout=aiohttp.ClientTimeout(total=None)) as resp:
         assert resp.status == 200, await resp.text()
         seen = 0
-        while not stop.is_set():
-            try:
-                line = await asyncio.wait_for(resp.content.readline(), 0.5)
-            except TimeoutError:
-                continue
-            if not line:
-                break
-            seen += 1
-        counts.append(seen)
+        try:
+            while not stop.is_set() or seen < enough:
+                try:
+                    line = await asyncio.wait_for(resp.content.readline(), 0.5)
+                except TimeoutError:
+                    continue
+                if not line:
+                    break
+                seen += 1
+        finally:
+            counts.append(seen)  # a stream cancelled after the grace still reports what it saw
 
 
 async def _load(d: Daemon, *, clients: int, event_streams: int, stats_streams: int,
@@ -88,7 +92,10 @@ async def _clients(d: Daemon, connector: aiohttp.BaseConnector, *, clients: int,
         stop = asyncio.Event()
         event_counts: list[int] = []
         stats_counts: list[int] = []
-        streams = [asyncio.create_task(_stream(session, f"http://d{d.api}/events", stop, event_counts))
+        # The last lifecycle's events may still be on their way when it returns: each event stream
+        # reads on after the stop until it has them all (or 15 s more, then the assert tells).
+        streams = [asyncio.create_task(_stream(session, f"http://d{d.api}/events", stop, event_counts,
+                                               enough=4 * clients))
                    for _ in range(event_streams)]
         streams += [asyncio.create_task(_stream(session, f"http://d{d.api}/containers/{cid}/stats?stream=1",
                                                 stop, stats_counts))
@@ -97,7 +104,10 @@ async def _clients(d: Daemon, connector: aiohttp.BaseConnector, *, clients: int,
         errors: list[str] = []
         await asyncio.gather(*(_lifecycle(session, d.api, i, errors) for i in range(clients)))
         stop.set()
-        await asyncio.gather(*streams)
+        _, late = await asyncio.wait(streams, timeout=15)
+        for task in late:
+            task.cancel()
+        await asyncio.gather(*streams, return_exceptions=True)
     return errors, event_counts, stats_counts, fds
 
 

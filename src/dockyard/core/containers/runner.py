@@ -130,6 +130,7 @@ class Runner:
         self._forgotten: set[ContainerId] = set()
         # Exited containers whose release was left to their removal (see finish).
         self._deferred: set[ContainerId] = set()
+        self._settling: dict[ContainerId, asyncio.Lock] = {}
 
     def paths(self, container: Container) -> ContainerPaths:
         return ContainerPaths.of(self._config.containers_dir, container.id)
@@ -412,9 +413,13 @@ class Runner:
     async def settle_exit(self, container: Container) -> None:
         """Before a start: release what the last exit left to a removal that has not come (a
         ``--rm`` container started again before its auto-removal)."""
-        if container.id in self._deferred:
-            self._deferred.discard(container.id)
-            await self._release(container)
+        # One at a time: the exit's own settling may still be releasing when a start (``docker
+        # restart`` of a --rm container) comes; the start must wait for it, not race it.
+        lock = self._settling.setdefault(container.id, asyncio.Lock())
+        async with lock:
+            if container.id in self._deferred:
+                self._deferred.discard(container.id)
+                await self._release(container)
 
     async def reconnect(self, container: Container) -> None:
         """After a daemon restart: keep a live container, or record the exit of a dead one."""
@@ -459,6 +464,7 @@ class Runner:
             await self._release(container)
         self._forgotten.discard(container.id)
         self._deferred.discard(container.id)
+        self._settling.pop(container.id, None)
         with span("rm.files", container.id):
             await asyncio.to_thread(self._mounter.unmount, paths.rootfs)
             await asyncio.to_thread(self._snapshotter.remove, container.id)
