@@ -20,12 +20,11 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any, TypeVar
 
-from pyroute2.netlink.exceptions import NetlinkError
-
 from dockyard.backends.iptables import ForwardAccept
 from dockyard.backends.netlink import NetlinkLinks
 from dockyard.backends.nftables import NftFirewall
 from dockyard.backends.port_proxy import PortProxy
+from dockyard.backends.rtnl import NetlinkError
 from dockyard.core.networks.model import Endpoint, Network, PortBinding, PortConflict
 from dockyard.core.trace import span
 from dockyard.errors import Conflict, DockyardError, Unavailable

@@ -20,9 +20,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TypeVar
 
-from pyroute2 import IPRoute
-from pyroute2.netlink.exceptions import NetlinkError
-
+from dockyard.backends.rtnl import IPRoute, NetlinkError
 from dockyard.errors import Unavailable
 
 log = logging.getLogger(__name__)

@@ -11,11 +11,9 @@ import errno
 import os
 import socket
 
-from pyroute2 import IPRoute
-from pyroute2.netlink.exceptions import NetlinkError
-
 from dockyard.backends.bridge import _netlink
 from dockyard.backends.netlink import enter, in_thread
+from dockyard.backends.rtnl import IPRoute, NetlinkError
 from dockyard.core.networks.backend import InterfaceConfig
 from dockyard.errors import Unavailable
 

@@ -17,11 +17,9 @@ import ctypes
 import errno
 import logging
 
-from pyroute2 import IPRoute
-from pyroute2.netlink.exceptions import NetlinkError
-
 from dockyard.backends.bridge import _netlink, network_mtu
 from dockyard.backends.netlink import in_thread
+from dockyard.backends.rtnl import IPRoute, NetlinkError
 from dockyard.backends.sandbox_links import adopt_link
 from dockyard.core.networks.backend import InterfaceConfig, Route
 from dockyard.core.networks.model import Endpoint, Network, PortBinding
