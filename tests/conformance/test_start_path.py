@@ -4,7 +4,9 @@ again at once, and nothing of it is left once the teardown is done."""
 
 from __future__ import annotations
 
+import json
 import socket
+import subprocess
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -99,3 +101,21 @@ def test_daemon_memory_idle_and_with_running_containers(daemon_factory: Callable
         assert loaded - idle < GROWTH_BOUND_MB, f"{idle:.1f} MB idle, {loaded:.1f} MB with 10 running"
     finally:
         d.docker_ok("rm", "-f", *ids)
+
+
+def test_a_started_container_is_running_for_runc_itself(daemon: Daemon) -> None:
+    """``runc start`` is replaced by a release through runc's exec fifo (backends/runc_fifo.py):
+    runc must still see the container as running, and a stop and a second start behave."""
+    cid = daemon.docker_ok("run", "-d", "busybox", "sleep", "600").strip()
+    try:
+        root = daemon.exec_root / "runtime" / "runc"
+        state = subprocess.run(["runc", "--root", str(root), "state", cid],
+                               capture_output=True, text=True, check=True)
+        assert json.loads(state.stdout)["status"] == "running"
+        assert not (root / cid / "exec.fifo").exists()
+        assert daemon.docker_ok("exec", cid, "echo", "in") == "in\n"
+        daemon.docker_ok("stop", "-t", "0", cid)
+        daemon.docker_ok("start", cid)
+        assert daemon.docker_ok("inspect", "-f", "{{.State.Running}}", cid).strip() == "true"
+    finally:
+        daemon.docker_ok("rm", "-f", cid)
