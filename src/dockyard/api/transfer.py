@@ -9,6 +9,7 @@ import tempfile
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager, contextmanager
 from pathlib import Path
+from typing import Protocol
 
 from aiohttp import web
 
@@ -18,6 +19,10 @@ from dockyard.errors import NoSpace
 log = logging.getLogger(__name__)
 
 CHUNK = 1 << 20
+
+
+class Hasher(Protocol):
+    def update(self, data: bytes, /) -> None: ...
 
 
 @contextmanager
@@ -30,14 +35,22 @@ def scratch_dir(request: web.Request, prefix: str) -> Iterator[Path]:
 
 
 @asynccontextmanager
-async def body_file(request: web.Request, prefix: str = "upload-") -> AsyncIterator[Path]:
-    """The request body streamed into a temporary file, removed afterwards."""
+async def body_file(request: web.Request, prefix: str = "upload-",
+                    digest: Hasher | None = None) -> AsyncIterator[Path]:
+    """The request body streamed into a temporary file, removed afterwards; ``digest`` (a hashlib
+    object) is fed every byte on the way, in the writing thread."""
     with scratch_dir(request, prefix) as tmp:
         path = tmp / "body.tar"
         try:
             with path.open("wb") as out:
+
+                def write(chunk: bytes) -> None:
+                    out.write(chunk)
+                    if digest is not None:
+                        digest.update(chunk)  # hashlib lets go of the GIL for a chunk this size
+
                 async for chunk in request.content.iter_chunked(CHUNK):
-                    await asyncio.to_thread(out.write, chunk)
+                    await asyncio.to_thread(write, chunk)
         except OSError as exc:
             if exc.errno not in (errno.ENOSPC, errno.EDQUOT):
                 raise

@@ -1,6 +1,7 @@
 """``POST /build`` as dockerd serves the classic builder, and ``POST /build/prune``.
 
-The body (the context tar, maybe compressed) is spooled to a file first; then the answer is a
+The body (the context tar, maybe compressed) is spooled to a file and digested first (an unchanged
+context reuses its unpacked copy: :mod:`dockyard.core.builder.contexts`); then the answer is a
 stream of Docker's JSON messages: ``{"stream": …}`` lines, ``{"aux": {"ID": …}}`` with the image ID,
 and on failure ``{"errorDetail": {"code", "message"}, "error": …}`` (the CLI exits with ``code``).
 """
@@ -10,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import binascii
+import hashlib
 import json
 import logging
 from pathlib import Path
@@ -157,7 +159,8 @@ class _Stream:
 async def build(request: web.Request) -> web.StreamResponse:
     builder = _builder(request)
     options = build_options(request)
-    async with body_file(request) as context_tar:
+    digest = hashlib.sha256()
+    async with body_file(request, digest=digest) as context_tar:
         await asyncio.to_thread(complete_tar, context_tar)
         stream = _Stream(request)
 
@@ -168,7 +171,7 @@ async def build(request: web.Request) -> web.StreamResponse:
             await stream.write({"aux": {"ID": image_id}})
 
         try:
-            await builder.build(context_tar, options, emit, on_built=aux)
+            await builder.build(context_tar, options, emit, on_built=aux, context_digest=digest.hexdigest())
         except DockyardError as exc:
             if stream.response is None:
                 raise

@@ -19,6 +19,7 @@ from typing import Any, Protocol
 from dockyard.config import DaemonConfig
 from dockyard.core.builder import context as build_context
 from dockyard.core.builder.cache import BuildCache
+from dockyard.core.builder.contexts import ContextCache
 from dockyard.core.builder.dockerfile import Dockerfile, Instruction, Stage, parse
 from dockyard.core.builder.instructions import PROXY_ARGS, StageState, set_env
 from dockyard.core.builder.model import BuildOptions, BuildResult, Emit
@@ -55,6 +56,7 @@ class BuilderService:
         self._images = images
         self._cache = BuildCache(db)
         self._caches = CacheDirs(config.data_root / "builder" / "cache")
+        self._contexts = ContextCache(config.tmp_dir / "build-contexts")
         self._fetcher = fetcher
         self._opened = False
         self._cleanups: set[asyncio.Task[None]] = set()  # scratch dirs being deleted after replies
@@ -68,25 +70,35 @@ class BuilderService:
             self._opened = True
 
     async def build(self, context_tar: Path, options: BuildOptions, emit: Emit, *,
-                    on_built: Callable[[str], Awaitable[None]] | None = None) -> BuildResult:
+                    on_built: Callable[[str], Awaitable[None]] | None = None,
+                    context_digest: str | None = None) -> BuildResult:
         """Build; ``emit`` receives Docker's stream text, ``on_built`` the image ID before the
         success lines (the classic builder's ``aux`` message). Errors raise (nothing half-made is
-        kept: every committed step is a complete image, reused by the next build's cache)."""
+        kept: every committed step is a complete image, reused by the next build's cache).
+        ``context_digest``, the sha256 of ``context_tar`` when the caller took it, lets a build of
+        the same context reuse its unpacked copy (:mod:`dockyard.core.builder.contexts`)."""
         await self.open()
         for tag in options.tags:
             parse_repository(*_split_tag(tag))  # a bad -t fails before any work
-        work = self._steps.scratch_dir()
-        try:
-            root = work / "context"
-            root.mkdir()
+        given = options.dockerfile_text
+
+        async def fill(root: Path) -> str:
             await asyncio.to_thread(build_context.extract, context_tar, root, self._config.max_unpack_size)
-            text = options.dockerfile_text
-            if text is None:
+            text = ""
+            if given is None:
                 text = await asyncio.to_thread(_read_dockerfile, root, options.dockerfile)
             await asyncio.to_thread(build_context.apply_dockerignore, root, options.dockerfile)
-            dockerfile = parse(text, options.dockerfile)
-            quiet_emit = _quiet if options.quiet else emit
-            image = await self._solve(dockerfile, build_context.Context(root), work, options, quiet_emit)
+            return text
+
+        # The Dockerfile's name is in the key: it decides which file is read and what .dockerignore
+        # removes. A Dockerfile given as text is not the context's: such builds keep nothing.
+        key = (context_digest, options.dockerfile) if context_digest and given is None else None
+        work = self._steps.scratch_dir()
+        try:
+            async with self._contexts.use(key, context_tar.stat().st_size, fill) as unpacked:
+                dockerfile = parse(unpacked.dockerfile_text if given is None else given, options.dockerfile)
+                quiet_emit = _quiet if options.quiet else emit
+                image = await self._solve(dockerfile, unpacked.context, work, options, quiet_emit)
         finally:
             self._discard(work)
         if image is None:
@@ -247,6 +259,7 @@ class BuilderService:
                 records = await self._images.remove(image_id, prune=False)
                 reclaimed += sum(sizes.get(r.get("Deleted", ""), 0) for r in records)
                 removed.append(image_id)
+        self._contexts.clear()
         freed = await asyncio.to_thread(self._caches.clear)
         if freed:
             removed.append("cache-mounts")
