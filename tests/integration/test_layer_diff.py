@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import io
 import shutil
 import tarfile
@@ -45,7 +46,10 @@ def test_overlay_changes_round_trip_through_a_layer(tmp_path: Path) -> None:
         mounter.unmount(target)
 
     layer = tmp_path / "layer.tar"
-    write_layer(snap.upper_dir("ctr"), snap.parent_dirs("ctr"), layer)
+    written = write_layer(snap.upper_dir("ctr"), snap.parent_dirs("ctr"), layer)
+    # The DiffID taken while writing is the file's: the content store takes it without a re-read.
+    assert written.path == layer
+    assert written.diff_id == "sha256:" + hashlib.sha256(layer.read_bytes()).hexdigest()
     with tarfile.open(layer) as tar:
         names = set(tar.getnames())
     assert {".wh.gone", "dir", "dir/.wh..wh..opq", "dir/fresh", "new"} <= names

@@ -137,6 +137,35 @@ def test_unpack_stops_at_the_size_limit(tree: tuple[Path, Path]) -> None:
         unpack(_tar(_info("big"), data=b"x" * 4096), root, UnpackOptions(chown=False, limit=1000))
 
 
+def test_unpack_and_tar_writer_keep_every_byte_of_files_bigger_than_their_buffers(tmp_path: Path) -> None:
+    # Sizes around the 1 MiB copy buffers and libarchive's read blocks, and an empty file.
+    files = {f"f{n}": os.urandom(n) for n in (0, 1, 4095, 4097, (1 << 20) - 1, (1 << 20) + 1, 5 * (1 << 20) // 2)}
+    archive = tmp_path / "in.tar"
+    with tarfile.open(archive, "w") as tar:
+        for name, data in files.items():
+            info = tarfile.TarInfo(name)
+            info.size = len(data)
+            tar.addfile(info, io.BytesIO(data))
+    dest = tmp_path / "dest"
+    dest.mkdir()
+    with Root.at(dest) as root:
+        written = unpack(archive, root, UnpackOptions(chown=False))
+    assert written == sum(len(d) for d in files.values())
+    assert {p.name: p.read_bytes() for p in dest.iterdir()} == files
+    out = io.BytesIO()
+    with tarfile.open(fileobj=out, mode="w") as tar, Root.at(dest) as root:
+        top = pin(root.fd, ".")
+        assert top is not None
+        try:
+            TarWriter(tar).add_tree(top, "")
+        finally:
+            os.close(top.fd)
+    out.seek(0)
+    with tarfile.open(fileobj=out) as tar:
+        back = {m.name: tar.extractfile(m).read() for m in tar.getmembers() if m.isreg()}  # type: ignore[union-attr]
+    assert back == files
+
+
 def test_tree_reading_never_follows_links(tree: tuple[Path, Path]) -> None:
     root_dir, host = tree
     buf = io.BytesIO()

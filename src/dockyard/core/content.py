@@ -116,9 +116,11 @@ class ContentStore:
             w.write(data)
         return w.digest
 
-    def ingest_file(self, path: Path, expected: str | None = None, *, move: bool = True) -> Digest:
-        """Hash ``path`` and bring it in: renamed when ``move`` and on the same filesystem."""
-        digest = _hash_file(path)
+    def ingest_file(self, path: Path, expected: str | None = None, *, move: bool = True,
+                    known: str | None = None) -> Digest:
+        """Hash ``path`` (unless the daemon wrote it and ``known`` is the sha256 it took on the
+        way) and bring it in: renamed when ``move`` and on the same filesystem."""
+        digest = Digest(known) if known is not None else _hash_file(path)
         _verify(digest, expected)
         if self.exists(digest):
             if move:

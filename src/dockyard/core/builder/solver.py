@@ -33,6 +33,7 @@ from dockyard.core.builder.steps import StepRunner
 from dockyard.core.downloads import Fetcher
 from dockyard.core.images.commit import CommitOptions
 from dockyard.core.images.model import Image
+from dockyard.core.layers.diff import LayerTar
 from dockyard.core.runtime.users import resolve_user
 from dockyard.errors import DockyardError, InvalidArgument, NotFound, Unimplemented
 
@@ -46,7 +47,7 @@ class Images(Protocol):
     async def inspect(self, ref: str) -> Image: ...
     async def commit(self, parent: Image | None, layer_tar: Path | None, options: CommitOptions, *,
                      repo: str | None = None, tag: str | None = None,
-                     snapshot: str | None = None) -> Image: ...
+                     snapshot: str | None = None, diff_id: str | None = None) -> Image: ...
 
 
 StageLookup = Callable[[str], Awaitable[Image | None]]  # COPY --from: a stage's result, or raise
@@ -193,15 +194,16 @@ class Solver:
         run.image = image
         await run.emit(f" ---> Using cache\n ---> {image.id[7:19]}\n")
 
-    async def _commit(self, run: StageRun, key: str, layer: Path | None, created_by: str, *,
+    async def _commit(self, run: StageRun, key: str, layer: LayerTar | None, created_by: str, *,
                       snapshot: str | None = None,
                       before_id: Callable[[], Awaitable[None]] | None = None) -> None:
         options = CommitOptions(config=dict(run.state.config), created_by=created_by)
         try:
-            image = await self._images.commit(run.image, layer, options, snapshot=snapshot)
+            image = await self._images.commit(run.image, layer.path if layer else None, options,
+                                              snapshot=snapshot, diff_id=layer.diff_id if layer else None)
         finally:
             if layer is not None:
-                layer.unlink(missing_ok=True)
+                layer.path.unlink(missing_ok=True)
         self._cache.put(key, image.id)
         run.image = image
         if before_id is not None:

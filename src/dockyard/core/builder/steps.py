@@ -27,7 +27,7 @@ from dockyard.core.builder.model import Emit, StepFailed
 from dockyard.core.builder.source import Source
 from dockyard.core.containers.model import Container, ContainerConfig, CreateRequest, HostOptions, WaitResult
 from dockyard.core.images.model import Image
-from dockyard.core.layers.diff import write_layer
+from dockyard.core.layers.diff import LayerTar, write_layer
 from dockyard.core.layers.snapshots import Mount, Mounter, Snapshotter
 from dockyard.core.recovery import BUILD_LABEL
 from dockyard.core.rootfs.root import lstat_at, lstat_beneath, parent_beneath, proc_path
@@ -51,7 +51,7 @@ class Containers(Protocol):
 
 @dataclass(frozen=True, slots=True)
 class RunResult:
-    layer: Path | None
+    layer: LayerTar | None
     snapshot: str | None  # the active snapshot that holds the layer's files, when it may be adopted
     done: Callable[[], Awaitable[None]]
 
@@ -124,7 +124,7 @@ class StepRunner:
         adoptable = layer is not None and not keep and not self._config.userns_remap
         return RunResult(layer, container.id if adoptable else None, done)
 
-    def _diff(self, key: str, dest: Path, stubs: list[str] | None = None) -> Path | None:
+    def _diff(self, key: str, dest: Path, stubs: list[str] | None = None) -> LayerTar | None:
         upper = self._snapshotter.upper_dir(key)
         lowers = self._snapshotter.parent_dirs(key)
         for rel in _MOUNT_POINTS:
@@ -137,12 +137,11 @@ class StepRunner:
                 rel = os.path.dirname(rel)
         if not any(upper.iterdir()):
             return None
-        write_layer(upper, lowers, dest)
-        return dest
+        return write_layer(upper, lowers, dest)
 
     # ---- filesystem steps ----
     def fs_step(self, parent: Image | None, work: Callable[[Path], None],
-                dest: Path) -> tuple[Path | None, str]:
+                dest: Path) -> tuple[LayerTar | None, str]:
         """Run ``work`` on a writable mount of ``parent``; the layer it made (None when nothing)
         and the active snapshot holding it, which the caller commits or ``discard``s."""
         key = "build-" + secrets.token_hex(8)

@@ -277,7 +277,8 @@ class ImageService:
         return image_id
 
     async def commit(self, parent: Image | None, layer_tar: Path | None, options: CommitOptions, *,
-                     repo: str | None = None, tag: str | None = None, snapshot: str | None = None) -> Image:
+                     repo: str | None = None, tag: str | None = None, snapshot: str | None = None,
+                     diff_id: str | None = None) -> Image:
         """A new image: ``parent``'s layers plus ``layer_tar`` (None for a config-only step),
         with ``options.config`` as its container config. All or nothing, as import. ``snapshot``
         is an active snapshot on ``parent``'s top layer holding ``layer_tar``'s files: it becomes
@@ -285,7 +286,7 @@ class ImageService:
         target = parse_repository(repo, tag) if repo else None
         async with self._lock:
             image_id, child = await asyncio.to_thread(self._commit_sync, parent, layer_tar, options, target,
-                                                      snapshot)
+                                                      snapshot, diff_id)
         log.info("committed %s%s", image_id, f" as {target}" if target else "")
         image = self._store.get(image_id, parsed=child)
         if image is None:
@@ -293,10 +294,12 @@ class ImageService:
         return image
 
     def _commit_sync(self, parent: Image | None, layer_tar: Path | None, options: CommitOptions,
-                     target: Reference | None, snapshot: str | None = None) -> tuple[ImageId, dict[str, Any]]:
+                     target: Reference | None, snapshot: str | None = None,
+                     known: str | None = None) -> tuple[ImageId, dict[str, Any]]:
         with ExitStack() as undo:
             # The layer tar is the caller's temporary file (a build step's or a commit's diff).
-            diff_id = self._unpacker.ingest(layer_tar, undo, consume=True) if layer_tar is not None else None
+            diff_id = (self._unpacker.ingest(layer_tar, undo, consume=True, known=known)
+                       if layer_tar is not None else None)
             child, config = child_config_parsed(parent.config if parent else None, options, diff_id)
             diff_ids = child["rootfs"]["diff_ids"]
             keys: builtins.list[str] = []

@@ -36,12 +36,13 @@ class Unpacker:
         self._store = store
 
     def ingest(self, src: Path, undo: ExitStack, expected: str | None = None, *,
-               consume: bool = False) -> Digest:
+               consume: bool = False, known: str | None = None) -> Digest:
         """Store the uncompressed tar of ``src`` as a blob; its digest is the layer's DiffID.
         With ``consume``, an uncompressed ``src`` is moved into the store (one hashing pass, no
-        copy): for temporary tars the caller would delete anyway."""
+        copy): for temporary tars the caller would delete anyway; ``known`` is the sha256 the daemon
+        itself took of such a tar while writing it (no hashing pass then)."""
         if consume and not is_compressed(src):
-            return self._ingest_plain(src, undo, expected)
+            return self._ingest_plain(src, undo, expected, known)
         fd, tmp_name = tempfile.mkstemp(dir=self._content.ingest_dir, prefix="layer-")
         tmp = Path(tmp_name)
         os.close(fd)
@@ -58,12 +59,12 @@ class Unpacker:
             undo.callback(self._delete_blob_if_unused, diff_id)
         return diff_id
 
-    def _ingest_plain(self, src: Path, undo: ExitStack, expected: str | None) -> Digest:
+    def _ingest_plain(self, src: Path, undo: ExitStack, expected: str | None, known: str | None) -> Digest:
         if self._limit is not None and src.stat().st_size > self._limit:
             raise InvalidArgument(f"layer too large: more than {self._limit} bytes uncompressed "
                                   "(the daemon's max-unpack-size)")
         try:
-            diff_id = self._content.ingest_file(src, None)
+            diff_id = self._content.ingest_file(src, None, known=known)
         except OSError as exc:
             raise refusal(exc) from exc
         if expected is not None and diff_id != expected:

@@ -9,11 +9,14 @@ Blocking: callers run it in a worker thread.
 
 from __future__ import annotations
 
+import hashlib
 import os
 import stat
 import tarfile
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
+from typing import BinaryIO
 
 from dockyard.core.layers.apply import OPAQUE_WHITEOUT, OPAQUE_XATTR, WHITEOUT_PREFIX
 from dockyard.core.layers.changes import CHANGE_DELETED, changes
@@ -23,8 +26,31 @@ from dockyard.core.rootfs.tree import Entry, TarWriter, pin, walk
 _Owners = Callable[[int, int], tuple[int, int]] | None
 
 
+@dataclass(frozen=True, slots=True)
+class LayerTar:
+    """A layer tar just written, and its DiffID, taken as it was written (no second read)."""
+
+    path: Path
+    diff_id: str
+
+
+class _Hashing:
+    """A file written through, its sha256 kept on the way."""
+
+    def __init__(self, out: BinaryIO) -> None:
+        self._out = out
+        self.sha256 = hashlib.sha256()
+
+    def write(self, data: bytes) -> int:
+        self.sha256.update(data)
+        return self._out.write(data)
+
+    def tell(self) -> int:
+        return self._out.tell()
+
+
 def write_layer(upper: Path, lowers: list[Path], dest: Path, *, full_tree: bool = False,
-                owners: Callable[[int, int], tuple[int, int]] | None = None) -> None:
+                owners: Callable[[int, int], tuple[int, int]] | None = None) -> LayerTar:
     """Write to ``dest`` an uncompressed layer tar of the changes in ``upper`` over ``lowers``
     (with ``owners`` mapping each entry's uid and gid: a remapped container's, shifted back).
 
@@ -33,7 +59,8 @@ def write_layer(upper: Path, lowers: list[Path], dest: Path, *, full_tree: bool 
     running container (``commit --pause=false``): it is read by pinned descriptors
     (:mod:`dockyard.core.rootfs.tree`), so nothing it swaps in can bring a host file into the layer."""
     with dest.open("wb") as out:
-        with tarfile.open(fileobj=out, mode="w", format=tarfile.PAX_FORMAT) as tar:
+        hashing = _Hashing(out)
+        with tarfile.open(fileobj=hashing, mode="w", format=tarfile.PAX_FORMAT) as tar:  # type: ignore[call-overload]
             writer = TarWriter(tar, owners, keep_xattrs=True)
             if full_tree:
                 _write_compared(tar, writer, upper, lowers)
@@ -41,6 +68,7 @@ def write_layer(upper: Path, lowers: list[Path], dest: Path, *, full_tree: bool 
                 _write_upper(tar, writer, upper)
         out.flush()
         os.fsync(out.fileno())
+    return LayerTar(dest, "sha256:" + hashing.sha256.hexdigest())
 
 
 def _write_upper(tar: tarfile.TarFile, writer: TarWriter, upper: Path) -> None:

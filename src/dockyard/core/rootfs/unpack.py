@@ -33,6 +33,8 @@ WHITEOUT_PREFIX = ".wh."
 OPAQUE_WHITEOUT = ".wh..wh..opq"
 OPAQUE_XATTR = "trusted.overlay.opaque"
 _FILE_FLAGS = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
+_BLOCK = 1 << 20  # bytes libarchive reads, and copies out, per call
+_PAGE = 4096
 
 
 class Whiteouts(enum.Enum):
@@ -107,8 +109,9 @@ def unpack(source: Path | BinaryIO, dest: Destination, options: UnpackOptions) -
         return 0  # no bytes at all: an empty archive, as Go's archive/tar reads it
     # Tar only (ustar, pax, GNU), under any compression filter: Docker's layers, contexts and
     # copies are tars, and libarchive's default would also take zip, cpio, ISO, 7z and more.
-    reader = (libarchive.file_reader(str(source), format_name=TAR_FORMAT) if isinstance(source, Path)
-              else libarchive.stream_reader(source, format_name=TAR_FORMAT))
+    reader = (libarchive.file_reader(str(source), format_name=TAR_FORMAT, block_size=_BLOCK)
+              if isinstance(source, Path)
+              else libarchive.stream_reader(source, format_name=TAR_FORMAT, block_size=_BLOCK))
     try:
         with reader as archive:
             for entry in archive:
@@ -238,7 +241,9 @@ def _write_file(state: _State, entry: Any, dirfd: int, name: str, owner: tuple[i
     limit = state.options.limit
     fd = os.open(name, _FILE_FLAGS, 0o600, dir_fd=dirfd)
     with os.fdopen(fd, "wb") as out:
-        for block in entry.get_blocks():
+        # libarchive-c reads a page at a time by default, a ctypes call and a turn of the GIL each.
+        # Its buffer is made per entry: sized to the file, so small files stay cheap.
+        for block in entry.get_blocks(min(max(entry.size or 0, _PAGE), _BLOCK)):
             state.size += len(block)
             if limit is not None and state.size > limit:
                 raise InvalidArgument(
