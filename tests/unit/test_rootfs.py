@@ -139,7 +139,8 @@ def test_unpack_stops_at_the_size_limit(tree: tuple[Path, Path]) -> None:
 
 def test_unpack_and_tar_writer_keep_every_byte_of_files_bigger_than_their_buffers(tmp_path: Path) -> None:
     # Sizes around the 1 MiB copy buffers and libarchive's read blocks, and an empty file.
-    files = {f"f{n}": os.urandom(n) for n in (0, 1, 4095, 4097, (1 << 20) - 1, (1 << 20) + 1, 5 * (1 << 20) // 2)}
+    mib = 1 << 20
+    files = {f"f{n}": os.urandom(n) for n in (0, 1, 4095, 4097, mib - 1, mib + 1, 5 * mib // 2)}
     archive = tmp_path / "in.tar"
     with tarfile.open(archive, "w") as tar:
         for name, data in files.items():
