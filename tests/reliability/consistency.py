@@ -33,8 +33,9 @@ def integrity(data_root: Path) -> str:
         conn.close()
 
 
-def check_store(d: Daemon) -> dict[str, str]:
-    """Assert the restarted daemon's store is whole; returns container id -> state."""
+def check_store(d: Daemon, *, restarted: bool = True) -> dict[str, str]:
+    """Assert the daemon's store is whole; returns container id -> state. Just after a restart its
+    tmp dir is empty; later it may hold the build contexts it keeps (at most two) and nothing else."""
     for args in (("images", "-a"), ("ps", "-a"), ("system", "df")):
         code, _, err = d.docker(*args)
         assert code == 0, f"docker {' '.join(args)} failed after a crash: {err}\n{d.log_tail()}"
@@ -55,6 +56,13 @@ def check_store(d: Daemon) -> dict[str, str]:
     # Every container directory belongs to a container the daemon lists.
     dirs = {p.name for p in (d.data_root / "containers").iterdir() if p.is_dir()}
     assert dirs <= set(states), f"orphaned container directories: {dirs - set(states)}"
-    leftovers = list((d.data_root / "tmp").iterdir()) if (d.data_root / "tmp").exists() else []
+    tmp = d.data_root / "tmp"
+    leftovers = sorted(tmp.iterdir()) if tmp.exists() else []
+    kept = tmp / "build-contexts"
+    if not restarted and kept in leftovers:
+        leftovers.remove(kept)
+        contexts = sorted(kept.iterdir())
+        assert len(contexts) <= 2 and all(p.name.startswith("context-") for p in contexts), \
+            f"more than the kept build contexts: {contexts}"
     assert leftovers == [], f"scratch left under tmp: {leftovers}"
     return states
