@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from run_latency import Engine, _run, as_root, favor_dynmods_first, host_cgroups, measure_each  # noqa: E402
+from run_latency import Engine, _run, as_root, measure_each  # noqa: E402
 from start_breakdown import breakdown  # noqa: E402
 from start_breakdown import table as breakdown_table  # noqa: E402
 
@@ -75,12 +75,9 @@ def main() -> int:
     parser.add_argument("--containers", type=int, default=50)
     parser.add_argument("--parallel", type=int, default=8)
     parser.add_argument("--engines", default="dockyard,dockerd,podman", help="comma-separated subset")
-    parser.add_argument("--favordynmods", action="store_true",
-                        help="remount cgroup2 with favordynmods before the run (host-wide, until reboot)")
     args = parser.parse_args()
     if not as_root("parallel_start.py"):
         return 2
-    favor_dynmods_first(args.favordynmods)
     traces: list[tuple[str, list[tuple[str, float, int]]]] = []
 
     def measure(engine: Engine) -> Figures:
@@ -91,7 +88,6 @@ def main() -> int:
 
     with tempfile.TemporaryDirectory(prefix="dybench-") as tmp:
         results = measure_each(args.engines, Path(tmp), measure)
-    print(host_cgroups() + "\n")
     print(table(results, args.parallel))
     for name, rows in traces:
         print(f"\n{name}: per-step breakdown of its starts (both rounds; median ms per container)\n")

@@ -5,10 +5,6 @@ root with busybox imported from /bin/busybox, times the stock docker CLI against
 against dockerd and Podman when they are installed (importing the same rootfs tar, no network), then
 measures each daemon's RSS idle and with ``--containers`` running ``sleep 3600`` containers. Everything
 it starts it stops and removes.
-
-``--favordynmods`` first remounts the host's cgroup2 with ``favordynmods`` (what ``dockyardd
---cgroup-favordynmods`` does): a host-wide change that every engine of the run then shares, and
-that stays until reboot. The report says which way the host was, for every run.
 """
 
 from __future__ import annotations
@@ -311,24 +307,6 @@ def measure_each(engines: str, workdir: Path, measure: Callable[[Engine], T]) ->
     return results
 
 
-def host_cgroups() -> str:
-    """How the host's cgroups stood for the run: it changes every engine's start (see --favordynmods)."""
-    from dockyard.backends.cgroups import FAVOR_DYNMODS, cgroup2_mount
-
-    found = cgroup2_mount()
-    if found is None:
-        return "host cgroups: no cgroup2 mount"
-    state = "on" if FAVOR_DYNMODS in found[1] else "off"
-    return f"host cgroups: {FAVOR_DYNMODS} {state} on the cgroup2 mount {found[0]} (shared by every engine)"
-
-
-def favor_dynmods_first(wanted: bool) -> None:
-    if wanted:
-        from dockyard.backends.cgroups import favor_dynmods
-
-        favor_dynmods()
-
-
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=20, help="timed runs per engine (default 20)")
@@ -336,12 +314,9 @@ def main() -> int:
     parser.add_argument("--engines", default="dockyard,dockerd,podman", help="comma-separated subset")
     parser.add_argument("--json", type=Path, help="also write the results as JSON here")
     parser.add_argument("--network", help="pass --network to every run (e.g. none: no bridge setup)")
-    parser.add_argument("--favordynmods", action="store_true",
-                        help="remount cgroup2 with favordynmods before the run (host-wide, until reboot)")
     args = parser.parse_args()
     if not as_root("run_latency.py"):
         return 2
-    favor_dynmods_first(args.favordynmods)
 
     def measure(engine: Engine) -> Result:
         if args.network:
@@ -350,7 +325,6 @@ def main() -> int:
 
     with tempfile.TemporaryDirectory(prefix="dybench-") as tmp:
         results = measure_each(args.engines, Path(tmp), measure)
-    print(host_cgroups() + "\n")
     print(table(results))
     for result in results:
         if result.breakdown:

@@ -34,8 +34,6 @@ class DaemonConfig:
     # Opt-in host change: bind cgroup controllers that sit on the cgroup2 mount of a hybrid host to
     # v1 hierarchies, so that crun runs (crun refuses hybrid hosts otherwise).
     bind_hybrid_controllers: bool = False
-    # Opt-in host change: cgroup2 remounted with favordynmods (backends/cgroups.py favor_dynmods).
-    cgroup_favordynmods: bool = False
     # Registries that may answer plain HTTP (loopback ones always may, as Docker's); mirrors of
     # docker.io are accepted for daemon.json compatibility.
     insecure_registries: tuple[str, ...] = ()
@@ -136,7 +134,6 @@ _JSON_KEYS: dict[str, str] = {
     "log-level": "log_level",
     "default-runtime": "default_runtime",
     "bind-hybrid-controllers": "bind_hybrid_controllers",
-    "cgroup-favordynmods": "cgroup_favordynmods",
     "insecure-registries": "insecure_registries",
     "registry-mirrors": "registry_mirrors",
     "certs-dirs": "certs_dirs",

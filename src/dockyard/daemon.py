@@ -262,8 +262,6 @@ def _parse_args(argv: list[str]) -> tuple[DaemonConfig, Path | None]:
     parser.add_argument("--default-runtime", help="OCI runtime for containers (runc or crun)")
     parser.add_argument("--bind-hybrid-controllers", action="store_true", default=None,
                         help="bind cgroup2 controllers of a hybrid host to cgroup v1 so crun can run")
-    parser.add_argument("--cgroup-favordynmods", action="store_true", default=None,
-                        help="remount cgroup2 with favordynmods: faster container starts (host-wide)")
     parser.add_argument("--userns-remap",
                         help="user/group setting for user namespaces (default or user[:group])")
     parser.add_argument("--no-new-privileges", action="store_true", default=None,
@@ -303,8 +301,6 @@ def _parse_args(argv: list[str]) -> tuple[DaemonConfig, Path | None]:
         changes["default_runtime"] = args.default_runtime
     if args.bind_hybrid_controllers:
         changes["bind_hybrid_controllers"] = True
-    if args.cgroup_favordynmods:
-        changes["cgroup_favordynmods"] = True
     if args.userns_remap:
         changes["userns_remap"] = args.userns_remap
     if args.no_new_privileges:
@@ -377,10 +373,6 @@ async def serve(config: DaemonConfig) -> None:
         from dockyard.core.system import hybrid_v2_controllers
 
         bind_v1_controllers(hybrid_v2_controllers())
-    if config.cgroup_favordynmods:
-        from dockyard.backends.cgroups import favor_dynmods
-
-        favor_dynmods()  # refused with its reason when the kernel cannot: never ignored
     if config.emulation:
         _register_emulators()
     if config.cpu_rt_runtime:

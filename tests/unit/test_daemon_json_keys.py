@@ -44,7 +44,6 @@ def test_every_documented_key_is_known(tmp_path: Path) -> None:
         "hosts": ["unix:///tmp/x.sock"], "data-root": str(tmp_path), "exec-root": str(tmp_path),
         "pidfile": str(tmp_path / "p"), "log-level": "info", "default-runtime": "runc",
         "runtimes": {"crun": {"path": "/usr/bin/crun"}}, "bind-hybrid-controllers": False,
-        "cgroup-favordynmods": False,
         "userns-remap": "", "no-new-privileges": False, "insecure-registries": [],
         "registry-mirrors": [], "certs-dirs": [str(tmp_path)], "max-concurrent-downloads": 3,
         "max-concurrent-uploads": 5, "max-unpack-size": "1g", "log-driver": "json-file",

@@ -5,14 +5,13 @@ from __future__ import annotations
 
 import logging
 import os
-import subprocess
 from pathlib import Path
 
 from dockyard.backends.overlay import SyscallMounter
 from dockyard.core.containers.stats import BlkioEntry, CpuSample, MemorySample, StatsSample
 from dockyard.core.layers.snapshots import Mount
 from dockyard.core.timestamps import now_rfc3339
-from dockyard.errors import DockyardError, Unavailable
+from dockyard.errors import DockyardError
 
 log = logging.getLogger(__name__)
 
@@ -53,51 +52,6 @@ def bind_v1_controllers(controllers: list[str], root: Path = Path("/sys/fs/cgrou
         log.info("bound cgroup controller %s to a v1 hierarchy at %s (for crun)", controller, target)
         bound.append(controller)
     return bound
-
-
-FAVOR_DYNMODS = "favordynmods"
-MOUNTINFO = Path("/proc/self/mountinfo")
-
-
-def cgroup2_mount(mountinfo: Path = MOUNTINFO) -> tuple[Path, tuple[str, ...]] | None:
-    """The first cgroup2 mount (``/sys/fs/cgroup``, or ``/sys/fs/cgroup/unified`` on a hybrid host)
-    with its superblock options, from ``mountinfo``; None when there is none."""
-    for line in mountinfo.read_text().splitlines():
-        fields = line.split()
-        if "-" not in fields:
-            continue
-        rest = fields[fields.index("-") + 1:]
-        if len(rest) >= 3 and rest[0] == "cgroup2":
-            target = fields[4].replace("\\040", " ")
-            return Path(target), tuple(rest[2].split(","))
-    return None
-
-
-def favor_dynmods(mountinfo: Path = MOUNTINFO) -> Path:
-    """Remount cgroup2 with ``favordynmods`` (Linux 6.0+); returns the mount.
-
-    Moving a process into a cgroup takes a host-wide lock that, in its default mode, waits for an
-    RCU grace period on the first move of a burst: 6 to 20 ms here, paid by every container start
-    (the runtime moves its init into the container's cgroups). ``favordynmods`` makes moves cheap
-    (0.1 ms) at the price of a costlier fork and exit on large machines. It is host-wide, it stays
-    after the daemon exits, and Linux 6.18 keeps its per-process lock until reboot: opt-in.
-    ``mount -o remount`` keeps the mount's other options (it merges them from mountinfo)."""
-    found = cgroup2_mount(mountinfo)
-    if found is None:
-        raise Unavailable("cgroup-favordynmods needs a cgroup2 mount, and this host has none")
-    target, options = found
-    if FAVOR_DYNMODS in options:
-        return target
-    done = subprocess.run(["mount", "-o", f"remount,{FAVOR_DYNMODS}", str(target)],
-                          capture_output=True, text=True, timeout=30, check=False)
-    again = cgroup2_mount(mountinfo)
-    if done.returncode != 0 or again is None or FAVOR_DYNMODS not in again[1]:
-        detail = done.stderr.strip().splitlines()[0] if done.stderr.strip() else "option not kept"
-        raise Unavailable(f"cgroup-favordynmods: remounting {target} failed ({detail}): "
-                          "the kernel needs to be Linux 6.0 or later")
-    log.info("cgroup2 at %s remounted with %s: moving a container's init into its cgroups no "
-             "longer waits for an RCU grace period (host-wide, until reboot)", target, FAVOR_DYNMODS)
-    return target
 
 
 # ---- reading a container's cgroup (core/containers/stats.py CgroupReader) ----
