@@ -9,6 +9,8 @@ from pathlib import Path
 
 from conformance.daemon import Daemon
 
+from dockyard.core.builder.contexts import ENTRY_PREFIX, MAX_ENTRIES
+
 BUILD_LABEL = "io.dockyard.build.step"
 
 
@@ -62,7 +64,7 @@ def check_store(d: Daemon, *, restarted: bool = True) -> dict[str, str]:
     if not restarted and kept in leftovers:
         leftovers.remove(kept)
         contexts = sorted(kept.iterdir())
-        assert len(contexts) <= 2 and all(p.name.startswith("context-") for p in contexts), \
+        assert len(contexts) <= MAX_ENTRIES and all(p.name.startswith(ENTRY_PREFIX) for p in contexts), \
             f"more than the kept build contexts: {contexts}"
     assert leftovers == [], f"scratch left under tmp: {leftovers}"
     return states

@@ -29,6 +29,7 @@ from dockyard.core.builder.context import Context
 log = logging.getLogger(__name__)
 
 MAX_ENTRIES = 2
+ENTRY_PREFIX = "context-"  # of each kept context's directory
 MAX_BYTES = 512 << 20  # of the context tar: bigger contexts are unpacked for their build only
 
 # Fills a new context directory and returns the Dockerfile's text; raises when the context is bad.
@@ -74,7 +75,7 @@ class ContextCache:
 
     async def _make(self, fill: Fill) -> Unpacked:
         self._parent.mkdir(parents=True, exist_ok=True)
-        root = Path(await asyncio.to_thread(tempfile.mkdtemp, prefix="context-", dir=self._parent))
+        root = Path(await asyncio.to_thread(tempfile.mkdtemp, prefix=ENTRY_PREFIX, dir=self._parent))
         try:
             text = await fill(root)
         except BaseException:
