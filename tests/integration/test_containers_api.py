@@ -108,7 +108,12 @@ def test_detached_logs_exec_stop_rm(dy: Dockyard) -> None:
     assert dy.docker("exec", "-i", "ticker", "cat", input=b"data").stdout == "data"
     names = dy.docker("ps", "--filter", "status=running", "--format", "{{.Names}}").stdout.split()
     assert "ticker" in names
+    # The loop's shell is alone between two `sleep 0.1`s: a listing may fall in that gap.
+    deadline = time.monotonic() + 5
     top = dy.docker("top", "ticker").stdout
+    while "sleep" not in top and time.monotonic() < deadline:
+        time.sleep(0.05)
+        top = dy.docker("top", "ticker").stdout
     assert "PID" in top and "sleep" in top
     dy.docker("pause", "ticker")
     paused = dy.docker("inspect", "-f", "{{.State.Status}} {{.State.Paused}}", "ticker").stdout
