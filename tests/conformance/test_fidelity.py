@@ -4,7 +4,6 @@ dockerd's, each checked through the stock CLI or docker-py."""
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import io
 import json
 import tarfile
@@ -444,9 +443,18 @@ def test_cgroup_parent_is_applied(daemon: Daemon, name: Name) -> None:
                                "cat", "/proc/self/cgroup")
         assert f"/{parent}/" in out
     finally:
-        for left in Path("/sys/fs/cgroup").glob(f"**/{parent}"):
-            with contextlib.suppress(OSError):
-                left.rmdir()
+        # Where a parent goes: under each v1 controller, the hybrid cgroup2 mount, or a v2 root. A
+        # recursive walk would race the container's own cgroup, which --rm removes after exit.
+        roots = Path("/sys/fs/cgroup")
+        for left in [*roots.glob(f"*/{parent}"), roots / parent]:
+            for _ in range(50):  # until the container's cgroup inside it is gone
+                try:
+                    left.rmdir()
+                    break
+                except FileNotFoundError:
+                    break
+                except OSError:
+                    time.sleep(0.02)
     code, _, err = daemon.docker("create", "--cgroup-parent", "../escape", "busybox", "true")
     assert code != 0 and "invalid cgroup parent" in err
 
