@@ -24,7 +24,7 @@ from dockyard.backends.iptables import ForwardAccept
 from dockyard.backends.netlink import NetlinkLinks
 from dockyard.backends.nftables import NftFirewall
 from dockyard.backends.port_proxy import PortProxy
-from dockyard.backends.rtnl import NetlinkError
+from dockyard.backends.rtnetlink import refused
 from dockyard.core.networks.model import Endpoint, Network, PortBinding, PortConflict
 from dockyard.core.trace import span
 from dockyard.errors import Conflict, DockyardError, Unavailable
@@ -109,7 +109,7 @@ def _bind_any(binding: PortBinding) -> tuple[PortBinding, socket.socket]:
 
 
 class BridgeBackend:
-    """NetworkBackend over pyroute2 and nftables."""
+    """NetworkBackend over rtnetlink and nftables."""
 
     def __init__(self, links: NetlinkLinks, firewall: NftFirewall) -> None:
         self._links = links
@@ -356,8 +356,10 @@ async def _netlink(function: Callable[..., T], *args: Any, **kwargs: Any) -> T:
     """Run a blocking netlink call in a thread; its failures become Unavailable with the cause."""
     try:
         return await asyncio.to_thread(function, *args, **kwargs)
-    except (NetlinkError, OSError) as exc:
-        raise Unavailable(f"netlink: {exc}") from exc
+    except Exception as exc:
+        if refused(exc):
+            raise Unavailable(f"netlink: {exc}") from exc
+        raise
 
 
 def _enable_forwarding() -> None:

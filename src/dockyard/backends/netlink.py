@@ -1,4 +1,5 @@
-"""Links, addresses and routes through netlink (pyroute2), and per-container network namespaces.
+"""Links, addresses and routes through rtnetlink (backends/rtnetlink.py), and per-container network
+namespaces.
 
 A sandbox is a network namespace kept alive by a bind mount on ``<exec-root>/netns/<key>``, so the
 runtime can join it by path and it outlives a daemon restart. Work inside a namespace runs in a
@@ -20,12 +21,10 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TypeVar
 
-from dockyard.backends.rtnl import IPRoute, NetlinkError
+from dockyard.backends.rtnetlink import NetlinkError, Rtnl
 from dockyard.errors import Unavailable
 
 log = logging.getLogger(__name__)
-# pyroute2 logs every netlink message at DEBUG: far too much for a daemon's debug log.
-logging.getLogger("pyroute2").setLevel(logging.WARNING)
 
 _CLONE_NEWNET = 0x40000000
 _MS_BIND = 4096
@@ -95,55 +94,49 @@ class NetlinkLinks:
     # ---- host ----
     def occupied_subnets(self) -> list[ipaddress.IPv4Network | ipaddress.IPv6Network]:
         result: list[ipaddress.IPv4Network | ipaddress.IPv6Network] = []
-        with IPRoute() as ipr:
+        with Rtnl() as rtnl:
             for family in (socket.AF_INET, socket.AF_INET6):
-                for route in ipr.get_routes(family=family):
-                    dst = route.get("dst")
-                    if dst and route.get("dst_len"):
-                        result.append(ipaddress.ip_network(f"{dst}/{route['dst_len']}", strict=False))
+                for route in rtnl.routes(family):
+                    if route.dst and route.dst_len:
+                        result.append(ipaddress.ip_network(f"{route.dst}/{route.dst_len}", strict=False))
         return result
 
     def link_names(self) -> set[str]:
-        with IPRoute() as ipr:
-            return {str(link.get("ifname")) for link in ipr.get_links()}
+        with Rtnl() as rtnl:
+            return {link.name for link in rtnl.links()}
 
     def ensure_bridge(self, name: str, gateway: str, prefixlen: int, *, gateway6: str = "",
                       prefixlen6: int = 0, owner: str = "", mtu: int = 0) -> None:
         """Create the bridge with its gateway addresses (idempotent) and bring it up. ``owner``
         goes in the link's alias so a later daemon on the same root can tell its own bridges
         from other daemons' after a crash."""
-        with IPRoute() as ipr:
-            found = ipr.link_lookup(ifname=name)
-            if not found:
-                ipr.link("add", ifname=name, kind="bridge")
-                found = ipr.link_lookup(ifname=name)
-            index = found[0]
-            if owner:
-                ipr.link("set", index=index, ifalias=owner)
-            if mtu:
-                ipr.link("set", index=index, mtu=mtu)
-            have = {a.get("address") for a in ipr.get_addr(index=index)}
+        with Rtnl() as rtnl:
+            index = _index(name)
+            if index is None:
+                rtnl.add_bridge(name)
+                index = _existing_index(name)
+            if owner or mtu:
+                rtnl.set_link(index, alias=owner or None, mtu=mtu)
+            have = {a.address for a in rtnl.addresses(index)}
             if gateway not in have:
-                ipr.addr("add", index=index, address=gateway, prefixlen=prefixlen)
+                rtnl.add_address(index, gateway, prefixlen)
             if gateway6 and gateway6 not in have:
-                ipr.addr("add", index=index, address=gateway6, prefixlen=prefixlen6,
-                         flags=_IFA_F_NODAD)
-            ipr.link("set", index=index, state="up")
+                rtnl.add_address(index, gateway6, prefixlen6, flags=_IFA_F_NODAD)
+            rtnl.set_link(index, up=True)
         # Published ports answer on 127.0.0.1: DNAT'd loopback traffic must be routable out of
         # the bridge (Docker sets the same when its userland proxy is off).
         _sysctl(f"/proc/sys/net/ipv4/conf/{name}/route_localnet", "1")
 
     def owned_bridges(self, owner: str) -> set[str]:
         """Bridges whose alias names ``owner`` (see ensure_bridge)."""
-        with IPRoute() as ipr:
-            return {str(link.get("ifname")) for link in ipr.get_links()
-                    if link.get("ifalias") == owner}
+        with Rtnl() as rtnl:
+            return {link.name for link in rtnl.links() if link.alias == owner}
 
     def remove_bridge(self, name: str) -> None:
-        with IPRoute() as ipr:
-            found = ipr.link_lookup(ifname=name)
-            if found:
-                ipr.link("del", index=found[0])
+        index = _index(name)
+        if index is not None:
+            with Rtnl() as rtnl, _ignore_missing():
+                rtnl.delete_link(index)
 
     # ---- sandboxes ----
     def sandbox_path(self, key: str) -> str:
@@ -171,8 +164,8 @@ class NetlinkLinks:
                                _MS_BIND, None), f"mount {path}")
             if source:
                 enter(path)
-            with IPRoute() as ipr:
-                ipr.link("set", index=ipr.link_lookup(ifname="lo")[0], state="up")
+            with Rtnl() as rtnl:
+                rtnl.set_link(_existing_index("lo"), up=True)
 
         try:
             in_thread(work)
@@ -222,21 +215,17 @@ class NetlinkLinks:
                      prefixlen6: int = 0, gateway6: str | None = None, mtu: int = 0) -> None:
         """A veth pair: ``veth`` on the bridge, its peer ``ifname`` inside the sandbox with the
         addresses, and the default routes via ``gateway``/``gateway6`` when given."""
-        with IPRoute() as ipr:
+        with Rtnl() as rtnl:
             bridge_index = _index(bridge)
             if bridge_index is None:
                 raise Unavailable(f"bridge {bridge} does not exist")
             fd = os.open(sandbox, os.O_RDONLY | os.O_CLOEXEC)
             try:
-                peer: dict[str, object] = {"ifname": ifname, "net_ns_fd": fd, "address": mac}
-                extra: dict[str, object] = {}
-                if mtu:
-                    peer["mtu"] = extra["mtu"] = mtu
-                ipr.link("add", ifname=veth, kind="veth", peer=peer, **extra)
+                rtnl.add_veth(veth, ifname, peer_netns_fd=fd, peer_mac=mac, mtu=mtu)
             finally:
                 os.close(fd)
             try:
-                ipr.link("set", index=_index(veth), master=bridge_index, state="up")
+                rtnl.set_link(_existing_index(veth), master=bridge_index, up=True)
                 # Hairpin: with br_netfilter loaded, a container's packet DNAT'd to its own
                 # published port is bridged back out of the port it came in by (as Docker sets
                 # it without its userland proxy).
@@ -244,15 +233,17 @@ class NetlinkLinks:
                 in_netns(sandbox, lambda: _configure_inside(ifname, (ip, prefixlen, gateway),
                                                             (ip6, prefixlen6, gateway6)))
             except BaseException:
-                with _ignore_missing():
-                    ipr.link("del", ifname=veth)
+                index = _index(veth)
+                if index is not None:
+                    with _ignore_missing():
+                        rtnl.delete_link(index)
                 raise
 
     def remove_endpoint(self, veth: str) -> None:
-        with IPRoute() as ipr, _ignore_missing():
-            found = ipr.link_lookup(ifname=veth)
-            if found:
-                ipr.link("del", index=found[0])
+        index = _index(veth)
+        if index is not None:
+            with Rtnl() as rtnl, _ignore_missing():
+                rtnl.delete_link(index)
 
 
 _Address = tuple[str, int, str | None]  # address, prefix length, gateway (None: no default route)
@@ -267,17 +258,24 @@ def _index(name: str) -> int | None:
         return None
 
 
+def _existing_index(name: str) -> int:
+    index = _index(name)
+    if index is None:
+        raise Unavailable(f"link {name} vanished")
+    return index
+
+
 def _configure_inside(ifname: str, v4: _Address, v6: _Address) -> None:
-    with IPRoute() as ipr:
-        index = _index(ifname)
-        ipr.addr("add", index=index, address=v4[0], prefixlen=v4[1])
+    with Rtnl() as rtnl:
+        index = _existing_index(ifname)
+        rtnl.add_address(index, v4[0], v4[1])
         if v6[0]:
-            ipr.addr("add", index=index, address=v6[0], prefixlen=v6[1], flags=_IFA_F_NODAD)
-        ipr.link("set", index=index, state="up")
+            rtnl.add_address(index, v6[0], v6[1], flags=_IFA_F_NODAD)
+        rtnl.set_link(index, up=True)
         if v4[2]:
-            ipr.route("add", dst="default", gateway=v4[2])
+            rtnl.add_default_route(v4[2])
         if v6[0] and v6[2]:
-            ipr.route("add", dst="default", gateway=v6[2], family=socket.AF_INET6)
+            rtnl.add_default_route(v6[2])
 
 
 class _ignore_missing:

@@ -10,12 +10,15 @@ from __future__ import annotations
 import errno
 import os
 import socket
+from typing import TYPE_CHECKING
 
 from dockyard.backends.bridge import _netlink
 from dockyard.backends.netlink import enter, in_thread
-from dockyard.backends.rtnl import IPRoute, NetlinkError
 from dockyard.core.networks.backend import InterfaceConfig
 from dockyard.errors import Unavailable
+
+if TYPE_CHECKING:
+    from dockyard.backends.pyroute2_iproute import IPRoute
 
 # IFA_F_NODAD, as backends/netlink.py: IPAM makes addresses unique, DAD would only delay them.
 _IFA_F_NODAD = 0x02
@@ -49,6 +52,8 @@ def configure(ipr: IPRoute, index: int, config: InterfaceConfig) -> None:
 
 def adopt_link(link: str, sandbox: str, config: InterfaceConfig) -> None:
     """Blocking: move ``link`` into ``sandbox`` and configure it; on failure it returns home."""
+    from dockyard.backends.pyroute2_iproute import IPRoute
+
     with IPRoute() as ipr:
         found = ipr.link_lookup(ifname=link)
         if not found:
@@ -60,6 +65,8 @@ def adopt_link(link: str, sandbox: str, config: InterfaceConfig) -> None:
             os.close(fd)
 
     def inside() -> None:
+        from dockyard.backends.pyroute2_iproute import IPRoute
+
         home = os.open("/proc/thread-self/ns/net", os.O_RDONLY | os.O_CLOEXEC)
         try:
             enter(sandbox)
@@ -84,6 +91,8 @@ def release_link(sandbox: str, ifname: str, rename: str) -> None:
         return  # the namespace is gone, and its links with it
 
     def inside() -> None:
+        from dockyard.backends.pyroute2_iproute import IPRoute, NetlinkError
+
         home = os.open("/proc/thread-self/ns/net", os.O_RDONLY | os.O_CLOEXEC)
         try:
             enter(sandbox)

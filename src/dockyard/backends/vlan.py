@@ -16,14 +16,17 @@ import asyncio
 import ctypes
 import errno
 import logging
+from typing import TYPE_CHECKING
 
 from dockyard.backends.bridge import _netlink, network_mtu
 from dockyard.backends.netlink import in_thread
-from dockyard.backends.rtnl import IPRoute, NetlinkError
 from dockyard.backends.sandbox_links import adopt_link
 from dockyard.core.networks.backend import InterfaceConfig, Route
 from dockyard.core.networks.model import Endpoint, Network, PortBinding
 from dockyard.errors import Conflict, InvalidArgument, Unavailable
+
+if TYPE_CHECKING:
+    from dockyard.backends.pyroute2_iproute import IPRoute
 
 log = logging.getLogger(__name__)
 
@@ -117,6 +120,8 @@ class VlanDriver:
         return []
 
     def _add_port(self, parent: str, name: str, mode: str) -> None:
+        from dockyard.backends.pyroute2_iproute import IPRoute, NetlinkError
+
         with IPRoute() as ipr:
             found = ipr.link_lookup(ifname=parent)
             if not found:
@@ -137,6 +142,8 @@ class VlanDriver:
 
 def _ensure_parent(parent: str, *, standin: bool) -> bool:
     """Make the parent link when it is ours to make; returns whether it was made."""
+    from dockyard.backends.pyroute2_iproute import IPRoute, NetlinkError
+
     with IPRoute() as ipr:
         if ipr.link_lookup(ifname=parent):
             return False
@@ -177,6 +184,8 @@ def _parse_vlan(ipr: IPRoute, name: str) -> tuple[str, int]:
 
 
 def _delete_link(name: str) -> None:
+    from dockyard.backends.pyroute2_iproute import IPRoute, NetlinkError
+
     with IPRoute() as ipr:
         found = ipr.link_lookup(ifname=name)
         if found:
@@ -192,6 +201,8 @@ def _probe_ipvlan() -> str:
     libc = ctypes.CDLL(None, use_errno=True)
 
     def work() -> str:
+        from dockyard.backends.pyroute2_iproute import IPRoute, NetlinkError
+
         if libc.unshare(_CLONE_NEWNET) != 0:
             return f"cannot probe for ipvlan support: unshare: errno {ctypes.get_errno()}"
         with IPRoute() as ipr:
