@@ -9,6 +9,7 @@ module's types.
 from __future__ import annotations
 
 import importlib.util
+import re
 import sys
 from types import ModuleType
 
@@ -26,3 +27,50 @@ def lazy(name: str) -> ModuleType:
     sys.modules[name] = module
     loader.exec_module(module)
     return module
+
+
+def defer_package_init(name: str, **preset: object) -> ModuleType | None:
+    """Register package ``name`` so its submodules import without its ``__init__``, which runs
+    the first time an attribute the package itself defines is asked for.
+
+    aiohttp's ``__init__`` imports its whole client (~4 MB resident) to re-export it; the daemon
+    serves with ``aiohttp.web`` alone. ``preset`` gives the few names the submodules take from
+    the package itself (aiohttp's ``__version__``). ``import aiohttp; aiohttp.ClientSession`` and
+    ``from aiohttp import ClientSession`` still work, the first of them running the ``__init__``:
+    the saving holds for a process that never asks. None when the package is already imported or
+    not installed."""
+    if name in sys.modules:
+        return None
+    spec = importlib.util.find_spec(name)
+    if spec is None or spec.loader is None or spec.submodule_search_locations is None:
+        return None
+    package = importlib.util.module_from_spec(spec)
+    package.__dict__.update(preset)
+    loader = spec.loader
+
+    def __getattr__(attribute: str) -> object:  # noqa: N807 - the module hook's own name (PEP 562)
+        if importlib.util.find_spec(f"{name}.{attribute}") is not None:
+            # ``from package import submodule`` asks first; the import system then loads it.
+            raise AttributeError(attribute)
+        package.__dict__.pop("__getattr__", None)  # the package may define its own
+        loader.exec_module(package)
+        return getattr(package, attribute)
+
+    package.__dict__["__getattr__"] = __getattr__
+    sys.modules[name] = package
+    return package
+
+
+def source_version(name: str) -> str:
+    """``__version__`` as the package's ``__init__.py`` assigns it in its first lines ("" if not):
+    read, not imported (importlib.metadata would cost the start of every CLI command)."""
+    spec = importlib.util.find_spec(name)
+    if spec is None or not spec.origin:
+        return ""
+    try:
+        with open(spec.origin, encoding="utf-8") as source:
+            head = source.read(4096)
+    except OSError:
+        return ""
+    found = re.search(r'^__version__ = "([^"]+)"$', head, re.MULTILINE)
+    return found.group(1) if found else ""

@@ -13,14 +13,19 @@ import functools
 import logging
 import socket
 from collections.abc import Awaitable, Callable
-from typing import Any, cast
-
-from dnslib import AAAA, QTYPE, RCODE, RR, A, DNSError, DNSRecord
+from typing import TYPE_CHECKING, Any, cast
 
 from dockyard.backends.netlink import in_netns
 from dockyard.core.networks.backend import NameLookup
 from dockyard.core.trace import span
 from dockyard.errors import Unavailable
+
+if TYPE_CHECKING:
+    import dnslib
+else:
+    from dockyard.imports import lazy
+
+    dnslib = lazy("dnslib")  # on the first query: an idle daemon need not hold it (imports.py)
 
 log = logging.getLogger(__name__)
 
@@ -51,22 +56,24 @@ def _bind() -> tuple[socket.socket, socket.socket]:
 
 def answer_query(data: bytes, key: str, lookup: NameLookup) -> tuple[bytes | None, tuple[str, ...]]:
     """The reply to a query, or (None, upstreams) when it must be forwarded."""
-    request = DNSRecord.parse(data)
+    request = dnslib.DNSRecord.parse(data)
     reply = request.reply()
     question = request.q
     name = str(question.qname)
     answer = lookup(key, name)
     if answer.addresses:
         for address in answer.addresses:
-            if ":" in address and question.qtype in (QTYPE.AAAA, QTYPE.ANY):
-                reply.add_answer(RR(question.qname, QTYPE.AAAA, rdata=AAAA(address), ttl=TTL))
-            elif ":" not in address and question.qtype in (QTYPE.A, QTYPE.ANY):
-                reply.add_answer(RR(question.qname, QTYPE.A, rdata=A(address), ttl=TTL))
+            if ":" in address and question.qtype in (dnslib.QTYPE.AAAA, dnslib.QTYPE.ANY):
+                reply.add_answer(dnslib.RR(question.qname, dnslib.QTYPE.AAAA,
+                                           rdata=dnslib.AAAA(address), ttl=TTL))
+            elif ":" not in address and question.qtype in (dnslib.QTYPE.A, dnslib.QTYPE.ANY):
+                reply.add_answer(dnslib.RR(question.qname, dnslib.QTYPE.A, rdata=dnslib.A(address),
+                                           ttl=TTL))
         # Other types of a name we own: an empty NOERROR, so clients use the A/AAAA records.
         return reply.pack(), ()
     if answer.forward:
         return None, answer.forward
-    reply.header.rcode = RCODE.REFUSED
+    reply.header.rcode = dnslib.RCODE.REFUSED
     return reply.pack(), ()
 
 
@@ -144,7 +151,7 @@ def _tcp_handler(key: str, lookup: NameLookup) -> Callable[
                     return
                 writer.write(len(reply).to_bytes(2, "big") + reply)
                 await writer.drain()
-        except (TimeoutError, OSError, asyncio.IncompleteReadError, DNSError):
+        except (TimeoutError, OSError, asyncio.IncompleteReadError, dnslib.DNSError):
             return  # the client left, idled or sent something that is not DNS
         finally:
             writer.close()
@@ -154,10 +161,10 @@ def _tcp_handler(key: str, lookup: NameLookup) -> Callable[
 
 def _servfail(data: bytes) -> bytes | None:
     try:
-        reply = DNSRecord.parse(data).reply()
-    except DNSError:
+        reply = dnslib.DNSRecord.parse(data).reply()
+    except dnslib.DNSError:
         return None
-    reply.header.rcode = RCODE.SERVFAIL
+    reply.header.rcode = dnslib.RCODE.SERVFAIL
     packed: bytes = reply.pack()
     return packed
 
@@ -175,7 +182,7 @@ class _Server(asyncio.DatagramProtocol):
     def datagram_received(self, data: bytes, addr: Any) -> None:
         try:
             reply, upstreams = answer_query(data, self._key, self._lookup)
-        except DNSError:
+        except dnslib.DNSError:
             return  # not DNS: drop it, as a resolver does
         if reply is not None:
             self._send(reply, addr)

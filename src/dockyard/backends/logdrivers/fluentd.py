@@ -18,9 +18,7 @@ import time
 from collections import deque
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any
-
-import msgpack
+from typing import TYPE_CHECKING, Any
 
 from dockyard.backends.logdrivers.net import Address, parse_address
 from dockyard.core.logging.driver import (
@@ -33,6 +31,13 @@ from dockyard.core.logging.driver import (
     parse_size,
 )
 from dockyard.errors import InvalidArgument
+
+if TYPE_CHECKING:
+    import msgpack
+else:
+    from dockyard.imports import lazy
+
+    msgpack = lazy("msgpack")  # on first use: an idle daemon need not hold it (dockyard/imports.py)
 
 _DEFAULT_BUFFER = 1024 * 1024
 _DURATION = re.compile(r"^(\d+(?:\.\d+)?)(ms|s|m)$")

@@ -10,11 +10,16 @@ from __future__ import annotations
 import hashlib
 import zlib
 from pathlib import Path
-from typing import Protocol
-
-import zstandard
+from typing import TYPE_CHECKING, Protocol
 
 from dockyard.errors import InvalidArgument
+
+if TYPE_CHECKING:
+    import zstandard
+else:
+    from dockyard.imports import lazy
+
+    zstandard = lazy("zstandard")  # on first use: an idle daemon need not hold it (dockyard/imports.py)
 
 _CHUNK = 1 << 20
 
