@@ -49,6 +49,7 @@ if TYPE_CHECKING:
     from dockyard.core.runtime.backend import Monitor
     from dockyard.core.swarm.swarm import Swarm
 from dockyard.errors import DockyardError, InvalidArgument
+from dockyard.imports import defer_package_init, source_version
 
 log = logging.getLogger("dockyard.daemon")
 
@@ -459,10 +460,13 @@ def limit_malloc_arenas(arenas: int = 2) -> None:
         return
 
 
-def pure_python_frozenlist() -> None:
-    """frozenlist (aiohttp's signal lists, built once at start) without its C++ build: that maps
-    libstdc++, ~1 MB of an idle daemon. Its own switch, set for the import only, so the runtime
-    and monitors the daemon starts do not inherit it."""
+def light_server_imports() -> None:
+    """Before aiohttp is first imported: its ``__init__`` deferred until something asks the package
+    itself (dockyard/imports.py), which leaves its client out (~4 MB), and frozenlist (its signal
+    lists, built once at start) without its C++ build, which maps libstdc++ (~1 MB). frozenlist's
+    own switch is set for its import only, so the runtime and monitors do not inherit it."""
+    if version := source_version("aiohttp"):
+        defer_package_init("aiohttp", __version__=version)
     if "frozenlist" in sys.modules or "FROZENLIST_NO_EXTENSIONS" in os.environ:
         return
     os.environ["FROZENLIST_NO_EXTENSIONS"] = "1"
@@ -518,7 +522,7 @@ def main(argv: list[str] | None = None) -> None:
         logging.getLogger("httpx").setLevel(logging.WARNING)
     raise_nofile_limit()
     limit_malloc_arenas()
-    pure_python_frozenlist()
+    light_server_imports()
     _trace_to_file()
     try:
         refuse_unapplied(config)  # before anything is made on disk

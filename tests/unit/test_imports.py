@@ -33,7 +33,7 @@ def test_the_serving_daemon_imports_only_what_serving_needs() -> None:
 import importlib, json, pkgutil, sys
 WATCHED = {_WATCHED!r}
 import dockyard.daemon
-dockyard.daemon.pure_python_frozenlist()
+dockyard.daemon.light_server_imports()
 import dockyard.api, dockyard.backends, dockyard.core
 for package in (dockyard.api, dockyard.backends, dockyard.core):
     for module in pkgutil.walk_packages(package.__path__, package.__name__ + "."):
@@ -46,7 +46,8 @@ print({_LOADED})""")
 def test_a_deferred_package_is_whole_when_asked() -> None:
     found = _run("""
 import json, sys, re
-import dockyard
+import dockyard.daemon
+dockyard.daemon.light_server_imports()
 from aiohttp import web
 import aiohttp
 before = "aiohttp.client" in sys.modules
@@ -79,7 +80,7 @@ def test_frozenlist_keeps_working_without_its_extension() -> None:
     found = _run("""
 import json, os, sys
 import dockyard.daemon
-dockyard.daemon.pure_python_frozenlist()
+dockyard.daemon.light_server_imports()
 from aiohttp import web
 from frozenlist import FrozenList
 signals = FrozenList([1]); signals.freeze()
