@@ -9,6 +9,7 @@ while another dockyardd (``make run``'s, on /run/dockyard) is serving.
 
 from __future__ import annotations
 
+import hashlib
 import http.client
 import json
 import logging
@@ -194,10 +195,33 @@ class Daemon:
         self.stop()
         self._runtime_cleanup()
         self._kill_leftover_processes()
+        self._remove_host_network()
         self._unmount_all()
         shutil.rmtree(self.root, ignore_errors=True)
         if self.root.exists():
             log.warning("could not remove %s completely", self.root)
+
+    @property
+    def host_network_names(self) -> tuple[str, str]:
+        """The default bridge and nftables table dockyardd names after its data root (daemon.py)."""
+        tag = hashlib.sha256(str(self.data_root).encode()).hexdigest()[:8]
+        return f"dy0-{tag}", f"dockyard_{tag}"
+
+    def _remove_host_network(self) -> None:
+        """What a daemon that could not end cleanly (killed, or stopped with containers running)
+        leaves on the host: the bridges whose alias names it (its own and its networks') and its
+        nftables tables. A daemon that stopped with nothing running has removed them itself."""
+        _, table = self.host_network_names
+        links = subprocess.run(["ip", "-j", "-d", "link", "show"], capture_output=True, text=True,
+                               timeout=10)
+        for link in json.loads(links.stdout or "[]"):
+            if link.get("ifalias") == f"dockyard:{table}":
+                subprocess.run(["ip", "link", "del", link["ifname"]], capture_output=True, timeout=10)
+        tables = subprocess.run(["nft", "list", "tables"], capture_output=True, text=True, timeout=10)
+        for line in tables.stdout.splitlines():  # "table <family> <name>"; <name>_vip too
+            _, family, name = (line.split() + ["", "", ""])[:3]
+            if name == table or name.startswith(f"{table}_"):
+                subprocess.run(["nft", "delete", "table", family, name], capture_output=True, timeout=10)
 
     def _remove_containers_via_api(self) -> None:
         try:

@@ -2,18 +2,11 @@
 
 from __future__ import annotations
 
-import hashlib
 import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
 from conformance.daemon import Daemon
-
-
-def _names(data_root: Path) -> tuple[str, str]:
-    """The daemon's default bridge and nftables table (daemon.py derives both from the data root)."""
-    tag = hashlib.sha256(str(data_root).encode()).hexdigest()[:8]
-    return f"dy0-{tag}", f"dockyard_{tag}"
 
 
 def rss_kb(pid: int) -> int:
@@ -47,7 +40,7 @@ class Holdings:
 
 
 def holdings(d: Daemon) -> Holdings:
-    bridge, table = _names(d.data_root)
+    bridge, table = d.host_network_names
     mounts = frozenset(line.split()[4] for line in Path("/proc/self/mountinfo").read_text().splitlines()
                        if line.split()[4].startswith((str(d.data_root), str(d.exec_root))))
     netns_dir = d.exec_root / "netns"
