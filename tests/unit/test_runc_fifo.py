@@ -12,11 +12,13 @@ from pathlib import Path
 from dockyard.backends import runc_fifo
 
 
-def _init_waiting(fifo: Path, byte: bytes = b"0") -> threading.Thread:
-    """What runc's init does after ``runc create``: block in the open for writing, write one byte."""
+def _init_waiting(fifo: Path, byte: bytes = b"0", late: float = 0.0) -> threading.Thread:
+    """What runc's init does after ``runc create``: block in the open for writing, write one byte
+    (``late`` seconds after the open returned: a loaded host)."""
     def init() -> None:
         fd = os.open(fifo, os.O_WRONLY)  # blocks until the reader opens
         try:
+            time.sleep(late)
             os.write(fd, byte)
         finally:
             os.close(fd)
@@ -34,6 +36,16 @@ async def test_a_waiting_init_is_released_and_the_fifo_removed(tmp_path: Path) -
     init.join(2)
     assert not init.is_alive()
     assert not fifo.exists()  # what makes `runc state` say "running"
+
+
+async def test_a_late_byte_is_waited_for_once_init_is_past_its_open(tmp_path: Path) -> None:
+    """Our open released init: giving up now would let it run and `runc start` then refuse it."""
+    fifo = tmp_path / runc_fifo.FIFO
+    os.mkfifo(fifo)
+    init = _init_waiting(fifo, late=3 * runc_fifo.WAIT)
+    assert await runc_fifo.release(tmp_path) is True
+    init.join(2)
+    assert not fifo.exists()
 
 
 async def test_no_fifo_means_runc_start_must_answer(tmp_path: Path) -> None:
