@@ -62,6 +62,7 @@ _M_ARENA_MAX = -8  # glibc's mallopt parameter (malloc.h)
 
 def build_engine(config: DaemonConfig) -> Engine:
     """Wire every service from the config; tests call this with a temporary root."""
+    from dockyard.backends.cgroup_warmup import MigrationWarmup
     from dockyard.backends.cgroups import FsCgroupReader
     from dockyard.backends.conmon import ConmonMonitor
     from dockyard.backends.http_fetch import HttpxFetcher
@@ -90,10 +91,11 @@ def build_engine(config: DaemonConfig) -> Engine:
     images = ImageService(config=config, db=db, content=content, snapshotter=snapshotter,
                           fetcher=HttpxFetcher(), events=events)
     system = SystemService(config)
+    warmup = MigrationWarmup.of_this_process()
     runtimes: dict[str, RuntimeBackend] = {
-        name: CliRuntime(name, path, root=config.exec_root / "runtime" / name)
+        name: CliRuntime(name, path, root=config.exec_root / "runtime" / name, warmup=warmup)
         for name, path in system.runtimes().items()}
-    monitor = ConmonMonitor(config.conmon_path, exec_root=config.exec_root)
+    monitor = ConmonMonitor(config.conmon_path, exec_root=config.exec_root, warmup=warmup)
     remap = userns_remap(config)
     plugins = build_plugins(config)
     volumes = VolumeService(config=config, db=db, mounter=SyscallMounter(), events=events,

@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import resource
 import subprocess
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -63,6 +64,34 @@ def test_daemon_raises_its_own_limit_but_not_its_containers(d: Daemon) -> None:
         assert got == str(SOFT)
     finally:
         d.docker_ok("rm", "-f", cid)
+
+
+def test_execs_keep_their_limit_beside_starts(d: Daemon) -> None:
+    """Execs right after a start and while other containers start. The daemon keeps the kernel's
+    cgroup migration lock warm for starts (backends/cgroup_warmup.py), and runc 1.1's exec loses
+    NOFILE where that lock is warm: its execs must wait for it to go cold."""
+    cid = d.docker_ok("run", "-d", "busybox", "sleep", "60").strip()
+    stop = threading.Event()
+
+    def start_containers() -> None:
+        while not stop.is_set():
+            d.docker("run", "--rm", "busybox", "true")
+
+    starter = threading.Thread(target=start_containers)
+    starter.start()
+    try:
+        got = [d.docker_ok("exec", cid, "sh", "-c", "ulimit -n").strip() for _ in range(12)]
+        right_after = []
+        for _ in range(4):
+            other = d.docker_ok("run", "-d", "busybox", "sleep", "60").strip()
+            right_after.append(d.docker_ok("exec", other, "sh", "-c", "ulimit -n").strip())
+            d.docker_ok("rm", "-f", other)
+    finally:
+        stop.set()
+        starter.join()
+        d.docker_ok("rm", "-f", cid)
+    assert got == [str(SOFT)] * len(got)
+    assert right_after == [str(SOFT)] * len(right_after)
 
 
 def _migrations_are_cheap() -> bool:

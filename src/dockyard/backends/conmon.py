@@ -32,6 +32,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from dockyard.backends.cgroup_warmup import MigrationWarmup
 from dockyard.backends.conmon_attach import ConmonAttach, connect_attach
 from dockyard.backends.oci_cli import is_user_error, runtime_message
 from dockyard.backends.processes import alive, reap, until_exit
@@ -47,9 +48,11 @@ _WIN_RESIZE_EVENT = 1  # conmon's config.h
 class ConmonMonitor:
     """Implements :class:`dockyard.core.runtime.backend.Monitor` with conmon."""
 
-    def __init__(self, conmon_path: str, *, exec_root: Path) -> None:
-        self._conmon = conmon_path
+    def __init__(self, conmon_path: str, *, exec_root: Path, warmup: MigrationWarmup | None = None) -> None:
+        # Resolved once: a bare name would have every start walk PATH (one failed exec per entry).
+        self._conmon = shutil.which(conmon_path) or conmon_path
         self._exec_root = exec_root
+        self._warmup = warmup or MigrationWarmup(None)
 
     # ---- files ----
     def _dir(self, container_id: str) -> Path:
@@ -114,7 +117,9 @@ class ConmonMonitor:
             raise WrongState(f"Container {cid} is already running under its monitor")
         mdir = await asyncio.to_thread(self._prepare_dir, start)
         try:
-            return await self._spawn(start, mdir)
+            # The runtime moves the container's init into its cgroups.
+            with self._warmup.held(until=self._warmup.moved_into(start.cgroups_path)):
+                return await self._spawn(start, mdir)
         except BaseException:
             # conmon first: a live one would go on to run the runtime's create after our delete.
             pid = self._conmon_pid(cid)

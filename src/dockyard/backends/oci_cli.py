@@ -22,6 +22,7 @@ from typing import Any
 
 from dockyard.backends import runc_fifo
 from dockyard.backends.cgroup_reap import reap_cgroup
+from dockyard.backends.cgroup_warmup import MigrationWarmup
 from dockyard.backends.processes import become_subreaper, reap_adopted_zombies
 from dockyard.backends.stdio import DetachedExec, PipeExec, PtyExec
 from dockyard.core.runtime.backend import ExecProcess
@@ -81,10 +82,11 @@ def _error_for(verb: str, container_id: str, message: str) -> DockyardError:
 class CliRuntime:
     """Implements :class:`dockyard.core.runtime.backend.RuntimeBackend` for runc and crun."""
 
-    def __init__(self, name: str, path: str, *, root: Path) -> None:
+    def __init__(self, name: str, path: str, *, root: Path, warmup: MigrationWarmup | None = None) -> None:
         self._name = name
         self._path = path
         self._root = root
+        self._warmup = warmup or MigrationWarmup(None)
         self._is_runc = os.path.basename(path) == "runc"
 
     @property
@@ -176,6 +178,13 @@ class CliRuntime:
     async def exec(self, container_id: str, process: dict[str, Any], *, detach: bool) -> ExecProcess:
         """``runc exec --process``: in the foreground with pipes, or detached (TTY or ``-d``), in
         which case the daemon adopts the process as a subreaper to learn its exit status."""
+        if self._is_runc:
+            # runc 1.1 sets the process's limits right only where its cgroup moves are cold.
+            async with self._warmup.cold():
+                return await self._exec(container_id, process, detach=detach)
+        return await self._exec(container_id, process, detach=detach)
+
+    async def _exec(self, container_id: str, process: dict[str, Any], *, detach: bool) -> ExecProcess:
         workdir = Path(tempfile.mkdtemp(prefix="dy-exec-"))
         try:
             spec_file = workdir / "process.json"

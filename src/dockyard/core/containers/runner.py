@@ -171,7 +171,7 @@ class Runner:
                         container_id=container.id, bundle=paths.bundle, runtime=runtime,
                         log_path=paths.log, terminal=container.config.tty,
                         stdin=container.config.open_stdin, stdin_once=container.config.stdin_once,
-                        log_mode=log_mode, log_size_max=log_size))
+                        log_mode=log_mode, log_size_max=log_size, cgroups_path=container.cgroups_path))
                 if after_create is not None:
                     with span("start.late_join", cid):
                         await after_create(pid)

@@ -101,6 +101,7 @@ class MonitorStart:
     stdin_once: bool  # close the container's stdin when the first attached client detaches
     log_mode: str = "k8s-file"  # "none": the container's log driver is none, nothing is spooled
     log_size_max: int = 0  # conmon's --log-size-max for the spool; 0: unbounded
+    cgroups_path: str = ""  # config.json's linux.cgroupsPath, when the caller knows it
 
 
 class Monitor(Protocol):

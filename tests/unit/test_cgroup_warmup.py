@@ -1,0 +1,137 @@
+"""The cgroup migration warm-up (backends/cgroup_warmup.py) against a plain file: when its thread
+moves, when it pauses for an exec, and which cgroup file it picks."""
+
+from __future__ import annotations
+
+import asyncio
+import re
+import time
+from pathlib import Path
+
+import pytest
+
+from dockyard.backends import cgroup_warmup
+from dockyard.backends.cgroup_warmup import MigrationWarmup, own_thread_file
+
+
+def _moves(target: Path) -> int:
+    return target.stat().st_size
+
+
+def test_the_thread_moves_only_while_held(tmp_path: Path) -> None:
+    target = tmp_path / "cgroup.threads"
+    target.touch()
+    warmup = MigrationWarmup(target, period=0.001)
+    with warmup.held():
+        time.sleep(0.05)
+        assert _moves(target) > 0
+    time.sleep(0.01)  # a move under way when the hold ended
+    after = _moves(target)
+    time.sleep(0.05)
+    assert _moves(target) == after
+    # What it writes is its own thread id, again and again (the kernel reads each write whole).
+    assert re.fullmatch(r"(\d+)\1*", target.read_text())
+    with warmup.held():
+        time.sleep(0.02)
+    assert _moves(target) > after  # woken again by the next hold
+
+
+def test_an_exec_waits_for_quiet_and_pauses_the_thread(tmp_path: Path,
+                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(cgroup_warmup, "QUIET", 0.04)
+    target = tmp_path / "tasks"
+    target.touch()
+    warmup = MigrationWarmup(target, period=0.001)
+
+    async def exec_during_a_start() -> tuple[float, int, int]:
+        with warmup.held():
+            await asyncio.sleep(0.02)
+            asked = time.monotonic()
+            async with warmup.cold():
+                waited = time.monotonic() - asked
+                before = _moves(target)
+                await asyncio.sleep(0.03)
+                during = _moves(target) - before
+            await asyncio.sleep(0.02)
+            return waited, during, _moves(target) - before - during
+
+    waited, during, resumed = asyncio.run(exec_during_a_start())
+    assert waited >= 0.035
+    assert during == 0
+    assert resumed > 0
+
+
+def test_an_exec_long_after_the_last_start_does_not_wait(tmp_path: Path) -> None:
+    target = tmp_path / "tasks"
+    target.touch()
+    warmup = MigrationWarmup(target)
+
+    async def exec_alone() -> float:
+        asked = time.monotonic()
+        async with warmup.cold():
+            return time.monotonic() - asked
+
+    assert asyncio.run(exec_alone()) < cgroup_warmup.QUIET
+
+
+def test_a_refused_move_turns_the_warm_up_off(tmp_path: Path) -> None:
+    warmup = MigrationWarmup(tmp_path)  # a directory: the open fails as the kernel's refusal would
+    with warmup.held():
+        time.sleep(0.02)
+    assert not warmup.enabled
+    with warmup.held():  # and holding it goes on working
+        pass
+
+
+def _fake_proc(tmp_path: Path, mounts: str, cgroup: str) -> Path:
+    proc = tmp_path / "proc"
+    (proc / "self").mkdir(parents=True)
+    (proc / "self" / "mounts").write_text(mounts)
+    (proc / "self" / "cgroup").write_text(cgroup)
+    return proc
+
+
+def test_the_cgroup2_threads_file_comes_first(tmp_path: Path) -> None:
+    (tmp_path / "unified" / "user.slice").mkdir(parents=True)
+    (tmp_path / "unified" / "user.slice" / "cgroup.threads").touch()
+    (tmp_path / "pids" / "user.slice").mkdir(parents=True)
+    (tmp_path / "pids" / "user.slice" / "tasks").touch()
+    proc = _fake_proc(tmp_path,
+                      f"cgroup {tmp_path}/pids cgroup rw,relatime,pids 0 0\n"
+                      f"cgroup2 {tmp_path}/unified cgroup2 rw,relatime 0 0\n",
+                      "3:pids:/user.slice\n0::/user.slice\n")
+    assert own_thread_file(proc) == tmp_path / "unified" / "user.slice" / "cgroup.threads"
+
+
+def test_a_v1_tasks_file_without_cgroup2(tmp_path: Path) -> None:
+    (tmp_path / "systemd" / "a").mkdir(parents=True)
+    (tmp_path / "systemd" / "a" / "tasks").touch()
+    proc = _fake_proc(tmp_path, f"cgroup {tmp_path}/systemd cgroup rw,xattr,name=systemd 0 0\n",
+                      "1:name=systemd:/a\n")
+    assert own_thread_file(proc) == tmp_path / "systemd" / "a" / "tasks"
+
+
+def test_no_cgroups_no_warm_up(tmp_path: Path) -> None:
+    proc = _fake_proc(tmp_path, "proc /proc proc rw 0 0\n", "0::/\n")
+    assert own_thread_file(proc) is None
+    assert not MigrationWarmup.of_this_process(proc).enabled
+
+
+def test_a_hold_ends_once_the_runtime_has_moved_a_process(tmp_path: Path) -> None:
+    (tmp_path / "cpuset" / "dockyard" / "c1").mkdir(parents=True)
+    procs = tmp_path / "cpuset" / "dockyard" / "c1" / "cgroup.procs"
+    proc = _fake_proc(tmp_path, f"cgroup {tmp_path}/cpuset cgroup rw,cpuset 0 0\n", "1:cpuset:/\n")
+    (tmp_path / "cpuset" / "tasks").touch()
+    warmup = MigrationWarmup.of_this_process(proc)
+    target = tmp_path / "cpuset" / "tasks"
+    moved = warmup.moved_into("/dockyard/c1")
+    assert moved is not None and not moved()  # no cgroup yet, as before runc makes it
+    with warmup.held(until=moved):
+        time.sleep(0.02)
+        assert _moves(target) > 0
+        procs.write_text("4242\n")  # runc's first move
+        time.sleep(0.02)
+        after = _moves(target)
+        time.sleep(0.03)
+        assert _moves(target) == after  # the hold is still open, yet the warm-up is done with it
+    assert warmup.moved_into("") is None
