@@ -49,7 +49,7 @@ if TYPE_CHECKING:
     from dockyard.core.runtime.backend import Monitor
     from dockyard.core.swarm.swarm import Swarm
 from dockyard.errors import DockyardError, InvalidArgument
-from dockyard.imports import defer_package_init, source_version
+from dockyard.imports import defer_package_init
 
 log = logging.getLogger("dockyard.daemon")
 
@@ -467,8 +467,7 @@ def light_server_imports() -> None:
     itself (dockyard/imports.py), which leaves its client out (~4 MB), and frozenlist (its signal
     lists, built once at start) without its C++ build, which maps libstdc++ (~1 MB). frozenlist's
     own switch is set for its import only, so the runtime and monitors do not inherit it."""
-    if version := source_version("aiohttp"):
-        defer_package_init("aiohttp", __version__=version)
+    defer_package_init("aiohttp", with_version=True)
     if "frozenlist" in sys.modules or "FROZENLIST_NO_EXTENSIONS" in os.environ:
         return
     os.environ["FROZENLIST_NO_EXTENSIONS"] = "1"

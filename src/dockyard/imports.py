@@ -29,7 +29,7 @@ def lazy(name: str) -> ModuleType:
     return module
 
 
-def defer_package_init(name: str, **preset: object) -> ModuleType | None:
+def defer_package_init(name: str, *, with_version: bool = False, **preset: object) -> ModuleType | None:
     """Register package ``name`` so its submodules import without its ``__init__``, which runs
     the first time an attribute the package itself defines is asked for.
 
@@ -37,13 +37,20 @@ def defer_package_init(name: str, **preset: object) -> ModuleType | None:
     serves with ``aiohttp.web`` alone. ``preset`` gives the few names the submodules take from
     the package itself (aiohttp's ``__version__``). ``import aiohttp; aiohttp.ClientSession`` and
     ``from aiohttp import ClientSession`` still work, the first of them running the ``__init__``:
-    the saving holds for a process that never asks. None when the package is already imported or
-    not installed."""
+    the saving holds for a process that never asks. ``with_version``: preset ``__version__`` as
+    the ``__init__.py`` assigns it in its first lines, read, not run (importlib.metadata would
+    cost more than the deferral saves); without it the package is left alone. None when the
+    package is already imported, not installed, or its version is wanted and not found."""
     if name in sys.modules:
         return None
     spec = importlib.util.find_spec(name)
     if spec is None or spec.loader is None or spec.submodule_search_locations is None:
         return None
+    if with_version:
+        version = _version_in_source(spec.origin)
+        if not version:
+            return None
+        preset = {**preset, "__version__": version}
     package = importlib.util.module_from_spec(spec)
     package.__dict__.update(preset)
     loader = spec.loader
@@ -61,14 +68,12 @@ def defer_package_init(name: str, **preset: object) -> ModuleType | None:
     return package
 
 
-def source_version(name: str) -> str:
-    """``__version__`` as the package's ``__init__.py`` assigns it in its first lines ("" if not):
-    read, not imported (importlib.metadata would cost the start of every CLI command)."""
-    spec = importlib.util.find_spec(name)
-    if spec is None or not spec.origin:
+def _version_in_source(origin: str | None) -> str:
+    """``__version__`` as the ``__init__.py`` at ``origin`` assigns it in its first lines ("" if not)."""
+    if not origin:
         return ""
     try:
-        with open(spec.origin, encoding="utf-8") as source:
+        with open(origin, encoding="utf-8") as source:
             head = source.read(4096)
     except OSError:
         return ""

@@ -133,10 +133,8 @@ class NetlinkLinks:
             return {link.name for link in rtnl.links() if link.alias == owner}
 
     def remove_bridge(self, name: str) -> None:
-        index = _index(name)
-        if index is not None:
-            with Rtnl() as rtnl, _ignore_missing():
-                rtnl.delete_link(index)
+        with Rtnl() as rtnl:
+            _delete_link(rtnl, name)
 
     # ---- sandboxes ----
     def sandbox_path(self, key: str) -> str:
@@ -233,17 +231,12 @@ class NetlinkLinks:
                 in_netns(sandbox, lambda: _configure_inside(ifname, (ip, prefixlen, gateway),
                                                             (ip6, prefixlen6, gateway6)))
             except BaseException:
-                index = _index(veth)
-                if index is not None:
-                    with _ignore_missing():
-                        rtnl.delete_link(index)
+                _delete_link(rtnl, veth)
                 raise
 
     def remove_endpoint(self, veth: str) -> None:
-        index = _index(veth)
-        if index is not None:
-            with Rtnl() as rtnl, _ignore_missing():
-                rtnl.delete_link(index)
+        with Rtnl() as rtnl:
+            _delete_link(rtnl, veth)
 
 
 _Address = tuple[str, int, str | None]  # address, prefix length, gateway (None: no default route)
@@ -263,6 +256,14 @@ def _existing_index(name: str) -> int:
     if index is None:
         raise Unavailable(f"link {name} vanished")
     return index
+
+
+def _delete_link(rtnl: Rtnl, name: str) -> None:
+    """Delete link ``name`` if it is there (deleting a veth takes its peer with it)."""
+    index = _index(name)
+    if index is not None:
+        with _ignore_missing():
+            rtnl.delete_link(index)
 
 
 def _configure_inside(ifname: str, v4: _Address, v6: _Address) -> None:
