@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+import json
 from pathlib import Path
 
 from dockyard.api import wire
@@ -48,6 +50,11 @@ def test_record_round_trip_and_inspect_shape(tmp_path: Path) -> None:
     container = _container()
     again = Container.from_record(container.to_record())
     assert again == container
+    # What the store writes: the record as dataclasses.asdict made it, without its copies.
+    record = json.dumps(container.to_record(), sort_keys=True)
+    assert record == json.dumps({**dataclasses.asdict(container), "state": container.state.value},
+                                sort_keys=True)
+    assert Container.from_record(json.loads(record)) == container
     container.state = State.PAUSED
     data = wire.inspect_json(container, paths=ContainerPaths.of(tmp_path, container.id), exec_ids=[],
                              graph_data={"MergedDir": "/m"})

@@ -9,7 +9,7 @@ acts on, next to the raw ``HostConfig`` echoed back to clients. Docker's ``Runni
 from __future__ import annotations
 
 import enum
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field, fields, is_dataclass
 from pathlib import Path
 from typing import Any
 
@@ -153,7 +153,10 @@ class Container:
         return f"/{parent}/{self.id}"
 
     def to_record(self) -> dict[str, Any]:
-        data = asdict(self)
+        """The container as JSON-ready data, for the store to serialise at once: it shares its
+        lists and dicts with the container. (``dataclasses.asdict`` deep-copied every value, half
+        a millisecond of the event loop at each of a start's three saves.)"""
+        data: dict[str, Any] = _plain(self)
         data["state"] = self.state.value
         return data
 
@@ -168,6 +171,17 @@ class Container:
         data["host"] = HostOptions(**host)
         data["mounts"] = [MountPoint.from_record(m) for m in data.get("mounts") or []]
         return cls(**data)
+
+
+def _plain(value: Any) -> Any:
+    """Dataclasses as dicts, all the way down; everything else as it is."""
+    if is_dataclass(value) and not isinstance(value, type):
+        return {each.name: _plain(getattr(value, each.name)) for each in fields(value)}
+    if isinstance(value, dict):
+        return {key: _plain(item) for key, item in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_plain(item) for item in value]
+    return value
 
 
 @dataclass(frozen=True, slots=True)
