@@ -60,7 +60,8 @@ def test_daemon_raises_its_own_limit_but_not_its_containers(d: Daemon) -> None:
         if got != str(SOFT) and _migrations_are_cheap():
             pytest.xfail("runc 1.1's exec loses NOFILE where a cgroup migration takes no RCU grace period "
                          "(favordynmods, kept by Linux 6.18 until reboot): its prlimit of the process "
-                         "then lands before the process's own setrlimit (bench/README.md, fifth pass)")
+                         "then lands before the Go runtime raises the soft limit (bench/README.md, "
+                         "seventh pass)")
         assert got == str(SOFT)
     finally:
         d.docker_ok("rm", "-f", cid)
