@@ -61,12 +61,12 @@ class MigrationWarmup:
         self._last_warm = 0.0  # time.monotonic() of the last move or hold, warm-up's or runc's
         self._changed = threading.Condition()
         self._thread: threading.Thread | None = None
-
         self._mounts = mounts or _CgroupMounts()
 
     @classmethod
     def of_this_process(cls, proc: Path = Path("/proc")) -> MigrationWarmup:
-        return cls(own_thread_file(proc), mounts=_CgroupMounts.read(proc))
+        mounts = _CgroupMounts.read(proc)
+        return cls(own_thread_file(proc, mounts), mounts=mounts)
 
     def moved_into(self, cgroups_path: str) -> Callable[[], bool] | None:
         """Whether some process has been moved into this cgroupfs path (config.json's
@@ -156,9 +156,9 @@ class MigrationWarmup:
                     return
                 with self._changed:
                     self._last_warm = time.monotonic()
-                    waiting = [hold for hold in self._holders if not hold.done and hold.until is not None]
-                for hold in waiting:
-                    if hold.until is not None and hold.until():
+                    waiting = [(hold, hold.until) for hold in self._holders if not hold.done]
+                for hold, until in waiting:
+                    if until is not None and until():
                         hold.done = True
                 time.sleep(self._period)
         finally:
@@ -204,7 +204,7 @@ class _CgroupMounts:
         return found
 
 
-def own_thread_file(proc: Path = Path("/proc")) -> Path | None:
+def own_thread_file(proc: Path = Path("/proc"), mounts: _CgroupMounts | None = None) -> Path | None:
     """The file a thread of ours writes its id to, to move into the cgroup it is already in:
     ``cgroup.threads`` on the cgroup2 mount, else ``tasks`` of a v1 hierarchy. None when neither
     is there and writable (no cgroups, or not root)."""
@@ -212,7 +212,7 @@ def own_thread_file(proc: Path = Path("/proc")) -> Path | None:
         memberships = (proc / "self" / "cgroup").read_text().splitlines()
     except OSError:
         return None
-    mounts = _CgroupMounts.read(proc)
+    mounts = mounts or _CgroupMounts.read(proc)
     v2_mount, v1_mounts = mounts.v2, mounts.v1
     candidates: list[Path] = []
     for line in memberships:
