@@ -9,7 +9,6 @@ module's types.
 from __future__ import annotations
 
 import importlib.util
-import re
 import sys
 from types import ModuleType
 
@@ -29,28 +28,20 @@ def lazy(name: str) -> ModuleType:
     return module
 
 
-def defer_package_init(name: str, *, with_version: bool = False, **preset: object) -> ModuleType | None:
+def defer_package_init(name: str, **preset: object) -> ModuleType | None:
     """Register package ``name`` so its submodules import without its ``__init__``, which runs
     the first time an attribute the package itself defines is asked for.
 
-    aiohttp's ``__init__`` imports its whole client (~4 MB resident) to re-export it; the daemon
-    serves with ``aiohttp.web`` alone. ``preset`` gives the few names the submodules take from
-    the package itself (aiohttp's ``__version__``). ``import aiohttp; aiohttp.ClientSession`` and
-    ``from aiohttp import ClientSession`` still work, the first of them running the ``__init__``:
-    the saving holds for a process that never asks. ``with_version``: preset ``__version__`` as
-    the ``__init__.py`` assigns it in its first lines, read, not run (importlib.metadata would
-    cost more than the deferral saves); without it the package is left alone. None when the
-    package is already imported, not installed, or its version is wanted and not found."""
+    pyroute2's ``__init__`` loads every subsystem it has (~10 MB) to re-export them; the daemon
+    uses a few submodules. ``preset`` gives the names the submodules take from the package
+    itself, if any. ``import pyroute2; pyroute2.IPRoute`` and ``from pyroute2 import IPRoute``
+    still work, the first of them running the ``__init__``: the saving holds for a process that
+    never asks. None when the package is already imported or not installed."""
     if name in sys.modules:
         return None
     spec = importlib.util.find_spec(name)
     if spec is None or spec.loader is None or spec.submodule_search_locations is None:
         return None
-    if with_version:
-        version = _version_in_source(spec.origin)
-        if not version:
-            return None
-        preset = {**preset, "__version__": version}
     package = importlib.util.module_from_spec(spec)
     package.__dict__.update(preset)
     loader = spec.loader
@@ -66,16 +57,3 @@ def defer_package_init(name: str, *, with_version: bool = False, **preset: objec
     package.__dict__["__getattr__"] = __getattr__
     sys.modules[name] = package
     return package
-
-
-def _version_in_source(origin: str | None) -> str:
-    """``__version__`` as the ``__init__.py`` at ``origin`` assigns it in its first lines ("" if not)."""
-    if not origin:
-        return ""
-    try:
-        with open(origin, encoding="utf-8") as source:
-            head = source.read(4096)
-    except OSError:
-        return ""
-    found = re.search(r'^__version__ = "([^"]+)"$', head, re.MULTILINE)
-    return found.group(1) if found else ""

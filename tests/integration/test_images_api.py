@@ -8,10 +8,9 @@ import json
 import tarfile
 from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import Any
 
 import pytest
-from aiohttp.test_utils import TestClient, TestServer
+from app_client import AppClient
 from conformance.images import busybox_rootfs_tar
 
 from dockyard.api.app import build_app
@@ -20,7 +19,7 @@ from dockyard.daemon import build_engine
 
 pytestmark = pytest.mark.root
 
-Scenario = Callable[[TestClient[Any, Any], Path], Awaitable[None]]
+Scenario = Callable[[AppClient, Path], Awaitable[None]]
 
 
 def run_api(tmp_path: Path, scenario: Scenario) -> None:
@@ -30,7 +29,7 @@ def run_api(tmp_path: Path, scenario: Scenario) -> None:
         engine = build_engine(config)
         await engine.images.open()
         await engine.containers.open()
-        client = TestClient(TestServer(build_app(engine)))
+        client = AppClient(build_app(engine))
         await client.start_server()
         try:
             await scenario(client, tmp_path)
@@ -42,7 +41,7 @@ def run_api(tmp_path: Path, scenario: Scenario) -> None:
     asyncio.run(main())
 
 
-async def _import(client: TestClient[Any, Any], tar: Path, repo: str) -> str:
+async def _import(client: AppClient, tar: Path, repo: str) -> str:
     params = [("fromSrc", "-"), ("repo", repo), ("changes", 'CMD ["sh"]'), ("changes", "LABEL a=b")]
     resp = await client.post("/v1.50/images/create", params=params, data=tar.read_bytes())
     assert resp.status == 200, await resp.text()
@@ -55,7 +54,7 @@ async def _import(client: TestClient[Any, Any], tar: Path, repo: str) -> str:
 def test_import_list_inspect_tag_history_delete(tmp_path: Path) -> None:
     (tmp_path / "bb.tar").write_bytes(busybox_rootfs_tar())
 
-    async def scenario(client: TestClient[Any, Any], tmp: Path) -> None:
+    async def scenario(client: AppClient, tmp: Path) -> None:
         image_id = await _import(client, tmp / "bb.tar", "busybox:latest")
         listed = await (await client.get("/images/json")).json()
         assert [i["RepoTags"] for i in listed] == [["busybox:latest"]]
@@ -87,7 +86,7 @@ def test_import_list_inspect_tag_history_delete(tmp_path: Path) -> None:
 def test_save_load_prune_and_errors(tmp_path: Path) -> None:
     (tmp_path / "bb.tar").write_bytes(busybox_rootfs_tar())
 
-    async def scenario(client: TestClient[Any, Any], tmp: Path) -> None:
+    async def scenario(client: AppClient, tmp: Path) -> None:
         image_id = await _import(client, tmp / "bb.tar", "busybox")
         saved = await client.get("/images/busybox/get")
         assert saved.status == 200 and saved.headers["Content-Type"] == "application/x-tar"

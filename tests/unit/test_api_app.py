@@ -6,7 +6,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from aiohttp.test_utils import TestClient, TestServer
+from app_client import AppClient
 
 from dockyard import errors
 from dockyard.api.app import build_app
@@ -37,7 +37,7 @@ def _engine(tmp_path: Path) -> Engine:
 
 @pytest.fixture
 async def client(tmp_path: Path) -> Any:
-    async with TestClient(TestServer(build_app(_engine(tmp_path)))) as c:
+    async with AppClient(build_app(_engine(tmp_path))) as c:
         yield c
 
 

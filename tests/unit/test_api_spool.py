@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from aiohttp.test_utils import TestClient, TestServer
+from app_client import AppClient
 
 from dockyard.api.app import build_app
 from dockyard.config import DaemonConfig
@@ -60,7 +60,7 @@ async def test_a_full_disk_while_spooling_an_upload_is_a_clean_500(
     engine = Engine(config=config, images=unused, containers=unused, system=SystemService(config),
                     volumes=unused)
     caplog.set_level(logging.INFO)
-    async with TestClient(TestServer(build_app(engine))) as client:
+    async with AppClient(build_app(engine)) as client:
         resp = await client.post("/v1.50/images/load", data=b"x" * (3 << 20),
                                  headers={"Content-Type": "application/x-tar"})
         body = await resp.json()

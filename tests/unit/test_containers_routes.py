@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from aiohttp.test_utils import TestClient, TestServer
+from app_client import AppClient
 from test_containers_fakes import Harness
 
 from dockyard.api.app import build_app
@@ -26,7 +26,7 @@ async def env(tmp_path: Path) -> Any:
     volumes: Any = None
     engine = Engine(config=h.config, images=images, containers=h.service, system=SystemService(h.config),
                     volumes=volumes)
-    async with TestClient(TestServer(build_app(engine))) as client:
+    async with AppClient(build_app(engine)) as client:
         yield h, client
 
 

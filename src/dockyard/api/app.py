@@ -1,22 +1,21 @@
-"""The aiohttp application: version negotiation, error mapping, and every resource's routes."""
+"""The Engine API application: version negotiation, error mapping, and every resource's routes."""
 
 from __future__ import annotations
 
 import logging
 import re
 
-from aiohttp import web
-from aiohttp.typedefs import Middleware
-
 from dockyard import API_VERSION, MIN_API_VERSION
+from dockyard.api import web
 from dockyard.api.errors import error_middleware
 from dockyard.api.routing import API_VERSION_KEY, ENGINE_KEY, Handler, RouteTable
+from dockyard.api.web import Middleware
 from dockyard.core.engine import Engine
 from dockyard.errors import InvalidArgument
 
 log = logging.getLogger(__name__)
 
-_VERSION_PREFIX = r"/v{api_version:[0-9]+(?:\.[0-9]+)?}"
+_VERSION_PREFIX = r"/v(?P<api_version>[0-9]+(?:\.[0-9]+)?)"  # Docker's /vX.Y before any route
 _VERSION_RE = re.compile(r"^(\d+)(?:\.(\d+))?$")
 
 
@@ -86,14 +85,14 @@ def build_app(engine: Engine, extra_middlewares: tuple[Middleware, ...] = ()) ->
 
     # Authorization plugins see every request inside the error mapping, as moby's outermost one.
     app = web.Application(middlewares=[*extra_middlewares, error_middleware, *engine_middlewares(engine),
-                                       version_middleware], client_max_size=0)
+                                       version_middleware])
     app[ENGINE_KEY] = engine
     app.on_response_prepare.append(_on_prepare)
     from dockyard.api.routes import buildkit as buildkit_routes
 
     buildkit_routes.install(app, engine)
+    app.router.allow_prefix(_VERSION_PREFIX)
     for table in _tables():
         for method, path, handler in table.routes:
             app.router.add_route(method, path, handler)
-            app.router.add_route(method, _VERSION_PREFIX + path, handler)
     return app

@@ -10,20 +10,17 @@ gets them without a body and a denial can only be logged (moby's response modifi
 
 from __future__ import annotations
 
-import asyncio
 import base64
 import logging
 import re
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from aiohttp import web
-from aiohttp.streams import StreamReader
-from aiohttp.typedefs import Middleware
-
 from dockyard import errors
+from dockyard.api import web
 from dockyard.api.errors import error_response
 from dockyard.api.routing import Handler
+from dockyard.api.web import Middleware
 from dockyard.core.engine import Engine
 from dockyard.core.plugins.registry import AUTHZ, PluginError, PluginRegistry
 
@@ -97,12 +94,7 @@ async def _read_body(request: web.Request) -> bytes:
     if size > MAX_BODY:
         raise errors.Internal("request body too large for authorization plugin: size exceeds "
                               f"{MAX_BODY} bytes")
-    reader = StreamReader(request.protocol, 2**16, loop=asyncio.get_running_loop())
-    reader.feed_data(body)
-    reader.feed_eof()
-    # aiohttp has no public way to put a read body back: its payload and the reified ``content``.
-    request._payload = reader  # noqa: SLF001
-    request._cache["content"] = reader  # noqa: SLF001
+    request.replace_body(body)
     return body
 
 

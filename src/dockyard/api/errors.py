@@ -5,9 +5,8 @@ from __future__ import annotations
 import json
 import logging
 
-from aiohttp import web
-
 from dockyard import errors
+from dockyard.api import web
 from dockyard.api.routing import Handler
 
 log = logging.getLogger(__name__)
@@ -48,7 +47,7 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
         return await handler(request)
     except web.HTTPException as exc:
         if exc.status >= 400 and exc.content_type != "application/json":
-            # aiohttp's own 404/405 become Docker-style JSON bodies.
+            # The router's own 404/405 become Docker-style JSON bodies.
             body = json.dumps({"message": exc.reason if exc.status != 404 else "page not found"})
             return web.Response(body=body.encode() + b"\n", status=exc.status,
                                 content_type="application/json")
@@ -64,7 +63,7 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
             log.exception("%s %s -> 500", request.method, request.path)
             return error_response(exc)
         # The client hung up mid-reply (logs -f, events, build, archive…): nothing to answer and
-        # nothing wrong. aiohttp writes nothing for this response to the closed transport.
+        # nothing wrong. The server writes nothing for this response to the closed transport.
         log.info("%s %s: client went away (499)", request.method, request.path)
         return web.Response(status=499)
     except Exception as exc:  # noqa: BLE001 - the last line of defence of every request

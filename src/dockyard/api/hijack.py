@@ -1,10 +1,10 @@
 """Hijacked connections for attach and exec: ``101 UPGRADED``, then raw bytes both ways.
 
 Docker's clients send ``Upgrade: tcp`` and expect ``HTTP/1.1 101 UPGRADED``; stdin's end arrives
-as a TCP half-close while output keeps flowing. aiohttp would lose bytes after a 101 sent through
-it, so the transport is taken over first by a raw protocol (whose ``eof_received`` keeps the write
-side open), the 101 head is written by hand, and the handler returns a response that writes
-nothing. Clients without ``Upgrade`` (old docker-py) get ``200 OK`` and the same stream.
+as a TCP half-close while output keeps flowing. The connection is taken from HTTP
+(``Request.hand_over``) by a raw protocol (whose ``eof_received`` keeps the write side open), the
+101 head is written by hand, and the handler returns a response that writes nothing. Clients
+without ``Upgrade`` (old docker-py) get ``200 OK`` and the same stream.
 """
 
 from __future__ import annotations
@@ -16,10 +16,10 @@ import struct
 from collections.abc import Awaitable, Callable
 from typing import Any, Protocol
 
-from aiohttp import web
-
 from dockyard import API_VERSION
+from dockyard.api import web
 from dockyard.api.routing import version_at_least
+from dockyard.api.web.upgraded import Upgraded
 from dockyard.core.runtime.backend import StdioStream
 from dockyard.errors import InvalidArgument
 
@@ -87,15 +87,12 @@ class DetachScanner:
         return bytes(out), False
 
 
-class _RawProtocol(asyncio.Protocol):
+class _RawProtocol(Upgraded):
     def __init__(self, *, tls: bool = False) -> None:
+        super().__init__()
         # Over TLS asyncio ignores eof_received's answer (and warns about a True one): the
         # half-open connection is kept by _keep_tls_half_open instead.
         self._keep_open = not tls
-        self.incoming: asyncio.Queue[bytes | None] = asyncio.Queue()
-        self.closed = asyncio.Event()
-        self._can_write = asyncio.Event()
-        self._can_write.set()
 
     def data_received(self, data: bytes) -> None:
         self.incoming.put_nowait(data)
@@ -103,20 +100,6 @@ class _RawProtocol(asyncio.Protocol):
     def eof_received(self) -> bool:
         self.incoming.put_nowait(None)
         return self._keep_open  # half-close: keep our side open so output keeps flowing
-
-    def connection_lost(self, exc: Exception | None) -> None:
-        self.incoming.put_nowait(None)
-        self.closed.set()
-        self._can_write.set()
-
-    def pause_writing(self) -> None:
-        self._can_write.clear()
-
-    def resume_writing(self) -> None:
-        self._can_write.set()
-
-    async def drain(self) -> None:
-        await self._can_write.wait()
 
 
 class Duplex(Protocol):
@@ -186,9 +169,9 @@ class Hijacked:
 
 
 class HijackedResponse(web.StreamResponse):
-    """What the handler returns after hijacking: aiohttp must not write to the connection."""
+    """What the handler returns after hijacking: the server writes nothing to the connection."""
 
-    async def prepare(self, request: web.BaseRequest) -> None:
+    async def prepare(self, request: web.Request) -> None:
         return None
 
     async def write_eof(self, data: bytes = b"") -> None:
@@ -201,12 +184,10 @@ def hijack(request: web.Request, content_type: str) -> Hijacked:
     if not isinstance(transport, asyncio.Transport):
         raise ConnectionResetError("client went away")
     raw = _RawProtocol(tls=transport.get_extra_info("sslcontext") is not None)
+    tail = request.hand_over()  # bytes the client sent right after the request head
     transport.set_protocol(raw)
-    # Bytes the client sent right after the request head were kept by aiohttp's protocol.
-    tail = getattr(request.protocol, "_message_tail", b"")
     if tail:
         raw.data_received(tail)
-        request.protocol._message_tail = b""
     upgrade = "upgrade" in request.headers.get("Connection", "").lower() or "Upgrade" in request.headers
     if upgrade:
         head = ("HTTP/1.1 101 UPGRADED\r\n"

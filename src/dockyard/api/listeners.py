@@ -15,8 +15,7 @@ import ssl
 from dataclasses import dataclass
 from pathlib import Path
 
-from aiohttp import web
-
+from dockyard.api import web
 from dockyard.config import DaemonConfig, socket_path
 from dockyard.errors import InvalidArgument
 

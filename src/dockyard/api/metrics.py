@@ -1,6 +1,6 @@
 """Prometheus ``/metrics`` (``--metrics-addr``): dockerd's engine metrics and cAdvisor's per-container ones.
 
-The server is its own aiohttp site on its own address, so a scrape never queues behind API requests.
+The server is its own site on its own address, so a scrape never queues behind API requests.
 Action timings come from a middleware on the API app (the time a ``create``/``start``/``delete``
 request took, as dockerd observes around its own handlers); events are counted by a subscriber of
 the event bus; container states, health checks and cgroup readings are taken at scrape time, the
@@ -17,15 +17,15 @@ import time
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 
-from aiohttp import web
-from aiohttp.typedefs import Middleware
 from prometheus_client import CollectorRegistry, Counter, Histogram, disable_created_metrics, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
 from dockyard import __version__
+from dockyard.api import web
 from dockyard.api.listeners import parse_tcp
 from dockyard.api.routing import Handler
+from dockyard.api.web import Middleware
 from dockyard.core.containers.model import Container
 from dockyard.core.containers.stats import StatsSample, cgroups_path
 from dockyard.core.engine import Engine
@@ -253,7 +253,7 @@ def metrics_app(metrics: EngineMetrics) -> web.Application:
 async def start_metrics(metrics: EngineMetrics, addr: str) -> web.AppRunner:
     """Serve ``/metrics`` on ``addr`` (``127.0.0.1:9323``), its own listener beside the API's."""
     address = parse_tcp(addr if addr.startswith("tcp://") else f"tcp://{addr}", tls=False)
-    runner = web.AppRunner(metrics_app(metrics), access_log=None)
+    runner = web.AppRunner(metrics_app(metrics))
     await runner.setup()
     try:
         await web.TCPSite(runner, address.host, address.port).start()

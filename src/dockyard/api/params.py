@@ -5,9 +5,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from aiohttp import web
-
-from dockyard.api import validate
+from dockyard.api import validate, web
 from dockyard.errors import InvalidArgument
 
 Filters = dict[str, list[str]]
@@ -83,8 +81,7 @@ async def json_body(request: web.Request, *, allow_empty: bool = True) -> dict[s
             return {}
         raise InvalidArgument("request body is required")
     data = validate.parse(raw)
-    kind = validate.route_type(request.method, request.match_info.route.resource.canonical
-                               if request.match_info.route.resource else request.path)
+    kind = validate.route_type(request.method, request.match_info.template or request.path)
     if kind is not None:
         data = validate.check(kind, data)
     if data is None:

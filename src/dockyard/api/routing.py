@@ -6,8 +6,7 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
-from aiohttp import web
-
+from dockyard.api import web
 from dockyard.core.engine import Engine
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]

@@ -6,10 +6,9 @@ from __future__ import annotations
 import json
 import time
 
-from aiohttp import web
-from aiohttp.typedefs import Middleware
-
+from dockyard.api import web
 from dockyard.api.routing import Handler
+from dockyard.api.web import Middleware
 from dockyard.core import trace
 
 

@@ -11,8 +11,7 @@ from contextlib import asynccontextmanager, contextmanager
 from pathlib import Path
 from typing import Protocol
 
-from aiohttp import web
-
+from dockyard.api import web
 from dockyard.api.routing import engine
 from dockyard.errors import NoSpace
 
@@ -73,7 +72,7 @@ async def send_file(request: web.Request, path: Path, headers: dict[str, str] | 
         await response.write_eof()
     except ConnectionResetError:
         # The client stopped reading (the docker CLI closes once it has the tar's last entry):
-        # nothing is wrong with the daemon. aiohttp's own write_eof of a returned response
+        # nothing is wrong with the daemon. The server's own write_eof of a returned response
         # meets the closed transport again and treats it as a disconnect, without a traceback.
         log.info("%s %s: client went away (499)", request.method, request.path)
     return response

@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from dockyard.config import DaemonConfig
+from dockyard.core.lazy import Lazy
 
 if TYPE_CHECKING:
     from dockyard.core.builder.service import BuilderService
@@ -31,7 +32,7 @@ class Engine:
     volumes: VolumeService
     # Defaulted so engines built by tests without a registry still construct; keep defaults last.
     distribution: DistributionService | None = None
-    builder: BuilderService | None = None  # Dockerfile builds (POST /build)
+    builder: Lazy[BuilderService] | None = None  # Dockerfile builds (POST /build), made on the first
     networks: NetworkService | None = None  # bridges, endpoints, published ports, DNS
     events: EventBus | None = None  # `docker events` (core/events.py)
     swarm: Swarm | None = None  # swarm mode: services, tasks, secrets, configs (core/swarm/)

@@ -3,7 +3,7 @@
 Containers, volumes and networks each have Docker's own character rule (names.py, volumes/model.py);
 this is the common floor under them. A name is a file name (volumes), a key in the store and a word
 in ``docker ps`` output, so a control character, a lone surrogate from undecodable bytes, U+FFFD
-from a query string aiohttp could not decode, or a name longer than a file name may be are refused
+from a query string the server could not decode, or a name longer than a file name may be are refused
 before anything is made.
 """
 

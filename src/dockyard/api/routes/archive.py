@@ -12,8 +12,7 @@ import json
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
-from aiohttp import web
-
+from dockyard.api import web
 from dockyard.api.params import json_body, json_response, query_bool
 from dockyard.api.routing import RouteTable, engine
 from dockyard.api.transfer import body_file, scratch_dir, send_file

@@ -15,18 +15,18 @@ import hashlib
 import json
 import logging
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from aiohttp import web
-
-from dockyard.api import validate
+from dockyard.api import validate, web
 from dockyard.api.params import json_response, query_bool
 from dockyard.api.routing import RouteTable, engine
 from dockyard.api.transfer import body_file
-from dockyard.core.builder.model import BuildOptions
-from dockyard.core.builder.service import BuilderService
 from dockyard.core.runtime.resources import check_create
 from dockyard.errors import DockyardError, InvalidArgument, Unimplemented
+
+if TYPE_CHECKING:
+    from dockyard.core.builder.model import BuildOptions
+    from dockyard.core.builder.service import BuilderService
 
 log = logging.getLogger(__name__)
 
@@ -38,7 +38,7 @@ def _builder(request: web.Request) -> BuilderService:
     builder = engine(request).builder
     if builder is None:
         raise Unimplemented("this engine was built without a builder")
-    return builder
+    return builder.get()
 
 
 def _json_query(request: web.Request, name: str, default: Any) -> Any:
@@ -52,6 +52,8 @@ def _json_query(request: web.Request, name: str, default: Any) -> Any:
 
 
 def build_options(request: web.Request) -> BuildOptions:
+    from dockyard.core.builder.model import BuildOptions  # with the builder, on the first build
+
     query = request.query
     if query.get("remote"):
         raise Unimplemented("remote build contexts are not supported yet: send the context as the body")

@@ -13,8 +13,7 @@ import asyncio
 import logging
 from typing import TYPE_CHECKING
 
-from aiohttp import web
-
+from dockyard.api import web
 from dockyard.api.hijack import HijackedResponse
 from dockyard.api.routing import RouteTable
 from dockyard.core.engine import Engine
@@ -43,7 +42,8 @@ class LazyBuildKit:
             from dockyard.api.buildkit.control import BuildKit
 
             engine = self._engine
-            self._buildkit = BuildKit(lambda: engine.builder, engine.config.tmp_dir)
+            self._buildkit = BuildKit(lambda: engine.builder.get() if engine.builder else None,
+                                      engine.config.tmp_dir)
         return self._buildkit
 
 
@@ -66,9 +66,7 @@ def _upgrade(request: web.Request, channel: H2Channel) -> None:
     transport = request.transport
     if not isinstance(transport, asyncio.Transport) or transport.is_closing():
         raise ConnectionResetError("client went away")
-    # Bytes the client sent right after the request head (its HTTP/2 preface) were kept by aiohttp.
-    tail = getattr(request.protocol, "_message_tail", b"")
-    request.protocol._message_tail = b""
+    tail = request.hand_over()  # what the client sent right after the request head: its HTTP/2 preface
     transport.pause_reading()
     transport.write(b"HTTP/1.1 101 Switching Protocols\r\nConnection: Upgrade\r\nUpgrade: h2c\r\n\r\n")
     channel.start(transport, tail)

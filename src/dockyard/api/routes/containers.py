@@ -8,9 +8,7 @@ import json
 import logging
 from typing import Any
 
-from aiohttp import web
-
-from dockyard.api import wire
+from dockyard.api import web, wire
 from dockyard.api.hijack import (
     Duplex,
     Hijacked,
@@ -115,7 +113,7 @@ async def wait(request: web.Request) -> web.StreamResponse:
     try:
         await response.prepare(request)
         while not task.done():
-            # aiohttp does not cancel a handler whose client left: look now and then, so a
+            # The server does not cancel a handler whose client left: look now and then, so a
             # waiter whose client went away (docker run killed with ^C) does not linger.
             await asyncio.wait({task}, timeout=1.0)
             if request.transport is None or request.transport.is_closing():
@@ -276,9 +274,7 @@ async def attach_ws(request: web.Request) -> web.StreamResponse:
     service = _service(request)
     container = await service.inspect(request.match_info["id"])
     pending = service.attach(container) if query_bool(request, "stream") else None
-    ws = web.WebSocketResponse()
-    await ws.prepare(request)
-    conn = WebSocketDuplex(ws)
+    conn = WebSocketDuplex(request)
     try:
         if query_bool(request, "logs"):
             options = LogOptions(stdout=query_bool(request, "stdout"), stderr=query_bool(request, "stderr"))
@@ -294,7 +290,7 @@ async def attach_ws(request: web.Request) -> web.StreamResponse:
         if pending is not None:
             pending.cancel()
         conn.close()
-    return ws
+    return HijackedResponse()
 
 
 async def _replay_logs(service: ContainerService, container: Container, conn: Hijacked,

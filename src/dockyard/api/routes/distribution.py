@@ -12,8 +12,7 @@ import logging
 from collections.abc import Callable, Coroutine
 from typing import Any
 
-from aiohttp import web
-
+from dockyard.api import web
 from dockyard.api.params import json_body, json_response
 from dockyard.api.routing import RouteTable, engine
 from dockyard.core.distribution.model import auth_from_json, decode_auth_header

@@ -5,8 +5,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from aiohttp import web
-
+from dockyard.api import web
 from dockyard.api.params import query_filters
 from dockyard.api.routing import RouteTable, engine
 from dockyard.core.events import Event, EventBus, validate

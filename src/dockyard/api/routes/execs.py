@@ -5,9 +5,7 @@ from __future__ import annotations
 import contextlib
 import logging
 
-from aiohttp import web
-
-from dockyard.api import wire
+from dockyard.api import web, wire
 from dockyard.api.hijack import (
     HijackedResponse,
     frame,

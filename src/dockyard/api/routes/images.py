@@ -13,8 +13,7 @@ import logging
 from pathlib import Path
 from typing import Any
 
-from aiohttp import web
-
+from dockyard.api import web
 from dockyard.api.params import json_response, query_bool, query_filters
 from dockyard.api.routes import distribution
 from dockyard.api.routing import RouteTable, engine

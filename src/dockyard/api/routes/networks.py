@@ -5,8 +5,7 @@ from __future__ import annotations
 import ipaddress
 from typing import Any
 
-from aiohttp import web
-
+from dockyard.api import web
 from dockyard.api.params import Filters, json_body, json_response, query_filters
 from dockyard.api.routing import RouteTable, engine
 from dockyard.core.networks.model import EndpointRequest, Network, NetworkCreate

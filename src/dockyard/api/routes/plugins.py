@@ -10,8 +10,7 @@ import json
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from aiohttp import web
-
+from dockyard.api import web
 from dockyard.api.params import json_response, query_bool, query_filters, query_int, read_bounded
 from dockyard.api.routes.distribution import stream_progress
 from dockyard.api.routing import RouteTable, engine

@@ -8,9 +8,7 @@ import json
 import logging
 from typing import Any
 
-from aiohttp import web
-
-from dockyard.api import wire
+from dockyard.api import web, wire
 from dockyard.api.params import json_body, json_response, query_bool
 from dockyard.api.routes.images import summary as image_summary
 from dockyard.api.routes.volumes import volume_json

@@ -5,9 +5,7 @@ from __future__ import annotations
 import base64
 import binascii
 
-from aiohttp import web
-
-from dockyard.api import swarm_wire
+from dockyard.api import swarm_wire, web
 from dockyard.api.params import json_body, json_response, query_filters
 from dockyard.api.routes.swarm import swarm_of, version_of
 from dockyard.api.routing import Handler, RouteTable

@@ -6,9 +6,7 @@ import asyncio
 import contextlib
 from collections.abc import AsyncIterator
 
-from aiohttp import web
-
-from dockyard.api import swarm_wire
+from dockyard.api import swarm_wire, web
 from dockyard.api.hijack import frame, stream_content_type
 from dockyard.api.params import json_body, json_response, query_bool, query_filters
 from dockyard.api.routes.containers import _log_options

@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-from aiohttp import web
-
-from dockyard.api import swarm_wire
+from dockyard.api import swarm_wire, web
 from dockyard.api.params import json_body, json_response, query_bool, query_filters, query_int
 from dockyard.api.routing import RouteTable, engine
 from dockyard.core.swarm.cluster import InitRequest

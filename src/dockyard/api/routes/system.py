@@ -5,10 +5,8 @@ from __future__ import annotations
 import datetime as dt
 import platform
 
-from aiohttp import web
-
 from dockyard import API_VERSION, MIN_API_VERSION, __version__
-from dockyard.api import swarm_wire
+from dockyard.api import swarm_wire, web
 from dockyard.api.params import json_response
 from dockyard.api.routing import RouteTable, engine
 from dockyard.core.engine import Engine

@@ -4,8 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from aiohttp import web
-
+from dockyard.api import web
 from dockyard.api.params import json_body, json_response, query_bool, query_filters
 from dockyard.api.routing import RouteTable, api_at_least, engine
 from dockyard.core.volumes.model import Volume

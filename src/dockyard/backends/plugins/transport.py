@@ -5,11 +5,16 @@ from __future__ import annotations
 import json
 import ssl
 from collections.abc import Mapping
-from typing import Any
-
-import aiohttp
+from typing import TYPE_CHECKING, Any
 
 from dockyard.core.plugins.registry import PluginAddress, PluginError, PluginUnreachable, TlsFiles
+
+if TYPE_CHECKING:
+    import aiohttp
+else:
+    from dockyard.imports import lazy
+
+    aiohttp = lazy("aiohttp")  # on a plugin's first call: an idle daemon need not hold it (imports.py)
 
 # The media type moby's plugin client sends and accepts.
 MEDIA_TYPE = "application/vnd.docker.plugins.v1.2+json"
