@@ -95,9 +95,7 @@ class HttpProtocol(asyncio.Protocol):
         except httptools.HttpParserUpgrade as upgrade:
             self._upgraded = True
             self._upgraded_data(data[upgrade.args[0]:])
-        except _Refused as exc:
-            self._refuse(exc.status, str(exc))
-        except httptools.HttpParserError as exc:
+        except httptools.HttpParserError as exc:  # a callback's _Refused comes wrapped in one
             refused = exc.__context__ if isinstance(exc.__context__, _Refused) else None
             if refused is not None:
                 self._refuse(refused.status, str(refused))
