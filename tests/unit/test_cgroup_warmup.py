@@ -36,29 +36,92 @@ def test_the_thread_moves_only_while_held(tmp_path: Path) -> None:
     assert _moves(target) > after  # woken again by the next hold
 
 
-def test_an_exec_waits_for_quiet_and_pauses_the_thread(tmp_path: Path,
-                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+def test_an_exec_waits_for_the_start_before_it_and_quiet(tmp_path: Path,
+                                                         monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(cgroup_warmup, "QUIET", 0.04)
     target = tmp_path / "tasks"
     target.touch()
     warmup = MigrationWarmup(target, period=0.001)
 
-    async def exec_during_a_start() -> tuple[float, int, int]:
-        with warmup.held():
-            await asyncio.sleep(0.02)
-            asked = time.monotonic()
-            async with warmup.cold():
-                waited = time.monotonic() - asked
-                before = _moves(target)
-                await asyncio.sleep(0.03)
-                during = _moves(target) - before
-            await asyncio.sleep(0.02)
-            return waited, during, _moves(target) - before - during
+    async def exec_during_a_start() -> tuple[float, float, int, int]:
+        async def start() -> float:
+            async with warmup.starting():
+                await asyncio.sleep(0.05)
+            return time.monotonic()
 
-    waited, during, resumed = asyncio.run(exec_during_a_start())
-    assert waited >= 0.035
+        started = asyncio.create_task(start())
+        await asyncio.sleep(0.01)
+        async with warmup.cold():
+            inside = time.monotonic()
+            before = _moves(target)
+            await asyncio.sleep(0.03)
+            during = _moves(target) - before
+        start_ended = await started
+        async with warmup.starting():
+            await asyncio.sleep(0.02)
+        return start_ended, inside, during, _moves(target) - before - during
+
+    start_ended, inside, during, resumed = asyncio.run(exec_during_a_start())
+    assert inside - start_ended >= 0.035  # the start's own moves, then quiet
     assert during == 0
     assert resumed > 0
+
+
+def test_a_start_after_an_exec_waits_for_it(tmp_path: Path) -> None:
+    """Its runc create would warm the lock under the exec's runc."""
+    warmup = MigrationWarmup(None)
+
+    async def start_during_an_exec() -> list[str]:
+        events: list[str] = []
+
+        async def exec_() -> None:
+            async with warmup.cold():
+                events.append("exec in")
+                await asyncio.sleep(0.03)
+                events.append("exec out")
+
+        async def start() -> None:
+            await asyncio.sleep(0.01)
+            async with warmup.starting():
+                events.append("start in")
+
+        await asyncio.gather(exec_(), start())
+        return events
+
+    assert asyncio.run(start_during_an_exec()) == ["exec in", "exec out", "start in"]
+
+
+def test_execs_go_one_at_a_time_and_first_come_first_served(tmp_path: Path) -> None:
+    """Starts share the gate; an exec waits for the starts before it, and the start after it
+    waits for the exec, so that a stream of starts cannot keep an exec out."""
+    warmup = MigrationWarmup(None)
+
+    async def mixed() -> list[str]:
+        events: list[str] = []
+
+        async def start(name: str, delay: float, length: float) -> None:
+            await asyncio.sleep(delay)
+            async with warmup.starting():
+                events.append(f"{name} in")
+                await asyncio.sleep(length)
+                events.append(f"{name} out")
+
+        async def exec_(name: str, delay: float) -> None:
+            await asyncio.sleep(delay)
+            async with warmup.cold():
+                events.append(f"{name} in")
+                await asyncio.sleep(0.01)
+                events.append(f"{name} out")
+
+        await asyncio.gather(start("s1", 0, 0.03), start("s2", 0.005, 0.01), exec_("e1", 0.01),
+                             exec_("e2", 0.015), start("s3", 0.02, 0.01))
+        return events
+
+    events = asyncio.run(mixed())
+    assert events.index("s2 in") < events.index("s1 out")  # starts share
+    assert events.index("e1 in") > max(events.index("s1 out"), events.index("s2 out"))
+    assert events.index("e2 in") > events.index("e1 out")
+    assert events.index("s3 in") > events.index("e2 out")
 
 
 def test_an_exec_long_after_the_last_start_does_not_wait(tmp_path: Path) -> None:

@@ -17,11 +17,13 @@ reboot: bench/README.md, fifth pass).
 the container's cgroups and then sets its limits from outside (prlimit); the process, still
 ``runc init``, raises its own soft RLIMIT_NOFILE to the hard limit when the Go runtime starts. With
 cold moves the prlimit lands after that and wins; with warm ones it can land before, and the
-process runs with the hard limit as its soft one (tests/reliability/test_limits.py). An exec
-therefore waits, in :meth:`cold`, until the warm-up has been quiet for :data:`QUIET`, and the
-warm-up pauses while an exec is in flight. So that an exec right after a start waits little, a
-start's hold ends as soon as runc has moved the init into its first cgroup (:meth:`moved_into`):
-the lock is warm for runc's remaining moves by then.
+process runs with the hard limit as its soft one (tests/reliability/test_limits.py). Every move
+warms the lock, whoever makes it: the warm-up's, a start's ``runc create``, another exec's. So an
+exec, in :meth:`cold`, takes the :class:`MigrationGate` alone (starts, in :meth:`starting`, share
+it) and then waits until the last move is :data:`QUIET` old; the warm-up pauses meanwhile. So
+that an exec right after a start waits little, a start's warm-up ends as soon as runc has moved
+the init into its first cgroup (:meth:`moved_into`): the lock is warm for runc's remaining moves
+by then.
 """
 
 from __future__ import annotations
@@ -36,6 +38,8 @@ from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from dockyard.backends.migration_gate import MigrationGate
+
 log = logging.getLogger(__name__)
 
 # The lock stays warm for 15 ms after a move here (cold again from 20 ms): a move every 5 ms
@@ -49,7 +53,7 @@ QUIET = 0.03
 
 class MigrationWarmup:
     """Holds the migration lock warm while any caller is inside :meth:`held` and none inside
-    :meth:`cold`."""
+    :meth:`cold`; keeps starts and runc execs apart."""
 
     def __init__(self, target: Path | None, period: float = PERIOD,
                  mounts: _CgroupMounts | None = None) -> None:
@@ -62,6 +66,7 @@ class MigrationWarmup:
         self._changed = threading.Condition()
         self._thread: threading.Thread | None = None
         self._mounts = mounts or _CgroupMounts()
+        self._gate = MigrationGate()
 
     @classmethod
     def of_this_process(cls, proc: Path = Path("/proc")) -> MigrationWarmup:
@@ -93,41 +98,52 @@ class MigrationWarmup:
     def enabled(self) -> bool:
         return self._target is not None
 
+    @asynccontextmanager
+    async def starting(self, until: Callable[[], bool] | None = None) -> AsyncIterator[None]:
+        """A start's runtime moving its init into cgroups: after the execs before it, warm while
+        :meth:`held` says so."""
+        async with self._gate.shared():
+            with self.held(until):
+                yield
+
     @contextmanager
     def held(self, until: Callable[[], bool] | None = None) -> Iterator[None]:
         """Keep the lock warm for the body, or only until ``until()`` says the moves it is for
         are under way."""
-        if self._target is None:
-            yield
-            return
         hold = _Hold(until)
         with self._changed:
-            self._holders.append(hold)
-            if self._thread is None:
-                self._thread = threading.Thread(target=self._run, name="cgroup-warmup", daemon=True)
-                self._thread.start()
-            self._changed.notify()
+            if self._target is not None:
+                self._holders.append(hold)
+                if self._thread is None:
+                    self._thread = threading.Thread(target=self._run, name="cgroup-warmup",
+                                                    daemon=True)
+                    self._thread.start()
+                self._changed.notify()
         try:
             yield
         finally:
             with self._changed:
-                self._holders.remove(hold)
-                if not hold.done:
-                    self._last_warm = time.monotonic()  # the runtime's own moves, inside the hold
+                if hold in self._holders:
+                    self._holders.remove(hold)
+                # The runtime's own moves, inside the body, warm or not.
+                self._last_warm = time.monotonic()
 
     @asynccontextmanager
     async def cold(self) -> AsyncIterator[None]:
-        """Wait until the lock has had time to go cold, and keep the warm-up off meanwhile."""
-        with self._changed:
-            self._cold += 1
-        try:
-            while (wait := self._quiet_in()) > 0:
-                await asyncio.sleep(wait)
-            yield
-        finally:
+        """Alone in the gate, wait until the lock has had time to go cold; keep the warm-up off
+        meanwhile."""
+        async with self._gate.exclusive():
             with self._changed:
-                self._cold -= 1
-                self._changed.notify()
+                self._cold += 1
+            try:
+                while (wait := self._quiet_in()) > 0:
+                    await asyncio.sleep(wait)
+                yield
+            finally:
+                with self._changed:
+                    self._cold -= 1
+                    self._last_warm = time.monotonic()  # the exec's own moves
+                    self._changed.notify()
 
     def _quiet_in(self) -> float:
         with self._changed:
