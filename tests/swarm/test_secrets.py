@@ -35,8 +35,8 @@ def test_secret_and_config_as_files_and_not_in_inspect(swarm: Daemon) -> None:
             cid = task_containers(swarm, "withsecret")[0]
             assert swarm.docker_ok("exec", cid, "cat", "/run/secrets/dbpass") == SECRET
             assert swarm.docker_ok("exec", cid, "cat", "/etc/app.conf") == "listen=80\n"
-            perms = swarm.docker_ok("exec", cid, "stat", "-c", "%u %a", "/etc/other").split()
-            assert perms == ["65534", "400"]
+            perms = swarm.docker_ok("exec", cid, "stat", "-c", "%u %a", "/etc/other", "/run/secrets/dbpass")
+            assert perms.split() == ["65534", "400", "0", "444"], "each reference: its own owner, mode"
             code, _, _ = swarm.docker("exec", cid, "sh", "-c", "echo x > /run/secrets/dbpass")
             assert code != 0, "secrets are read-only"
             inspect = swarm.docker_ok("inspect", cid)
@@ -59,6 +59,10 @@ def test_secret_and_config_as_files_and_not_in_inspect(swarm: Daemon) -> None:
         config.remove()
         assert swarm.docker_ok("secret", "ls", "-q") == ""
     finally:
+        # After a failure above, leave the next tests a swarm without these (each may be gone).
+        swarm.docker("service", "rm", "withsecret")
+        swarm.docker("secret", "rm", "dbpass")
+        swarm.docker("config", "rm", "appconf")
         client.close()
 
 

@@ -138,14 +138,16 @@ class TaskFiles:
         directory.mkdir(parents=True, exist_ok=True)
         os.chmod(directory, 0o700)
         mounts = []
-        for kind, reference, data in items:
+        for index, (kind, reference, data) in enumerate(items):
             file = reference.get("File") or {}
             name = str(file.get("Name") or reference.get(f"{kind.capitalize()}Name") or "")
             if kind == "secret":
                 target = name if name.startswith("/") else f"{SECRETS_DIR}/{name}"
             else:
                 target = name if name.startswith("/") else f"/{name}"
-            path = directory / f"{kind}-{reference.get(f'{kind.capitalize()}ID')}"
+            # One file per reference, not per secret: a service may mount one secret twice
+            # with different owners and modes, and each target keeps its own.
+            path = directory / f"{kind}-{index}-{reference.get(f'{kind.capitalize()}ID')}"
             mode = file.get("Mode")
             _write_private(path, data, int(mode) if mode is not None else 0o444,
                            (int(file.get("UID") or 0), int(file.get("GID") or 0)))
