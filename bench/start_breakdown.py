@@ -17,7 +17,7 @@ from pathlib import Path
 # spans not listed here follow, in the order first seen.
 ORDER = ("api.create", "api.attach", "api.wait", "api.start", "net.join", "net.netns", "net.ports",
          "net.veth", "net.nft", "net.dns", "net.files", "start.mount", "start.volumes", "start.spec",
-         "start.logs", "start.conmon+runtime.create", "start.late_join", "start.attach",
+         "start.logs", "start.conmon+runtime.create", "start.net_wait", "start.late_join", "start.attach",
          "runtime.start", "run.until_exit_seen", "exit.drain_logs", "exit.oom_check",
          "exit.runtime_delete", "exit.unmount", "exit.network", "net.veth_delete+nft",
          "net.netns_delete", "exit.after (autoremove)", "rm.runtime_delete", "rm.files",

@@ -73,6 +73,9 @@ def test_execs_keep_their_limit_beside_starts(d: Daemon) -> None:
     NOFILE where that lock is warm, whoever warmed it: the warm-up, a start's runc create or another
     exec (backends/migration_gate.py)."""
     cid = d.docker_ok("run", "-d", "busybox", "sleep", "60").strip()
+    # Soft and hard alike: its execs cannot lose the limit, so they take the warm path beside
+    # starts, and must not warm the lock under the others' (backends/oci_cli.go_may_raise_nofile).
+    equal = d.docker_ok("run", "-d", "--ulimit", "nofile=4096:4096", "busybox", "sleep", "60").strip()
     stop = threading.Event()
 
     def start_containers() -> None:
@@ -90,8 +93,11 @@ def test_execs_keep_their_limit_beside_starts(d: Daemon) -> None:
             d.docker_ok("rm", "-f", other)
         # Execs at once: each one's moves would warm the lock under the others'.
         together: list[str] = []
+        warm: list[str] = []
         execs = [threading.Thread(target=lambda: together.append(
             d.docker_ok("exec", cid, "sh", "-c", "ulimit -n").strip())) for _ in range(6)]
+        execs += [threading.Thread(target=lambda: warm.append(
+            d.docker_ok("exec", equal, "sh", "-c", "ulimit -n").strip())) for _ in range(6)]
         for thread in execs:
             thread.start()
         for thread in execs:
@@ -99,10 +105,11 @@ def test_execs_keep_their_limit_beside_starts(d: Daemon) -> None:
     finally:
         stop.set()
         starter.join()
-        d.docker_ok("rm", "-f", cid)
+        d.docker_ok("rm", "-f", cid, equal)
     assert got == [str(SOFT)] * len(got)
     assert right_after == [str(SOFT)] * len(right_after)
     assert together == [str(SOFT)] * 6
+    assert warm == ["4096"] * 6
 
 
 def _migrations_are_cheap() -> bool:

@@ -19,11 +19,12 @@ the container's cgroups and then sets its limits from outside (prlimit); the pro
 cold moves the prlimit lands after that and wins; with warm ones it can land before, and the
 process runs with the hard limit as its soft one (tests/reliability/test_limits.py). Every move
 warms the lock, whoever makes it: the warm-up's, a start's ``runc create``, another exec's. So an
-exec, in :meth:`cold`, takes the :class:`MigrationGate` alone (starts, in :meth:`starting`, share
+exec, in :meth:`cold`, takes the :class:`MigrationGate` alone (starts, in :meth:`warm`, share
 it) and then waits until the last move is :data:`QUIET` old; the warm-up pauses meanwhile. So
 that an exec right after a start waits little, a start's warm-up ends as soon as runc has moved
 the init into its first cgroup (:meth:`moved_into`): the lock is warm for runc's remaining moves
-by then.
+by then. An exec whose soft NOFILE limit is its hard one cannot come out wrong: it goes in
+:meth:`warm` as a start does, and its own moves find the lock warm (``oci_cli.go_may_raise_nofile``).
 """
 
 from __future__ import annotations
@@ -101,9 +102,10 @@ class MigrationWarmup:
         return self._target is not None
 
     @asynccontextmanager
-    async def starting(self, until: Callable[[], bool] | None = None) -> AsyncIterator[None]:
-        """A start's runtime moving its init into cgroups: after the execs before it, warm while
-        :meth:`held` says so."""
+    async def warm(self, until: Callable[[], bool] | None = None) -> AsyncIterator[None]:
+        """A runtime moving processes into cgroups where a warm lock does no harm (a start's
+        create, an exec whose limits cannot race): beside each other, after the cold execs before
+        it, warm while :meth:`held` says so."""
         async with self._gate.shared():
             with self.held(until):
                 yield

@@ -118,7 +118,7 @@ class ConmonMonitor:
         mdir = await asyncio.to_thread(self._prepare_dir, start)
         try:
             # The runtime moves the container's init into its cgroups.
-            async with self._warmup.starting(until=self._warmup.moved_into(start.cgroups_path)):
+            async with self._warmup.warm(until=self._warmup.moved_into(start.cgroups_path)):
                 return await self._spawn(start, mdir)
         except BaseException:
             # conmon first: a live one would go on to run the runtime's create after our delete.

@@ -79,6 +79,16 @@ def _error_for(verb: str, container_id: str, message: str) -> DockyardError:
     return Internal(f"OCI runtime {verb} failed: {message}: unknown")
 
 
+def go_may_raise_nofile(process: dict[str, Any]) -> bool:
+    """Whether an exec's soft RLIMIT_NOFILE depends on the race in runc 1.1 (backends/cgroup_warmup.py):
+    runc init's Go runtime raises the soft limit to the hard one, so only a soft limit below the
+    hard one can come out wrong. Without a NOFILE entry runc sets none, and nothing races."""
+    for limit in process.get("rlimits") or []:
+        if str(limit.get("type", "")).upper() == "RLIMIT_NOFILE":
+            return int(limit.get("soft", 0)) < int(limit.get("hard", 0))
+    return False
+
+
 class CliRuntime:
     """Implements :class:`dockyard.core.runtime.backend.RuntimeBackend` for runc and crun."""
 
@@ -178,11 +188,13 @@ class CliRuntime:
     async def exec(self, container_id: str, process: dict[str, Any], *, detach: bool) -> ExecProcess:
         """``runc exec --process``: in the foreground with pipes, or detached (TTY or ``-d``), in
         which case the daemon adopts the process as a subreaper to learn its exit status."""
-        if self._is_runc:
-            # runc 1.1 sets the process's limits right only where its cgroup moves are cold.
-            async with self._warmup.cold():
-                return await self._exec(container_id, process, detach=detach)
-        return await self._exec(container_id, process, detach=detach)
+        if not self._is_runc:
+            return await self._exec(container_id, process, detach=detach)
+        # runc 1.1 sets the process's limits right only where its cgroup moves are cold; where
+        # they cannot come out wrong, a warm lock spares its moves a grace period each.
+        moves = self._warmup.cold() if go_may_raise_nofile(process) else self._warmup.warm()
+        async with moves:
+            return await self._exec(container_id, process, detach=detach)
 
     async def _exec(self, container_id: str, process: dict[str, Any], *, detach: bool) -> ExecProcess:
         workdir = Path(tempfile.mkdtemp(prefix="dy-exec-"))

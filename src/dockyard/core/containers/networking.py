@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Awaitable, Callable
-from dataclasses import asdict
+from dataclasses import asdict, dataclass
 from typing import Any
 
 from dockyard.core.containers.hostfiles import write_network_files
@@ -28,8 +28,17 @@ from dockyard.errors import Forbidden, InvalidArgument, NotFound
 log = logging.getLogger(__name__)
 
 _UNBRIDGED = ("none", "host")
-# Called with the container's pid once the runtime has made its namespaces, before its process runs.
-LateJoin = Callable[[int], Awaitable[None]]
+
+
+@dataclass(frozen=True)
+class PendingJoin:
+    """What is left of a start's network join once the spec's network is known; done before the
+    container's process runs, so its ports and names are ready when the start returns."""
+
+    # Plumbs the endpoints into the sandbox while the runtime creates the container.
+    beside_create: Callable[[], Awaitable[None]] | None = None
+    # Plumbs them into the netns the runtime made, given the container's pid.
+    after_create: Callable[[int], Awaitable[None]] | None = None
 
 
 def primary_network(mode: str) -> str | None:
@@ -129,30 +138,40 @@ class ContainerNetworking:
                                 f"PermissionDenied desc = network {network.name} not manually attachable")
 
     async def prepare(self, container: Container, paths: ContainerPaths,
-                      network: str) -> tuple[str, LateJoin | None]:
-        """The spec's network for a start, and the join to do once the runtime made the namespaces.
+                      network: str) -> tuple[str, PendingJoin | None]:
+        """The spec's network for a start, and the part of the join left for the runtime's create.
+
+        The sandbox (a netns) is made first, for the spec to name; its endpoints (veth, addresses,
+        published ports, DNS, /etc/hosts) are plumbed while the runtime creates the container,
+        whose process runs only once they are done. With legacy links, the links' variables in the
+        spec and their lines in /etc/hosts want the endpoints first, so those join in full before.
 
         A remapped container's netns must belong to its user namespace: runc 1.1 enters the user
         namespace first on ``exec``, and from there a netns of the host's user namespace is out of
         reach ("setns into net namespace: Operation not permitted"). So, as dockerd does, the
         runtime makes that netns (``private``) and the endpoints are plumbed into
-        ``/proc/<pid>/ns/net`` between ``runc create`` and ``runc start``. Other containers keep
-        the faster path: a sandbox made before the runtime runs."""
+        ``/proc/<pid>/ns/net`` between ``runc create`` and ``runc start``."""
         remapped = self._userns is not None and container.host.raw.get("UsernsMode") != "host"
         requests = endpoint_requests(container.host.network_mode, stored_networking(container),
                                      container.host.raw)
-        if not remapped or not requests or self._networks is None:
+        if not requests or self._networks is None:
+            return network, None
+        if remapped:
+            async def late_join(pid: int) -> None:
+                await self.join(container, paths, network, source=f"/proc/{pid}/ns/net")
+            return "private", PendingJoin(after_create=late_join)
+        if container.host.raw.get("Links"):
             return await self.join(container, paths, network), None
+        sandbox = await self._networks.make_sandbox(container.id)
 
-        async def late_join(pid: int) -> None:
-            await self.join(container, paths, network, source=f"/proc/{pid}/ns/net")
-
-        return "private", late_join
+        async def plumb() -> None:
+            await self.join(container, paths, network, sandbox=sandbox)
+        return f"ns:{sandbox}", PendingJoin(beside_create=plumb)
 
     async def join(self, container: Container, paths: ContainerPaths, network: str, *,
-                   source: str = "") -> str:
-        """Set up the container's endpoints (in ``source``, an existing netns, when given);
-        returns the spec's network (``ns:<sandbox>``)."""
+                   source: str = "", sandbox: str = "") -> str:
+        """Set up the container's endpoints (in ``source``, an existing netns, or ``sandbox``, one
+        made for it, when given); returns the spec's network (``ns:<sandbox>``)."""
         requests = endpoint_requests(container.host.network_mode, stored_networking(container),
                                      container.host.raw)
         if not requests or self._networks is None:
@@ -161,7 +180,8 @@ class ContainerNetworking:
         name = container.name.lstrip("/")
         with span("net.join", container.id):
             sandbox = await self._networks.join(container.id, name, requests, ports,
-                                                short_id=container.id[:12], source=source)
+                                                short_id=container.id[:12], source=source,
+                                                sandbox=sandbox)
         try:
             container.network_state = self.state(container, sandbox)
             with span("net.files", container.id):

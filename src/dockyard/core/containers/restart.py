@@ -207,10 +207,10 @@ def launcher(*, lock: Callable[[Container], asyncio.Lock], runner: Runner,
         async with lock(container):
             if container.state != State.RESTARTING:
                 return  # a stop or a removal came first
-            network, late_join = await networking.prepare(container, runner.paths(container),
+            network, pending = await networking.prepare(container, runner.paths(container),
                                                           network_of(container))
             try:
-                await runner.start(container, network, late_join)
+                await runner.start(container, network, pending)
             except BaseException:
                 await networking.leave(container)
                 raise

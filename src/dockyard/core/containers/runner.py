@@ -27,6 +27,7 @@ from dockyard.core.containers.execs import ExecSession, exec_process, read_bundl
 from dockyard.core.containers.hardening import rootfs_mounts, security_of
 from dockyard.core.containers.health import HealthMonitor
 from dockyard.core.containers.model import Container, ContainerPaths, State
+from dockyard.core.containers.networking import PendingJoin
 from dockyard.core.containers.store import LiveContainers
 from dockyard.core.containers.teardown import DeferredRemovals
 from dockyard.core.events import EventBus
@@ -72,6 +73,18 @@ def _exit_code_of(message: str) -> int:
 
 # crun's wording of a missing command; the docker CLI picks exit code 127 by runc's (Docker's) text.
 _CRUN_NOT_FOUND = re.compile(r"executable file `([^`]*)` not found in \$PATH(?:: No such file or directory)?")
+
+
+async def _settled(task: asyncio.Future[None]) -> None:
+    """Wait for a task to end, whatever it raises (it undoes its own work when it fails)."""
+    await _failure_of(task)
+
+
+async def _failure_of(task: asyncio.Future[None]) -> BaseException | None:
+    """What a task raised once it has ended, None if nothing (a cancellation of the caller still
+    reaches the caller: ``wait`` neither raises the task's error nor cancels it)."""
+    await asyncio.wait([task])
+    return None if task.cancelled() else task.exception()
 
 
 def start_error(exc: DockyardError) -> DockyardError:
@@ -143,8 +156,9 @@ class Runner:
 
     # ---- start ----
     async def start(self, container: Container, network: str,
-                    after_create: Callable[[int], Awaitable[None]] | None = None) -> None:
-        """``after_create(pid)`` runs between the runtime's create and start (late network join)."""
+                    pending: PendingJoin | None = None) -> None:
+        """``pending``: the network join's rest (core/containers/networking.py), plumbed beside
+        the runtime's create or after it, always before the container's process runs."""
         paths = self.paths(container)
         runtime = self.runtime_of(container)
         cid = container.id
@@ -163,28 +177,40 @@ class Runner:
             with span("start.spec", cid):
                 await asyncio.to_thread(self._write_bundle, container, paths, network, linked)
             stack.push_async_callback(self._forget, container, runtime)
+            plumbing = None
             try:
                 with span("start.logs", cid):
                     log_mode, log_size = await self._open_logs(container, paths, stack)
+                if pending is not None and pending.beside_create is not None:
+                    # Started with the create, not before: on two cores, beside the spec's writing
+                    # it only slowed both down.
+                    plumbing = asyncio.ensure_future(pending.beside_create())
+                    # A failed start waits for it: the caller's teardown must not race its endpoints.
+                    stack.push_async_callback(_settled, plumbing)
                 with span("start.conmon+runtime.create", cid):
                     pid = await self._monitor.create(MonitorStart(
                         container_id=container.id, bundle=paths.bundle, runtime=runtime,
                         log_path=paths.log, terminal=container.config.tty,
                         stdin=container.config.open_stdin, stdin_once=container.config.stdin_once,
                         log_mode=log_mode, log_size_max=log_size, cgroups_path=container.cgroups_path))
-                if after_create is not None:
+            except DockyardError as exc:
+                # A join that failed took its sandbox away from under the create: its error is the cause.
+                if plumbing is not None and isinstance(cause := await _failure_of(plumbing), DockyardError):
+                    raise cause from None
+                raise self._failed(container, exc) from exc
+            if plumbing is not None:
+                with span("start.net_wait", cid):
+                    await plumbing  # its error as the join's own, as when it came first
+            try:
+                if pending is not None and pending.after_create is not None:
                     with span("start.late_join", cid):
-                        await after_create(pid)
+                        await pending.after_create(pid)
                 with span("start.attach", cid):
                     await self._hand_attachers(container.id)
                 with span("runtime.start", cid):
                     await runtime.start(container.id)
             except DockyardError as exc:
-                error = start_error(exc)
-                container.exit_code = _exit_code_of(str(error))
-                container.error = str(error)
-                self._live.save(container)
-                raise error from exc
+                raise self._failed(container, exc) from exc
             container.move(State.RUNNING)
             container.pid, container.exit_code, container.error = pid, 0, ""
             container.oom_killed = False  # moby's SetRunning clears the last run's OOMKilled
@@ -195,6 +221,14 @@ class Runner:
         container_events.emit(self._events, container, "start")
         self.health.start(container)
         log.info("started container %s (pid %d)", container.id[:12], container.pid)
+
+    def _failed(self, container: Container, exc: DockyardError) -> DockyardError:
+        """Docker's error for a failed start, recorded as the container's."""
+        error = start_error(exc)
+        container.exit_code = _exit_code_of(str(error))
+        container.error = str(error)
+        self._live.save(container)
+        return error
 
     async def _open_logs(self, container: Container, paths: ContainerPaths,
                          stack: AsyncExitStack) -> tuple[str, int]:
@@ -226,7 +260,7 @@ class Runner:
         spec = build_spec(spec_input(container, paths, user=user, home=home or "/", network=network,
                                      init_path=find_init(), security=security, linked_env=linked))
         tmp = paths.bundle / "config.json.tmp"
-        tmp.write_text(json.dumps(spec, indent=1))
+        tmp.write_text(json.dumps(spec))  # no indent: json's C encoder then, a third of the spec's time
         tmp.replace(paths.bundle / "config.json")
 
     async def _forget(self, container: Container, runtime: RuntimeBackend) -> None:

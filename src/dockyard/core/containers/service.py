@@ -286,9 +286,9 @@ class ContainerService:
             try:
                 # A failure to join (an address or port taken) fails the start like any other:
                 # an auto-remove container goes, or `docker run --rm` waits for it forever.
-                network, late_join = await self._networking.prepare(container, self.paths(container),
+                network, pending = await self._networking.prepare(container, self.paths(container),
                                                                     self._network_of(container))
-                await self._runner.start(container, network, late_join)
+                await self._runner.start(container, network, pending)
             except BaseException as exc:
                 await self._networking.leave(container)
                 if container.host.auto_remove and isinstance(exc, DockyardError):

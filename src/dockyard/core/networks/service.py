@@ -269,14 +269,23 @@ class NetworkService:
         return deleted
 
     # ---- endpoints of containers ----
+    async def make_sandbox(self, container_id: str) -> str:
+        """A container's sandbox without endpoints yet (see :meth:`join`); :meth:`leave` removes it."""
+        return await self._backend.create_sandbox(container_id)
+
     async def join(self, container_id: str, name: str, requests: Sequence[EndpointRequest],
-                   ports: Sequence[PortBinding], *, short_id: str = "", source: str = "") -> str:
-        """Make the container's sandbox (or adopt ``source``, an existing netns) and its
-        endpoints; returns the sandbox path."""
-        networks = [self.inspect(r.network) for r in requests]
+                   ports: Sequence[PortBinding], *, short_id: str = "", source: str = "",
+                   sandbox: str = "") -> str:
+        """Make the container's sandbox (or adopt ``source``, an existing netns, or take
+        ``sandbox``, one :meth:`make_sandbox` made) and its endpoints; returns the sandbox path.
+        On failure nothing of it is left, the sandbox included."""
         async with AsyncExitStack() as stack:
-            sandbox = await self._backend.create_sandbox(container_id, source=source)
-            stack.push_async_callback(self.leave, container_id)
+            if sandbox:
+                stack.push_async_callback(self.leave, container_id)
+            networks = [self.inspect(r.network) for r in requests]
+            if not sandbox:
+                sandbox = await self._backend.create_sandbox(container_id, source=source)
+                stack.push_async_callback(self.leave, container_id)
             for index, (request, network) in enumerate(zip(requests, networks, strict=True)):
                 await self._attach(network, request, container_id=container_id, name=name,
                                    sandbox=sandbox, ifname=f"eth{index}",
