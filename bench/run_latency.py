@@ -19,7 +19,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import TypeVar
@@ -236,15 +236,33 @@ def measure_memory(engine: Engine, result: Result, containers: int) -> None:
             _run([*engine.cli, "rm", "-f", *ids[start:start + 25]], engine.env, timeout=300, check=False)
 
 
-def bench(engine: Engine, runs: int, containers: int) -> Result:
-    print(f"[{engine.name}] {runs} x run --rm busybox true", file=sys.stderr)
-    samples = time_runs(engine, runs)
-    result = Result(engine.name, runs, round(statistics.median(samples), 3),
+def time_runs_interleaved(engines: Sequence[Engine], runs: int, warmup: int = 2) -> dict[str, list[float]]:
+    """``time_runs`` of every engine at once, one run of each in turn: the host's speed drifts by
+    tens of percent over minutes here (a shared VM), and a ratio of runs made minutes apart
+    measures the drift as much as the engines."""
+    argvs = {e.name: [*e.cli, "run", *e.run_flags, "--rm", "busybox", "true"] for e in engines}
+    for engine in engines:
+        for _ in range(warmup):
+            _run(argvs[engine.name], engine.env)
+    samples: dict[str, list[float]] = {e.name: [] for e in engines}
+    for _ in range(runs):
+        for engine in engines:
+            started = time.perf_counter()
+            _run(argvs[engine.name], engine.env)
+            samples[engine.name].append(time.perf_counter() - started)
+    return samples
+
+
+def bench(engine: Engine, runs: int, containers: int, samples: list[float] | None = None) -> Result:
+    """Time ``runs`` runs (unless ``samples`` are given: timed already) and measure memory."""
+    if samples is None:
+        print(f"[{engine.name}] {runs} x run --rm busybox true", file=sys.stderr)
+        samples = time_runs(engine, runs)
+    result = Result(engine.name, len(samples), round(statistics.median(samples), 3),
                     round(statistics.quantiles(samples, n=10)[-1], 3))
     if engine.trace is not None and engine.trace.exists():
         result.breakdown = breakdown(engine.trace, skip=2)  # the warm-up runs left out
     if containers:
-        print(f"[{engine.name}] RSS with {containers} running containers", file=sys.stderr)
         measure_memory(engine, result, containers)
     return result
 
@@ -287,6 +305,27 @@ def each_engine(wanted: set[str], workdir: Path) -> Iterator[Engine]:
             yield engine
 
 
+@contextmanager
+def every_engine(wanted: set[str], workdir: Path) -> Iterator[list[Engine]]:
+    """Every wanted engine that is installed, all running at once (see each_engine)."""
+    rootfs = workdir / "busybox-rootfs.tar"
+    rootfs.write_bytes(busybox_rootfs_tar())
+    factories = {"dockyard": lambda: dockyard_engine(rootfs),
+                 "dockerd": lambda: dockerd_engine(rootfs, workdir),
+                 "podman": lambda: podman_engine(rootfs)}
+    with ExitStack() as stack:
+        engines = []
+        for name, factory in factories.items():
+            if name not in wanted:
+                continue
+            engine = stack.enter_context(factory())
+            if engine is None:
+                print(f"[{name}] not installed; skipped", file=sys.stderr)
+                continue
+            engines.append(engine)
+        yield engines
+
+
 def as_root(script: str) -> bool:
     """Whether the bench runs as root (every one starts daemons and containers); says so if not."""
     if os.geteuid() == 0:
@@ -318,13 +357,19 @@ def main() -> int:
     if not as_root("run_latency.py"):
         return 2
 
-    def measure(engine: Engine) -> Result:
-        if args.network:
-            engine.run_flags += ["--network", args.network]
-        return bench(engine, args.runs, args.containers)
-
-    with tempfile.TemporaryDirectory(prefix="dybench-") as tmp:
-        results = measure_each(args.engines, Path(tmp), measure)
+    with tempfile.TemporaryDirectory(prefix="dybench-") as tmp, \
+            every_engine(set(args.engines.split(",")), Path(tmp)) as engines:
+        for engine in engines:
+            if args.network:
+                engine.run_flags += ["--network", args.network]
+        names = ", ".join(e.name for e in engines)
+        print(f"[{names}] {args.runs} x run --rm busybox true each, in turn", file=sys.stderr)
+        samples = time_runs_interleaved(engines, args.runs)
+        results = []
+        for engine in engines:
+            if args.containers:
+                print(f"[{engine.name}] RSS with {args.containers} running containers", file=sys.stderr)
+            results.append(bench(engine, args.runs, args.containers, samples[engine.name]))
     print(table(results))
     for result in results:
         if result.breakdown:

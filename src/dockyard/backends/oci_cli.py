@@ -24,6 +24,7 @@ from dockyard.backends import runc_fifo
 from dockyard.backends.cgroup_reap import reap_cgroup
 from dockyard.backends.cgroup_warmup import MigrationWarmup
 from dockyard.backends.processes import become_subreaper, reap_adopted_zombies
+from dockyard.backends.runc_state import delete_stopped
 from dockyard.backends.stdio import DetachedExec, PipeExec, PtyExec
 from dockyard.core.runtime.backend import ExecProcess
 from dockyard.core.runtime.model import RuntimeState, RuntimeStatus
@@ -162,6 +163,8 @@ class CliRuntime:
         await self._run("resume", container_id)
 
     async def delete(self, container_id: str, *, force: bool = False) -> None:
+        if self._is_runc and await asyncio.to_thread(delete_stopped, self._root / container_id):
+            return  # what runc's delete of a stopped container would do (backends/runc_state.py)
         try:
             await self._run("delete", container_id, *(["--force"] if force else []))
         finally:

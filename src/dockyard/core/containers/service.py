@@ -411,10 +411,9 @@ class ContainerService:
             raise WrongState(f"removal of container {container.id} is already in progress")
         previous = container.state
         container.move(State.REMOVING)
+        deferred = self._runner.defers_removal(container)  # after the answer (core/containers/teardown.py)
         try:
-            if self._runner.defers_removal(container):  # after the answer (core/containers/teardown.py)
-                self._runner.remove_later(container)
-            else:
+            if not deferred:
                 await self._runner.finish_removal(container)
         except (DockyardError, OSError) as exc:
             container.state = previous
@@ -422,6 +421,9 @@ class ContainerService:
         self._execs.drop_container(container.id)
         self._locks.pop(container.id, None)
         self._live.discard(container)
+        if deferred:
+            # Queued after the discard, so the waiters it woke answer before the teardown's spawns.
+            self._runner.remove_later(container)
         emit(self._events, container, "destroy")
         log.info("removed container %s", container.id[:12])
 
