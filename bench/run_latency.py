@@ -1,8 +1,9 @@
 """`docker run --rm busybox true` latency and daemon memory: dockyardd beside dockerd and Podman.
 
 One command: ``.venv/bin/python bench/run_latency.py`` (as root). It starts dockyardd on a temporary
-root with busybox imported from /bin/busybox, times the stock docker CLI against it, does the same
-against dockerd and Podman when they are installed (importing the same rootfs tar, no network), then
+root with busybox imported from /bin/busybox, and dockerd and Podman when they are installed (importing
+the same rootfs tar, no network), times the stock docker CLI against each in turn (one run of each
+engine, then the next round: the host's speed drifts, and the engines meet the same drift), then
 measures each daemon's RSS idle and with ``--containers`` running ``sleep 3600`` containers. Everything
 it starts it stops and removes.
 """

@@ -3,6 +3,8 @@ OCI runtime-spec schema."""
 
 from __future__ import annotations
 
+import gzip
+import platform
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -167,3 +169,28 @@ def test_subordinate_ranges(tmp_path: Path) -> None:
     assert two.shift(100003, 0)[0] == 100003  # already shifted
     with pytest.raises(InvalidArgument, match="no subuid/subgid ranges"):
         load_remap("root", etc=tmp_path)
+
+
+def test_x32_only_where_the_kernel_serves_it() -> None:
+    # On a kernel without the x32 ABI an x32 syscall can only fail, and the arch's rules cost runc
+    # a third of the filter's compile time at every start and exec.
+    def arches(x32: bool, profile: dict[str, Any] | None = None) -> list[str]:
+        return seccomp.render(profile or seccomp.default_profile(), capabilities=DEFAULT_CAPS,
+                              machine="x86_64", kernel=(6, 1), x32=x32)["architectures"]
+
+    assert arches(True) == ["SCMP_ARCH_X86_64", "SCMP_ARCH_X86", "SCMP_ARCH_X32"]
+    assert arches(False) == ["SCMP_ARCH_X86_64", "SCMP_ARCH_X86"]
+    # A profile's own list of architectures is the user's word, kept whole.
+    listed = {"defaultAction": "SCMP_ACT_ALLOW", "architectures": ["SCMP_ARCH_X86_64", "SCMP_ARCH_X32"]}
+    assert arches(False, listed) == ["SCMP_ARCH_X86_64", "SCMP_ARCH_X32"]
+
+
+
+def test_the_x32_probe_agrees_with_the_kernel_config() -> None:
+    config = Path("/proc/config.gz")
+    if platform.machine() != "x86_64" or not config.exists():
+        pytest.skip("no x86_64 kernel config to compare with")
+    if "# CONFIG_X86_X32_ABI is not set" in gzip.decompress(config.read_bytes()).decode():
+        assert seccomp.kernel_runs_x32() is False
+    else:
+        pytest.skip("x32 built in: served or not depends on syscall.x32=, which the probe answers")
