@@ -77,16 +77,24 @@ async def wait_child(pid: int) -> int:
     return code
 
 
+def proc_stat(pid: int, proc: Path = Path("/proc")) -> tuple[str, list[str]] | None:
+    """``pid``'s command name and the fields of /proc/<pid>/stat after it (the state letter
+    first, the start time at index 19); None when there is no such process."""
+    try:
+        stat = (proc / str(pid) / "stat").read_text()
+    except OSError:
+        return None
+    # The fields follow the parenthesised command name, which may itself hold spaces.
+    return stat[stat.find("(") + 1: stat.rfind(")")], stat[stat.rfind(")") + 2:].split()
+
+
 def alive(pid: int, *, comm: str | None = None) -> bool:
     """True while ``pid`` runs (zombies count as dead); ``comm`` guards against a reused pid."""
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
+    stat = proc_stat(pid)
+    if stat is None:
         return False
-    # The state letter follows the parenthesised command name, which may itself hold spaces.
-    name = stat[stat.find("(") + 1: stat.rfind(")")]
-    state = stat[stat.rfind(")") + 2:][:1]
-    if state in ("Z", "X"):
+    name, fields = stat
+    if fields[:1] in (["Z"], ["X"]):
         reap(pid)
         return False
     return comm is None or name == comm

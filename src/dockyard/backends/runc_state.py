@@ -14,6 +14,7 @@ import shutil
 from pathlib import Path
 
 from dockyard.backends.cgroup_reap import reap_cgroup
+from dockyard.backends.processes import proc_stat
 
 
 def delete_stopped(state_dir: Path, proc: Path = Path("/proc")) -> bool:
@@ -53,12 +54,11 @@ def _removed(cgroups: list[Path]) -> bool:
 def _runs(pid: int, started: int, proc: Path) -> bool:
     """Whether ``pid`` is still the container's init: alive, not a zombie, and started at the
     recorded time (field 22 of /proc/<pid>/stat, as runc records it), not a reused pid."""
-    try:
-        stat = (proc / str(pid) / "stat").read_text()
-    except OSError:
+    stat = proc_stat(pid, proc)
+    if stat is None:
         return False
-    fields = stat[stat.rfind(")") + 2:].split()
+    fields = stat[1]
     try:
-        return fields[0] != "Z" and int(fields[19]) == started
+        return fields[0] not in ("Z", "X") and int(fields[19]) == started
     except (IndexError, ValueError):
         return True  # unreadable: let runc decide

@@ -208,7 +208,7 @@ def launcher(*, lock: Callable[[Container], asyncio.Lock], runner: Runner,
             if container.state != State.RESTARTING:
                 return  # a stop or a removal came first
             network, pending = await networking.prepare(container, runner.paths(container),
-                                                          network_of(container))
+                                                        network_of(container))
             try:
                 await runner.start(container, network, pending)
             except BaseException:

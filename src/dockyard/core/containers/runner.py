@@ -75,11 +75,6 @@ def _exit_code_of(message: str) -> int:
 _CRUN_NOT_FOUND = re.compile(r"executable file `([^`]*)` not found in \$PATH(?:: No such file or directory)?")
 
 
-async def _settled(task: asyncio.Future[None]) -> None:
-    """Wait for a task to end, whatever it raises (it undoes its own work when it fails)."""
-    await _failure_of(task)
-
-
 async def _failure_of(task: asyncio.Future[None]) -> BaseException | None:
     """What a task raised once it has ended, None if nothing (a cancellation of the caller still
     reaches the caller: ``wait`` neither raises the task's error nor cancels it)."""
@@ -185,8 +180,9 @@ class Runner:
                     # Started with the create, not before: on two cores, beside the spec's writing
                     # it only slowed both down.
                     plumbing = asyncio.ensure_future(pending.beside_create())
-                    # A failed start waits for it: the caller's teardown must not race its endpoints.
-                    stack.push_async_callback(_settled, plumbing)
+                    # A failed start waits for it to end (a failed join undoes itself): the
+                    # caller's teardown must not race its endpoints.
+                    stack.push_async_callback(_failure_of, plumbing)
                 with span("start.conmon+runtime.create", cid):
                     pid = await self._monitor.create(MonitorStart(
                         container_id=container.id, bundle=paths.bundle, runtime=runtime,

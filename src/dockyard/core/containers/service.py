@@ -287,7 +287,7 @@ class ContainerService:
                 # A failure to join (an address or port taken) fails the start like any other:
                 # an auto-remove container goes, or `docker run --rm` waits for it forever.
                 network, pending = await self._networking.prepare(container, self.paths(container),
-                                                                    self._network_of(container))
+                                                                  self._network_of(container))
                 await self._runner.start(container, network, pending)
             except BaseException as exc:
                 await self._networking.leave(container)
